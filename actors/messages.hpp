@@ -1,0 +1,118 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/namespace_key.hpp"
+
+/// Plain request and reply types exchanged between the HTTP layer and the
+/// actor system. No CAF here: http/ includes this without paying for CAF.
+/// Values are validated by http/ before they arrive (finite, non-zero
+/// embedding within the dimension limit, threshold in [0,1], sizes in range,
+/// blank optional strings already turned into empty ones).
+namespace ferro {
+
+struct insert_request {
+  namespace_key ns;
+  std::vector<float> embedding; ///< raw; the index normalises
+  std::string response;
+  std::string query_text;
+  std::string uuid;                      ///< empty: the node generates one
+  std::optional<std::int64_t> ttl_seconds; ///< absent: default; 0: never
+  bool local = false;                     ///< ?local=true
+};
+struct insert_reply {
+  std::string id;
+};
+
+struct query_request {
+  namespace_key ns;
+  std::vector<float> embedding;
+  double threshold = 0.0; ///< already defaulted by http/ from config
+  std::string query_text;
+  bool local = false;
+};
+struct query_reply {
+  bool hit = false;
+  std::string id;
+  std::string response;
+  double similarity = 0.0;
+  bool exact_match = false;
+  /// "conversation" or "global" when the request had a conversation_id.
+  std::string scope;
+};
+
+struct delete_request {
+  std::string uuid;
+  bool local = false;
+};
+struct delete_reply {
+  bool deleted = false; ///< false is reported by http/ as 404
+};
+
+struct invalidate_request {
+  namespace_key ns;
+  std::vector<float> embedding;
+  double threshold = 0.0;
+  bool local = false;
+};
+struct invalidate_reply {
+  std::vector<std::string> uuids;
+};
+
+struct compact_reply {
+  std::uint64_t entries_snapshotted = 0;
+  std::uint64_t wal_sequence = 0;
+};
+
+struct top_entry {
+  std::string uuid;
+  std::uint64_t access_count = 0;
+  std::int64_t last_accessed_ms = 0; ///< 0: never accessed
+  std::string query_text_preview;    ///< already cut to 50 code points + "..."
+};
+struct entry_stats_reply {
+  /// display name -> at most 10 entries, most accessed first (merged when
+  /// several namespaces share a display name).
+  std::map<std::string, std::vector<top_entry>> namespaces;
+};
+
+struct namespace_stats {
+  std::uint64_t entry_count = 0;
+  std::size_t dimension = 0;
+  std::int64_t oldest_entry_ms = 0; ///< 0 when empty
+  std::int64_t newest_entry_ms = 0;
+  std::uint64_t total_accesses = 0;
+};
+struct stats_reply {
+  std::uint64_t entry_count = 0;
+  std::size_t max_nb_connection = 0;
+  std::size_t ef_construction = 0;
+  std::size_t ef_search = 0;
+  std::map<std::string, namespace_stats> namespaces; ///< by display name
+};
+
+struct health_reply {
+  bool ready = false; ///< false while recovering: 503 "starting"
+  std::string node_id;
+  std::uint64_t entry_count = 0;
+};
+
+struct peer_health {
+  std::string status; ///< "alive" | "suspected" | "dead"
+  double phi = 0.0;
+};
+struct cluster_status_reply {
+  std::string mode; ///< "single" | "clustered"
+  std::string self_node_id;
+  std::vector<std::string> nodes; ///< sorted
+  std::size_t replication_factor = 0;
+  bool read_repair_enabled = false;
+  std::map<std::string, peer_health> peers;
+  std::vector<std::string> dead_nodes;
+};
+
+} // namespace ferro

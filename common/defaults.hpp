@@ -1,0 +1,53 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+/// Every documented default of FerroCache, in one place. The configuration
+/// loader (app/config.cpp), the docs and the tests all refer to these names.
+namespace ferro::defaults {
+
+constexpr std::uint16_t port = 3000;
+constexpr const char* node_id = "node-1";
+constexpr const char* data_dir = "./data";
+constexpr std::size_t max_body_bytes = 4 * 1024 * 1024;
+constexpr std::size_t io_threads = 2;
+constexpr const char* log_level = "info";
+
+// Input limits of the HTTP contract (API.md, "Limits").
+constexpr std::size_t max_dimension = 4096;
+constexpr std::size_t max_response_bytes = 102400;
+constexpr std::size_t max_query_text_bytes = 8192;
+constexpr std::size_t max_uuid_bytes = 128;
+
+// HNSW parameters (API.md, "Configuration").
+constexpr std::size_t hnsw_max_nb_connection = 16;
+constexpr std::size_t hnsw_ef_construction = 200;
+constexpr std::size_t hnsw_ef_search = 32;
+constexpr double hnsw_default_threshold = 0.92;
+constexpr std::size_t hnsw_initial_capacity = 1024; // slots; grows by doubling
+constexpr std::uint64_t hnsw_seed = 100;
+
+constexpr std::uint64_t expire_scan_interval_secs = 60;
+
+// Durability.
+constexpr std::size_t wal_batch_size = 256;
+constexpr std::uint64_t wal_batch_timeout_ms = 1;
+constexpr std::uint64_t compact_interval_inserts = 10000;
+constexpr std::size_t lmdb_map_size_bytes = std::size_t{1} << 30; // grows on demand
+
+// Back-pressure: mutations waiting for the log before new ones get 503.
+constexpr std::size_t max_pending_writes = 8192;
+// How long the gateway waits for an actor before answering 504/503.
+constexpr std::uint64_t request_timeout_ms = 10000;
+
+// Entry-stats: top entries per namespace and preview length (code points).
+constexpr std::size_t entry_stats_top = 10;
+constexpr std::size_t preview_code_points = 50;
+
+// Cluster (single mode reports these in /cluster/status).
+constexpr std::size_t cluster_replication_factor = 2;
+constexpr bool cluster_read_repair_enabled = true;
+constexpr double cluster_phi_threshold = 8.0;
+
+} // namespace ferro::defaults

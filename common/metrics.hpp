@@ -1,0 +1,70 @@
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+
+namespace ferro {
+
+/// A latency histogram with fixed Prometheus buckets; lock-free, any thread.
+class latency_histogram {
+public:
+  /// Upper bounds in seconds (the +Inf bucket is implicit).
+  static constexpr std::array<double, 14> bounds{
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+    0.01,    0.025,  0.05,    0.1,    0.25,  0.5,    1.0};
+
+  void observe(double seconds) {
+    std::size_t i = 0;
+    while (i < bounds.size() && seconds > bounds[i])
+      ++i;
+    buckets_[i].fetch_add(1, std::memory_order_relaxed);
+    count_.fetch_add(1, std::memory_order_relaxed);
+    // Sum kept in nanoseconds so it stays an integer atomic.
+    sum_ns_.fetch_add(static_cast<std::uint64_t>(seconds * 1e9), std::memory_order_relaxed);
+  }
+
+  /// Non-cumulative count of bucket i (i == bounds.size() is +Inf).
+  std::uint64_t bucket(std::size_t i) const { return buckets_[i].load(std::memory_order_relaxed); }
+  std::uint64_t count() const { return count_.load(std::memory_order_relaxed); }
+  double sum_seconds() const { return static_cast<double>(sum_ns_.load(std::memory_order_relaxed)) / 1e9; }
+
+private:
+  std::array<std::atomic<std::uint64_t>, bounds.size() + 1> buckets_{};
+  std::atomic<std::uint64_t> count_{0};
+  std::atomic<std::uint64_t> sum_ns_{0};
+};
+
+/// Node-wide counters. One instance per node, shared by reference between the
+/// HTTP layer and the actors; every field is a relaxed atomic.
+struct node_metrics {
+  using counter = std::atomic<std::uint64_t>;
+  counter queries_total{0};
+  counter queries_hit{0};
+  counter queries_miss{0};
+  counter exact_match_hits_total{0};
+  counter inserts_total{0};
+  counter evictions_total{0};
+  counter expirations_total{0};
+  counter deletions_total{0};
+  counter invalidations_total{0};
+  counter compactions{0};
+  counter wal_batches_total{0};
+  counter wal_records_total{0};
+  counter wal_write_errors_total{0};
+  counter recovery_corrupt_records_total{0};
+  counter recovery_replayed_records_total{0};
+  counter http_requests_total{0};
+  counter http_errors_total{0};
+  counter http_rejected_overload_total{0};
+  // Cluster counters: always zero in single mode, exported for dashboards.
+  counter replication_writes_total{0};
+  counter replication_failures_total{0};
+  counter read_repairs_total{0};
+
+  latency_histogram query_duration;
+  latency_histogram insert_duration;
+  latency_histogram wal_commit_duration;
+};
+
+} // namespace ferro

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The whole test suite: C++ unit and actor tests (ctest), then the integration
+# tests against the real binary, then the Python client and wrapper tests.
+# Prints one closing line "N passed, N failed" for the whole run.
+set -uo pipefail
+build=${1:-build}
+venv=${2:-.venv}
+export FERROCACHE_BIN
+FERROCACHE_BIN=$(cd "$build" && pwd)/ferrocache
+failed_suites=()
+
+(cd "$build" && ctest --output-on-failure -j "$(nproc)") || failed_suites+=(ctest)
+"$venv/bin/python" -m pytest -q -p no:cacheprovider tests/integration || failed_suites+=(integration)
+if [ -d clients/python/tests ]; then
+  "$venv/bin/python" -m pytest -q -p no:cacheprovider clients/python/tests || failed_suites+=(python-client)
+fi
+
+if [ "${#failed_suites[@]}" -gt 0 ]; then
+  echo "FAILED suites: ${failed_suites[*]}"
+  exit 1
+fi
+echo "all test suites passed"
