@@ -22,6 +22,13 @@ struct cache_entry {
   }
 };
 
+/// An entry with the HNSW label it holds in its namespace's graph; the unit
+/// of snapshots (the graph file refers to entries by label).
+struct labelled_entry {
+  std::uint64_t label = 0;
+  cache_entry entry;
+};
+
 /// Why an entry left the cache; logged with every removal.
 enum class removal_reason : std::uint8_t {
   deleted = 1,
