@@ -1,0 +1,108 @@
+#pragma once
+
+// The typed actor interfaces of a FerroCache node, in one place. Only
+// actors/*.cpp include this (CAF headers are expensive); http/ talks to the
+// node through actors/cache_service.hpp.
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/atom.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include "actors/messages.hpp"
+#include "common/status.hpp"
+#include "storage/wal_store.hpp"
+
+namespace ferro {
+
+// Atoms (at most 10 characters each).
+using append_atom = caf::atom_constant<caf::atom("append")>;
+using flush_atom = caf::atom_constant<caf::atom("flush")>;
+using snap_begin_atom = caf::atom_constant<caf::atom("snapbegin")>;
+using snap_commit_atom = caf::atom_constant<caf::atom("snapcommit")>;
+using wal_seq_atom = caf::atom_constant<caf::atom("walseq")>;
+using insert_atom = caf::atom_constant<caf::atom("insert")>;
+using delete_atom = caf::atom_constant<caf::atom("delete")>;
+using invalidate_atom = caf::atom_constant<caf::atom("invalidat")>;
+using compact_atom = caf::atom_constant<caf::atom("compact")>;
+using expire_atom = caf::atom_constant<caf::atom("expire")>;
+
+/// A batch of log records on its way to the storage actor.
+struct wal_batch {
+  std::vector<wal_record> records;
+};
+
+/// Everything the storage actor needs to publish a namespace snapshot.
+struct snapshot_commit {
+  namespace_key ns;
+  std::string tmp_dir;
+  std::uint64_t covered_ns_seq = 0;
+  std::uint64_t dimension = 0;
+  std::vector<labelled_entry> entries;
+};
+
+/// Owns the node's LMDB environment. Appends are group-committed: one
+/// transaction and one fsync per batch of up to `wal_batch_size` records or
+/// `wal_batch_timeout_ms`; every caller is answered once its batch is durable.
+using storage_actor = caf::typed_actor<
+  // Make the records durable; replies with their ns_seq values, in order.
+  caf::replies_to<append_atom, wal_batch>::with<std::vector<std::uint64_t>>,
+  // Timer: commit whatever is pending.
+  caf::reacts_to<flush_atom>,
+  // Hand out a fresh temporary folder for a namespace snapshot.
+  caf::replies_to<snap_begin_atom, namespace_key>::with<std::string>,
+  // Publish a snapshot atomically and drop the log it covers.
+  caf::replies_to<snap_commit_atom, snapshot_commit>::with<std::uint64_t>,
+  // Total records ever appended on this node.
+  caf::replies_to<wal_seq_atom>::with<std::uint64_t>>;
+
+/// One per namespace: the only writer of its index. Every mutation is logged
+/// through the storage actor and applied only after it is durable.
+using namespace_actor = caf::typed_actor<
+  // Insert or replace an entry; replies once durable and visible.
+  caf::replies_to<insert_atom, insert_request>::with<insert_reply>,
+  // Remove the entry with this uuid; false when this namespace has none.
+  caf::replies_to<delete_atom, std::string>::with<bool>,
+  // Remove every live entry within the radius; replies with their uuids.
+  caf::replies_to<invalidate_atom, invalidate_request>::with<invalidate_reply>,
+  // Snapshot the namespace; replies with the number of entries written.
+  caf::replies_to<compact_atom>::with<std::uint64_t>,
+  // Timer: log and drop expired entries.
+  caf::reacts_to<expire_atom>>;
+
+/// A callback from the HTTP layer, carried inside a local-only message.
+template <class T>
+struct completion {
+  std::function<void(result<T>)> fn;
+  void operator()(result<T> r) const { fn(std::move(r)); }
+};
+
+/// Turns requests from I/O threads into actor requests and completes them
+/// through their callbacks. Bounds the number of requests in flight.
+using gateway_actor = caf::typed_actor<
+  caf::reacts_to<insert_atom, insert_request, completion<insert_reply>>,
+  caf::reacts_to<delete_atom, delete_request, completion<delete_reply>>,
+  caf::reacts_to<invalidate_atom, invalidate_request, completion<invalidate_reply>>,
+  caf::reacts_to<compact_atom, completion<compact_reply>>>;
+
+} // namespace ferro
+
+// Every message type below is local to one node for now (no serialisation);
+// the cluster will give the replicated ones inspect() overloads and type names.
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::namespace_key)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::wal_batch)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::snapshot_commit)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::insert_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::insert_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::delete_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::invalidate_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::invalidate_reply)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::completion<ferro::insert_reply>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::completion<ferro::delete_reply>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::completion<ferro::invalidate_reply>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::completion<ferro::compact_reply>)

@@ -1,0 +1,315 @@
+#include "actors/namespace_actor.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/stateful_actor.hpp>
+#include <caf/typed_event_based_actor.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include "actors/errors.hpp"
+#include "actors/namespace_directory.hpp"
+#include "common/uuid.hpp"
+
+namespace ferro {
+
+namespace {
+
+struct namespace_state {
+  namespace_key key;
+  namespace_settings settings;
+  storage_actor storage;
+  namespace_directory* directory = nullptr;
+  std::shared_ptr<namespace_index> index;
+  /// Fixed by the first accepted insert, before it is durable, so that a
+  /// second insert of another dimension is refused even while the first is
+  /// still on its way to the log.
+  std::size_t dimension = 0;
+  std::uint64_t applied_ns_seq = 0;
+  std::uint64_t inserts_since_snapshot = 0;
+  std::size_t inserts_in_flight = 0;
+  bool eviction_in_flight = false;
+  bool snapshot_in_flight = false;
+  std::unique_ptr<uuid_generator> ids;
+  static inline const char* name = "ferro.namespace";
+};
+
+using ns_pointer = namespace_actor::stateful_pointer<namespace_state>;
+
+void count(node_metrics* m, std::atomic<std::uint64_t> node_metrics::*field, std::uint64_t n = 1) {
+  if (m && n)
+    (m->*field).fetch_add(n, std::memory_order_relaxed);
+}
+
+std::atomic<std::uint64_t> node_metrics::*counter_for(removal_reason r) {
+  switch (r) {
+    case removal_reason::deleted:
+      return &node_metrics::deletions_total;
+    case removal_reason::invalidated:
+      return &node_metrics::invalidations_total;
+    case removal_reason::expired:
+      return &node_metrics::expirations_total;
+    case removal_reason::evicted:
+      return &node_metrics::evictions_total;
+  }
+  return &node_metrics::deletions_total;
+}
+
+void ensure_index(ns_pointer self) {
+  auto& st = self->state;
+  if (st.index)
+    return;
+  st.index = std::make_shared<namespace_index>(st.dimension, st.settings.hnsw);
+  st.directory->publish_index(st.key, st.index);
+}
+
+// Logs the removal of `uuids`, then drops them from memory: durable before
+// visible, so a removal can never be undone by a crash. `done` receives the
+// uuids that were actually removed.
+template <class Done>
+void remove_durably(ns_pointer self, std::vector<std::string> uuids, removal_reason reason, Done done) {
+  if (uuids.empty()) {
+    done(std::vector<std::string>{});
+    return;
+  }
+  wal_batch batch;
+  batch.records.reserve(uuids.size());
+  for (auto& u : uuids) {
+    wal_record r;
+    r.op = wal_op::remove;
+    r.ns = self->state.key;
+    r.uuid = u;
+    r.reason = reason;
+    batch.records.push_back(std::move(r));
+  }
+  self->request(self->state.storage, caf::infinite, append_atom::value, std::move(batch))
+    .then(
+      [=](const std::vector<std::uint64_t>& seqs) mutable {
+        auto& st = self->state;
+        std::vector<std::string> removed;
+        for (auto& u : uuids)
+          if (st.index && st.index->remove(u))
+            removed.push_back(u);
+        if (!seqs.empty())
+          st.applied_ns_seq = std::max(st.applied_ns_seq, seqs.back());
+        count(st.settings.metrics, counter_for(reason), removed.size());
+        done(std::move(removed));
+      },
+      [=](caf::error& err) mutable {
+        spdlog::warn("namespace {}: removal not logged: {}", display_name(self->state.key),
+                     from_caf_error(err).message);
+        done(from_caf_error(err));
+      });
+}
+
+// Keeps the namespace within its LRU cap; one eviction batch at a time.
+void enforce_cap(ns_pointer self) {
+  auto& st = self->state;
+  if (!st.settings.max_entries || !st.index || st.eviction_in_flight)
+    return;
+  auto victims = st.index->lru_victims(*st.settings.max_entries);
+  if (victims.empty())
+    return;
+  st.eviction_in_flight = true;
+  remove_durably(self, std::move(victims), removal_reason::evicted, [=](auto&&) {
+    self->state.eviction_in_flight = false;
+    enforce_cap(self); // inserts may have landed meanwhile
+  });
+}
+
+template <class Done>
+void snapshot(ns_pointer self, Done done) {
+  auto& st = self->state;
+  if (!st.index) {
+    done(std::uint64_t{0});
+    return;
+  }
+  st.snapshot_in_flight = true;
+  self->request(st.storage, caf::infinite, snap_begin_atom::value, st.key)
+    .then(
+      [=](const std::string& tmp) mutable {
+        auto& st = self->state;
+        // Graph, entries and covered sequence are taken in this one handler,
+        // so they describe the same state.
+        auto saved = st.index->save_graph(std::filesystem::path{tmp} / "graph.hnsw");
+        if (!saved) {
+          st.snapshot_in_flight = false;
+          done(saved.err());
+          return;
+        }
+        snapshot_commit commit{st.key, tmp, st.applied_ns_seq, st.dimension, st.index->export_entries()};
+        st.inserts_since_snapshot = 0;
+        self->request(st.storage, caf::infinite, snap_commit_atom::value, std::move(commit))
+          .then(
+            [=](std::uint64_t n) mutable {
+              self->state.snapshot_in_flight = false;
+              done(n);
+            },
+            [=](caf::error& err) mutable {
+              self->state.snapshot_in_flight = false;
+              done(from_caf_error(err));
+            });
+      },
+      [=](caf::error& err) mutable {
+        self->state.snapshot_in_flight = false;
+        done(from_caf_error(err));
+      });
+}
+
+void maybe_auto_compact(ns_pointer self) {
+  auto& st = self->state;
+  if (st.settings.compact_interval_inserts == 0 || st.snapshot_in_flight ||
+      st.inserts_since_snapshot < st.settings.compact_interval_inserts)
+    return;
+  snapshot(self, [=](auto&& r) {
+    using R = std::decay_t<decltype(r)>;
+    if constexpr (std::is_same_v<R, error>)
+      spdlog::warn("namespace {}: automatic snapshot failed: {}", display_name(self->state.key), r.message);
+    else
+      count(self->state.settings.metrics, &node_metrics::compactions);
+  });
+}
+
+std::int64_t expiry_for(const namespace_state& st, const insert_request& req, std::int64_t now) {
+  std::int64_t ttl = 0;
+  if (req.ttl_seconds)
+    ttl = *req.ttl_seconds;
+  else if (st.key.has_conversation() && st.settings.conversation_ttl_seconds)
+    ttl = *st.settings.conversation_ttl_seconds;
+  return ttl > 0 ? now + ttl * 1000 : 0;
+}
+
+namespace_actor::behavior_type namespace_behavior(ns_pointer self, namespace_start start,
+                                                  namespace_settings settings, storage_actor storage,
+                                                  namespace_directory* directory) {
+  auto& st = self->state;
+  st.key = std::move(start.key);
+  st.settings = std::move(settings);
+  st.storage = std::move(storage);
+  st.directory = directory;
+  st.index = std::move(start.index);
+  st.dimension = st.index ? st.index->dimension() : 0;
+  st.applied_ns_seq = start.applied_ns_seq;
+  st.ids = std::make_unique<uuid_generator>(st.settings.seed ^ namespace_key_hash{}(st.key));
+  self->delayed_send(self, st.settings.expire_interval, expire_atom::value);
+  return {
+    [=](insert_atom, insert_request& req) -> caf::result<insert_reply> {
+      auto& st = self->state;
+      if (st.dimension != 0 && req.embedding.size() != st.dimension)
+        return to_caf_error(errc::bad_request,
+                            "embedding has " + std::to_string(req.embedding.size()) +
+                              " dimensions but namespace '" + display_name(st.key) + "' has " +
+                              std::to_string(st.dimension));
+      if (!normalize(req.embedding))
+        return to_caf_error(errc::bad_request, "embedding must be finite and not all zero");
+      if (st.dimension == 0)
+        st.dimension = req.embedding.size();
+      auto now = st.settings.clock();
+      cache_entry e;
+      e.uuid = req.uuid.empty() ? st.ids->next() : std::move(req.uuid);
+      e.embedding = std::move(req.embedding);
+      e.response = std::move(req.response);
+      e.query_text = std::move(req.query_text);
+      e.created_at_ms = now;
+      e.expires_at_ms = expiry_for(st, req, now);
+      wal_record rec;
+      rec.op = wal_op::insert;
+      rec.ns = st.key;
+      rec.entry = e;
+      wal_batch batch;
+      batch.records.push_back(std::move(rec));
+      auto promise = self->make_response_promise<insert_reply>();
+      ++st.inserts_in_flight;
+      self->request(st.storage, caf::infinite, append_atom::value, std::move(batch))
+        .then(
+          [=, e = std::move(e)](const std::vector<std::uint64_t>& seqs) mutable {
+            auto& st = self->state;
+            --st.inserts_in_flight;
+            ensure_index(self);
+            auto id = e.uuid;
+            st.index->upsert(std::move(e));
+            if (!seqs.empty())
+              st.applied_ns_seq = std::max(st.applied_ns_seq, seqs.front());
+            ++st.inserts_since_snapshot;
+            count(st.settings.metrics, &node_metrics::inserts_total);
+            promise.deliver(insert_reply{std::move(id)});
+            enforce_cap(self);
+            maybe_auto_compact(self);
+          },
+          [=](caf::error& err) mutable {
+            auto& st = self->state;
+            --st.inserts_in_flight;
+            // Nothing of this namespace is durable yet: free the dimension.
+            if (!st.index && st.inserts_in_flight == 0)
+              st.dimension = 0;
+            promise.deliver(err);
+          });
+      return promise;
+    },
+    [=](delete_atom, const std::string& uuid) -> caf::result<bool> {
+      auto& st = self->state;
+      if (!st.index || !st.index->contains(uuid))
+        return false;
+      auto promise = self->make_response_promise<bool>();
+      remove_durably(self, {uuid}, removal_reason::deleted, [=](auto&& r) mutable {
+        using R = std::decay_t<decltype(r)>;
+        if constexpr (std::is_same_v<R, error>)
+          promise.deliver(to_caf_error(r));
+        else
+          promise.deliver(true);
+      });
+      return promise;
+    },
+    [=](invalidate_atom, const invalidate_request& req) -> caf::result<invalidate_reply> {
+      auto& st = self->state;
+      if (!st.index)
+        return invalidate_reply{};
+      if (req.embedding.size() != st.dimension)
+        return to_caf_error(errc::bad_request,
+                            "embedding has " + std::to_string(req.embedding.size()) +
+                              " dimensions but namespace '" + display_name(st.key) + "' has " +
+                              std::to_string(st.dimension));
+      auto probe = req.embedding;
+      if (!normalize(probe))
+        return to_caf_error(errc::bad_request, "embedding must be finite and not all zero");
+      auto victims = st.index->within_radius(probe, req.threshold, st.settings.clock());
+      auto promise = self->make_response_promise<invalidate_reply>();
+      remove_durably(self, std::move(victims), removal_reason::invalidated, [=](auto&& r) mutable {
+        using R = std::decay_t<decltype(r)>;
+        if constexpr (std::is_same_v<R, error>)
+          promise.deliver(to_caf_error(r));
+        else
+          promise.deliver(invalidate_reply{std::move(r)});
+      });
+      return promise;
+    },
+    [=](compact_atom) -> caf::result<std::uint64_t> {
+      auto promise = self->make_response_promise<std::uint64_t>();
+      snapshot(self, [=](auto&& r) mutable {
+        using R = std::decay_t<decltype(r)>;
+        if constexpr (std::is_same_v<R, error>)
+          promise.deliver(to_caf_error(r));
+        else
+          promise.deliver(r);
+      });
+      return promise;
+    },
+    [=](expire_atom) {
+      auto& st = self->state;
+      self->delayed_send(self, st.settings.expire_interval, expire_atom::value);
+      if (!st.index)
+        return;
+      auto expired = st.index->expired(st.settings.clock());
+      remove_durably(self, std::move(expired), removal_reason::expired, [](auto&&) {});
+    },
+  };
+}
+
+} // namespace
+
+namespace_actor spawn_namespace_actor(caf::actor_system& sys, namespace_start start,
+                                      const namespace_settings& settings, storage_actor storage,
+                                      namespace_directory* directory) {
+  return sys.spawn(namespace_behavior, std::move(start), settings, std::move(storage), directory);
+}
+
+} // namespace ferro

@@ -1,0 +1,41 @@
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <optional>
+
+#include <caf/fwd.hpp>
+
+#include "actors/actors.hpp"
+#include "common/clock.hpp"
+#include "common/metrics.hpp"
+#include "index/namespace_index.hpp"
+
+namespace ferro {
+
+class namespace_directory;
+
+/// Settings shared by every namespace actor of a node.
+struct namespace_settings {
+  hnsw_params hnsw;
+  std::optional<std::size_t> max_entries;              ///< LRU cap
+  std::optional<std::int64_t> conversation_ttl_seconds; ///< default TTL of conversation entries
+  std::chrono::milliseconds expire_interval{defaults::expire_scan_interval_secs * 1000};
+  std::uint64_t compact_interval_inserts = defaults::compact_interval_inserts; ///< 0: never
+  wall_clock clock = system_wall_clock();
+  node_metrics* metrics = nullptr;
+  std::uint64_t seed = 1; ///< uuid generator seed (mixed with the key)
+};
+
+/// Where a namespace actor starts from: empty, or a recovered index.
+struct namespace_start {
+  namespace_key key;
+  std::shared_ptr<namespace_index> index; ///< null: no entries yet
+  std::uint64_t applied_ns_seq = 0;
+};
+
+namespace_actor spawn_namespace_actor(caf::actor_system& sys, namespace_start start,
+                                      const namespace_settings& settings, storage_actor storage,
+                                      namespace_directory* directory);
+
+} // namespace ferro

@@ -1,0 +1,69 @@
+#include "actors/namespace_directory.hpp"
+
+#include <mutex>
+
+namespace ferro {
+
+void namespace_directory::set_factory(factory f) {
+  std::unique_lock lock{mtx_};
+  factory_ = std::move(f);
+}
+
+namespace_actor namespace_directory::actor_for(const namespace_key& key) {
+  {
+    std::shared_lock lock{mtx_};
+    if (auto i = items_.find(key); i != items_.end())
+      return i->second.actor;
+  }
+  std::unique_lock lock{mtx_};
+  // Re-check: another thread may have spawned it between the two locks.
+  if (auto i = items_.find(key); i != items_.end())
+    return i->second.actor;
+  auto actor = factory_(key);
+  items_.emplace(key, item{key, actor, nullptr});
+  return actor;
+}
+
+std::shared_ptr<namespace_index> namespace_directory::index_of(const namespace_key& key) const {
+  std::shared_lock lock{mtx_};
+  auto i = items_.find(key);
+  return i == items_.end() ? nullptr : i->second.index;
+}
+
+void namespace_directory::publish_index(const namespace_key& key,
+                                        std::shared_ptr<namespace_index> index) {
+  std::unique_lock lock{mtx_};
+  items_[key].key = key;
+  items_[key].index = std::move(index);
+}
+
+void namespace_directory::add(item it) {
+  std::unique_lock lock{mtx_};
+  auto key = it.key;
+  items_[key] = std::move(it);
+}
+
+std::vector<namespace_directory::item> namespace_directory::all() const {
+  std::shared_lock lock{mtx_};
+  std::vector<item> out;
+  out.reserve(items_.size());
+  for (auto& [_, it] : items_)
+    out.push_back(it);
+  return out;
+}
+
+std::uint64_t namespace_directory::total_entries() const {
+  std::shared_lock lock{mtx_};
+  std::uint64_t n = 0;
+  for (auto& [_, it] : items_)
+    if (it.index)
+      n += it.index->size();
+  return n;
+}
+
+void namespace_directory::clear() {
+  std::unique_lock lock{mtx_};
+  items_.clear();
+}
+
+} // namespace ferro

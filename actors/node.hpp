@@ -1,0 +1,63 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "actors/cache_service.hpp"
+#include "actors/namespace_actor.hpp"
+
+namespace ferro {
+
+/// Everything a node needs; app/ maps its configuration onto this.
+struct node_settings {
+  std::string node_id = defaults::node_id;
+  std::filesystem::path data_dir = defaults::data_dir;
+  std::size_t lmdb_map_size_bytes = defaults::lmdb_map_size_bytes;
+  std::size_t wal_batch_size = defaults::wal_batch_size;
+  std::chrono::milliseconds wal_batch_timeout{defaults::wal_batch_timeout_ms};
+  std::size_t max_in_flight = defaults::max_pending_writes;
+  std::chrono::milliseconds request_timeout{defaults::request_timeout_ms};
+  std::size_t scheduler_threads = 0; ///< 0: one per core
+  // Reported by /cluster/status; single mode keeps one copy whatever they say.
+  std::size_t replication_factor = defaults::cluster_replication_factor;
+  bool read_repair_enabled = defaults::cluster_read_repair_enabled;
+  namespace_settings ns;              ///< metrics pointer is filled by the node
+};
+
+/// A single FerroCache node: the actor system, storage, recovery, and the
+/// `cache_service` the HTTP layer calls. Queries are answered on the calling
+/// thread from the published read views; mutations go through the actors.
+class node final : public cache_service {
+public:
+  explicit node(node_settings settings);
+  ~node() override;
+  node(const node&) = delete;
+  node& operator=(const node&) = delete;
+
+  /// Opens the storage, recovers every namespace and starts the actors.
+  /// Blocking; until it returns, health() reports "starting".
+  status start();
+
+  /// Snapshots every namespace (so access statistics survive) and stops.
+  void shutdown();
+
+  void insert(insert_request req, callback<insert_reply> done) override;
+  void query(query_request req, callback<query_reply> done) override;
+  void remove(delete_request req, callback<delete_reply> done) override;
+  void invalidate(invalidate_request req, callback<invalidate_reply> done) override;
+  void compact(callback<compact_reply> done) override;
+  void entry_stats(callback<entry_stats_reply> done) override;
+  void stats(callback<stats_reply> done) override;
+  health_reply health() override;
+  cluster_status_reply cluster_status() override;
+  node_metrics& metrics() override;
+
+private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace ferro

@@ -1,0 +1,122 @@
+// ferrocache: one node of the FerroCache semantic cache.
+//
+//   ferrocache [--config PATH]
+//
+// Configuration comes from ferrocache.toml (or PATH) and FERROCACHE_*
+// variables; see docs/operations.md. SIGTERM or SIGINT stop the node cleanly.
+
+#include <csignal>
+#include <cstdio>
+#include <cstring>
+#include <optional>
+#include <random>
+#include <string>
+
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include "actors/node.hpp"
+#include "app/config.hpp"
+#include "http/http_server.hpp"
+
+namespace {
+
+using namespace ferro;
+
+node_settings to_node_settings(const node_config& c) {
+  node_settings s;
+  s.node_id = c.node_id;
+  s.data_dir = c.data_dir;
+  s.lmdb_map_size_bytes = c.lmdb_map_size_bytes;
+  s.wal_batch_size = c.wal_batch_size;
+  s.wal_batch_timeout = std::chrono::milliseconds(c.wal_batch_timeout_ms);
+  s.max_in_flight = c.max_pending_writes;
+  s.replication_factor = c.cluster.replication_factor;
+  s.read_repair_enabled = c.cluster.read_repair_enabled;
+  s.ns.hnsw.max_nb_connection = c.hnsw.max_nb_connection;
+  s.ns.hnsw.ef_construction = c.hnsw.ef_construction;
+  s.ns.hnsw.ef_search = c.hnsw.ef_search;
+  s.ns.max_entries = c.hnsw.max_entries_per_namespace;
+  s.ns.conversation_ttl_seconds = c.conversation_ttl_seconds;
+  s.ns.expire_interval = std::chrono::milliseconds(c.expire_scan_interval_secs * 1000);
+  s.ns.compact_interval_inserts = c.compact_interval_inserts;
+  s.ns.seed = std::random_device{}();
+  return s;
+}
+
+http_options to_http_options(const node_config& c) {
+  http_options o;
+  o.bind_address = c.bind_address;
+  o.port = c.port;
+  o.io_threads = c.io_threads;
+  o.max_body_bytes = c.max_body_bytes;
+  o.auth_token = c.auth_token;
+  o.default_threshold = c.hnsw.default_threshold;
+  o.max_connections = c.max_connections;
+  return o;
+}
+
+void usage() {
+  std::puts("usage: ferrocache [--config PATH]\n"
+            "Starts a FerroCache node. Settings: ferrocache.toml in the working directory\n"
+            "(or PATH), overridden by FERROCACHE_<KEY> variables (nested keys joined by __).");
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  std::optional<std::filesystem::path> config_path;
+  for (int i = 1; i < argc; ++i) {
+    std::string arg = argv[i];
+    if (arg == "--config" && i + 1 < argc) {
+      config_path = argv[++i];
+    } else if (arg == "--help" || arg == "-h") {
+      usage();
+      return 0;
+    } else {
+      std::fprintf(stderr, "ferrocache: unknown argument '%s'\n", arg.c_str());
+      usage();
+      return 2;
+    }
+  }
+
+  auto cfg = load_config(config_path, ferrocache_environment());
+  if (!cfg) {
+    std::fprintf(stderr, "ferrocache: %s\n", cfg.err().message.c_str());
+    return 2;
+  }
+  spdlog::set_default_logger(spdlog::stderr_color_mt("ferrocache"));
+  spdlog::set_level(spdlog::level::from_str(cfg->log_level));
+
+  // Signals are taken synchronously by the main thread; every thread started
+  // below inherits the blocked mask.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGINT);
+  sigaddset(&stop_signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  ferro::node node{to_node_settings(*cfg)};
+  http_server server{to_http_options(*cfg), node};
+  auto port = server.start();
+  if (!port) {
+    spdlog::critical("cannot listen on {}:{}: {}", cfg->bind_address, cfg->port, port.err().message);
+    return 1;
+  }
+  spdlog::info("node {} listening on {}:{} (recovering from {})", cfg->node_id, cfg->bind_address, *port,
+               cfg->data_dir.string());
+  if (auto st = node.start(); !st) {
+    spdlog::critical("start-up failed: {}", st.err().message);
+    server.stop();
+    return 1;
+  }
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  spdlog::info("signal {} received: stopping", sig);
+  server.stop();
+  node.shutdown();
+  spdlog::info("stopped");
+  return 0;
+}
