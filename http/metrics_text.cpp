@@ -1,0 +1,192 @@
+#include "http/metrics_text.hpp"
+
+#include <charconv>
+#include <cmath>
+
+namespace ferro {
+
+namespace {
+
+class exposition {
+public:
+  void header(std::string_view name, std::string_view type, std::string_view help) {
+    out_ += "# HELP ";
+    out_ += name;
+    out_ += ' ';
+    out_ += help;
+    out_ += "\n# TYPE ";
+    out_ += name;
+    out_ += ' ';
+    out_ += type;
+    out_ += '\n';
+  }
+
+  void sample(std::string_view name, std::string_view labels, std::uint64_t v) {
+    begin(name, labels);
+    char buf[24];
+    auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+    out_.append(buf, end);
+    out_ += '\n';
+  }
+
+  void sample(std::string_view name, std::string_view labels, double v) {
+    begin(name, labels);
+    number(v);
+    out_ += '\n';
+  }
+
+  void counter(std::string_view name, std::string_view help, const std::atomic<std::uint64_t>& c) {
+    header(name, "counter", help);
+    sample(name, {}, c.load(std::memory_order_relaxed));
+  }
+
+  void gauge(std::string_view name, std::string_view help, std::uint64_t v) {
+    header(name, "gauge", help);
+    sample(name, {}, v);
+  }
+
+  void histogram(std::string_view name, std::string_view help, const latency_histogram& h) {
+    header(name, "histogram", help);
+    const std::string bucket = std::string{name} + "_bucket";
+    // _count is the +Inf bucket, summed from the same reads, so the series
+    // stay consistent while other threads keep observing.
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < latency_histogram::bounds.size(); ++i) {
+      cumulative += h.bucket(i);
+      // Bounds in plain decimal ("0.0005", not "5e-04"), as people read them.
+      std::string le = "le=\"";
+      char buf[32];
+      auto [end, ec] = std::to_chars(buf, buf + sizeof buf, latency_histogram::bounds[i], std::chars_format::fixed);
+      le.append(buf, end);
+      le += '"';
+      sample(bucket, le, cumulative);
+    }
+    cumulative += h.bucket(latency_histogram::bounds.size());
+    sample(bucket, "le=\"+Inf\"", cumulative);
+    sample(std::string{name} + "_sum", {}, h.sum_seconds());
+    sample(std::string{name} + "_count", {}, cumulative);
+  }
+
+  std::string take() { return std::move(out_); }
+
+  static void append_number(std::string& out, double v) {
+    if (std::isnan(v)) {
+      out += "NaN";
+    } else if (std::isinf(v)) {
+      out += v > 0 ? "+Inf" : "-Inf";
+    } else {
+      char buf[32];
+      auto [end, ec] = std::to_chars(buf, buf + sizeof buf, v);
+      out.append(buf, end);
+    }
+  }
+
+private:
+  void begin(std::string_view name, std::string_view labels) {
+    out_ += name;
+    if (!labels.empty()) {
+      out_ += '{';
+      out_ += labels;
+      out_ += '}';
+    }
+    out_ += ' ';
+  }
+  void number(double v) { append_number(out_, v); }
+
+  std::string out_;
+};
+
+} // namespace
+
+std::string escape_label_value(std::string_view v) {
+  std::string out;
+  out.reserve(v.size());
+  for (char c : v) {
+    switch (c) {
+      case '\\': out += "\\\\"; break;
+      case '"': out += "\\\""; break;
+      case '\n': out += "\\n"; break;
+      default: out += c;
+    }
+  }
+  return out;
+}
+
+std::string render_metrics(const node_metrics& m, const health_reply& health,
+                           const stats_reply* stats, const cluster_status_reply& cluster) {
+  exposition e;
+
+  e.header("ferrocache_queries_total", "counter", "Cache queries by result.");
+  e.sample("ferrocache_queries_total", "result=\"hit\"", m.queries_hit.load(std::memory_order_relaxed));
+  e.sample("ferrocache_queries_total", "result=\"miss\"", m.queries_miss.load(std::memory_order_relaxed));
+  e.counter("ferrocache_exact_match_hits_total", "Query hits served by the exact-text pre-filter.",
+            m.exact_match_hits_total);
+  e.counter("ferrocache_inserts_total", "Entries inserted or replaced.", m.inserts_total);
+  e.counter("ferrocache_evictions_total", "Entries evicted by the per-namespace capacity limit.",
+            m.evictions_total);
+  e.counter("ferrocache_expirations_total", "Entries removed because their TTL ran out.",
+            m.expirations_total);
+  e.counter("ferrocache_deletions_total", "Entries removed by DELETE /entry.", m.deletions_total);
+  e.counter("ferrocache_invalidations_total", "Entries removed by POST /admin/invalidate.",
+            m.invalidations_total);
+  e.counter("ferrocache_compactions_total", "Snapshots written (compactions).", m.compactions);
+  e.counter("ferrocache_replication_writes_total", "Writes replicated to peers.",
+            m.replication_writes_total);
+  e.counter("ferrocache_replication_failures_total", "Replication writes that failed.",
+            m.replication_failures_total);
+  e.counter("ferrocache_read_repairs_total", "Read repairs performed.", m.read_repairs_total);
+  e.counter("ferrocache_wal_batches_total", "Write-ahead log group commits.", m.wal_batches_total);
+  e.counter("ferrocache_wal_records_total", "Records appended to the write-ahead log.",
+            m.wal_records_total);
+  e.counter("ferrocache_wal_write_errors_total", "Failed write-ahead log commits.",
+            m.wal_write_errors_total);
+  e.counter("ferrocache_recovery_replayed_records_total", "Log records replayed at start-up.",
+            m.recovery_replayed_records_total);
+  e.counter("ferrocache_recovery_corrupt_records_total",
+            "Corrupt log records skipped at start-up.", m.recovery_corrupt_records_total);
+  e.counter("ferrocache_http_requests_total", "HTTP requests answered.", m.http_requests_total);
+  e.counter("ferrocache_http_errors_total", "HTTP responses with a status of 400 or more.",
+            m.http_errors_total);
+  e.counter("ferrocache_http_rejected_overload_total",
+            "Requests rejected for overload (connection limit, 429).",
+            m.http_rejected_overload_total);
+
+  e.gauge("ferrocache_ready", "1 when the node serves requests, 0 while recovering.",
+          health.ready ? 1 : 0);
+  e.gauge("ferrocache_entries", "Live entries on this node.",
+          stats ? stats->entry_count : health.entry_count);
+  if (stats) {
+    e.gauge("ferrocache_namespaces", "Namespaces on this node (by display name).",
+            std::uint64_t{stats->namespaces.size()});
+    e.header("ferrocache_namespace_entries", "gauge", "Live entries per namespace display name.");
+    for (const auto& [name, ns] : stats->namespaces)
+      e.sample("ferrocache_namespace_entries", "namespace=\"" + escape_label_value(name) + "\"",
+               std::uint64_t{ns.entry_count});
+  }
+
+  std::uint64_t suspected = 0, dead = 0;
+  for (const auto& [id, p] : cluster.peers) {
+    if (p.status == "suspected")
+      ++suspected;
+    else if (p.status == "dead")
+      ++dead;
+  }
+  // Nodes listed as dead but no longer tracked by the failure detector.
+  for (const auto& id : cluster.dead_nodes)
+    if (!cluster.peers.count(id))
+      ++dead;
+  const std::uint64_t nodes = cluster.nodes.empty() ? 1 : cluster.nodes.size();
+  e.gauge("ferrocache_cluster_nodes", "Nodes in the ring (1 in single mode).", nodes);
+  e.gauge("ferrocache_cluster_peers_suspected", "Peers the failure detector suspects.", suspected);
+  e.gauge("ferrocache_cluster_peers_dead", "Peers considered dead.", dead);
+
+  e.histogram("ferrocache_query_duration_seconds",
+              "POST /query latency, request parsed to response ready.", m.query_duration);
+  e.histogram("ferrocache_insert_duration_seconds",
+              "POST /insert latency, request parsed to response ready.", m.insert_duration);
+  e.histogram("ferrocache_wal_commit_duration_seconds", "Write-ahead log group commit latency.",
+              m.wal_commit_duration);
+  return e.take();
+}
+
+} // namespace ferro
