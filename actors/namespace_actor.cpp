@@ -226,7 +226,14 @@ namespace_actor::behavior_type namespace_behavior(ns_pointer self, namespace_sta
             --st.inserts_in_flight;
             ensure_index(self);
             auto id = e.uuid;
-            st.index->upsert(std::move(e));
+            if (auto applied = st.index->upsert(std::move(e)); !applied) {
+              // Durable but not applied: only a bug or memory exhaustion gets
+              // here; recovery will apply the record on the next start.
+              spdlog::error("namespace {}: logged insert {} not applied: {}", display_name(st.key), id,
+                            applied.err().message);
+              promise.deliver(to_caf_error(applied.err()));
+              return;
+            }
             if (!seqs.empty())
               st.applied_ns_seq = std::max(st.applied_ns_seq, seqs.front());
             ++st.inserts_since_snapshot;

@@ -61,7 +61,12 @@ result<std::vector<namespace_start>> recover_namespaces(wal_store& store, const 
           metrics.recovery_corrupt_records_total.fetch_add(1, std::memory_order_relaxed);
           continue;
         }
-        index->upsert(std::move(rec.entry));
+        if (auto applied = index->upsert(std::move(rec.entry)); !applied) {
+          spdlog::error("recovery: namespace {}: record {} not applied: {}", display_name(r.ns), rec.ns_seq,
+                        applied.err().message);
+          metrics.recovery_corrupt_records_total.fetch_add(1, std::memory_order_relaxed);
+          continue;
+        }
       } else {
         index->remove(rec.uuid);
       }

@@ -1,0 +1,230 @@
+#include <catch2/catch.hpp>
+
+#include "actor_fixture.hpp"
+#include "actors/errors.hpp"
+#include "actors/recovery.hpp"
+
+using namespace ferro;
+using ferro::test::actor_fixture;
+
+namespace {
+
+insert_request make_insert(std::vector<float> v, std::string uuid = {}, std::optional<std::int64_t> ttl = {}) {
+  insert_request r;
+  r.ns = namespace_key{"m", "", ""};
+  r.embedding = std::move(v);
+  r.response = "answer";
+  r.query_text = "question";
+  r.uuid = std::move(uuid);
+  r.ttl_seconds = ttl;
+  return r;
+}
+
+// Takes the next reply from the scoped actor's mailbox (already delivered by
+// settle()); fails the test if there is none.
+template <class T>
+result<T> next_reply(caf::scoped_actor& self) {
+  std::optional<result<T>> out;
+  self->receive([&](T& v) { out.emplace(std::move(v)); },
+                [&](caf::error& e) { out.emplace(from_caf_error(e)); },
+                caf::after(std::chrono::milliseconds(100)) >> [&] {});
+  REQUIRE(out.has_value());
+  return std::move(*out);
+}
+
+} // namespace
+
+TEST_CASE("an insert becomes visible only once its batch is durable") {
+  actor_fixture f;
+  caf::scoped_actor self{*f.sys};
+  auto ns = f.directory.actor_for({"m", "", ""});
+  self->send(ns, insert_atom::value, make_insert({1, 0, 0, 0}, "a"));
+  f.sched->run(); // the record waits in the storage actor for the batch timer
+  auto index = f.directory.index_of({"m", "", ""});
+  CHECK((index == nullptr || !index->contains("a")));
+  CHECK(f.metrics.wal_batches_total == 0);
+  f.settle();
+  auto r = next_reply<insert_reply>(self);
+  REQUIRE(r.ok());
+  CHECK(r->id == "a");
+  index = f.directory.index_of({"m", "", ""});
+  REQUIRE(index);
+  CHECK(index->contains("a"));
+  CHECK(f.metrics.inserts_total == 1);
+}
+
+TEST_CASE("concurrent inserts share one commit") {
+  actor_fixture f;
+  caf::scoped_actor self{*f.sys};
+  auto ns = f.directory.actor_for({"m", "", ""});
+  for (int i = 0; i < 10; ++i)
+    self->send(ns, insert_atom::value, make_insert({1, float(i), 0, 0}));
+  f.settle();
+  for (int i = 0; i < 10; ++i)
+    REQUIRE(next_reply<insert_reply>(self).ok());
+  CHECK(f.metrics.wal_batches_total == 1);
+  CHECK(f.metrics.wal_records_total == 10);
+}
+
+TEST_CASE("a full batch commits without waiting for the timer") {
+  actor_fixture f{4};
+  caf::scoped_actor self{*f.sys};
+  auto ns = f.directory.actor_for({"m", "", ""});
+  for (int i = 0; i < 4; ++i)
+    self->send(ns, insert_atom::value, make_insert({1, float(i), 0, 0}));
+  f.sched->run(); // no virtual time passes
+  for (int i = 0; i < 4; ++i)
+    REQUIRE(next_reply<insert_reply>(self).ok());
+  CHECK(f.metrics.wal_batches_total == 1);
+}
+
+TEST_CASE("a failed fsync fails the batch and applies nothing") {
+  actor_fixture f;
+  caf::scoped_actor self{*f.sys};
+  auto ns = f.directory.actor_for({"m", "", ""});
+  f.faults->fail_sync = true;
+  self->send(ns, insert_atom::value, make_insert({1, 0, 0, 0}, "lost"));
+  f.settle();
+  auto r = next_reply<insert_reply>(self);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.err().code == errc::unavailable);
+  auto index = f.directory.index_of({"m", "", ""});
+  CHECK((index == nullptr || !index->contains("lost")));
+  f.faults->fail_sync = false;
+  self->send(ns, insert_atom::value, make_insert({1, 0, 0, 0}, "kept"));
+  f.settle();
+  REQUIRE(next_reply<insert_reply>(self).ok());
+  CHECK(f.directory.index_of({"m", "", ""})->contains("kept"));
+}
+
+TEST_CASE("the first insert fixes the dimension of a namespace") {
+  actor_fixture f;
+  caf::scoped_actor self{*f.sys};
+  auto ns = f.directory.actor_for({"m", "", ""});
+  self->send(ns, insert_atom::value, make_insert({1, 0, 0, 0}));
+  self->send(ns, insert_atom::value, make_insert({1, 0, 0, 0, 0}));
+  f.settle();
+  bool ok_seen = false, mismatch_seen = false;
+  for (int i = 0; i < 2; ++i) {
+    auto r = next_reply<insert_reply>(self);
+    if (r.ok())
+      ok_seen = true;
+    else
+      mismatch_seen = r.err().code == errc::bad_request;
+  }
+  CHECK(ok_seen);
+  CHECK(mismatch_seen);
+}
+
+TEST_CASE("entries expire on the actor clock once their ttl has passed") {
+  actor_fixture f;
+  f.ns_settings.expire_interval = std::chrono::seconds(10);
+  caf::scoped_actor self{*f.sys};
+  auto ns = f.directory.actor_for({"m", "", ""});
+  self->send(ns, insert_atom::value, make_insert({1, 0, 0, 0}, "short", 5));
+  self->send(ns, insert_atom::value, make_insert({0, 1, 0, 0}, "forever"));
+  f.settle();
+  REQUIRE(next_reply<insert_reply>(self).ok());
+  REQUIRE(next_reply<insert_reply>(self).ok());
+  f.now_ms += 6000;
+  f.sched->advance_time(std::chrono::seconds(10));
+  f.settle();
+  auto index = f.directory.index_of({"m", "", ""});
+  CHECK_FALSE(index->contains("short"));
+  CHECK(index->contains("forever"));
+  CHECK(f.metrics.expirations_total == 1);
+}
+
+TEST_CASE("the LRU cap evicts the least recently used entry after logging it") {
+  actor_fixture f;
+  f.ns_settings.max_entries = 2;
+  caf::scoped_actor self{*f.sys};
+  auto ns = f.directory.actor_for({"m", "", ""});
+  self->send(ns, insert_atom::value, make_insert({1, 0, 0, 0}, "a"));
+  f.settle();
+  f.now_ms += 1;
+  self->send(ns, insert_atom::value, make_insert({0, 1, 0, 0}, "b"));
+  f.settle();
+  f.now_ms += 1;
+  auto index = f.directory.index_of({"m", "", ""});
+  std::vector<float> qa{1, 0, 0, 0};
+  REQUIRE(index->lookup(qa, "", 0.99, f.now_ms)); // touch a: b is now least recent
+  f.now_ms += 1;
+  self->send(ns, insert_atom::value, make_insert({0, 0, 1, 0}, "c"));
+  f.settle();
+  CHECK(index->contains("a"));
+  CHECK_FALSE(index->contains("b"));
+  CHECK(index->contains("c"));
+  CHECK(f.metrics.evictions_total == 1);
+}
+
+TEST_CASE("delete and invalidate are logged, applied and reported") {
+  actor_fixture f;
+  caf::scoped_actor self{*f.sys};
+  auto ns = f.directory.actor_for({"m", "", ""});
+  self->send(ns, insert_atom::value, make_insert({1, 0, 0, 0}, "a"));
+  self->send(ns, insert_atom::value, make_insert({1, 0.05f, 0, 0}, "b"));
+  self->send(ns, insert_atom::value, make_insert({0, 0, 1, 0}, "far"));
+  f.settle();
+  for (int i = 0; i < 3; ++i)
+    REQUIRE(next_reply<insert_reply>(self).ok());
+  self->send(ns, delete_atom::value, std::string{"nope"});
+  f.settle();
+  CHECK(next_reply<bool>(self).value() == false);
+  self->send(ns, delete_atom::value, std::string{"a"});
+  f.settle();
+  CHECK(next_reply<bool>(self).value() == true);
+  invalidate_request inv;
+  inv.ns = {"m", "", ""};
+  inv.embedding = {1, 0, 0, 0};
+  inv.threshold = 0.9;
+  self->send(ns, invalidate_atom::value, inv);
+  f.settle();
+  auto r = next_reply<invalidate_reply>(self);
+  REQUIRE(r.ok());
+  CHECK(r->uuids == std::vector<std::string>{"b"});
+  auto index = f.directory.index_of({"m", "", ""});
+  CHECK(index->size() == 1);
+  CHECK(f.metrics.deletions_total == 1);
+  CHECK(f.metrics.invalidations_total == 1);
+}
+
+TEST_CASE("recovery restores exactly the acknowledged state, snapshot and tail") {
+  actor_fixture f;
+  {
+    caf::scoped_actor self{*f.sys};
+    auto ns = f.directory.actor_for({"m", "t", ""});
+    auto ins = [&](std::vector<float> v, std::string id) {
+      auto r = make_insert(std::move(v), std::move(id));
+      r.ns = {"m", "t", ""};
+      self->send(ns, insert_atom::value, r);
+      f.settle();
+      REQUIRE(next_reply<insert_reply>(self).ok());
+    };
+    ins({1, 0, 0, 0}, "a");
+    ins({0, 1, 0, 0}, "b");
+    self->send(ns, compact_atom::value);
+    f.settle();
+    CHECK(next_reply<std::uint64_t>(self).value() == 2);
+    ins({0, 0, 1, 0}, "c");
+    self->send(ns, delete_atom::value, std::string{"a"});
+    f.settle();
+    REQUIRE(next_reply<bool>(self).value());
+  }
+  auto dir = f.dir;
+  f.stop_actors();
+  storage_options opts;
+  opts.data_dir = dir;
+  auto store = wal_store::open(opts);
+  REQUIRE(store.ok());
+  node_metrics m;
+  auto recovered = recover_namespaces(**store, hnsw_params{}, m);
+  REQUIRE(recovered.ok());
+  REQUIRE(recovered->size() == 1);
+  auto& ns = recovered->front();
+  CHECK(ns.key == namespace_key{"m", "t", ""});
+  CHECK_FALSE(ns.index->contains("a"));
+  CHECK(ns.index->contains("b"));
+  CHECK(ns.index->contains("c"));
+  CHECK(ns.applied_ns_seq >= 4);
+}
