@@ -1,6 +1,10 @@
 #pragma once
 
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -36,14 +40,23 @@ public:
 
   /// When true, callbacks are kept and run by flush() (as if an actor
   /// answered later, on another thread).
-  bool defer = false;
-  std::vector<std::function<void()>> pending;
+  std::atomic<bool> defer{false};
 
+  /// Runs the kept callbacks on the calling thread.
   void flush() {
-    auto run = std::move(pending);
-    pending.clear();
+    std::vector<std::function<void()>> run;
+    {
+      std::lock_guard lock(mutex_);
+      run.swap(pending_);
+    }
     for (auto& f : run)
       f();
+  }
+
+  /// Waits (up to 5 s, no polling) until `n` service calls arrived.
+  bool wait_for_calls(int n) {
+    std::unique_lock lock(mutex_);
+    return arrived_.wait_for(lock, std::chrono::seconds(5), [&] { return calls_ >= n; });
   }
 
   void insert(insert_request req, callback<insert_reply> done) override {
@@ -86,13 +99,26 @@ public:
 private:
   template <class T>
   void answer(callback<T> done, const result<T>& r) {
-    if (defer)
-      pending.push_back([done = std::move(done), r] { done(r); });
-    else
-      done(r);
+    if (defer) {
+      std::lock_guard lock(mutex_);
+      pending_.push_back([done = std::move(done), r] { done(r); });
+      ++calls_;
+      arrived_.notify_all();
+      return;
+    }
+    {
+      std::lock_guard lock(mutex_);
+      ++calls_;
+      arrived_.notify_all();
+    }
+    done(r);
   }
 
   node_metrics metrics_;
+  std::mutex mutex_;
+  std::condition_variable arrived_;
+  std::vector<std::function<void()>> pending_;
+  int calls_ = 0;
 };
 
 /// One request through handle_request; the response must arrive inline
