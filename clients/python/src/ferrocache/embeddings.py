@@ -183,9 +183,13 @@ def openai_embedder(model: str = "text-embedding-3-small", base_url: Optional[st
 
 
 def voyage_embedder(model: str = "voyage-3.5", api_key: Optional[str] = None, input_type: Optional[str] = "query",
-                    base_url: str = "https://api.voyageai.com/v1", timeout: float = 30.0) -> HttpEmbedder:
-    """Voyage AI embeddings (``$VOYAGE_API_KEY``). ``input_type`` is ``"query"``, ``"document"`` or ``None``."""
+                    base_url: Optional[str] = None, timeout: float = 30.0) -> HttpEmbedder:
+    """Voyage AI embeddings (``$VOYAGE_API_KEY``). ``input_type`` is ``"query"``, ``"document"`` or ``None``.
+
+    ``base_url`` defaults to ``$VOYAGE_BASE_URL``, then ``https://api.voyageai.com/v1``.
+    """
     key = api_key if api_key is not None else os.environ.get("VOYAGE_API_KEY")
+    base_url = base_url or os.environ.get("VOYAGE_BASE_URL") or "https://api.voyageai.com/v1"
 
     def body(texts: Sequence[str]) -> Dict[str, Any]:
         out: Dict[str, Any] = {"model": model, "input": list(texts)}
@@ -204,10 +208,14 @@ def _parse_cohere(payload: Any) -> List[List[float]]:
 
 
 def cohere_embedder(model: str = "embed-english-v3.0", api_key: Optional[str] = None,
-                    input_type: str = "search_query", base_url: str = "https://api.cohere.com",
+                    input_type: str = "search_query", base_url: Optional[str] = None,
                     timeout: float = 30.0) -> HttpEmbedder:
-    """Cohere embeddings via ``POST /v2/embed`` (``$CO_API_KEY`` or ``$COHERE_API_KEY``)."""
+    """Cohere embeddings via ``POST /v2/embed`` (``$CO_API_KEY`` or ``$COHERE_API_KEY``).
+
+    ``base_url`` defaults to ``$CO_API_URL``, then ``https://api.cohere.com``.
+    """
     key = api_key if api_key is not None else (os.environ.get("CO_API_KEY") or os.environ.get("COHERE_API_KEY"))
+    base_url = base_url or os.environ.get("CO_API_URL") or "https://api.cohere.com"
 
     def body(texts: Sequence[str]) -> Dict[str, Any]:
         return {"model": model, "texts": list(texts), "input_type": input_type, "embedding_types": ["float"]}
@@ -366,7 +374,7 @@ def embedder_from_env(env: Optional[Mapping[str, str]] = None) -> Embedder:
         return openai_embedder(model or "text-embedding-3-small", base_url=url, api_key=key,
                                dimensions=int(dim) if dim else None)
     if kind == "voyage":
-        return voyage_embedder(model or "voyage-3.5", api_key=key, base_url=url or "https://api.voyageai.com/v1")
+        return voyage_embedder(model or "voyage-3.5", api_key=key, base_url=url)
     if kind == "cohere":
-        return cohere_embedder(model or "embed-english-v3.0", api_key=key, base_url=url or "https://api.cohere.com")
+        return cohere_embedder(model or "embed-english-v3.0", api_key=key, base_url=url)
     raise ValueError(f"FERROCACHE_EMBEDDER={kind!r}: choose local, openai, voyage, cohere or hash")

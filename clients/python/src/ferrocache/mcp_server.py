@@ -20,26 +20,31 @@ so the optional ``namespace`` argument keeps separate caches (per task or tool) 
 from __future__ import annotations
 
 import os
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple, Type
 
 from ._semantic import SemanticCache
 from .client import FerrocacheClient
 from .embeddings import embedder_from_env
+from .errors import EmbeddingError, FerrocacheError
 
 __all__ = ["build_server", "main"]
 
 SERVER_NAME = "ferrocache"
+_ANTICIPATED = (FerrocacheError, EmbeddingError, ValueError)
 
 
-def _server_class() -> Any:
+def _sdk() -> Tuple[Any, Type[Exception]]:
+    """The server class and the "anticipated tool failure" exception of the installed MCP SDK."""
     try:  # mcp >= 2
         from mcp.server.mcpserver import MCPServer
+        from mcp.server.mcpserver.exceptions import ToolError
 
-        return MCPServer
+        return MCPServer, ToolError
     except ImportError:  # mcp 1.x
         from mcp.server.fastmcp import FastMCP
+        from mcp.server.fastmcp.exceptions import ToolError as FastToolError
 
-        return FastMCP
+        return FastMCP, FastToolError
 
 
 def _env_float(name: str) -> Optional[float]:
@@ -58,7 +63,8 @@ def build_server(cache: Optional[SemanticCache] = None) -> Any:
                               cache_scope=os.environ.get("FERROCACHE_MCP_SCOPE") or None, fail_open=False,
                               kind="mcp", timeout=10.0, max_retries=2)
     status_client = FerrocacheClient(cache.url, auth_token=os.environ.get("FERROCACHE_AUTH_TOKEN"))
-    server = _server_class()(SERVER_NAME, instructions=(
+    server_class, tool_error = _sdk()
+    server = server_class(SERVER_NAME, instructions=(
         "Semantic cache for LLM answers. Before answering a question that may have been answered before, "
         "call semantic_cache_lookup; after producing a reusable answer, call semantic_cache_store."))
 
@@ -67,7 +73,10 @@ def build_server(cache: Optional[SemanticCache] = None) -> Any:
                                     cache_scope: Optional[str] = None,
                                     conversation_id: Optional[str] = None) -> Dict[str, Any]:
         """Look up a cached answer for a question (semantic match). Returns hit, response and similarity."""
-        look = await cache.alookup(query, _fingerprint(namespace), cache_scope, conversation_id, threshold)
+        try:
+            look = await cache.alookup(query, _fingerprint(namespace), cache_scope, conversation_id, threshold)
+        except _ANTICIPATED as exc:
+            raise tool_error(f"cache lookup failed: {exc}") from exc
         if not look.hit:
             return {"hit": False}
         return {"hit": True, "response": look.response, "similarity": look.similarity, "id": look.entry_id,
@@ -78,14 +87,20 @@ def build_server(cache: Optional[SemanticCache] = None) -> Any:
                                    namespace: Optional[str] = None, cache_scope: Optional[str] = None,
                                    conversation_id: Optional[str] = None) -> Dict[str, Any]:
         """Store an answer for a question so that similar questions can reuse it."""
-        entry_id = await cache.astore_text(query, _fingerprint(namespace), response, ttl_seconds, cache_scope,
-                                           conversation_id)
+        try:
+            entry_id = await cache.astore_text(query, _fingerprint(namespace), response, ttl_seconds, cache_scope,
+                                               conversation_id)
+        except _ANTICIPATED as exc:
+            raise tool_error(f"cache store failed: {exc}") from exc
         return {"stored": entry_id is not None, "id": entry_id}
 
     @server.tool()
     def cache_status() -> Dict[str, Any]:
         """Health and statistics of the FerroCache node."""
-        return {"url": cache.url, "health": status_client.health(), "stats": status_client.stats()}
+        try:
+            return {"url": cache.url, "health": status_client.health(), "stats": status_client.stats()}
+        except _ANTICIPATED as exc:
+            raise tool_error(f"cache status failed: {exc}") from exc
 
     return server
 
