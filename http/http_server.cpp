@@ -114,6 +114,7 @@ result<std::uint16_t> http_server::start() {
   auto l = std::make_shared<listener>(*s.ioc, s.shared);
   auto port = l->open(opts.bind_address, opts.port);
   if (!port) {
+    l.reset(); // before the io_context it lives on
     s.ioc.reset();
     s.stopped = true;
     return port.err();

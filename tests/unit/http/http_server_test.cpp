@@ -198,7 +198,8 @@ TEST_CASE_METHOD(server_fixture, "Garbage on the socket gets a 400 and the serve
   start();
   {
     raw_client c{port};
-    c.send(std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage\r\n\r\n", 24));
+    static const char tls_hello[] = "\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03garbage\r\n\r\n";
+    c.send(std::string_view(tls_hello, sizeof tls_hello - 1));
     auto r = c.read_response();
     CHECK(r.status == 400);
     CHECK_FALSE(error_of(http_response{r.status, r.headers["content-type"], r.body, {}}).empty());
