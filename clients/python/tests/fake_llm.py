@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import threading
+import urllib.request
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Dict, Iterator, List, Optional, Tuple
@@ -37,6 +38,14 @@ def _last_text(messages: List[Dict[str, Any]]) -> str:
 def _pieces(text: str, size: int = 7) -> Iterator[str]:
     for i in range(0, len(text), size):
         yield text[i:i + size]
+
+
+def chat_call(base_url: str, model: str, messages: List[Dict[str, str]], **params: Any) -> str:
+    body = json.dumps({"model": model, "messages": messages, **params}).encode()
+    req = urllib.request.Request(base_url + "/v1/chat/completions", data=body,
+                                 headers={"Content-Type": "application/json"}, method="POST")
+    with urllib.request.urlopen(req, timeout=10) as resp:
+        return json.loads(resp.read())["choices"][0]["message"]["content"]
 
 
 class _Server(ThreadingHTTPServer):

@@ -6,7 +6,7 @@ from langchain_core.outputs import ChatGeneration, Generation
 
 from ferrocache import FerrocacheClient
 from ferrocache.langchain import FerrocacheCache, split_prompt
-from remote_models import RemoteChatModel, RemoteTextLLM
+from remote_langchain import RemoteChatModel, RemoteTextLLM
 
 ROUTE = "/v1/chat/completions"
 

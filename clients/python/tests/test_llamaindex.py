@@ -4,7 +4,7 @@ from __future__ import annotations
 from llama_index.core.base.llms.types import ChatMessage
 
 from ferrocache.llamaindex import FerrocacheLLM
-from remote_models import RemoteLlamaLLM
+from remote_llama import RemoteLlamaLLM
 
 ROUTE = "/v1/chat/completions"
 
