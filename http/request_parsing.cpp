@@ -47,6 +47,10 @@ private:
 };
 
 result<dom::object> parse_object(dom::parser& parser, std::string_view body) {
+  // Checked here, not by simdjson: an empty view may have a null data
+  // pointer, which simdjson would hand to memcpy.
+  if (body.empty())
+    return bad("request body is empty; expected a JSON object");
   dom::element root;
   if (auto ec = parser.parse(body.data(), body.size(), true).get(root)) {
     switch (ec) {

@@ -89,6 +89,10 @@ TEST_CASE_METHOD(fixture, "An empty body on a JSON route is a 400") {
   auto res = call(svc, opts, "POST", "/query", "", "");
   CHECK(res.status == 400);
   CHECK_THAT(error_of(res), Contains("empty"));
+  // A default string_view (null data) as well: found by the fuzzer.
+  res = call(svc, opts, "POST", "/insert", std::string_view{}, "application/json");
+  CHECK(res.status == 400);
+  CHECK_THAT(error_of(res), Contains("empty"));
 }
 
 TEST_CASE_METHOD(fixture, "Invalid UTF-8 in the body is a 400") {
