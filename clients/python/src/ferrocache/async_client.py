@@ -242,8 +242,10 @@ class AsyncFerrocacheClient:
         for _ in range(2):
             conn: Optional[_AsyncConnection] = None
             try:
-                conn, reused = await asyncio.wait_for(self._pool.acquire(fresh), self.timeout)
-                status, headers, body, keep_alive = await asyncio.wait_for(conn.exchange(data, reused), self.timeout)
+                opened, reused = await asyncio.wait_for(self._pool.acquire(fresh), self.timeout)
+                conn = opened
+                status, headers, body, keep_alive = await asyncio.wait_for(opened.exchange(data, reused),
+                                                                           self.timeout)
             except _StaleConnection:
                 if conn is not None:
                     conn.close()
@@ -267,8 +269,8 @@ class AsyncFerrocacheClient:
                     conn.close()
                 raise
             if keep_alive:
-                self._pool.release(conn)
+                self._pool.release(opened)
             else:
-                conn.close()
+                opened.close()
             return status, headers, body
         raise FerrocacheConnectionError(f"connection to {self.base_url} failed")  # pragma: no cover

@@ -57,9 +57,10 @@ def split_prompt(prompt: str) -> Tuple[str, Any]:
     content = (last.get("kwargs") or {}).get("content")
     if isinstance(content, list):
         parts = [p.get("text") if isinstance(p, dict) and p.get("type") == "text" else p for p in content]
-        if not all(isinstance(p, str) for p in parts):
+        texts = [p for p in parts if isinstance(p, str)]
+        if len(texts) != len(parts):
             return prompt, None
-        content = "\n".join(parts)
+        content = "\n".join(texts)
     if not isinstance(content, str) or not content.strip():
         return prompt, None
     return content, items[:-1]

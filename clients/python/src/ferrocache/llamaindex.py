@@ -98,7 +98,7 @@ class FerrocacheLLM(LLM):
                  auth_token: Optional[str] = None, cache_scope: Optional[str] = None,
                  conversation_id: Optional[str] = None, ttl_seconds: Optional[int] = None,
                  **kwargs: Any) -> None:
-        super().__init__(inner=inner, **kwargs)
+        super().__init__(inner=inner, **kwargs)  # type: ignore[call-arg]
         self._cache = SemanticCache(cache_url=cache_url, threshold=threshold, embed_fn=embed_fn,
                                     model_id=model_id, fail_open=fail_open, auth_token=auth_token,
                                     cache_scope=cache_scope, conversation_id=conversation_id,

@@ -41,8 +41,8 @@ def _sdk() -> Tuple[Any, Type[Exception]]:
 
         return MCPServer, ToolError
     except ImportError:  # mcp 1.x
-        from mcp.server.fastmcp import FastMCP
-        from mcp.server.fastmcp.exceptions import ToolError as FastToolError
+        from mcp.server.fastmcp import FastMCP  # type: ignore[attr-defined,unused-ignore]
+        from mcp.server.fastmcp.exceptions import ToolError as FastToolError  # type: ignore[unused-ignore]
 
         return FastMCP, FastToolError
 
