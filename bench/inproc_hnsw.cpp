@@ -1,0 +1,146 @@
+// ferrocache-bench-inproc: the in-process floors under the HTTP numbers.
+//
+//   ferrocache-bench-inproc [--dim 384] [--entries 100000] [--clusters 100]
+//                           [--seed 42] [--queries 10000] [--warmup 1000]
+//                           [--repeats 1]
+//
+// hnswlib with the server's defaults (inner product, M=16,
+// ef_construction=200, ef_search=32) on the same seeded data as
+// ferrocache-loadgen: single-threaded insert throughput, then the latency of
+// single k=1 searches for the near-duplicate (hit) and random (miss) query
+// sets. Prints one JSON line per measurement.
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <vector>
+
+#include "cli_args.hpp"
+#include "inproc_index.hpp"
+#include "latency_stats.hpp"
+#include "proc_cpu.hpp"
+#include "synthetic_data.hpp"
+
+namespace {
+
+using namespace ferro::bench;
+using bench_clock = std::chrono::steady_clock;
+
+double seconds_since(bench_clock::time_point t0) {
+  return std::chrono::duration<double>(bench_clock::now() - t0).count();
+}
+
+struct search_set {
+  std::vector<std::vector<float>> vectors;
+  std::vector<std::size_t> targets; // entry a hit must return; unused for misses
+};
+
+/// Times every search of `set` on its own and checks it: a hit query must
+/// return its target above min_hit_similarity, a miss query must stay below
+/// the threshold.
+void measure_searches(const inproc_index& index, const search_set& set, bool expect_hit, double threshold,
+                      std::size_t warmup, const char* mode, json_line base) {
+  // Warm caches and branch predictors the way a running server has them.
+  for (std::size_t i = 0; i < warmup; ++i)
+    (void)index.search(set.vectors[i % set.vectors.size()].data());
+
+  std::vector<std::uint64_t> ns;
+  ns.reserve(set.vectors.size());
+  std::uint64_t mismatches = 0;
+  for (std::size_t i = 0; i < set.vectors.size(); ++i) {
+    auto t0 = bench_clock::now();
+    auto r = index.search(set.vectors[i].data());
+    auto t1 = bench_clock::now();
+    ns.push_back(static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count()));
+    bool ok = expect_hit ? (r.found && r.label == set.targets[i] && r.similarity >= min_hit_similarity)
+                         : (!r.found || r.similarity < threshold);
+    mismatches += ok ? 0 : 1;
+  }
+  auto s = summarise(ns);
+  base.add("mode", mode).add("requests", static_cast<std::uint64_t>(s.count)).add("mismatches", mismatches);
+  base.add("throughput_rps", s.mean_us > 0 ? 1e6 / s.mean_us : 0.0).add_latency(s);
+  base.add("loadavg_1m", load_average_1m()).print();
+}
+
+} // namespace
+
+int main(int argc, char** argv) {
+  cli_args args(argc, argv, 1);
+  if (!args.positional().empty())
+    cli_args::fail("no positional arguments expected; see the comment at the top of inproc_hnsw.cpp");
+  synthetic_params p;
+  p.dim = args.number("dim", 384);
+  p.entries = args.number("entries", 100000);
+  p.clusters = args.number("clusters", p.clusters);
+  p.spread = args.real("spread", p.spread);
+  p.hit_noise = args.real("hit-noise", p.hit_noise);
+  p.seed = args.number("seed", p.seed);
+  const std::size_t queries = args.number("queries", 10000);
+  const std::size_t warmup = args.number("warmup", 1000);
+  const std::size_t m = args.number("m", 16);
+  const std::size_t ef_construction = args.number("ef-construction", 200);
+  const std::size_t ef_search = args.number("ef-search", 32);
+  const double threshold = args.real("threshold", 0.92);
+  const std::size_t repeats = std::max<std::uint64_t>(1, args.number("repeats", 1));
+  args.reject_unknown();
+  if (p.dim == 0 || p.entries == 0 || p.clusters == 0 || queries == 0)
+    cli_args::fail("--dim, --entries, --clusters and --queries must be positive");
+
+  std::fprintf(stderr, "ferrocache-bench-inproc: seed %llu, dim %zu, entries %zu, clusters %zu, simd %s\n",
+               static_cast<unsigned long long>(p.seed), p.dim, p.entries, p.clusters, inproc_index::simd_kernel());
+
+  auto t_gen = bench_clock::now();
+  synthetic_data data(p);
+  std::vector<float> vectors(p.entries * p.dim);
+  for (std::size_t i = 0; i < p.entries; ++i)
+    data.entry_vector(i, &vectors[i * p.dim]);
+  search_set hits, misses;
+  for (std::size_t j = 0; j < queries; ++j) {
+    auto q = data.make_hit_query(j);
+    hits.targets.push_back(q.target);
+    hits.vectors.push_back(std::move(q.vector));
+    misses.vectors.push_back(data.make_miss_query(j));
+  }
+  std::fprintf(stderr, "generated the data in %.1f s\n", seconds_since(t_gen));
+
+  auto base = [&] {
+    json_line l;
+    l.add("tool", "inproc").add("dim", static_cast<std::uint64_t>(p.dim));
+    l.add("entries", static_cast<std::uint64_t>(p.entries)).add("seed", static_cast<std::uint64_t>(p.seed));
+    l.add("simd", inproc_index::simd_kernel()).add("concurrency", 1);
+    return l;
+  };
+
+  // Preallocated capacity: the floor leaves out the server's grow-by-doubling.
+  inproc_index index(p.dim, p.entries, m, ef_construction, 100);
+  std::vector<std::uint64_t> insert_ns;
+  insert_ns.reserve(p.entries);
+  auto t_ins = bench_clock::now();
+  for (std::size_t i = 0; i < p.entries; ++i) {
+    auto t0 = bench_clock::now();
+    index.add(&vectors[i * p.dim], i);
+    insert_ns.push_back(static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(bench_clock::now() - t0).count()));
+  }
+  const double insert_s = seconds_since(t_ins);
+  auto s = summarise(insert_ns);
+  base()
+      .add("mode", "insert")
+      .add("requests", static_cast<std::uint64_t>(p.entries))
+      .add("errors", 0)
+      .add("wall_s", insert_s)
+      .add("throughput_rps", static_cast<double>(p.entries) / insert_s)
+      .add_latency(s)
+      .add("loadavg_1m", load_average_1m())
+      .print();
+
+  index.set_ef(ef_search);
+  // Search rounds are cheap next to the build, so they are repeated to show
+  // the run-to-run noise; rounds after the first skip the warm-up.
+  for (std::size_t rep = 0; rep < repeats; ++rep) {
+    const std::size_t w = rep == 0 ? warmup : 0;
+    measure_searches(index, hits, true, threshold, w, "search-hit", base().add("repeat", static_cast<std::uint64_t>(rep)));
+    measure_searches(index, misses, false, threshold, w, "search-miss", base().add("repeat", static_cast<std::uint64_t>(rep)));
+  }
+  return 0;
+}
