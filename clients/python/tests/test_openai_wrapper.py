@@ -217,3 +217,17 @@ async def test_async_fail_open(fake_llm, dead_url, embed) -> None:
     c = aclient(fake_llm, dead_url, embed)
     reply = await c.chat.completions.create(model="gpt-test", messages=ask("async outage"))
     assert reply._ferrocache_hit is None and reply.choices[0].message.content.startswith("answer #")
+
+
+def test_clear_removes_the_wrappers_answers_in_its_scope(fake_llm, node, embed, scope: str) -> None:
+    c = client(fake_llm, node.url, embed, cache_scope=scope)
+    other = client(fake_llm, node.url, embed, cache_scope=scope + "-kept")
+    for q in ("first cleared question", "second cleared question"):
+        c.chat.completions.create(model="gpt-test", messages=ask(q))
+        c.chat.completions.create(model="gpt-test", messages=ask(q), temperature=0.5)
+    other.chat.completions.create(model="gpt-test", messages=ask("first cleared question"))
+    assert cache_of(c).clear() == 4
+    assert c.chat.completions.create(model="gpt-test", messages=ask("first cleared question"))._ferrocache_hit \
+        is False
+    assert other.chat.completions.create(model="gpt-test",
+                                         messages=ask("first cleared question"))._ferrocache_hit is True
