@@ -1,0 +1,134 @@
+#include "storage/lmdb_env.hpp"
+
+#include <cerrno>
+#include <string>
+
+namespace ferro::storage {
+
+error lmdb_error(int rc, std::string_view what) {
+  std::string msg{what};
+  msg += ": ";
+  msg += mdb_strerror(rc);
+  bool disk = rc == ENOSPC || rc == EIO || rc == EDQUOT || rc == EROFS || rc == MDB_MAP_FULL
+              || rc == MDB_PANIC;
+  return error{disk ? errc::unavailable : errc::internal, std::move(msg)};
+}
+
+result<std::unique_ptr<lmdb_env>> lmdb_env::open(const std::filesystem::path& dir,
+                                                 std::size_t map_size, unsigned flags,
+                                                 unsigned max_dbs) {
+  MDB_env* raw = nullptr;
+  if (int rc = mdb_env_create(&raw); rc != 0)
+    return lmdb_error(rc, "mdb_env_create");
+  std::unique_ptr<lmdb_env> env{new lmdb_env(raw)};
+  if (int rc = mdb_env_set_maxdbs(raw, max_dbs); rc != 0)
+    return lmdb_error(rc, "mdb_env_set_maxdbs");
+  if (int rc = mdb_env_set_mapsize(raw, map_size); rc != 0)
+    return lmdb_error(rc, "mdb_env_set_mapsize");
+  if (int rc = mdb_env_open(raw, dir.c_str(), flags, 0640); rc != 0)
+    return lmdb_error(rc, "mdb_env_open " + dir.string());
+  return env;
+}
+
+lmdb_env::~lmdb_env() {
+  mdb_env_close(env_);
+}
+
+std::size_t lmdb_env::map_size() const {
+  MDB_envinfo info;
+  mdb_env_info(env_, &info);
+  return info.me_mapsize;
+}
+
+int lmdb_env::set_map_size(std::size_t bytes) {
+  return mdb_env_set_mapsize(env_, bytes);
+}
+
+int lmdb_env::sync() {
+  return mdb_env_sync(env_, 1);
+}
+
+std::uint64_t lmdb_env::required_file_bytes() const {
+  MDB_envinfo info;
+  MDB_stat st;
+  mdb_env_info(env_, &info);
+  mdb_env_stat(env_, &st);
+  return (static_cast<std::uint64_t>(info.me_last_pgno) + 1) * st.ms_psize;
+}
+
+lmdb_txn& lmdb_txn::operator=(lmdb_txn&& other) noexcept {
+  if (this != &other) {
+    abort();
+    txn_ = other.txn_;
+    other.txn_ = nullptr;
+  }
+  return *this;
+}
+
+int lmdb_txn::begin(MDB_env* env, bool read_only) {
+  abort();
+  return mdb_txn_begin(env, nullptr, read_only ? MDB_RDONLY : 0, &txn_);
+}
+
+int lmdb_txn::commit() {
+  // mdb_txn_commit frees the handle whatever it returns.
+  MDB_txn* t = txn_;
+  txn_ = nullptr;
+  return mdb_txn_commit(t);
+}
+
+void lmdb_txn::abort() {
+  if (txn_ != nullptr)
+    mdb_txn_abort(txn_);
+  txn_ = nullptr;
+}
+
+int lmdb_txn::open_db(const char* name, bool create, MDB_dbi& out) {
+  return mdb_dbi_open(txn_, name, create ? MDB_CREATE : 0, &out);
+}
+
+int lmdb_txn::get(MDB_dbi db, std::string_view key, std::string_view& out) {
+  MDB_val k = to_val(key);
+  MDB_val v;
+  int rc = mdb_get(txn_, db, &k, &v);
+  if (rc == 0)
+    out = to_view(v);
+  return rc;
+}
+
+int lmdb_txn::put(MDB_dbi db, std::string_view key, std::string_view value, unsigned flags) {
+  MDB_val k = to_val(key);
+  MDB_val v = to_val(value);
+  return mdb_put(txn_, db, &k, &v, flags);
+}
+
+int lmdb_txn::del(MDB_dbi db, std::string_view key) {
+  MDB_val k = to_val(key);
+  return mdb_del(txn_, db, &k, nullptr);
+}
+
+lmdb_cursor::~lmdb_cursor() {
+  if (cur_ != nullptr)
+    mdb_cursor_close(cur_);
+}
+
+int lmdb_cursor::open(lmdb_txn& txn, MDB_dbi db) {
+  return mdb_cursor_open(txn.get(), db, &cur_);
+}
+
+int lmdb_cursor::get(std::string_view& key, std::string_view& value, MDB_cursor_op op) {
+  MDB_val k = to_val(key);
+  MDB_val v{0, nullptr};
+  int rc = mdb_cursor_get(cur_, &k, &v, op);
+  if (rc == 0) {
+    key = to_view(k);
+    value = to_view(v);
+  }
+  return rc;
+}
+
+int lmdb_cursor::del() {
+  return mdb_cursor_del(cur_, 0);
+}
+
+} // namespace ferro::storage

@@ -1,0 +1,98 @@
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string_view>
+
+#include <lmdb.h>
+
+#include "common/status.hpp"
+
+/// RAII wrappers over the LMDB C API. Functions return LMDB's int codes so
+/// that callers can react to MDB_MAP_FULL and MDB_NOTFOUND; `lmdb_error`
+/// turns a code into a status.
+namespace ferro::storage {
+
+/// ENOSPC, EIO, EDQUOT, EROFS, MDB_MAP_FULL and MDB_PANIC -> unavailable (the
+/// disk, not the request); everything else -> internal.
+error lmdb_error(int rc, std::string_view what);
+
+inline MDB_val to_val(std::string_view s) {
+  return MDB_val{s.size(), const_cast<char*>(s.data())};
+}
+inline std::string_view to_view(const MDB_val& v) {
+  return {static_cast<const char*>(v.mv_data), v.mv_size};
+}
+
+/// An open environment.
+class lmdb_env {
+public:
+  /// Opens (creating if needed) the environment in directory `dir`.
+  static result<std::unique_ptr<lmdb_env>> open(const std::filesystem::path& dir,
+                                                std::size_t map_size, unsigned flags,
+                                                unsigned max_dbs);
+  ~lmdb_env();
+  lmdb_env(const lmdb_env&) = delete;
+  lmdb_env& operator=(const lmdb_env&) = delete;
+
+  MDB_env* get() const { return env_; }
+  std::size_t map_size() const;
+  /// Only while this process has no transaction open.
+  int set_map_size(std::size_t bytes);
+  /// Forced flush of data and meta pages to disk (fdatasync).
+  int sync();
+  /// Bytes the newest meta page says the data file must hold; a shorter file
+  /// was truncated, and reading it would fault (SIGBUS) on the missing pages.
+  std::uint64_t required_file_bytes() const;
+
+private:
+  explicit lmdb_env(MDB_env* env) : env_(env) {}
+  MDB_env* env_;
+};
+
+/// A transaction; aborted on destruction unless committed.
+class lmdb_txn {
+public:
+  lmdb_txn() = default;
+  lmdb_txn(lmdb_txn&& other) noexcept : txn_(other.txn_) { other.txn_ = nullptr; }
+  lmdb_txn& operator=(lmdb_txn&& other) noexcept;
+  lmdb_txn(const lmdb_txn&) = delete;
+  lmdb_txn& operator=(const lmdb_txn&) = delete;
+  ~lmdb_txn() { abort(); }
+
+  int begin(MDB_env* env, bool read_only);
+  int commit();
+  void abort();
+  MDB_txn* get() const { return txn_; }
+
+  int open_db(const char* name, bool create, MDB_dbi& out);
+  /// On success `out` points into the map: valid until the txn ends or writes.
+  int get(MDB_dbi db, std::string_view key, std::string_view& out);
+  int put(MDB_dbi db, std::string_view key, std::string_view value, unsigned flags = 0);
+  /// MDB_NOTFOUND when the key is absent.
+  int del(MDB_dbi db, std::string_view key);
+
+private:
+  MDB_txn* txn_ = nullptr;
+};
+
+/// A cursor over one database of a transaction.
+class lmdb_cursor {
+public:
+  lmdb_cursor() = default;
+  lmdb_cursor(const lmdb_cursor&) = delete;
+  lmdb_cursor& operator=(const lmdb_cursor&) = delete;
+  ~lmdb_cursor();
+
+  int open(lmdb_txn& txn, MDB_dbi db);
+  /// Positions with `op` (MDB_FIRST, MDB_NEXT, MDB_SET_RANGE with `key` as
+  /// input, ...) and reads the current key and value.
+  int get(std::string_view& key, std::string_view& value, MDB_cursor_op op);
+  int del();
+
+private:
+  MDB_cursor* cur_ = nullptr;
+};
+
+} // namespace ferro::storage

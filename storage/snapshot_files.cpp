@@ -1,0 +1,155 @@
+#include "storage/snapshot_files.hpp"
+
+#include <cstring>
+#include <fcntl.h>
+
+#include "storage/crc32c.hpp"
+#include "storage/file_io.hpp"
+#include "storage/msgpack_util.hpp"
+
+namespace ferro::storage {
+
+namespace {
+
+// Header: magic(8) version(4) reserved(4) payload_len(8) payload_crc(4)
+// header_crc(4), integers big-endian; header_crc covers the first 28 bytes.
+constexpr char magic[8] = {'F', 'E', 'R', 'R', 'O', 'S', 'N', 'P'};
+constexpr std::uint32_t entries_format_v1 = 1;
+constexpr std::size_t header_bytes = 32;
+constexpr std::size_t flush_bytes = 1 << 20;
+
+void put_be(char* out, std::uint64_t v, int n) {
+  for (int i = n - 1; i >= 0; --i) {
+    out[i] = static_cast<char>(v & 0xffu);
+    v >>= 8;
+  }
+}
+
+std::uint64_t get_be(const char* in, int n) {
+  std::uint64_t v = 0;
+  for (int i = 0; i < n; ++i)
+    v = (v << 8) | static_cast<unsigned char>(in[i]);
+  return v;
+}
+
+std::string make_header(std::uint64_t payload_len, std::uint32_t payload_crc) {
+  std::string h(header_bytes, '\0');
+  std::memcpy(h.data(), magic, 8);
+  put_be(h.data() + 8, entries_format_v1, 4);
+  put_be(h.data() + 16, payload_len, 8);
+  put_be(h.data() + 24, payload_crc, 4);
+  put_be(h.data() + 28, crc32c(h.data(), 28), 4);
+  return h;
+}
+
+error corrupt(const std::filesystem::path& file, const std::string& why) {
+  return error{errc::internal, "snapshot entries file " + file.string() + ": " + why};
+}
+
+} // namespace
+
+result<entries_file_info> write_entries_file(const std::filesystem::path& file,
+                                             const namespace_key& ns, std::uint64_t dimension,
+                                             std::uint64_t covered_ns_seq,
+                                             const std::vector<labelled_entry>& entries) {
+  auto fd = open_file(file, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  if (!fd)
+    return fd.err();
+  // Placeholder header; the real one is written once the payload is known.
+  if (auto st = write_all(fd->get(), std::string(header_bytes, '\0'), file); !st)
+    return st.err();
+  msgpack::sbuffer buf(flush_bytes + (64 << 10));
+  mp::packer pk(&buf);
+  std::uint64_t payload_len = 0;
+  std::uint32_t payload_crc = 0;
+  auto flush = [&]() -> status {
+    payload_crc = crc32c_extend(payload_crc, buf.data(), buf.size());
+    payload_len += buf.size();
+    auto st = write_all(fd->get(), {buf.data(), buf.size()}, file);
+    buf.clear();
+    return st;
+  };
+  // Payload: [encoded key, dimension, covered_ns_seq, count], then `count`
+  // objects [label, entry].
+  pk.pack_array(4);
+  mp::pack_str(pk, encode_key(ns));
+  pk.pack_uint64(dimension);
+  pk.pack_uint64(covered_ns_seq);
+  pk.pack_uint64(entries.size());
+  for (const auto& le : entries) {
+    pk.pack_array(2);
+    pk.pack_uint64(le.label);
+    mp::pack_entry(pk, le.entry);
+    if (buf.size() >= flush_bytes) {
+      if (auto st = flush(); !st)
+        return st.err();
+    }
+  }
+  if (auto st = flush(); !st)
+    return st.err();
+  if (auto st = pwrite_all(fd->get(), make_header(payload_len, payload_crc), 0, file); !st)
+    return st.err();
+  if (auto st = fsync_fd(fd->get(), file); !st)
+    return st.err();
+  return entries_file_info{header_bytes + payload_len, payload_crc};
+}
+
+result<entries_file_contents> read_entries_file(const std::filesystem::path& file) {
+  auto bytes = read_whole_file(file);
+  if (!bytes)
+    return bytes.err();
+  const std::string& b = *bytes;
+  if (b.size() < header_bytes)
+    return corrupt(file, "shorter than its header (" + std::to_string(b.size()) + " bytes)");
+  if (std::memcmp(b.data(), magic, 8) != 0)
+    return corrupt(file, "bad magic");
+  if (get_be(b.data() + 28, 4) != crc32c(b.data(), 28))
+    return corrupt(file, "header checksum mismatch");
+  if (get_be(b.data() + 8, 4) != entries_format_v1)
+    return corrupt(file, "unknown format version " + std::to_string(get_be(b.data() + 8, 4)));
+  auto payload_len = get_be(b.data() + 16, 8);
+  auto payload_crc = static_cast<std::uint32_t>(get_be(b.data() + 24, 4));
+  if (payload_len != b.size() - header_bytes)
+    return corrupt(file, "length " + std::to_string(b.size() - header_bytes)
+                           + " does not match the header's " + std::to_string(payload_len)
+                           + " (truncated?)");
+  const char* p = b.data() + header_bytes;
+  if (crc32c(p, payload_len) != payload_crc)
+    return corrupt(file, "payload checksum mismatch");
+
+  entries_file_contents out;
+  out.info = {b.size(), payload_crc};
+  std::size_t off = 0;
+  msgpack::object_handle oh;
+  std::string encoded;
+  std::uint64_t count = 0;
+  auto head = mp::unpack_one(p, payload_len, off, oh) ? mp::array_of(oh.get(), 4) : nullptr;
+  if (head == nullptr || !mp::read_str(head[0], encoded) || !mp::read_u64(head[1], out.dimension)
+      || !mp::read_u64(head[2], out.covered_ns_seq) || !mp::read_u64(head[3], count))
+    return corrupt(file, "malformed payload header");
+  auto key = decode_key(encoded);
+  if (!key)
+    return corrupt(file, "malformed namespace key");
+  out.ns = std::move(*key);
+  // Each entry takes at least a few bytes: a huge count is damage, not a
+  // reason to reserve gigabytes.
+  if (count > payload_len)
+    return corrupt(file, "entry count larger than the file");
+  out.entries.reserve(count);
+  for (std::uint64_t i = 0; i < count; ++i) {
+    labelled_entry le;
+    auto a = mp::unpack_one(p, payload_len, off, oh) ? mp::array_of(oh.get(), 2) : nullptr;
+    if (a == nullptr || !mp::read_u64(a[0], le.label) || !mp::read_entry(a[1], le.entry))
+      return corrupt(file, "malformed entry #" + std::to_string(i));
+    if (le.entry.embedding.size() != out.dimension)
+      return corrupt(file, "entry #" + std::to_string(i) + " has dimension "
+                             + std::to_string(le.entry.embedding.size()) + ", expected "
+                             + std::to_string(out.dimension));
+    out.entries.push_back(std::move(le));
+  }
+  if (off != payload_len)
+    return corrupt(file, "trailing bytes after the last entry");
+  return out;
+}
+
+} // namespace ferro::storage

@@ -1,0 +1,41 @@
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <vector>
+
+#include "common/entry.hpp"
+#include "common/namespace_key.hpp"
+#include "common/status.hpp"
+
+/// The entries file of a snapshot (docs/formats.md, "Snapshot entries file").
+namespace ferro::storage {
+
+constexpr const char* entries_file_name = "entries.msgpack";
+constexpr const char* graph_file_name = "graph.hnsw";
+
+struct entries_file_info {
+  std::uint64_t bytes = 0; ///< whole file
+  std::uint32_t crc = 0;   ///< CRC-32C of the payload (also in the header)
+};
+
+/// Writes and fsyncs the entries file. Streams the payload, so memory stays
+/// bounded by one chunk whatever the number of entries.
+result<entries_file_info> write_entries_file(const std::filesystem::path& file,
+                                             const namespace_key& ns, std::uint64_t dimension,
+                                             std::uint64_t covered_ns_seq,
+                                             const std::vector<labelled_entry>& entries);
+
+struct entries_file_contents {
+  namespace_key ns;
+  std::uint64_t dimension = 0;
+  std::uint64_t covered_ns_seq = 0;
+  std::vector<labelled_entry> entries;
+  entries_file_info info;
+};
+
+/// Reads and fully verifies an entries file: magic, version, header checksum,
+/// length (truncation), payload checksum, every entry's shape and dimension.
+result<entries_file_contents> read_entries_file(const std::filesystem::path& file);
+
+} // namespace ferro::storage

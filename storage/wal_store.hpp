@@ -1,0 +1,218 @@
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/defaults.hpp"
+#include "common/entry.hpp"
+#include "common/namespace_key.hpp"
+#include "common/status.hpp"
+#include "storage/file_io.hpp"
+#include "storage/io_faults.hpp"
+#include "storage/lmdb_env.hpp"
+#include "storage/record_codec.hpp"
+#include "storage/wal_record.hpp"
+
+namespace ferro {
+
+/// How a commit is made durable (docs/formats.md, "Durability").
+enum class sync_mode {
+  /// LMDB fsyncs the data pages inside the commit, then the store fsyncs the
+  /// meta page (through io_faults::before_sync). Two fsyncs per commit;
+  /// survives process crashes and power loss; a failed final fsync leaves
+  /// the store consistent and writable.
+  ordered,
+  /// MDB_NOSYNC plus one fsync per commit through the seam. Survives process
+  /// crashes (kill -9); a power loss while that fsync runs can corrupt the
+  /// whole environment (LMDB may find the new meta page on disk before the
+  /// pages it points to). A failed fsync refuses further writes until the
+  /// store is reopened, because later commits could build on lost pages.
+  single,
+};
+
+struct storage_options {
+  std::filesystem::path data_dir;
+  /// Initial LMDB map size; doubles on MDB_MAP_FULL up to max_map_size_bytes.
+  std::size_t map_size_bytes = defaults::lmdb_map_size_bytes;
+  std::size_t max_map_size_bytes = std::size_t{1} << 40;
+  sync_mode sync = sync_mode::ordered;
+  /// Optional seam for disk-fault tests.
+  std::shared_ptr<io_faults> faults;
+};
+
+/// Counters for metrics and benchmarks.
+struct storage_stats {
+  std::uint64_t commits = 0;     ///< LMDB write transactions committed
+  std::uint64_t syncs = 0;       ///< explicit fsyncs of the environment
+  std::uint64_t map_resizes = 0; ///< MDB_MAP_FULL growths
+  std::size_t map_size = 0;
+};
+
+/// The node's write-ahead log, per-namespace sequence numbers and snapshot
+/// manifest, in one LMDB environment under `data_dir`.
+///
+/// Threading: LMDB allows one writer. Every member function except
+/// wal_sequence() is called from one thread at a time (the storage actor,
+/// which should be detached: append() blocks on fsync). Call recover() once
+/// after open() and before the first write.
+class wal_store {
+public:
+  /// Opens or creates the store; takes an exclusive lock on data_dir (a
+  /// second open, from this or another process, fails while it is held);
+  /// removes temp and orphaned snapshot dirs left by a crash.
+  static result<std::unique_ptr<wal_store>> open(storage_options opts);
+  ~wal_store();
+
+  /// Durably appends the whole batch: one write transaction, one commit, one
+  /// durable sync. Assigns ns_seq and writes it back into the records.
+  /// All or nothing: on error nothing of the batch is acknowledged. When the
+  /// commit itself fails, nothing was written and no counter moved. When the
+  /// commit succeeded but the final fsync failed, the batch's sequence
+  /// numbers are burnt (never handed out again) and the store overwrites its
+  /// records with void placeholders (ordered mode), so that a restart does
+  /// not replay them; only if that also fails, or the node dies in between,
+  /// may the batch reappear after a restart.
+  /// Inserts must carry a uuid and an embedding of the namespace's dimension
+  /// (fixed by its first insert); removes a uuid and a valid reason; a batch
+  /// breaking this is refused whole (errc::internal: a caller bug).
+  status append(std::vector<wal_record>& batch);
+
+  /// Total records ever appended on this node (monotonic across restarts);
+  /// any thread.
+  std::uint64_t wal_sequence() const { return wal_sequence_.load(std::memory_order_relaxed); }
+  /// Highest ns_seq handed out in the namespace's current incarnation (0 if
+  /// unknown). After a drop, a reappearing namespace continues above every
+  /// sequence number it ever had.
+  std::uint64_t last_ns_seq(const namespace_key& ns) const;
+
+  // ---- snapshots
+
+  /// A fresh empty temp dir under data_dir; the caller writes "graph.hnsw"
+  /// (optional) into it, then calls commit_snapshot or abandon_snapshot.
+  result<std::filesystem::path> begin_snapshot(const namespace_key& ns);
+
+  /// Writes the entries file into the temp dir, fsyncs the files and the
+  /// dir, publishes it (rename, then manifest update in LMDB) as the
+  /// namespace's snapshot covering ns_seq <= covered_ns_seq, drops that
+  /// namespace's WAL records up to covered_ns_seq in the same transaction,
+  /// then removes the previous snapshot dir. A crash at any point leaves the
+  /// old or the new snapshot fully valid plus the WAL tail, never a mix.
+  /// covered_ns_seq may equal the current snapshot's (re-snapshot to keep
+  /// access statistics) but not go below it or above last_ns_seq(ns).
+  /// Errors: errc::not_found for an unknown namespace, errc::internal for
+  /// arguments that break these rules (a caller bug), errc::unavailable for
+  /// the disk. The temp dir is consumed (removed) on every outcome except a
+  /// temp dir that was not handed out for `ns`, which is left alone.
+  status commit_snapshot(const namespace_key& ns, const std::filesystem::path& tmp_dir,
+                         std::uint64_t covered_ns_seq, std::size_t dimension,
+                         const std::vector<labelled_entry>& entries);
+
+  /// Removes a temp dir from begin_snapshot that will not be committed.
+  status abandon_snapshot(const std::filesystem::path& tmp_dir);
+
+  /// Forgets a namespace whose last entry is gone: its snapshot, its WAL
+  /// records and its bookkeeping. Unknown namespaces are fine (no-op).
+  status drop_namespace(const namespace_key& ns);
+
+  // ---- recovery
+
+  struct recovered_namespace {
+    namespace_key ns;
+    std::size_t dimension = 0; ///< 0 if unknown
+    std::optional<std::filesystem::path> graph_file; ///< set only if it verified
+    std::vector<labelled_entry> snapshot_entries;
+    std::uint64_t snapshot_ns_seq = 0;
+    /// Records with ns_seq > snapshot_ns_seq, in ns_seq order, only those
+    /// that verify and are safe to apply (see the corruption policy).
+    std::vector<wal_record> tail;
+    /// The snapshot existed but failed verification (its entries are gone).
+    bool snapshot_lost = false;
+    /// The highest ns_seq the log accounts for. After replaying the tail the
+    /// namespace is at this point even when the last records were void or
+    /// withheld: use it as the applied sequence, so that the next snapshot
+    /// covers (and drops) them.
+    std::uint64_t last_ns_seq = 0;
+  };
+
+  struct recovery_report {
+    std::vector<recovered_namespace> namespaces; ///< in creation order
+    /// Records that failed verification, were missing from their sequence,
+    /// or could not be attributed to a namespace; never applied.
+    std::uint64_t corrupt_records = 0;
+    std::uint64_t replayable_records = 0;
+    /// Verified records and snapshot entries withheld because a corrupt
+    /// record later in their namespace might have removed them.
+    std::uint64_t discarded_records = 0;
+    std::uint64_t discarded_snapshot_entries = 0;
+    std::vector<std::string> messages; ///< problems found; the caller logs them
+  };
+
+  /// Reads every namespace's snapshot and WAL tail and verifies them.
+  /// Read-only on disk. Corruption policy (docs/formats.md): in a namespace
+  /// whose log has a corrupt or missing record at ns_seq k, everything older
+  /// than k (snapshot entries included) is withheld and only verified
+  /// records after k are returned, because k might have been a remove and
+  /// applying what it removed would resurrect a deleted entry. Other
+  /// namespaces are unaffected. Errors only when LMDB itself fails.
+  result<recovery_report> recover();
+
+  storage_stats stats() const;
+  const std::filesystem::path& data_dir() const { return opts_.data_dir; }
+
+private:
+  struct ns_state {
+    std::uint64_t id = 0;
+    storage::codec::namespace_meta meta;
+  };
+  struct manifest_slot {
+    std::optional<storage::codec::snapshot_manifest> manifest;
+    std::string problem; ///< set when the stored manifest does not verify
+  };
+  struct recovery_work;
+
+  explicit wal_store(storage_options opts);
+  status init();
+  status load_state();
+  void remove_leftover_dirs();
+  status writable() const;
+  template <class Fill>
+  status write_txn(std::string_view what, Fill&& fill);
+  status grow_map();
+  status sync_env(std::string_view what);
+  void void_batch(const std::vector<std::pair<std::string, std::string>>& puts);
+  status remove_dir(const std::filesystem::path& dir);
+  int delete_wal_range(storage::lmdb_txn& txn, std::uint64_t id, std::uint64_t upto,
+                       std::uint64_t& deleted);
+  std::string sealed_namespace(std::uint64_t id, const storage::codec::namespace_meta& m) const;
+  std::string sealed_meta_u64(std::string_view key, std::uint64_t v) const;
+  std::filesystem::path snapshots_dir() const { return opts_.data_dir / "snapshots"; }
+  void load_snapshot(recovery_work& w, recovery_report& rep);
+
+  storage_options opts_;
+  storage::unique_fd lock_fd_;
+  std::unique_ptr<storage::lmdb_env> env_;
+  MDB_dbi db_meta_ = 0;
+  MDB_dbi db_ns_ = 0;
+  MDB_dbi db_wal_ = 0;
+  MDB_dbi db_snap_ = 0;
+
+  std::map<std::string, ns_state> by_key_;              ///< encode_key(ns) -> state
+  std::map<std::uint64_t, std::string> key_by_id_;      ///< id -> encode_key(ns)
+  std::map<std::uint64_t, std::string> unreadable_ids_; ///< id -> why its record is bad
+  std::map<std::uint64_t, manifest_slot> manifests_;    ///< id -> published snapshot
+  std::map<std::filesystem::path, std::string> pending_tmp_; ///< temp dir -> encode_key(ns)
+  std::atomic<std::uint64_t> wal_sequence_{0};
+  std::uint64_t next_ns_id_ = 1;
+  std::uint64_t next_tmp_ = 1;
+  std::vector<std::string> open_messages_;
+  std::optional<std::string> poisoned_; ///< why writes are refused (single mode)
+  storage_stats stats_;
+};
+
+} // namespace ferro
