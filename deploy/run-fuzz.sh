@@ -29,6 +29,7 @@ status=0
 "$build/fuzz/fuzz_request" "$corpus_run" \
   -max_total_time="$seconds" \
   -max_len=65536 \
+  -dict="$root/fuzz/fuzz_request.dict" \
   -timeout=10 \
   -rss_limit_mb=2048 \
   -print_final_stats=1 \

@@ -67,6 +67,8 @@ void session::read_request() {
   parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
   if (buffer_.size() > 0) // a pipelined request is already here
     return read_header();
+  // Idle keep-alive connections should not pin a large read buffer.
+  buffer_.shrink_to_fit();
   // Idle wait for the first bytes of the next request, then the (shorter)
   // header timeout for the rest of it.
   stream_.expires_after(shared_->opts.idle_timeout);
@@ -177,6 +179,10 @@ void session::dispatch_request() {
         self->on_response(seq, std::move(res));
       });
   });
+  // handle_request copied what it keeps: drop the request (the body may be
+  // megabytes) instead of holding it while the service works and the
+  // connection idles.
+  parser_.reset();
 }
 
 void session::on_response(std::uint64_t seq, http_response res) {
