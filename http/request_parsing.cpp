@@ -57,6 +57,10 @@ result<dom::object> parse_object(dom::parser& parser, std::string_view body) {
       case simdjson::EMPTY: return bad("request body is empty; expected a JSON object");
       case simdjson::UTF8_ERROR: return bad("request body is not valid UTF-8");
       case simdjson::DEPTH_ERROR: return bad("request body is nested too deeply");
+      // simdjson also rejects integers beyond 64 bits and numbers beyond
+      // double range this way: out of range for every field anyway.
+      case simdjson::NUMBER_ERROR:
+        return bad("request body is not valid JSON: a number is malformed or out of range");
       case simdjson::MEMALLOC: return error{errc::internal, "out of memory parsing the request"};
       default: return bad(std::string{"request body is not valid JSON: "} + simdjson::error_message(ec));
     }

@@ -191,8 +191,12 @@ TEST_CASE_METHOD(fixture, "Embedding values outside the float range are a 400") 
     CHECK_THAT(error_of(res), Contains("embedding[1]"));
   }
   CHECK(post("/query", R"({"embedding":[3.4028234e38],"model_id":"m"})").status == 200);
-  // Too large for a double: not valid JSON for simdjson, a 400 as well.
-  CHECK(post("/query", R"({"embedding":[1e400],"model_id":"m"})").status == 400);
+  // Too large for a double, or an integer beyond 64 bits: a 400 as well.
+  for (std::string v : {"1e400", "123456789012345678901234567890"}) {
+    auto res = post("/query", "{\"embedding\":[" + v + "],\"model_id\":\"m\"}");
+    CHECK(res.status == 400);
+    CHECK_THAT(error_of(res), Contains("out of range"));
+  }
 }
 
 TEST_CASE_METHOD(fixture, "An all-zero embedding is a 400") {
