@@ -100,10 +100,10 @@ def test_scope_isolation(fake_llm, node, embed, scope: str) -> None:
     assert a.messages.create(model="claude-test", max_tokens=10, messages=ask("isolated"))._ferrocache_hit is True
 
 
-def test_fail_open_when_cache_is_stopped(fake_llm, own_node, embed) -> None:
+def test_fail_open_when_cache_is_killed(fake_llm, own_node, embed) -> None:
     c = client(fake_llm, own_node.url, embed)
     c.messages.create(model="claude-test", max_tokens=10, messages=ask("outage question"))
-    own_node.stop()
+    own_node.kill()
     reply = c.messages.create(model="claude-test", max_tokens=10, messages=ask("outage question"))
     assert reply._ferrocache_hit is None and text_of(reply).startswith("answer #")
 

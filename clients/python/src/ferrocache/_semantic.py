@@ -233,7 +233,8 @@ class SemanticCache:
             look.hit = True
             look.response = answer.get("response")
             look.entry_id = answer.get("id")
-            look.similarity = answer.get("similarity")
+            similarity = answer.get("similarity")
+            look.similarity = float(similarity) if isinstance(similarity, (int, float)) else None
             look.exact_match = bool(answer.get("exact_match"))
         else:
             look.hit = False
