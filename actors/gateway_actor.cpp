@@ -53,6 +53,11 @@ gateway_actor::behavior_type gateway_behavior(gateway_pointer self, namespace_di
       if (!admit(self, done))
         return;
       auto ns = self->state.directory->actor_for(req.ns);
+      if (!ns) {
+        --self->state.in_flight;
+        done(error{errc::unavailable, "the node is shutting down"});
+        return;
+      }
       self->request(ns, timeout, insert_atom::value, std::move(req))
         .then(
           [=](insert_reply& r) {
@@ -101,6 +106,11 @@ gateway_actor::behavior_type gateway_behavior(gateway_pointer self, namespace_di
       if (!admit(self, done))
         return;
       auto ns = self->state.directory->actor_for(req.ns);
+      if (!ns) {
+        --self->state.in_flight;
+        done(error{errc::unavailable, "the node is shutting down"});
+        return;
+      }
       self->request(ns, timeout, invalidate_atom::value, std::move(req))
         .then(
           [=](invalidate_reply& r) {

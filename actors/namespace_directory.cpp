@@ -19,6 +19,8 @@ namespace_actor namespace_directory::actor_for(const namespace_key& key) {
   // Re-check: another thread may have spawned it between the two locks.
   if (auto i = items_.find(key); i != items_.end())
     return i->second.actor;
+  if (!factory_)
+    return {}; // shutting down
   auto actor = factory_(key);
   items_.emplace(key, item{key, actor, nullptr});
   return actor;
@@ -64,6 +66,9 @@ std::uint64_t namespace_directory::total_entries() const {
 void namespace_directory::clear() {
   std::unique_lock lock{mtx_};
   items_.clear();
+  // The factory holds a handle to the storage actor; a detached actor's
+  // thread is only joined once every handle is gone.
+  factory_ = nullptr;
 }
 
 } // namespace ferro

@@ -27,7 +27,7 @@ public:
 
   void set_factory(factory f);
 
-  /// The namespace's actor, spawned on first use.
+  /// The namespace's actor, spawned on first use; null after clear().
   namespace_actor actor_for(const namespace_key& key);
 
   /// The published read view, or null when the namespace holds no index yet.
@@ -42,7 +42,7 @@ public:
   std::vector<item> all() const;
   std::uint64_t total_entries() const;
 
-  /// Forgets every actor handle (shutdown).
+  /// Forgets every actor handle and the factory (shutdown).
   void clear();
 
 private:

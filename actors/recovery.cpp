@@ -72,6 +72,9 @@ result<std::vector<namespace_start>> recover_namespaces(wal_store& store, const 
       }
       ++replayed;
     }
+    // Resume after every sequence number the store has seen (void or
+    // withheld records included), so the next snapshot drops them.
+    applied = std::max(applied, r.last_ns_seq);
     out.push_back(namespace_start{r.ns, std::move(index), applied});
   }
   metrics.recovery_replayed_records_total.fetch_add(replayed, std::memory_order_relaxed);
