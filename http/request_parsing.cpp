@@ -241,12 +241,19 @@ result<insert_request> parse_insert_request(std::string_view body, const http_op
   auto ns = parse_namespace(*obj);
   if (!ns)
     return ns.err();
-  auto uuid = optional_string(*obj, "uuid");
-  if (!uuid)
-    return uuid.err();
-  if (!uuid->empty())
-    if (auto st = validate_uuid(*uuid, opts); !st)
+  // API.md "Limits": a uuid, when sent, is a non-empty string; unlike the
+  // namespace strings a blank one is an error, not "absent" (null is absent).
+  std::string_view uuid_text;
+  dom::element uuid_el;
+  if (field_present(*obj, "uuid", uuid_el)) {
+    if (uuid_el.get_string().get(uuid_text))
+      return unprocessable("uuid must be a string");
+    if (is_blank(uuid_text))
+      return bad("uuid must not be blank");
+    if (auto st = validate_uuid(uuid_text, opts); !st)
       return st.err();
+  }
+  auto uuid = &uuid_text;
   auto ttl = parse_ttl(*obj, opts);
   if (!ttl)
     return ttl.err();

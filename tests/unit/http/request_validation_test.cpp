@@ -59,10 +59,12 @@ TEST_CASE_METHOD(fixture, "Integer embedding values are accepted") {
   CHECK(svc.inserts.at(0).embedding == std::vector<float>{1.0f, 0.0f, -2.0f});
 }
 
-TEST_CASE_METHOD(fixture, "Blank optional strings count as absent") {
-  REQUIRE(post("/insert", insert_body(R"("uuid":"  ","cache_scope":"","conversation_id":" \t","ttl_seconds":null)")).status == 200);
+TEST_CASE_METHOD(fixture, "Blank namespace strings count as absent but a blank uuid is refused") {
+  REQUIRE(post("/insert", insert_body(R"("cache_scope":"","conversation_id":" \t","ttl_seconds":null)")).status == 200);
   const auto& r = svc.inserts.at(0);
   CHECK(r.uuid.empty());
+  CHECK(post("/insert", insert_body(R"("uuid":"")")).status == 400);
+  CHECK(post("/insert", insert_body(R"("uuid":"  ")")).status == 400);
   CHECK(r.ns == namespace_key{"m", "", ""});
   CHECK_FALSE(r.ttl_seconds.has_value());
   REQUIRE(post("/insert", insert_body(R"("uuid":null,"cache_scope":null)")).status == 200);
