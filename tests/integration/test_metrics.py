@@ -23,7 +23,7 @@ def test_metrics_pass_promtool_and_reflect_traffic(node):
     api = Api(node.port)
     v = rand_vec(rng, 16)
     api.insert(v, cache_scope='we"ird\\scope')
-    api.query(v)
+    api.query(v, cache_scope='we"ird\\scope')
     api.query(rand_vec(rng, 16), threshold=0.999)
     status, headers, payload = request(node.port, "GET", "/metrics")
     assert status == 200
