@@ -105,7 +105,7 @@ class Workload:
 
 
 def test_kill_9_at_random_moments_loses_and_resurrects_nothing(tmp_path):
-    rounds = 5
+    rounds = 8
     master = random.Random(20261126)
     node = FerroNode(tmp_path / "crash")
     acked_inserts: Dict[str, List[float]] = {}
@@ -139,4 +139,5 @@ def test_kill_9_at_random_moments_loses_and_resurrects_nothing(tmp_path):
             assert api.call("DELETE", f"/entry/{uid}")[0] == 404, \
                 f"round {r} seed={seed}: acknowledged delete {uid} came back"
         node.stop()
+        print(f"round {r}: {len(acked_inserts)} inserts and {len(acked_deletes)} deletes acknowledged so far")
     assert len(acked_inserts) > 50, "the workload acknowledged too little to mean anything"
