@@ -5,6 +5,8 @@
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
 
+#include <spdlog/spdlog.h>
+
 #include "actors/errors.hpp"
 
 namespace ferro {
@@ -46,6 +48,7 @@ void flush(storage_pointer self) {
   if (!status) {
     if (metrics)
       metrics->wal_write_errors_total.fetch_add(1, std::memory_order_relaxed);
+    spdlog::error("write-ahead log: batch of {} records failed: {}", st.records.size(), status.err().message);
     auto err = to_caf_error(errc::unavailable, "write-ahead log failed: " + status.err().message);
     for (auto& w : st.waiting)
       w.promise.deliver(err);
