@@ -42,6 +42,31 @@ struct fan_in {
   std::optional<error> failure;
 };
 
+// Sends one request to the namespace actor of `req.ns` and completes `done`
+// with its answer; the request counts as in flight until then.
+template <class Atom, class Request, class Reply>
+void forward_to_namespace(gateway_pointer self, std::chrono::milliseconds timeout, Atom atom, Request req,
+                          completion<Reply> done) {
+  if (!admit(self, done))
+    return;
+  auto ns = self->state.directory->actor_for(req.ns);
+  if (!ns) {
+    --self->state.in_flight;
+    done(error{errc::unavailable, "the node is shutting down"});
+    return;
+  }
+  self->request(ns, timeout, atom, std::move(req))
+    .then(
+      [=](Reply& r) {
+        --self->state.in_flight;
+        done(std::move(r));
+      },
+      [=](caf::error& e) {
+        --self->state.in_flight;
+        done(from_caf_error(e));
+      });
+}
+
 gateway_actor::behavior_type gateway_behavior(gateway_pointer self, namespace_directory* directory,
                                               storage_actor storage, gateway_settings settings) {
   self->state.directory = directory;
@@ -49,25 +74,8 @@ gateway_actor::behavior_type gateway_behavior(gateway_pointer self, namespace_di
   self->state.settings = settings;
   auto timeout = settings.request_timeout;
   return {
-    [=](insert_atom, insert_request& req, completion<insert_reply> done) {
-      if (!admit(self, done))
-        return;
-      auto ns = self->state.directory->actor_for(req.ns);
-      if (!ns) {
-        --self->state.in_flight;
-        done(error{errc::unavailable, "the node is shutting down"});
-        return;
-      }
-      self->request(ns, timeout, insert_atom::value, std::move(req))
-        .then(
-          [=](insert_reply& r) {
-            --self->state.in_flight;
-            done(std::move(r));
-          },
-          [=](caf::error& e) {
-            --self->state.in_flight;
-            done(from_caf_error(e));
-          });
+    [=](insert_atom atom, insert_request& req, completion<insert_reply> done) {
+      forward_to_namespace(self, timeout, atom, std::move(req), std::move(done));
     },
     [=](delete_atom, const delete_request& req, completion<delete_reply> done) {
       // Ids are unique within a namespace but may repeat across namespaces:
@@ -98,29 +106,12 @@ gateway_actor::behavior_type gateway_behavior(gateway_pointer self, namespace_di
           .then([=](bool deleted) { state->acc = state->acc || deleted; finish(); },
                 [=](caf::error& e) { state->failure = from_caf_error(e); finish(); });
     },
-    [=](invalidate_atom, invalidate_request& req, completion<invalidate_reply> done) {
+    [=](invalidate_atom atom, invalidate_request& req, completion<invalidate_reply> done) {
       if (!self->state.directory->index_of(req.ns)) {
         done(invalidate_reply{}); // a namespace that does not exist: count 0
         return;
       }
-      if (!admit(self, done))
-        return;
-      auto ns = self->state.directory->actor_for(req.ns);
-      if (!ns) {
-        --self->state.in_flight;
-        done(error{errc::unavailable, "the node is shutting down"});
-        return;
-      }
-      self->request(ns, timeout, invalidate_atom::value, std::move(req))
-        .then(
-          [=](invalidate_reply& r) {
-            --self->state.in_flight;
-            done(std::move(r));
-          },
-          [=](caf::error& e) {
-            --self->state.in_flight;
-            done(from_caf_error(e));
-          });
+      forward_to_namespace(self, timeout, atom, std::move(req), std::move(done));
     },
     [=](compact_atom, completion<compact_reply> done) {
       if (!admit(self, done))

@@ -99,17 +99,23 @@ result<std::vector<std::string>> as_list(const std::string& key, const raw_value
 
 using applier = std::function<status(node_config&, const std::string&, const raw_value&)>;
 
+result<std::int64_t> int_in(const std::string& key, const raw_value& v, std::int64_t lo, std::int64_t hi) {
+  auto i = as_int(key, v);
+  if (!i)
+    return i.err();
+  if (*i < lo || *i > hi)
+    return bad(key, "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
+  return *i;
+}
+
 // Builders for the settings table: each checks type and range, then stores.
 template <class Get>
 applier uint_in(Get get, std::int64_t lo, std::int64_t hi) {
   return [get, lo, hi](node_config& c, const std::string& key, const raw_value& v) -> status {
-    auto i = as_int(key, v);
+    auto i = int_in(key, v, lo, hi);
     if (!i)
       return i.err();
-    if (*i < lo || *i > hi)
-      return bad(key, "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
-    using target = std::remove_reference_t<decltype(get(c))>;
-    get(c) = static_cast<target>(*i);
+    get(c) = static_cast<std::remove_reference_t<decltype(get(c))>>(*i);
     return {};
   };
 }
@@ -117,13 +123,10 @@ applier uint_in(Get get, std::int64_t lo, std::int64_t hi) {
 template <class Get>
 applier optional_uint_in(Get get, std::int64_t lo, std::int64_t hi) {
   return [get, lo, hi](node_config& c, const std::string& key, const raw_value& v) -> status {
-    auto i = as_int(key, v);
+    auto i = int_in(key, v, lo, hi);
     if (!i)
       return i.err();
-    if (*i < lo || *i > hi)
-      return bad(key, "must be between " + std::to_string(lo) + " and " + std::to_string(hi));
-    using target = typename std::remove_reference_t<decltype(get(c))>::value_type;
-    get(c) = static_cast<target>(*i);
+    get(c) = static_cast<typename std::remove_reference_t<decltype(get(c))>::value_type>(*i);
     return {};
   };
 }
