@@ -2,17 +2,20 @@
 //
 //   ferrocache-bench-inproc [--dim 384] [--entries 100000] [--clusters 100]
 //                           [--seed 42] [--queries 10000] [--warmup 1000]
-//                           [--repeats 1]
+//                           [--repeats 1] [--search-threads CORES]
 //
 // hnswlib with the server's defaults (inner product, M=16,
 // ef_construction=200, ef_search=32) on the same seeded data as
 // ferrocache-loadgen: single-threaded insert throughput, then the latency of
 // single k=1 searches for the near-duplicate (hit) and random (miss) query
-// sets. Prints one JSON line per measurement.
+// sets, and the aggregate search throughput of one thread per core. Prints
+// one JSON line per measurement.
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <thread>
 #include <vector>
 
 #include "cli_args.hpp"
@@ -62,6 +65,27 @@ void measure_searches(const inproc_index& index, const search_set& set, bool exp
   base.add("loadavg_1m", load_average_1m()).print();
 }
 
+/// Aggregate search throughput with `threads` threads sharing the index:
+/// what a node could do at most on this machine if HTTP cost nothing.
+void measure_parallel_searches(const inproc_index& index, const search_set& set, std::size_t threads,
+                               json_line base) {
+  std::atomic<std::size_t> next{0};
+  const std::size_t total = set.vectors.size() * 2;
+  auto t0 = bench_clock::now();
+  std::vector<std::thread> pool;
+  for (std::size_t t = 0; t < threads; ++t)
+    pool.emplace_back([&] {
+      for (std::size_t i; (i = next.fetch_add(1)) < total;)
+        (void)index.search(set.vectors[i % set.vectors.size()].data());
+    });
+  for (auto& t : pool)
+    t.join();
+  const double wall = seconds_since(t0);
+  base.add("mode", "search-hit-parallel").add("search_threads", static_cast<std::uint64_t>(threads));
+  base.add("requests", static_cast<std::uint64_t>(total)).add("wall_s", wall);
+  base.add("throughput_rps", static_cast<double>(total) / wall).add("loadavg_1m", load_average_1m()).print();
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -82,6 +106,7 @@ int main(int argc, char** argv) {
   const std::size_t ef_search = args.number("ef-search", 32);
   const double threshold = args.real("threshold", 0.92);
   const std::size_t repeats = std::max<std::uint64_t>(1, args.number("repeats", 1));
+  const std::size_t args_threads = args.number("search-threads", 0); // 0: one per core
   args.reject_unknown();
   if (p.dim == 0 || p.entries == 0 || p.clusters == 0 || queries == 0)
     cli_args::fail("--dim, --entries, --clusters and --queries must be positive");
@@ -142,5 +167,7 @@ int main(int argc, char** argv) {
     measure_searches(index, hits, true, threshold, w, "search-hit", base().add("repeat", static_cast<std::uint64_t>(rep)));
     measure_searches(index, misses, false, threshold, w, "search-miss", base().add("repeat", static_cast<std::uint64_t>(rep)));
   }
+  const std::size_t threads = args_threads ? args_threads : std::max(1u, std::thread::hardware_concurrency());
+  measure_parallel_searches(index, hits, threads, base());
   return 0;
 }

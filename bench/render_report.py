@@ -41,6 +41,10 @@ def fmt(v, digits=0, unit=""):
     return f"{v:,.{digits}f}{unit}"
 
 
+def pct(v):
+    return "n/a" if v is None else f"{v:,.0f}%"
+
+
 def fmt_us(v):
     """Microseconds, shown as ms above 10 ms so the tables stay narrow."""
     if v is None:
@@ -115,8 +119,18 @@ def headline(R, meta):
         share = http_rate / floor if None not in (http_rate, floor) and floor else None
         lines.append(
             f"| durable insert rate at concurrency 50 / in-process hnswlib insert rate (1 thread) | {dim} | "
-            f"{fmt(None if share is None else share * 100)}% ({fmt(http_rate)}/s vs {fmt(floor)}/s) | "
+            f"{pct(None if share is None else share * 100)} ({fmt(http_rate)}/s vs {fmt(floor)}/s) | "
             f">= {TARGET_INSERT_SHARE * 100:.0f}% | {verdict(None if share is None else share >= TARGET_INSERT_SHARE)} |")
+    for dim in R.dims():
+        http_rate = R.med("throughput_rps", "loadgen", "query-hit", dim, 50)
+        par = R.find("inproc", "search-hit-parallel", dim)
+        floor = median([r["throughput_rps"] for r in par])
+        share = http_rate / floor if None not in (http_rate, floor) and floor else None
+        threads = par[0].get("search_threads") if par else "?"
+        lines.append(
+            f"| query-hit rate at concurrency 50 / in-process search rate ({threads} threads) | {dim} | "
+            f"{pct(None if share is None else share * 100)} ({fmt(http_rate)}/s vs {fmt(floor)}/s) | "
+            "none (context) | - |")
     stops = {r["label"]: r for r in R.records if r.get("event") == "stop"}
     for kind in ("kill9", "clean"):
         rs = R.find("loadgen", "wait-ready", label=f"restart-{kind}-384")
@@ -131,9 +145,9 @@ def headline(R, meta):
         lines.append(f"| restart after {what}, start to /health 200{note} | 384 ({fmt(n)} entries) | "
                      f"{fmt(None if ms is None else ms / 1000, 2)} s | <= {TARGET_RESTART_S:.0f} s | {verdict(ok)} |")
     cpu = R.med("server_cpu_pct", "loadgen", "query-hit", 384, 50)
-    lines += ["", f"Server CPU during the concurrency-50 query-hit run (384 dims): **{fmt(cpu)}%** "
+    lines += ["", f"Server CPU during the concurrency-50 query-hit run (384 dims): **{pct(cpu)}** "
                   f"of {meta.get('cores', 2) * 100}% ({meta.get('cores', 2)} cores; 200% = both cores busy). "
-                  f"The load generator itself used {fmt(R.med('loadgen_cpu_pct', 'loadgen', 'query-hit', 384, 50))}% "
+                  f"The load generator itself used {pct(R.med('loadgen_cpu_pct', 'loadgen', 'query-hit', 384, 50))} "
                   "of a core on the same machine."]
     return lines
 
@@ -151,8 +165,8 @@ def query_table(R, dim):
             lines.append(
                 f"| {mode} | {c} | {fmt(median([r['throughput_rps'] for r in rs]))} | "
                 f"{fmt_us(median([r['p50_us'] for r in rs]))} | {fmt_us(median([r['p95_us'] for r in rs]))} | "
-                f"{fmt_us(median([r['p99_us'] for r in rs]))} | {fmt(None if sp is None else sp * 100)}% | "
-                f"{fmt(median([r.get('server_cpu_pct') for r in rs]))}% | {failures(rs)} |")
+                f"{fmt_us(median([r['p99_us'] for r in rs]))} | {pct(None if sp is None else sp * 100)} | "
+                f"{pct(median([r.get('server_cpu_pct') for r in rs]))} | {failures(rs)} |")
     inproc = [("insert", "insert (1 thread, build)"), ("search-hit", "search, hit set (k=1)"),
               ("search-miss", "search, miss set (k=1)")]
     rows = []
@@ -162,6 +176,10 @@ def query_table(R, dim):
             rows.append(f"| {name} | {fmt(median([r['throughput_rps'] for r in rs]))} | "
                         f"{fmt_us(median([r['p50_us'] for r in rs]))} | {fmt_us(median([r['p95_us'] for r in rs]))} | "
                         f"{fmt_us(median([r['p99_us'] for r in rs]))} | {failures(rs)} |")
+    par = R.find("inproc", "search-hit-parallel", dim)
+    if par:
+        rows.append(f"| search, hit set, {par[0].get('search_threads')} threads (aggregate) | "
+                    f"{fmt(median([r['throughput_rps'] for r in par]))} | | | | |")
     if rows:
         simd = R.find("inproc", "insert", dim)[0].get("simd", "?")
         entries = R.find("inproc", "insert", dim)[0].get("entries")
@@ -172,7 +190,7 @@ def query_table(R, dim):
         f = fill[0]
         lines += ["", f"Fill: {fmt(f['requests'])} durable inserts at concurrency 50: {fmt(f['throughput_rps'])}/s, "
                       f"p50 {fmt_us(f['p50_us'])}, p95 {fmt_us(f['p95_us'])}, p99 {fmt_us(f['p99_us'])}, "
-                      f"server CPU {fmt(f.get('server_cpu_pct'))}%, errors + mismatches {failures(fill)}."]
+                      f"server CPU {pct(f.get('server_cpu_pct'))}, errors + mismatches {failures(fill)}."]
     return lines + [""]
 
 
@@ -187,7 +205,7 @@ def sweep_table(R):
              "|---|---|---|---|---|---|---|---|"]
     for r in sorted(rs, key=lambda r: (r["dim"], r["concurrency"])):
         lines.append(f"| {r['dim']} | {r['concurrency']} | {fmt(r['requests'])} | {fmt(r['throughput_rps'])} | "
-                     f"{fmt_us(r['p50_us'])} | {fmt_us(r['p99_us'])} | {fmt(r.get('server_cpu_pct'))}% | "
+                     f"{fmt_us(r['p50_us'])} | {fmt_us(r['p99_us'])} | {pct(r.get('server_cpu_pct'))} | "
                      f"{failures([r])} |")
     return lines + [""]
 
@@ -283,7 +301,8 @@ def render_section(data):
         "```", "",
         f"- Settings: `{meta['settings']}` (`BENCH_*` variables, see the script's header).",
         f"- Machine: {meta['cpu_model']}, {meta['cores']} cores, {meta['mem_gib']} GiB RAM, Linux {meta['kernel']}.",
-        f"- Date: {date:%Y-%m-%d %H:%M} UTC; commit {meta['commit']}; script wall time {meta['wall_s']} s.",
+        f"- Date: {date:%Y-%m-%d %H:%M} UTC; checkout at commit {meta['commit']}, server binary built "
+        f"{meta.get('server_binary_built', '?')}; script wall time {meta['wall_s']} s.",
         "- Workload: seeded synthetic embeddings (100 gaussian cluster centres; each entry is its centre plus "
         "noise, normalised; entries of one cluster have cosine ~0.64). Hit queries are a stored entry plus "
         "small noise (cosine >= 0.95 with it) and must return that entry; miss queries are random directions "

@@ -16,6 +16,7 @@
 #   BENCH_QUERIES_384      measured queries per round, 384 dims [20000]
 #   BENCH_QUERIES_1536     measured queries per round, 1536 dims [5000]
 #   BENCH_REPEATS          rounds per query/health measurement [3]
+#   BENCH_HEALTH_REQUESTS  measured GET /health per round [20000]
 #   BENCH_SWEEP_384        inserts per concurrency level, 384 dims [20000]
 #   BENCH_SWEEP_1536       inserts per concurrency level, 1536 dims [5000]
 #   BENCH_SWEEP_LEVELS     insert concurrency levels ["1 10 50 100"]
@@ -46,6 +47,7 @@ dims=${BENCH_DIMS:-"384 1536"}
 queries_384=${BENCH_QUERIES_384:-20000}
 queries_1536=${BENCH_QUERIES_1536:-5000}
 repeats=${BENCH_REPEATS:-3}
+health_requests=${BENCH_HEALTH_REQUESTS:-20000}
 sweep_384=${BENCH_SWEEP_384:-20000}
 sweep_1536=${BENCH_SWEEP_1536:-5000}
 sweep_levels=${BENCH_SWEEP_LEVELS:-"1 10 50 100"}
@@ -161,7 +163,7 @@ run_dim() { # the fill, query, health and in-process floors of one dimension
   done
   for c in 1 50; do
     log "dim $dim: health at concurrency $c"
-    record "$loadgen" health "${common[@]}" --concurrency "$c" --requests 50000 --repeats "$repeats" \
+    record "$loadgen" health "${common[@]}" --concurrency "$c" --requests "$health_requests" --repeats "$repeats" \
       --server-pid "$server_pid" --label "health"
   done
   log "dim $dim: in-process hnswlib floors ($n entries)"
@@ -247,8 +249,8 @@ BENCH_META_COMMAND="$0 $*" BENCH_META_CPU="$cpu_model" BENCH_META_CORES="$(nproc
   BENCH_META_START="$t_start" BENCH_META_END="$t_end" BENCH_META_LOAD_START="$load_start" \
   BENCH_META_LOAD_END="$(cut -d' ' -f1-3 /proc/loadavg)" BENCH_META_COMPILERS="$compilers_start" \
   BENCH_META_COMMIT="$commit" BENCH_META_DIRTY="$dirty" BENCH_META_PROBLEMS="$problems" \
-  BENCH_META_KERNEL="$(uname -r)" \
-  BENCH_META_SETTINGS="entries=$entries entries_1536=$entries_1536 dims=$dims queries_384=$queries_384 queries_1536=$queries_1536 repeats=$repeats sweep_384=$sweep_384 sweep_1536=$sweep_1536 sweep_levels=$sweep_levels bench_1m=$bench_1m seed=$seed" \
+  BENCH_META_KERNEL="$(uname -r)" BENCH_META_SERVER_BUILT="$(date -u -r "$server_bin" +%Y-%m-%dT%H:%M:%SZ)" \
+  BENCH_META_SETTINGS="entries=$entries entries_1536=$entries_1536 dims=$dims queries_384=$queries_384 queries_1536=$queries_1536 repeats=$repeats health_requests=$health_requests sweep_384=$sweep_384 sweep_1536=$sweep_1536 sweep_levels=$sweep_levels bench_1m=$bench_1m seed=$seed" \
   python3 - "$results" "$out_json" <<'EOF'
 import json, os, sys
 runs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
@@ -266,6 +268,7 @@ meta = {
     "loadavg_end": e["BENCH_META_LOAD_END"],
     "compilers_running_at_start": int(e["BENCH_META_COMPILERS"] or 0),
     "commit": e["BENCH_META_COMMIT"],
+    "server_binary_built": e["BENCH_META_SERVER_BUILT"],
     "uncommitted_server_files": int(e["BENCH_META_DIRTY"]),
     "runs_with_problems": int(e["BENCH_META_PROBLEMS"]),
 }
