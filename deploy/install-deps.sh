@@ -14,7 +14,7 @@ packages=(
   catch2
   libsimdjson-dev
   libtomlplusplus-dev
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev clang-format
   prometheus
   curl python3 python3-venv python3-pip
 )
