@@ -1,0 +1,122 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <filesystem>
+
+#include "common/status.hpp"
+
+/// The on-disk form of one namespace's HNSW graph: exactly the bytes hnswlib
+/// 0.6.2's `saveIndex` writes, followed by a 16-byte trailer (a checksum of
+/// everything before it, then a magic number). hnswlib's own loader trusts
+/// every count and offset it reads; this module lets the index refuse a
+/// truncated or altered file before anything is built from it.
+///
+/// Layout: header (96 bytes, native byte order) | level-0 block
+/// (element_count * size_data_per_element) | per element: u32 byte count + the
+/// element's upper-level link lists | trailer.
+namespace ferro::graph_file {
+
+/// hnswlib's header fields, in file order.
+struct header {
+  std::uint64_t offset_level0 = 0;
+  std::uint64_t max_elements = 0;
+  std::uint64_t element_count = 0;
+  std::uint64_t size_data_per_element = 0;
+  std::uint64_t label_offset = 0;
+  std::uint64_t offset_data = 0;
+  std::int32_t max_level = -1;
+  std::uint32_t enterpoint = 0;
+  std::uint64_t max_m = 0;
+  std::uint64_t max_m0 = 0;
+  std::uint64_t m = 0;
+  double mult = 0;
+  std::uint64_t ef_construction = 0;
+};
+
+constexpr std::size_t header_size = 96;
+constexpr std::size_t trailer_size = 16;
+constexpr std::uint64_t magic = 0x314757534e485246; // "FRHNSWG1" in file order
+
+void encode_header(const header& h, unsigned char (&out)[header_size]);
+header decode_header(const unsigned char (&in)[header_size]);
+
+/// What the header of a graph with this dimension and M must say.
+struct expected_layout {
+  std::size_t dimension;
+  std::size_t m;
+  std::size_t links_level0_bytes() const { return m * 2 * 4 + 4; }
+  std::size_t upper_links_bytes() const { return m * 4 + 4; } ///< per upper level
+  std::size_t data_bytes() const { return dimension * 4; }
+  std::size_t size_data_per_element() const { return links_level0_bytes() + data_bytes() + 8; }
+};
+
+/// Checks a decoded header against the expected layout and the payload size
+/// (file size without trailer); an error names the first mismatch.
+status check_header(const header& h, const expected_layout& layout, std::uint64_t payload_bytes);
+
+/// 64-bit checksum over a byte stream. Each 8-byte word passes through a
+/// bijective mix, so a change confined to one word always changes the digest.
+class checksum {
+public:
+  void update(const void* data, std::size_t n);
+  std::uint64_t digest() const;
+
+private:
+  void mix(std::uint64_t word);
+  std::uint64_t state_ = 0x243f6a8885a308d3;
+  std::uint64_t length_ = 0;
+  unsigned char pending_[8] = {};
+  std::size_t pending_size_ = 0;
+};
+
+/// Writes a file through a checksum; `finish` appends the trailer, flushes,
+/// fsyncs and closes. The first failure sticks and is reported by `finish`.
+class writer {
+public:
+  explicit writer(const std::filesystem::path& file);
+  ~writer();
+  writer(const writer&) = delete;
+  writer& operator=(const writer&) = delete;
+
+  void bytes(const void* data, std::size_t n);
+  template <class T>
+  void pod(const T& v) {
+    bytes(&v, sizeof(T));
+  }
+  status finish();
+
+private:
+  std::FILE* f_ = nullptr;
+  checksum sum_;
+  bool failed_ = false;
+  std::filesystem::path file_;
+};
+
+/// Reads a file written by `writer`: checks the trailer's magic up front and
+/// the checksum at `verify`; never reads past the payload.
+class reader {
+public:
+  reader() = default;
+  ~reader();
+  reader(const reader&) = delete;
+  reader& operator=(const reader&) = delete;
+
+  status open(const std::filesystem::path& file);
+  std::uint64_t payload_size() const { return payload_; }
+  std::uint64_t remaining() const { return payload_ - consumed_; }
+  /// Exactly n bytes, or false (and nothing usable) if the payload is shorter.
+  bool bytes(void* out, std::size_t n);
+  /// True iff the whole payload was read and its checksum matches.
+  bool verify() const;
+
+private:
+  std::FILE* f_ = nullptr;
+  std::uint64_t payload_ = 0;
+  std::uint64_t consumed_ = 0;
+  std::uint64_t expected_digest_ = 0;
+  checksum sum_;
+};
+
+} // namespace ferro::graph_file

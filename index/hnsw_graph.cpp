@@ -1,0 +1,326 @@
+#include "index/hnsw_graph.hpp"
+
+#include <algorithm>
+#include <bit>
+#include <cstdlib>
+#include <exception>
+#include <mutex>
+#include <new>
+#include <string>
+#include <system_error>
+
+// The only include of hnswlib in the program (see hnsw_graph.hpp).
+#include <hnswlib.h>
+
+#include "index/graph_file.hpp"
+#include "index/vector_math.hpp"
+
+namespace ferro {
+
+namespace {
+
+using hnsw = hnswlib::HierarchicalNSW<float>;
+
+/// Inner product on unit vectors with our SIMD kernels; hnswlib's own spaces
+/// pick their kernel at compile time, which a portable build cannot use.
+class ip_space final : public hnswlib::SpaceInterface<float> {
+public:
+  explicit ip_space(std::size_t dimension) : dimension_(dimension), fn_(best_ip_distance()) {}
+  std::size_t get_data_size() override { return dimension_ * sizeof(float); }
+  hnswlib::DISTFUNC<float> get_dist_func() override { return fn_; }
+  void* get_dist_func_param() override { return &dimension_; }
+
+private:
+  std::size_t dimension_;
+  ip_distance_fn fn_;
+};
+
+// hnswlib 0.6.2 gives every graph 65536 update mutexes (2.5 MiB, written at
+// construction), a heavy price for the many small namespaces a cache has
+// (one per conversation). It indexes them by `internal id & 65535`, and
+// internal ids stay below the capacity: keep only the mutexes a capacity can
+// reach.
+void fit_update_locks(hnsw& g, std::size_t capacity) {
+  auto n = std::min(capacity, static_cast<std::size_t>(hnsw::max_update_element_locks));
+  if (g.link_list_update_locks_.size() != n)
+    std::vector<std::mutex>(n).swap(g.link_list_update_locks_);
+}
+
+// hnswlib 0.6.2 prefetches "the next link" while scanning a link list, which
+// reads one id past a full upper-level list; addPoint allocates those lists
+// with a single spare byte. Harmless on glibc (the read stays inside the
+// malloc chunk and only feeds a prefetch), but undefined, and ASan stops on
+// it. Each node's upper-level block gets room for one more id. A new node's
+// lists are never scanned during its own insertion, so padding right after
+// addPoint is soon enough.
+constexpr std::size_t link_padding = sizeof(hnswlib::tableint);
+
+void pad_upper_links(hnsw& g, hnswlib::tableint id) {
+  int level = g.element_levels_[id];
+  if (level == 0)
+    return;
+  auto* p = std::realloc(g.linkLists_[id], g.size_links_per_element_ * level + link_padding);
+  if (!p)
+    throw std::bad_alloc();
+  g.linkLists_[id] = static_cast<char*>(p);
+}
+
+error corrupt(const std::string& what) { return error{errc::internal, "graph file corrupt: " + what}; }
+
+/// Checks every link of a loaded graph: counts within M, targets existing
+/// nodes that have the level. hnswlib follows links unchecked, so a bad one
+/// would make searches read out of bounds.
+status check_links(const hnsw& g, const graph_file::header& h) {
+  auto count = g.cur_element_count;
+  for (std::size_t i = 0; i < count; ++i) {
+    auto id = static_cast<hnswlib::tableint>(i);
+    for (int level = 0; level <= g.element_levels_[i]; ++level) {
+      auto* list = g.get_linklist_at_level(id, level);
+      std::size_t n = g.getListCount(list);
+      if (n > (level == 0 ? g.maxM0_ : g.maxM_))
+        return corrupt("too many links at node " + std::to_string(i));
+      auto* targets = reinterpret_cast<const hnswlib::tableint*>(list + 1);
+      for (std::size_t j = 0; j < n; ++j)
+        if (targets[j] >= count || g.element_levels_[targets[j]] < level)
+          return corrupt("dangling link at node " + std::to_string(i));
+    }
+  }
+  if (count > 0 && g.element_levels_[h.enterpoint] != h.max_level)
+    return corrupt("entry point is not on the top level");
+  return {};
+}
+
+} // namespace
+
+struct hnsw_graph::impl {
+  explicit impl(std::size_t dimension) : space(dimension) {}
+  ip_space space; // the graph keeps pointers into it: impl never moves
+  std::unique_ptr<hnsw> g;
+};
+
+hnsw_graph::hnsw_graph(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+
+hnsw_graph::~hnsw_graph() = default;
+
+hnsw_params hnsw_graph::sanitize(hnsw_params p) {
+  // M = 1 makes hnswlib's level multiplier 1/ln(1); link counts are 16-bit.
+  p.max_nb_connection = std::clamp<std::size_t>(p.max_nb_connection, 2, 1024);
+  p.ef_construction = std::max<std::size_t>(p.ef_construction, 1);
+  p.ef_search = std::max<std::size_t>(p.ef_search, 1);
+  p.initial_capacity = std::max<std::size_t>(p.initial_capacity, 1);
+  return p;
+}
+
+result<std::unique_ptr<hnsw_graph>> hnsw_graph::create(std::size_t dimension, const hnsw_params& params,
+                                                       std::size_t capacity) {
+  try {
+    auto p = sanitize(params);
+    capacity = std::max<std::size_t>(capacity, 1);
+    auto i = std::make_unique<impl>(dimension);
+    i->g = std::make_unique<hnsw>(&i->space, capacity, p.max_nb_connection, p.ef_construction, p.seed);
+    fit_update_locks(*i->g, capacity);
+    i->g->setEf(p.ef_search);
+    return std::unique_ptr<hnsw_graph>(new hnsw_graph(std::move(i)));
+  } catch (const std::exception& e) {
+    return error{errc::internal, std::string("cannot allocate HNSW graph: ") + e.what()};
+  }
+}
+
+result<std::unique_ptr<hnsw_graph>> hnsw_graph::load(const std::filesystem::path& file,
+                                                     std::size_t dimension, const hnsw_params& params) {
+  try {
+    auto p = sanitize(params);
+    graph_file::reader r;
+    if (auto s = r.open(file); !s)
+      return s.err();
+    unsigned char raw[graph_file::header_size];
+    if (!r.bytes(raw, sizeof(raw)))
+      return corrupt("truncated header");
+    auto h = graph_file::decode_header(raw);
+    if (auto s = graph_file::check_header(h, {dimension, p.max_nb_connection}, r.payload_size()); !s)
+      return s.err();
+    // Same capacity as a graph grown by doubling to this size.
+    auto count = static_cast<std::size_t>(h.element_count);
+    std::size_t capacity = p.initial_capacity;
+    while (capacity < count)
+      capacity *= 2;
+    auto made = create(dimension, p, capacity);
+    if (!made)
+      return made.err();
+    auto& g = *made.value()->impl_->g;
+    if (!r.bytes(g.data_level0_memory_, count * g.size_data_per_element_))
+      return corrupt("truncated level-0 block");
+    for (std::size_t i = 0; i < count; ++i) {
+      std::uint32_t bytes = 0;
+      if (!r.bytes(&bytes, sizeof(bytes)))
+        return corrupt("truncated link lists");
+      auto level = bytes / g.size_links_per_element_;
+      if (bytes % g.size_links_per_element_ != 0 || level > static_cast<std::size_t>(h.max_level)
+          || bytes > r.remaining())
+        return corrupt("bad link list size at node " + std::to_string(i));
+      char* links = nullptr;
+      if (level > 0) {
+        links = static_cast<char*>(std::malloc(bytes + link_padding));
+        if (!links)
+          return error{errc::internal, "out of memory loading graph"};
+      }
+      // Publish node i before reading into it, so the destructor frees it
+      // if anything below fails.
+      g.linkLists_[i] = links;
+      g.element_levels_[i] = static_cast<int>(level);
+      g.cur_element_count = i + 1;
+      if (links && !r.bytes(links, bytes))
+        return corrupt("truncated link lists");
+    }
+    if (!r.verify())
+      return corrupt("checksum mismatch");
+    if (auto s = check_links(g, h); !s)
+      return s.err();
+    for (std::size_t i = 0; i < count; ++i) {
+      auto id = static_cast<hnswlib::tableint>(i);
+      if (!g.label_lookup_.emplace(g.getExternalLabel(id), id).second)
+        return corrupt("duplicate label");
+      if (g.isMarkedDeleted(id))
+        ++g.num_deleted_;
+    }
+    g.enterpoint_node_ = h.enterpoint;
+    g.maxlevel_ = h.max_level;
+    g.setEf(p.ef_search);
+    return made;
+  } catch (const std::exception& e) {
+    return error{errc::internal, std::string("cannot load graph: ") + e.what()};
+  }
+}
+
+std::size_t hnsw_graph::dimension() const { return impl_->g->data_size_ / sizeof(float); }
+std::size_t hnsw_graph::capacity() const { return impl_->g->max_elements_; }
+std::size_t hnsw_graph::node_count() const { return impl_->g->cur_element_count; }
+std::size_t hnsw_graph::deleted_count() const { return impl_->g->num_deleted_; }
+
+result<hnsw_graph::node_id> hnsw_graph::add(const float* v, std::uint64_t label) {
+  auto& g = *impl_->g;
+  if (g.label_lookup_.count(label) != 0)
+    return error{errc::internal, "label " + std::to_string(label) + " already in the graph"};
+  try {
+    if (g.cur_element_count >= g.max_elements_) {
+      auto bigger = g.max_elements_ * 2;
+      g.resizeIndex(bigger);
+      fit_update_locks(g, bigger);
+    }
+    auto id = g.addPoint(v, label, -1);
+    pad_upper_links(g, id);
+    return static_cast<node_id>(id);
+  } catch (const std::exception& e) {
+    return error{errc::internal, std::string("cannot add to HNSW graph: ") + e.what()};
+  }
+}
+
+void hnsw_graph::mark_deleted(node_id n) {
+  if (!impl_->g->isMarkedDeleted(n))
+    impl_->g->markDeletedInternal(n);
+}
+
+void hnsw_graph::unmark_deleted(node_id n) {
+  if (impl_->g->isMarkedDeleted(n))
+    impl_->g->unmarkDeletedInternal(n);
+}
+
+bool hnsw_graph::is_deleted(node_id n) const { return impl_->g->isMarkedDeleted(n); }
+
+const float* hnsw_graph::vector(node_id n) const {
+  return reinterpret_cast<const float*>(impl_->g->getDataByInternalId(n));
+}
+
+std::uint64_t hnsw_graph::label(node_id n) const { return impl_->g->getExternalLabel(n); }
+
+std::optional<hnsw_graph::node_id> hnsw_graph::find(std::uint64_t label) const {
+  auto& lookup = impl_->g->label_lookup_;
+  if (auto it = lookup.find(label); it != lookup.end())
+    return it->second;
+  return std::nullopt;
+}
+
+void hnsw_graph::search(const float* q, std::size_t ef, std::vector<candidate>& out) const {
+  out.clear();
+  const auto& g = *impl_->g;
+  if (g.cur_element_count == 0)
+    return;
+  // The same greedy descent as hnswlib's searchKnn, minus its shared
+  // statistics counters (atomics every search thread would fight over) and
+  // its label translation: callers want node ids.
+  try {
+    auto dist = g.fstdistfunc_;
+    auto* param = g.dist_func_param_;
+    hnswlib::tableint cur = g.enterpoint_node_;
+    float cur_dist = dist(q, g.getDataByInternalId(cur), param);
+    for (int level = g.maxlevel_; level > 0; --level) {
+      for (bool moved = true; moved;) {
+        moved = false;
+        auto* list = g.get_linklist(cur, level);
+        std::size_t n = g.getListCount(list);
+        auto* targets = reinterpret_cast<const hnswlib::tableint*>(list + 1);
+        for (std::size_t j = 0; j < n; ++j) {
+          float d = dist(q, g.getDataByInternalId(targets[j]), param);
+          if (d < cur_dist) {
+            cur_dist = d;
+            cur = targets[j];
+            moved = true;
+          }
+        }
+      }
+    }
+    auto top = g.num_deleted_ ? g.searchBaseLayerST<true, false>(cur, q, ef)
+                              : g.searchBaseLayerST<false, false>(cur, q, ef);
+    out.resize(top.size());
+    // The queue pops the farthest first.
+    for (std::size_t i = out.size(); i-- > 0; top.pop())
+      out[i] = candidate{top.top().first, top.top().second};
+  } catch (const std::exception&) {
+    out.clear();
+  }
+}
+
+status hnsw_graph::save(const std::filesystem::path& file) const {
+  const auto& g = *impl_->g;
+  graph_file::header h;
+  h.offset_level0 = g.offsetLevel0_;
+  h.max_elements = g.max_elements_;
+  h.element_count = g.cur_element_count;
+  h.size_data_per_element = g.size_data_per_element_;
+  h.label_offset = g.label_offset_;
+  h.offset_data = g.offsetData_;
+  h.max_level = g.maxlevel_;
+  h.enterpoint = g.enterpoint_node_;
+  h.max_m = g.maxM_;
+  h.max_m0 = g.maxM0_;
+  h.m = g.M_;
+  h.mult = g.mult_;
+  h.ef_construction = g.ef_construction_;
+  unsigned char raw[graph_file::header_size];
+  graph_file::encode_header(h, raw);
+
+  auto tmp = file;
+  tmp += ".tmp";
+  graph_file::writer w(tmp);
+  w.bytes(raw, sizeof(raw));
+  w.bytes(g.data_level0_memory_, g.cur_element_count * g.size_data_per_element_);
+  for (std::size_t i = 0; i < g.cur_element_count; ++i) {
+    std::uint32_t bytes = g.element_levels_[i] > 0
+                            ? static_cast<std::uint32_t>(g.size_links_per_element_ * g.element_levels_[i])
+                            : 0;
+    w.pod(bytes);
+    w.bytes(g.linkLists_[i], bytes);
+  }
+  if (auto s = w.finish(); !s) {
+    std::error_code ignored;
+    std::filesystem::remove(tmp, ignored);
+    return s;
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, file, ec);
+  if (ec)
+    return error{errc::internal, "cannot rename graph file to " + file.string() + ": " + ec.message()};
+  return {};
+}
+
+} // namespace ferro

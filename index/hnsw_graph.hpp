@@ -1,0 +1,82 @@
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <vector>
+
+#include "common/status.hpp"
+#include "index/index_types.hpp"
+
+namespace ferro {
+
+/// One namespace's HNSW graph over unit vectors: hnswlib 0.6.2 with an
+/// inner-product distance on run-time selected SIMD kernels.
+///
+/// Nodes are addressed by a dense `node_id` (hnswlib's internal id) and carry
+/// a 64-bit label chosen by the caller. Deleting only marks a node; searches
+/// skip marked nodes but still route through them.
+///
+/// Not synchronised: const members may run in parallel with each other, every
+/// non-const member needs exclusive access (namespace_index's locks).
+///
+/// hnsw_graph.cpp is the only translation unit that includes hnswlib: its
+/// header defines non-inline functions, so a second one would not link.
+class hnsw_graph {
+public:
+  using node_id = std::uint32_t;
+
+  struct candidate {
+    float distance; ///< 1 - inner product
+    node_id node;
+  };
+
+  /// Clamps parameters into what hnswlib supports (M in [2, 1024], ef and
+  /// capacity at least 1).
+  static hnsw_params sanitize(hnsw_params p);
+
+  /// An empty graph with room for `capacity` nodes.
+  static result<std::unique_ptr<hnsw_graph>> create(std::size_t dimension, const hnsw_params& params,
+                                                    std::size_t capacity);
+
+  /// Reads a file written by `save`. Any truncation, checksum mismatch,
+  /// layout that does not fit (dimension, M) or out-of-range link is an error;
+  /// nothing of the file is trusted before it is checked.
+  static result<std::unique_ptr<hnsw_graph>> load(const std::filesystem::path& file,
+                                                  std::size_t dimension, const hnsw_params& params);
+
+  ~hnsw_graph();
+  hnsw_graph(const hnsw_graph&) = delete;
+  hnsw_graph& operator=(const hnsw_graph&) = delete;
+
+  std::size_t dimension() const;
+  std::size_t capacity() const;
+  std::size_t node_count() const; ///< nodes ever added: live + deleted
+  std::size_t deleted_count() const;
+
+  /// Adds a node (doubling the capacity first when full). `label` must be new.
+  result<node_id> add(const float* v, std::uint64_t label);
+  void mark_deleted(node_id n);   ///< no-op if already marked
+  void unmark_deleted(node_id n); ///< no-op if not marked
+  bool is_deleted(node_id n) const;
+  const float* vector(node_id n) const; ///< `dimension()` floats
+  std::uint64_t label(node_id n) const;
+  std::optional<node_id> find(std::uint64_t label) const;
+
+  /// The (up to) `ef` nearest unmarked nodes to the unit vector q, closest
+  /// first, into `out` (cleared first; left empty on an internal error).
+  void search(const float* q, std::size_t ef, std::vector<candidate>& out) const;
+
+  /// Writes the graph (hnswlib's format plus a checksum trailer) to
+  /// `file.tmp`, fsyncs it and renames it over `file`.
+  status save(const std::filesystem::path& file) const;
+
+private:
+  struct impl;
+  explicit hnsw_graph(std::unique_ptr<impl> p);
+  std::unique_ptr<impl> impl_;
+};
+
+} // namespace ferro

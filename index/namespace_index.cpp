@@ -1,0 +1,509 @@
+#include "index/namespace_index.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <exception>
+#include <new>
+#include <unordered_set>
+
+#include "common/namespace_key.hpp"
+#include "index/hnsw_graph.hpp"
+
+namespace ferro {
+
+namespace {
+
+// Reused across lookups on one thread: no allocation per query for it.
+thread_local std::vector<hnsw_graph::candidate> search_buffer;
+
+std::size_t capacity_for(std::size_t nodes, const hnsw_params& p) {
+  std::size_t capacity = p.initial_capacity;
+  while (capacity < nodes)
+    capacity *= 2;
+  return capacity;
+}
+
+std::unique_ptr<entry_slot> make_slot(cache_entry& e, std::uint64_t label) {
+  auto s = std::make_unique<entry_slot>();
+  s->label = label;
+  s->uuid = std::move(e.uuid);
+  s->response = std::move(e.response);
+  s->query_text = std::move(e.query_text);
+  s->created_at_ms = e.created_at_ms;
+  s->expires_at_ms = e.expires_at_ms;
+  s->access_count.store(e.access_count, std::memory_order_relaxed);
+  s->last_accessed_ms.store(e.last_accessed_ms, std::memory_order_relaxed);
+  return s;
+}
+
+bool all_finite(const std::vector<float>& v) {
+  return std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); });
+}
+
+/// An entry's recency: its last access, or its creation if later (or never
+/// accessed). Monotonic per entry, so a hit never moves an entry backwards,
+/// even with a clock behind created_at: the LRU insertion walk stays short.
+std::int64_t lru_key_of(const entry_slot& s) {
+  return std::max(s.created_at_ms, s.last_accessed_ms.load(std::memory_order_relaxed));
+}
+
+/// Sorts by label (then position) and keeps, for each uuid, only the entry
+/// that comes last in that order.
+void sort_and_dedupe(std::vector<labelled_entry>& entries) {
+  std::stable_sort(entries.begin(), entries.end(),
+                   [](const labelled_entry& a, const labelled_entry& b) { return a.label < b.label; });
+  std::unordered_set<std::string_view> seen;
+  std::vector<bool> keep(entries.size());
+  for (std::size_t i = entries.size(); i-- > 0;)
+    keep[i] = seen.insert(entries[i].entry.uuid).second;
+  std::size_t out = 0;
+  for (std::size_t i = 0; i < entries.size(); ++i)
+    if (keep[i]) {
+      if (out != i)
+        entries[out] = std::move(entries[i]);
+      ++out;
+    }
+  entries.resize(out);
+}
+
+bool labels_distinct(const std::vector<labelled_entry>& sorted) {
+  for (std::size_t i = 1; i < sorted.size(); ++i)
+    if (sorted[i].label == sorted[i - 1].label)
+      return false;
+  return true;
+}
+
+} // namespace
+
+namespace_index::namespace_index(std::size_t dimension, hnsw_params params)
+  : dimension_(dimension), params_(hnsw_graph::sanitize(params)) {
+  auto g = hnsw_graph::create(dimension_, params_, params_.initial_capacity);
+  if (!g)
+    throw std::bad_alloc();
+  graph_ = std::move(g.value());
+}
+
+namespace_index::namespace_index(std::size_t dimension, const hnsw_params& params,
+                                 std::unique_ptr<hnsw_graph> graph)
+  : dimension_(dimension), params_(hnsw_graph::sanitize(params)), graph_(std::move(graph)) {
+  by_node_.assign(graph_->node_count(), nullptr);
+}
+
+namespace_index::~namespace_index() = default;
+
+std::size_t namespace_index::size() const {
+  std::shared_lock lock(mutex_);
+  return by_uuid_.size();
+}
+
+// ---- reads
+
+std::optional<search_hit> namespace_index::lookup(std::span<const float> unit_query,
+                                                  std::string_view normalized_text, double threshold,
+                                                  std::int64_t now_ms) {
+  if (unit_query.size() != dimension_)
+    return std::nullopt;
+  std::shared_lock lock(mutex_);
+  if (auto* s = exact_.find_live(normalized_text, now_ms))
+    return record_hit(*s, 1.0, true, now_ms);
+  auto live = by_uuid_.size();
+  if (live == 0)
+    return std::nullopt;
+  auto& found = search_buffer;
+  for (std::size_t ef = params_.ef_search;; ef *= 8) {
+    graph_->search(unit_query.data(), ef, found);
+    for (const auto& c : found) {
+      double similarity = similarity_from_distance(c.distance);
+      // Candidates come closest first: the rest are below the threshold too.
+      if (!(similarity >= threshold))
+        return std::nullopt;
+      auto* s = by_node_[c.node];
+      if (s && !s->expired_at(now_ms))
+        return record_hit(*s, similarity, false, now_ms);
+    }
+    // All candidates were expired. A short answer means the search already
+    // saw every node it can reach; otherwise widen it.
+    if (found.size() < ef || ef >= graph_->node_count())
+      return std::nullopt;
+  }
+}
+
+search_hit namespace_index::record_hit(entry_slot& s, double similarity, bool exact, std::int64_t now_ms) {
+  s.access_count.fetch_add(1, std::memory_order_relaxed);
+  total_accesses_.fetch_add(1, std::memory_order_relaxed);
+  auto at = std::max(s.created_at_ms, s.touch(now_ms));
+  {
+    std::lock_guard lru_lock(lru_mutex_);
+    lru_.update(s, at);
+  }
+  return search_hit{s.uuid, s.response, similarity, exact};
+}
+
+std::vector<std::string> namespace_index::within_radius(std::span<const float> unit_probe, double threshold,
+                                                        std::int64_t now_ms) const {
+  if (unit_probe.size() != dimension_)
+    return {};
+  // The distance the graph uses, so radius and lookup agree to the bit.
+  auto distance = best_ip_distance();
+  std::size_t dim = dimension_;
+  std::vector<std::pair<double, const entry_slot*>> hits;
+  std::shared_lock lock(mutex_);
+  for (std::size_t node = 0; node < by_node_.size(); ++node) {
+    const auto* s = by_node_[node];
+    if (!s || s->expired_at(now_ms))
+      continue;
+    auto* v = graph_->vector(static_cast<hnsw_graph::node_id>(node));
+    double similarity = similarity_from_distance(distance(unit_probe.data(), v, &dim));
+    if (similarity >= threshold)
+      hits.emplace_back(similarity, s);
+  }
+  std::sort(hits.begin(), hits.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first > b.first : a.second->label < b.second->label;
+  });
+  std::vector<std::string> out;
+  out.reserve(hits.size());
+  for (const auto& h : hits)
+    out.push_back(h.second->uuid);
+  return out;
+}
+
+bool namespace_index::contains(std::string_view uuid) const {
+  std::shared_lock lock(mutex_);
+  return by_uuid_.count(uuid) != 0;
+}
+
+std::optional<cache_entry> namespace_index::get(std::string_view uuid) const {
+  std::shared_lock lock(mutex_);
+  auto it = by_uuid_.find(uuid);
+  if (it == by_uuid_.end())
+    return std::nullopt;
+  const auto& s = *it->second;
+  auto* v = graph_->vector(s.node);
+  return cache_entry{s.uuid,
+                     std::vector<float>(v, v + dimension_),
+                     s.response,
+                     s.query_text,
+                     s.created_at_ms,
+                     s.expires_at_ms,
+                     s.access_count.load(std::memory_order_relaxed),
+                     s.last_accessed_ms.load(std::memory_order_relaxed)};
+}
+
+index_stats namespace_index::stats() const {
+  std::shared_lock lock(mutex_);
+  index_stats st;
+  st.entry_count = by_uuid_.size();
+  st.dimension = dimension_;
+  if (!created_.empty()) {
+    st.oldest_entry_ms = *created_.begin();
+    st.newest_entry_ms = *created_.rbegin();
+  }
+  st.total_accesses = total_accesses_.load(std::memory_order_relaxed);
+  return st;
+}
+
+std::vector<entry_usage> namespace_index::top_entries(std::size_t n) const {
+  struct row {
+    std::uint64_t count;
+    std::int64_t last;
+    const entry_slot* slot;
+  };
+  std::shared_lock lock(mutex_);
+  std::vector<row> rows;
+  rows.reserve(by_uuid_.size());
+  for (const auto& [uuid, s] : by_uuid_)
+    rows.push_back({s->access_count.load(std::memory_order_relaxed),
+                    s->last_accessed_ms.load(std::memory_order_relaxed), s.get()});
+  n = std::min(n, rows.size());
+  std::partial_sort(rows.begin(), rows.begin() + static_cast<std::ptrdiff_t>(n), rows.end(),
+                    [](const row& a, const row& b) {
+                      if (a.count != b.count)
+                        return a.count > b.count;
+                      if (a.last != b.last)
+                        return a.last > b.last;
+                      return a.slot->label > b.slot->label;
+                    });
+  std::vector<entry_usage> out;
+  out.reserve(n);
+  for (std::size_t i = 0; i < n; ++i)
+    out.push_back({rows[i].slot->uuid, rows[i].count, rows[i].last, rows[i].slot->query_text});
+  return out;
+}
+
+// ---- writes
+
+status namespace_index::upsert(cache_entry e) {
+  if (e.embedding.size() != dimension_)
+    return error{errc::bad_request, "embedding has " + std::to_string(e.embedding.size())
+                                      + " values, the namespace has dimension " + std::to_string(dimension_)};
+  if (!all_finite(e.embedding))
+    return error{errc::bad_request, "embedding has a non-finite value"};
+  std::lock_guard write_lock(write_mutex_);
+  {
+    std::unique_lock lock(mutex_);
+    // Consumed even on failure: a half-added node may hold it.
+    auto label = next_label_++;
+    auto node = graph_->add(e.embedding.data(), label);
+    if (!node)
+      return node.err();
+    if (auto old = by_uuid_.find(e.uuid); old != by_uuid_.end())
+      detach(old);
+    attach(make_slot(e, label), *node);
+  }
+  maybe_rebuild_graph();
+  return {};
+}
+
+bool namespace_index::remove(std::string_view uuid) {
+  std::lock_guard write_lock(write_mutex_);
+  {
+    std::unique_lock lock(mutex_);
+    auto it = by_uuid_.find(uuid);
+    if (it == by_uuid_.end())
+      return false;
+    detach(it);
+  }
+  maybe_rebuild_graph();
+  return true;
+}
+
+void namespace_index::attach(std::unique_ptr<entry_slot> s, std::uint32_t node, bool link_lru) {
+  s->node = node;
+  if (by_node_.size() <= node) {
+    by_node_.reserve(graph_->capacity());
+    by_node_.resize(node + std::size_t{1}, nullptr);
+  }
+  by_node_[node] = s.get();
+  exact_.add(normalize_text(s->query_text), s.get());
+  if (link_lru) {
+    std::lock_guard lru_lock(lru_mutex_);
+    lru_.insert(*s, lru_key_of(*s));
+  }
+  if (s->expires_at_ms != 0)
+    expiry_.insert(s.get());
+  created_.insert(s->created_at_ms);
+  total_accesses_.fetch_add(s->access_count.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  std::string_view key = s->uuid;
+  by_uuid_.emplace(key, std::move(s));
+}
+
+void namespace_index::detach(slot_table::iterator it) {
+  auto& s = *it->second;
+  graph_->mark_deleted(s.node);
+  by_node_[s.node] = nullptr;
+  exact_.erase(normalize_text(s.query_text), &s);
+  {
+    std::lock_guard lru_lock(lru_mutex_);
+    lru_.erase(s);
+  }
+  if (s.expires_at_ms != 0)
+    expiry_.erase(&s);
+  created_.erase(created_.find(s.created_at_ms));
+  total_accesses_.fetch_sub(s.access_count.load(std::memory_order_relaxed), std::memory_order_relaxed);
+  by_uuid_.erase(it);
+}
+
+std::vector<entry_slot*> namespace_index::slots_by_label() const {
+  std::vector<entry_slot*> slots;
+  slots.reserve(by_uuid_.size());
+  for (const auto& [uuid, s] : by_uuid_)
+    slots.push_back(s.get());
+  std::sort(slots.begin(), slots.end(), [](const entry_slot* a, const entry_slot* b) { return a->label < b->label; });
+  return slots;
+}
+
+void namespace_index::link_lru_sorted() {
+  // One sort instead of n sorted insertions, which go quadratic when entries
+  // arrive in label order but not in recency order.
+  auto slots = slots_by_label();
+  std::stable_sort(slots.begin(), slots.end(),
+                   [](const entry_slot* a, const entry_slot* b) { return lru_key_of(*a) < lru_key_of(*b); });
+  std::lock_guard lru_lock(lru_mutex_);
+  for (auto* s : slots)
+    lru_.insert(*s, lru_key_of(*s));
+}
+
+void namespace_index::maybe_rebuild_graph() {
+  // Called by a writer holding write_mutex_, so nothing changes between the
+  // phases. The new graph is built under the shared lock, so lookups go on
+  // against the old one; only the swap is exclusive.
+  std::unique_ptr<hnsw_graph> fresh;
+  std::vector<std::pair<entry_slot*, hnsw_graph::node_id>> placed;
+  {
+    std::shared_lock lock(mutex_);
+    auto deleted = graph_->deleted_count();
+    if (deleted <= by_uuid_.size() || deleted < params_.min_deleted_for_rebuild)
+      return;
+    auto slots = slots_by_label();
+    auto made = hnsw_graph::create(dimension_, params_, capacity_for(slots.size(), params_));
+    if (!made)
+      return; // keep the old graph: deleted nodes cost memory and time, not results
+    fresh = std::move(made.value());
+    placed.reserve(slots.size());
+    for (auto* s : slots) {
+      auto node = fresh->add(graph_->vector(s->node), s->label);
+      if (!node)
+        return;
+      placed.emplace_back(s, *node);
+    }
+  }
+  std::unique_lock lock(mutex_);
+  std::swap(graph_, fresh); // the old graph is freed after the lock is released
+  by_node_.assign(graph_->node_count(), nullptr);
+  for (auto [s, node] : placed) {
+    s->node = node;
+    by_node_[node] = s;
+  }
+  ++graph_rebuilds_;
+  lock.unlock();
+  fresh.reset();
+}
+
+std::vector<std::string> namespace_index::expired(std::int64_t now_ms) const {
+  std::shared_lock lock(mutex_);
+  std::vector<std::string> out;
+  for (const auto* s : expiry_) {
+    if (s->expires_at_ms > now_ms)
+      break;
+    out.push_back(s->uuid);
+  }
+  return out;
+}
+
+std::vector<std::string> namespace_index::lru_victims(std::size_t max_entries) const {
+  std::shared_lock lock(mutex_);
+  std::vector<std::string> out;
+  if (by_uuid_.size() <= max_entries)
+    return out;
+  auto n = by_uuid_.size() - max_entries;
+  out.reserve(n);
+  std::lock_guard lru_lock(lru_mutex_);
+  for (auto* s = lru_.oldest(); s && out.size() < n; s = s->lru_next)
+    out.push_back(s->uuid);
+  return out;
+}
+
+// ---- snapshots
+
+std::vector<labelled_entry> namespace_index::export_entries() const {
+  std::shared_lock lock(mutex_);
+  std::vector<labelled_entry> out;
+  out.reserve(by_uuid_.size());
+  for (const auto* s : slots_by_label()) {
+    auto* v = graph_->vector(s->node);
+    out.push_back({s->label,
+                   cache_entry{s->uuid, std::vector<float>(v, v + dimension_), s->response, s->query_text,
+                               s->created_at_ms, s->expires_at_ms,
+                               s->access_count.load(std::memory_order_relaxed),
+                               s->last_accessed_ms.load(std::memory_order_relaxed)}});
+  }
+  return out;
+}
+
+status namespace_index::save_graph(const std::filesystem::path& file) const {
+  std::shared_lock lock(mutex_);
+  try {
+    return graph_->save(file);
+  } catch (const std::exception& e) {
+    return error{errc::internal, std::string("cannot save graph: ") + e.what()};
+  }
+}
+
+result<std::unique_ptr<namespace_index>> namespace_index::restore(std::size_t dimension, hnsw_params params,
+                                                                  const std::filesystem::path& graph_file,
+                                                                  std::vector<labelled_entry> entries) {
+  try {
+    params = hnsw_graph::sanitize(params);
+    auto loaded = hnsw_graph::load(graph_file, dimension, params);
+    if (!loaded)
+      return loaded.err();
+    std::unique_ptr<namespace_index> idx(new namespace_index(dimension, params, std::move(loaded.value())));
+    auto& graph = *idx->graph_;
+    std::uint64_t next_label = 0;
+    for (std::size_t node = 0; node < graph.node_count(); ++node)
+      next_label = std::max(next_label, graph.label(static_cast<hnsw_graph::node_id>(node)) + 1);
+    for (const auto& le : entries)
+      if (le.entry.embedding.size() != dimension)
+        return error{errc::bad_request, "entry " + le.entry.uuid + " does not have dimension "
+                                          + std::to_string(dimension)};
+    sort_and_dedupe(entries);
+    if (!labels_distinct(entries))
+      return error{errc::internal, "entries share a label"};
+    for (auto& le : entries) {
+      hnsw_graph::node_id node;
+      if (auto found = graph.find(le.label)) {
+        node = *found;
+        if (std::memcmp(graph.vector(node), le.entry.embedding.data(), dimension * sizeof(float)) != 0)
+          return error{errc::internal, "graph node of label " + std::to_string(le.label)
+                                         + " differs from entry " + le.entry.uuid};
+        graph.unmark_deleted(node); // the entries are the truth
+      } else {
+        if (!all_finite(le.entry.embedding))
+          return error{errc::bad_request, "entry " + le.entry.uuid + " has a non-finite value"};
+        auto added = graph.add(le.entry.embedding.data(), le.label);
+        if (!added)
+          return added.err();
+        node = *added;
+        idx->by_node_.resize(graph.node_count(), nullptr);
+      }
+      next_label = std::max(next_label, le.label + 1);
+      idx->attach(make_slot(le.entry, le.label), node, false);
+    }
+    idx->link_lru_sorted();
+    for (std::size_t node = 0; node < idx->by_node_.size(); ++node)
+      if (!idx->by_node_[node])
+        graph.mark_deleted(static_cast<hnsw_graph::node_id>(node));
+    idx->next_label_ = next_label;
+    idx->maybe_rebuild_graph();
+    return idx;
+  } catch (const std::exception& e) {
+    return error{errc::internal, std::string("cannot restore index: ") + e.what()};
+  }
+}
+
+std::unique_ptr<namespace_index> namespace_index::rebuild(std::size_t dimension, hnsw_params params,
+                                                          std::vector<labelled_entry> entries) {
+  params = hnsw_graph::sanitize(params);
+  std::erase_if(entries, [&](const labelled_entry& le) {
+    return le.entry.embedding.size() != dimension || !all_finite(le.entry.embedding);
+  });
+  std::stable_sort(entries.begin(), entries.end(),
+                   [](const labelled_entry& a, const labelled_entry& b) { return a.label < b.label; });
+  if (!labels_distinct(entries))
+    for (std::size_t i = 0; i < entries.size(); ++i)
+      entries[i].label = i;
+  sort_and_dedupe(entries);
+  auto graph = hnsw_graph::create(dimension, params, capacity_for(entries.size(), params));
+  if (!graph)
+    throw std::bad_alloc();
+  std::unique_ptr<namespace_index> idx(new namespace_index(dimension, params, std::move(graph.value())));
+  for (auto& le : entries) {
+    auto node = idx->graph_->add(le.entry.embedding.data(), le.label);
+    if (!node)
+      continue;
+    idx->next_label_ = std::max(idx->next_label_, le.label + 1);
+    idx->attach(make_slot(le.entry, le.label), *node, false);
+  }
+  idx->link_lru_sorted();
+  return idx;
+}
+
+// ---- introspection
+
+std::size_t namespace_index::graph_capacity() const {
+  std::shared_lock lock(mutex_);
+  return graph_->capacity();
+}
+
+std::size_t namespace_index::graph_deleted() const {
+  std::shared_lock lock(mutex_);
+  return graph_->deleted_count();
+}
+
+std::uint64_t namespace_index::graph_rebuilds() const {
+  std::shared_lock lock(mutex_);
+  return graph_rebuilds_;
+}
+
+} // namespace ferro

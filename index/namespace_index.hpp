@@ -1,0 +1,168 @@
+#pragma once
+
+#include <atomic>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <shared_mutex>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "common/entry.hpp"
+#include "common/status.hpp"
+#include "index/entry_slot.hpp"
+#include "index/exact_match_map.hpp"
+#include "index/index_types.hpp"
+#include "index/lru_list.hpp"
+#include "index/rw_mutex.hpp"
+#include "index/vector_math.hpp"
+
+namespace ferro {
+
+class hnsw_graph;
+
+/// One namespace's entries: the HNSW graph over their unit embeddings, the
+/// exact-match map over their normalised query texts, the entry table, and
+/// the LRU and expiry orders.
+///
+/// Threading: reads run concurrently with each other under a shared lock
+/// (a hit's access bookkeeping uses atomics and a small LRU mutex); writes
+/// take the lock exclusively and are serialised among themselves.
+///
+/// Labels: every upsert gets a fresh graph label, one more than any label
+/// the index has seen; labels are never reused and survive graph rebuilds,
+/// snapshots and restores, so a larger label always means a later insert.
+class namespace_index {
+public:
+  /// An empty index. Throws std::bad_alloc if the graph cannot be allocated.
+  namespace_index(std::size_t dimension, hnsw_params params);
+  ~namespace_index();
+  namespace_index(const namespace_index&) = delete;
+  namespace_index& operator=(const namespace_index&) = delete;
+
+  std::size_t dimension() const { return dimension_; }
+  /// Entries held (expired-but-not-yet-removed included).
+  std::size_t size() const;
+
+  // ---- reads: any thread, concurrently with each other and with a writer
+
+  /// Step 1: if normalized_text is non-empty and a live (not expired at
+  /// now_ms) entry has the same normalised query_text, a hit with similarity
+  /// 1.0 and exact_match true (the most recently inserted such entry wins).
+  /// Entries with blank query_text never match this way.
+  /// Step 2: the nearest live entry by cosine; a hit iff similarity >=
+  /// threshold. Expired entries are skipped (the search goes deeper).
+  /// A hit records an access (access_count, last_accessed_ms = now_ms, most
+  /// recently used). A query of the wrong dimension is a miss.
+  std::optional<search_hit> lookup(std::span<const float> unit_query, std::string_view normalized_text,
+                                   double threshold, std::int64_t now_ms);
+
+  /// Exact (brute force over the stored vectors): uuids of every live entry
+  /// with cosine >= threshold to the unit probe, most similar first.
+  std::vector<std::string> within_radius(std::span<const float> unit_probe, double threshold,
+                                         std::int64_t now_ms) const;
+
+  bool contains(std::string_view uuid) const;
+  std::optional<cache_entry> get(std::string_view uuid) const;
+  index_stats stats() const;
+  /// Most accessed first (ties: most recently accessed, then latest insert).
+  std::vector<entry_usage> top_entries(std::size_t n) const;
+
+  // ---- writes: one writer at a time (the namespace actor)
+
+  /// Inserts e, replacing an entry with the same uuid. e.embedding must have
+  /// dimension() finite values of unit length (the caller normalised it);
+  /// access_count and last_accessed_ms are kept as given. Errors: wrong
+  /// dimension or non-finite value (bad_request), graph allocation failure
+  /// (internal); the index is unchanged then.
+  status upsert(cache_entry e);
+  bool remove(std::string_view uuid);
+  /// uuids with expires_at_ms != 0 && <= now_ms, soonest expiry first.
+  std::vector<std::string> expired(std::int64_t now_ms) const;
+  /// The size() - max_entries least recently used entries, oldest first;
+  /// recency is max(created_at, last access), so never-accessed entries go
+  /// by created_at; equal times keep event order. Empty if size() <=
+  /// max_entries.
+  std::vector<std::string> lru_victims(std::size_t max_entries) const;
+
+  // ---- snapshots (storage/ writes the entries, the index only its graph)
+
+  /// Every entry with its graph label, in label order.
+  std::vector<labelled_entry> export_entries() const;
+  /// Writes the graph: hnswlib's file format plus a checksum trailer, via
+  /// `file.tmp` + fsync + rename.
+  status save_graph(const std::filesystem::path& file) const;
+
+  /// Rebuilds from a saved graph plus the exported entries (matched by
+  /// label). Graph nodes without an entry are treated as deleted; entries
+  /// without a graph node are added to the graph; of several entries with
+  /// one uuid the largest label wins. Errors, never exceptions, on a missing,
+  /// truncated or corrupt file, a dimension or M mismatch, duplicate labels,
+  /// or an entry whose vector differs from its graph node: callers then fall
+  /// back to `rebuild`.
+  static result<std::unique_ptr<namespace_index>> restore(std::size_t dimension, hnsw_params params,
+                                                          const std::filesystem::path& graph_file,
+                                                          std::vector<labelled_entry> entries);
+
+  /// Builds from entries only, inserting them into a fresh graph in label
+  /// order. Labels are kept if they are distinct, otherwise every entry is
+  /// relabelled 0..n-1 in (label, position) order. Of several entries with
+  /// one uuid the last in that order wins; entries of the wrong dimension are
+  /// skipped.
+  static std::unique_ptr<namespace_index> rebuild(std::size_t dimension, hnsw_params params,
+                                                  std::vector<labelled_entry> entries);
+
+  // ---- introspection (tests, metrics)
+
+  std::size_t graph_capacity() const; ///< node slots allocated
+  std::size_t graph_deleted() const;  ///< deleted nodes still in the graph
+  std::uint64_t graph_rebuilds() const; ///< internal rebuilds so far
+  const hnsw_params& params() const { return params_; }
+
+private:
+  struct by_expiry {
+    bool operator()(const entry_slot* a, const entry_slot* b) const {
+      return a->expires_at_ms != b->expires_at_ms ? a->expires_at_ms < b->expires_at_ms : a->label < b->label;
+    }
+  };
+  using slot_table = std::unordered_map<std::string_view, std::unique_ptr<entry_slot>>;
+
+  namespace_index(std::size_t dimension, const hnsw_params& params, std::unique_ptr<hnsw_graph> graph);
+
+  search_hit record_hit(entry_slot& s, double similarity, bool exact, std::int64_t now_ms);
+  /// Adds s to every table; bulk loads pass link_lru = false and call
+  /// link_lru_sorted once at the end.
+  void attach(std::unique_ptr<entry_slot> s, std::uint32_t node, bool link_lru = true);
+  void link_lru_sorted();
+  void detach(slot_table::iterator it);
+  void maybe_rebuild_graph();
+  std::vector<entry_slot*> slots_by_label() const;
+
+  const std::size_t dimension_;
+  const hnsw_params params_;
+
+  mutable rw_mutex mutex_; ///< everything below except where noted; writer-preferring
+  std::mutex write_mutex_;          ///< serialises writers across a graph rebuild
+  std::unique_ptr<hnsw_graph> graph_;
+  slot_table by_uuid_;               ///< owns the slots; keys view slot->uuid
+  std::vector<entry_slot*> by_node_; ///< graph node -> live slot, null if deleted
+  exact_match_map exact_;
+  std::set<const entry_slot*, by_expiry> expiry_; ///< slots with a TTL
+  std::multiset<std::int64_t> created_;
+  std::uint64_t next_label_ = 0;
+  std::uint64_t graph_rebuilds_ = 0;
+
+  mutable std::mutex lru_mutex_;
+  lru_list<entry_slot> lru_; ///< guarded by lru_mutex_
+
+  std::atomic<std::uint64_t> total_accesses_{0};
+};
+
+} // namespace ferro
