@@ -95,15 +95,16 @@ struct http_load::impl {
     c.parser.emplace();
     c.parser->body_limit(64 * 1024 * 1024);
     c.sent = bench_clock::now();
-    asio::async_write(c.socket, asio::buffer((*requests)[c.index]), [this, &c](beast::error_code ec, std::size_t) {
-      if (ec)
-        return transport_failure(c, "write: " + ec.message());
-      http::async_read(c.socket, c.buffer, *c.parser, [this, &c](beast::error_code ec2, std::size_t) {
-        if (ec2)
-          return transport_failure(c, "read: " + ec2.message());
-        on_response(c);
-      });
-    });
+    asio::async_write(
+        c.socket, asio::buffer((*requests)[c.index]), [this, &c](beast::error_code ec, std::size_t) {
+          if (ec)
+            return transport_failure(c, "write: " + ec.message());
+          http::async_read(c.socket, c.buffer, *c.parser, [this, &c](beast::error_code ec2, std::size_t) {
+            if (ec2)
+              return transport_failure(c, "read: " + ec2.message());
+            on_response(c);
+          });
+        });
   }
 
   void on_response(connection& c) {
@@ -122,7 +123,8 @@ struct http_load::impl {
                                res.body().substr(0, 300));
     } else if (v == verdict::mismatch) {
       mismatches.fetch_add(1);
-      note_failure(0, "request " + std::to_string(c.index) + ": unexpected answer " + res.body().substr(0, 300));
+      note_failure(0,
+                   "request " + std::to_string(c.index) + ": unexpected answer " + res.body().substr(0, 300));
     }
     if (!res.keep_alive() && !reopen(c))
       return;
@@ -157,7 +159,8 @@ struct http_load::impl {
   }
 };
 
-http_load::http_load(load_target target) : impl_(std::make_unique<impl>(std::move(target))) {}
+http_load::http_load(load_target target) : impl_(std::make_unique<impl>(std::move(target))) {
+}
 
 http_load::~http_load() = default;
 
@@ -198,7 +201,8 @@ phase_result http_load::run(const std::vector<std::string>& requests, std::size_
   }
 
   const auto start = bench_clock::now();
-  s.deadline = start + std::chrono::duration_cast<bench_clock::duration>(std::chrono::duration<double>(max_seconds));
+  s.deadline =
+      start + std::chrono::duration_cast<bench_clock::duration>(std::chrono::duration<double>(max_seconds));
   s.last_done_ns = start.time_since_epoch().count();
   for (auto& c : s.conns)
     asio::post(s.ioc, [&s, conn = c.get()] { s.issue(*conn); });
@@ -217,7 +221,9 @@ phase_result http_load::run(const std::vector<std::string>& requests, std::size_
   r.reconnects = s.reconnects;
   r.complete = r.completed >= s.count;
   // Throughput is over the span in which responses arrived.
-  r.wall_s = std::chrono::duration<double>(bench_clock::duration(s.last_done_ns.load()) - start.time_since_epoch()).count();
+  r.wall_s =
+      std::chrono::duration<double>(bench_clock::duration(s.last_done_ns.load()) - start.time_since_epoch())
+          .count();
   r.statuses = s.statuses;
   r.samples = s.samples;
   for (auto& c : s.conns)

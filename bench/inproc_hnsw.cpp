@@ -54,7 +54,8 @@ void measure_searches(const inproc_index& index, const search_set& set, bool exp
     auto t0 = bench_clock::now();
     auto r = index.search(set.vectors[i].data());
     auto t1 = bench_clock::now();
-    ns.push_back(static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count()));
+    ns.push_back(
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(t1 - t0).count()));
     bool ok = expect_hit ? (r.found && r.label == set.targets[i] && r.similarity >= min_hit_similarity)
                          : (!r.found || r.similarity < threshold);
     mismatches += ok ? 0 : 1;
@@ -112,7 +113,8 @@ int main(int argc, char** argv) {
     cli_args::fail("--dim, --entries, --clusters and --queries must be positive");
 
   std::fprintf(stderr, "ferrocache-bench-inproc: seed %llu, dim %zu, entries %zu, clusters %zu, simd %s\n",
-               static_cast<unsigned long long>(p.seed), p.dim, p.entries, p.clusters, inproc_index::simd_kernel());
+               static_cast<unsigned long long>(p.seed), p.dim, p.entries, p.clusters,
+               inproc_index::simd_kernel());
 
   auto t_gen = bench_clock::now();
   synthetic_data data(p);
@@ -164,8 +166,10 @@ int main(int argc, char** argv) {
   // the run-to-run noise; rounds after the first skip the warm-up.
   for (std::size_t rep = 0; rep < repeats; ++rep) {
     const std::size_t w = rep == 0 ? warmup : 0;
-    measure_searches(index, hits, true, threshold, w, "search-hit", base().add("repeat", static_cast<std::uint64_t>(rep)));
-    measure_searches(index, misses, false, threshold, w, "search-miss", base().add("repeat", static_cast<std::uint64_t>(rep)));
+    measure_searches(index, hits, true, threshold, w, "search-hit",
+                     base().add("repeat", static_cast<std::uint64_t>(rep)));
+    measure_searches(index, misses, false, threshold, w, "search-miss",
+                     base().add("repeat", static_cast<std::uint64_t>(rep)));
   }
   const std::size_t threads = args_threads ? args_threads : std::max(1u, std::thread::hardware_concurrency());
   measure_parallel_searches(index, hits, threads, base());

@@ -13,13 +13,18 @@ struct inproc_index::impl {
 
 inproc_index::inproc_index(std::size_t dim, std::size_t capacity, std::size_t m, std::size_t ef_construction,
                            std::uint64_t seed)
-    : impl_(std::make_unique<impl>(dim, capacity, m, ef_construction, seed)) {}
+    : impl_(std::make_unique<impl>(dim, capacity, m, ef_construction, seed)) {
+}
 
 inproc_index::~inproc_index() = default;
 
-void inproc_index::add(const float* v, std::uint64_t label) { impl_->graph.addPoint(v, label); }
+void inproc_index::add(const float* v, std::uint64_t label) {
+  impl_->graph.addPoint(v, label);
+}
 
-void inproc_index::set_ef(std::size_t ef) { impl_->graph.setEf(ef); }
+void inproc_index::set_ef(std::size_t ef) {
+  impl_->graph.setEf(ef);
+}
 
 inproc_hit inproc_index::search(const float* q) const {
   auto top = impl_->graph.searchKnn(q, 1);

@@ -92,7 +92,9 @@ struct workload {
   std::size_t first_measured = 0; // warm-up uses the requests before it
 };
 
-std::string host_header(const run_config& c) { return c.host + ":" + std::to_string(c.port); }
+std::string host_header(const run_config& c) {
+  return c.host + ":" + std::to_string(c.port);
+}
 
 workload build_fill(const run_config& c, const synthetic_data& data) {
   workload w;
@@ -192,14 +194,16 @@ response_checker make_checker(const run_config& c, const workload& w) {
 // --- wait-ready --------------------------------------------------------------
 
 std::int64_t realtime_ns() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
 /// Polls GET /health until it answers 200 or `max_seconds` pass. Times are
 /// measured from `since_ns` (CLOCK_REALTIME, `date +%s%N` just before the
 /// server was started), so they include process start-up.
-int wait_ready(const run_config& c, std::int64_t since_ns, std::size_t interval_ms, long long expect_entries) {
+int wait_ready(const run_config& c, std::int64_t since_ns, std::size_t interval_ms,
+               long long expect_entries) {
   namespace beast = boost::beast;
   namespace http = beast::http;
   boost::asio::io_context ioc;
@@ -250,12 +254,17 @@ int wait_ready(const run_config& c, std::int64_t since_ns, std::size_t interval_
         }
       }
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(interval_ms)); // poll interval, not a condition wait
+    std::this_thread::sleep_for(
+        std::chrono::milliseconds(interval_ms)); // poll interval, not a condition wait
   }
   std::fprintf(stderr, "wait-ready: no 200 from /health within %.1f s (last answer: %s)\n", c.max_seconds,
                last.empty() ? "none" : last.c_str());
   json_line l;
-  l.add("tool", "loadgen").add("mode", "wait-ready").add("label", c.label).add("ready_ms", -1.0).add("polls", polls);
+  l.add("tool", "loadgen")
+      .add("mode", "wait-ready")
+      .add("label", c.label)
+      .add("ready_ms", -1.0)
+      .add("polls", polls);
   l.print();
   return 3;
 }
@@ -264,8 +273,9 @@ int wait_ready(const run_config& c, std::int64_t since_ns, std::size_t interval_
 
 int main(int argc, char** argv) {
   if (argc < 2 || argv[1][0] == '-') {
-    std::fprintf(stderr, "usage: ferrocache-loadgen fill|query-hit|query-miss|exact|health|wait-ready [--options]\n"
-                         "       (see the comment at the top of bench/loadgen.cpp)\n");
+    std::fprintf(stderr,
+                 "usage: ferrocache-loadgen fill|query-hit|query-miss|exact|health|wait-ready [--options]\n"
+                 "       (see the comment at the top of bench/loadgen.cpp)\n");
     return 2;
   }
   cli_args args(argc, argv, 2);
@@ -302,7 +312,8 @@ int main(int argc, char** argv) {
   const std::size_t repeat_count = std::max<std::uint64_t>(1, args.number("repeats", 1));
   const auto since_ns = static_cast<std::int64_t>(args.number("since-ns", 0));
   const auto interval_ms = args.number("interval-ms", 5);
-  const long long expect_entries = args.given("expect-entries") ? static_cast<long long>(args.number("expect-entries", 0)) : -1;
+  const long long expect_entries =
+      args.given("expect-entries") ? static_cast<long long>(args.number("expect-entries", 0)) : -1;
   args.reject_unknown();
 
   if (c.mode == "wait-ready")
@@ -320,7 +331,9 @@ int main(int argc, char** argv) {
 
   const auto t_prep = bench_clock::now();
   synthetic_data data(p);
-  workload w = c.mode == "fill" ? build_fill(c, data) : c.mode == "health" ? build_health(c) : build_queries(c, data);
+  workload w = c.mode == "fill"     ? build_fill(c, data)
+               : c.mode == "health" ? build_health(c)
+                                    : build_queries(c, data);
   const double prepare_s = std::chrono::duration<double>(bench_clock::now() - t_prep).count();
   std::size_t wire_bytes = 0;
   for (auto& r : w.wire)
@@ -354,16 +367,22 @@ int main(int argc, char** argv) {
   for (std::size_t rep = 0; rep < repeats; ++rep) {
     const double server_cpu0 = c.server_pid ? process_cpu_seconds(static_cast<pid_t>(c.server_pid)) : -1;
     const double own_cpu0 = own_cpu_seconds();
-    phase_result r = load.run(w.wire, (c.warmup + rep * measured) % w.wire.size(), measured, c.max_seconds, check, true);
+    phase_result r =
+        load.run(w.wire, (c.warmup + rep * measured) % w.wire.size(), measured, c.max_seconds, check, true);
     const double server_cpu1 = c.server_pid ? process_cpu_seconds(static_cast<pid_t>(c.server_pid)) : -1;
     const double own_cpu1 = own_cpu_seconds();
 
     const auto s = summarise(r.latencies_ns);
     json_line l;
-    l.add("tool", "loadgen").add("mode", c.mode).add("label", c.label).add("dim", static_cast<std::uint64_t>(p.dim));
+    l.add("tool", "loadgen")
+        .add("mode", c.mode)
+        .add("label", c.label)
+        .add("dim", static_cast<std::uint64_t>(p.dim));
     l.add("model_id", c.model_id).add("seed", static_cast<std::uint64_t>(p.seed));
-    l.add("entries", static_cast<std::uint64_t>(p.entries)).add("concurrency", static_cast<std::uint64_t>(c.concurrency));
-    l.add("client_threads", static_cast<std::uint64_t>(c.threads)).add("repeat", static_cast<std::uint64_t>(rep));
+    l.add("entries", static_cast<std::uint64_t>(p.entries))
+        .add("concurrency", static_cast<std::uint64_t>(c.concurrency));
+    l.add("client_threads", static_cast<std::uint64_t>(c.threads))
+        .add("repeat", static_cast<std::uint64_t>(rep));
     // Warm-up failures are charged to the first repeat.
     l.add("requests", r.completed).add("errors", r.errors + (rep == 0 ? warm.errors : 0));
     l.add("mismatches", r.mismatches + (rep == 0 ? warm.mismatches : 0));
@@ -375,14 +394,15 @@ int main(int argc, char** argv) {
       l.add("server_cpu_pct", 100.0 * (server_cpu1 - server_cpu0) / r.wall_s);
     if (r.wall_s > 0)
       l.add("loadgen_cpu_pct", 100.0 * (own_cpu1 - own_cpu0) / r.wall_s);
-    l.add("prepare_s", prepare_s).add("request_bytes_mean", static_cast<double>(wire_bytes) / static_cast<double>(w.wire.size()));
+    l.add("prepare_s", prepare_s)
+        .add("request_bytes_mean", static_cast<double>(wire_bytes) / static_cast<double>(w.wire.size()));
     l.add("loadavg_1m", load_average_1m());
     l.print();
 
     report("measured", r);
     if (!r.complete)
-      std::fprintf(stderr, "measured: stopped at the %.0f s limit after %llu of %zu requests\n", c.max_seconds,
-                   static_cast<unsigned long long>(r.completed), measured);
+      std::fprintf(stderr, "measured: stopped at the %.0f s limit after %llu of %zu requests\n",
+                   c.max_seconds, static_cast<unsigned long long>(r.completed), measured);
     clean = clean && r.errors == 0 && r.mismatches == 0 && r.complete;
   }
   return clean ? 0 : 3;

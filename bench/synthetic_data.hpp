@@ -190,7 +190,8 @@ public:
       const double sigma = noise / std::sqrt(static_cast<double>(p_.dim));
       for (std::size_t d = 0; d < p_.dim; ++d)
         q.vector[d] = static_cast<float>(base[d] + sigma * r.gaussian());
-      if (normalise(q.vector.data(), p_.dim) && dot(q.vector.data(), base.data(), p_.dim) >= min_hit_similarity)
+      if (normalise(q.vector.data(), p_.dim) &&
+          dot(q.vector.data(), base.data(), p_.dim) >= min_hit_similarity)
         return q;
       noise /= 2; // rare with the defaults; converges towards the entry itself
     }
