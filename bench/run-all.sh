@@ -126,7 +126,7 @@ elif [ -f bench/run-single-node.sh ]; then
       BENCH_HEALTH_REQUESTS=2000 BENCH_SWEEP_384=500 BENCH_SWEEP_1536=200 BENCH_MAX_SECONDS=60)
   else
     # A bounded run: 100k entries at 384 dimensions as designed, less of the rest.
-    defaults=(BENCH_ENTRIES=100000 BENCH_ENTRIES_1536=20000 BENCH_QUERIES_384=5000 BENCH_QUERIES_1536=2000
+    defaults=(BENCH_ENTRIES=100000 BENCH_ENTRIES_1536=10000 BENCH_QUERIES_384=5000 BENCH_QUERIES_1536=2000
       BENCH_REPEATS=3 BENCH_HEALTH_REQUESTS=10000 BENCH_SWEEP_384=5000 BENCH_SWEEP_1536=2000
       BENCH_MAX_SECONDS=240)
   fi
@@ -134,7 +134,7 @@ elif [ -f bench/run-single-node.sh ]; then
     name=${kv%%=*}
     [ -n "${!name:-}" ] || export "$kv"
   done
-  if run_step single-node "${BENCH_SINGLE_SECONDS:-400}" 390 \
+  if run_step single-node "${BENCH_SINGLE_SECONDS:-420}" 390 \
     bash bench/run-single-node.sh "$build_dir" "$results/single-node.json"; then
     if [ -f bench/render_report.py ]; then
       "$py" bench/render_report.py "$results/single-node.json" || failed+=(single-node-report)

@@ -218,6 +218,13 @@ def run_ferrocache(a, work: Path, data: Data) -> dict:
         out["fill_c50"] = loadgen(build, "fill", port, n, ["--concurrency", "50", "--model-id", "cmp::384",
                                                             "--server-pid", str(proc.pid)], a.max_seconds)
         out["rss_after_fill_kib"] = settle_rss(proc.pid)
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/stats", timeout=10) as r:
+                stats = json.loads(r.read())
+            out["hnsw"] = stats.get("hnsw")
+            out["entry_count_after_fill"] = stats.get("entry_count")
+        except (OSError, ValueError) as exc:
+            out["stats_error"] = repr(exc)
         out["disk_bytes_after_fill"] = dir_bytes(data_dir)
         common = ["--concurrency", "1", "--model-id", "cmp::384", "--requests", str(q), "--warmup",
                   str(a.warmup), "--threshold", str(THRESHOLD), "--server-pid", str(proc.pid)]

@@ -72,8 +72,8 @@ def render(r: dict) -> str:
         L += ["> **Small run (`BENCH_SMALL=1`)**: fewer entries and queries than the full benchmark; memory is "
               "scaled to 100k entries from the measured delta. Run `make bench` for the real figures.", ""]
     L += ["### How it was run", "", "```sh", "make bench    # all benchmarks; this section alone:",
-          "python bench/compare/compare.py --build-dir build --out compare.json && "
-          "python bench/compare/render.py compare.json", "```", "",
+          ".venv/bin/python bench/compare/compare.py --build-dir build --out compare.json && "
+          ".venv/bin/python bench/compare/render.py compare.json", "```", "",
           f"- Machine: {m['cpu_model']}, {m['cores']} cores, {m['mem_gib']} GiB RAM, Linux {m['kernel']}, "
           f"Python {m['python']}.",
           f"- Date: {date:%Y-%m-%d %H:%M} UTC; checkout at commit {m.get('commit', '?')}, server binary built "
@@ -161,6 +161,20 @@ def render(r: dict) -> str:
                  f"(write-ahead log with group commit): one client waits for a commit per insert, 50 clients "
                  f"share commits. The fill ran at 50 connections (`fill_c50`); the one-client rate is "
                  f"{s['inserts']:,} inserts into a fresh namespace.")
+        hk, hn = bad(fc.get("hit_c1"))
+        pk, pn = bad(py.get("hit"))
+        if hk or pk:
+            h = fc.get("hnsw") or {}
+            L.append(f"- FerroCache wrong answers: {hk:,} of the {hn:,} hit queries sent by the loadgen (warm-up "
+                     f"included) and {pk:,} of {pn:,} sent by the Python client came back as a miss, although a "
+                     "stored entry has cosine >= 0.95 with each: the node's HNSW search is approximate (M "
+                     f"{h.get('max_nb_connection', '?')}, ef_construction {h.get('ef_construction', '?')}, ef_search "
+                     f"{h.get('ef_search', '?')}) and did not reach that entry, while GPTCache's flat faiss index "
+                     "searches exhaustively. A one-off check on 2026-11-26 with the same 100k entries: 44 of 6,000 "
+                     "hit queries missed at ef_search 32, 15 of 6,000 at ef_search 128 "
+                     "(`FERROCACHE_HNSW__EF_SEARCH`).")
+        L.append(f"- FerroCache peak RSS during the fill (VmHWM): {mib(b['VmHWM'])}; entries after the fill: "
+                 f"{fc.get('entry_count_after_fill', '?')}.")
         L.append("- FerroCache through the Python client: the same server and namespace, "
                  "`FerrocacheClient.query/insert` (standard-library `http.client`, keep-alive, JSON encoding of "
                  "384 floats per call in Python); the difference to the loadgen row is client-side cost.")

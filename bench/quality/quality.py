@@ -324,8 +324,10 @@ def plot(result: dict, png_dir: Path) -> list:
         ax.fill_between(ts, [r[key]["lo"] for r in sweep], [r[key]["hi"] for r in sweep], color=COLOURS[key],
                         alpha=0.15, linewidth=0)
     ax.axvline(result["default_threshold"], color="grey", linestyle="--", linewidth=1)
-    ax.text(result["default_threshold"], 1.02, " default 0.92", color="grey", fontsize=8)
-    if result["recommended_threshold"] is not None:
+    same = result["recommended_threshold"] == result["default_threshold"]
+    ax.text(result["default_threshold"], 1.02, " default 0.92" + (" = recommended" if same else ""), color="grey",
+            fontsize=8)
+    if result["recommended_threshold"] is not None and not same:
         ax.axvline(result["recommended_threshold"], color="black", linestyle=":", linewidth=1)
         ax.text(result["recommended_threshold"], -0.08, f"recommended {result['recommended_threshold']:.2f}",
                 fontsize=8, ha="center")
@@ -343,15 +345,17 @@ def plot(result: dict, png_dir: Path) -> list:
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(9, 4.5), dpi=110)
-    bins = np.linspace(0, 1, 81)
+    bins = np.linspace(0.3, 1.0, 71)
     for c in ("paraphrase", "other-pair", "negation", "number", "entity"):
-        s = [x for x in result["similarities"][c] if x >= 0]
+        s = np.clip([x for x in result["similarities"][c] if x >= 0], 0.3, 1.0)
         key = "paraphrase_correct" if c == "paraphrase" else c
-        ax.hist(s, bins=bins, histtype="step", density=True, linewidth=1.4, color=COLOURS[key],
-                label=f"{c} (n={len(s)})")
+        if len(s):
+            ax.hist(s, bins=bins, histtype="step", weights=np.full(len(s), 1.0 / len(s)), linewidth=1.4,
+                    color=COLOURS[key], label=f"{c} (n={len(s)})")
     ax.axvline(result["default_threshold"], color="grey", linestyle="--", linewidth=1)
-    ax.set_xlabel("similarity of the nearest cached entry")
-    ax.set_ylabel("density")
+    ax.set_xlim(0.3, 1.0)
+    ax.set_xlabel("similarity of the nearest cached entry (below 0.3 counted at 0.3)")
+    ax.set_ylabel("share of the kind's queries per 0.01")
     ax.set_title(f"Nearest-entry similarity by kind of query, {result['model']['id']}", fontsize=10)
     ax.legend(fontsize=8, loc="upper left")
     ax.grid(alpha=0.3)

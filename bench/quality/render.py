@@ -45,8 +45,8 @@ def render(r: dict, doc_dir: Path) -> str:
         L += [f"> **Partial run**: {d['pairs']} pairs only (`BENCH_SMALL=1` or `BENCH_QUALITY_PAIRS`). "
               "Run `make bench` for the full figures.", ""]
     L += ["### How it was run", "", "```sh", "make bench    # all benchmarks; this section alone:",
-          "python bench/quality/quality.py --build-dir build --out quality.json && "
-          "python bench/quality/render.py quality.json", "```", "",
+          ".venv/bin/python bench/quality/quality.py --build-dir build --out quality.json && "
+          ".venv/bin/python bench/quality/render.py quality.json", "```", "",
           f"- Machine: {m['cpu_model']}, {m['cores']} cores, {m['mem_gib']} GiB RAM, Linux {m['kernel']}, Python "
           f"{m['python']}. Date: {date:%Y-%m-%d %H:%M} UTC; wall time {m['wall_s']} s (embedding "
           f"{r['embedding']['embedded_now']} new texts took {r['embedding']['embed_s']:.0f} s; "
