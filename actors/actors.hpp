@@ -31,6 +31,7 @@ using delete_atom = caf::atom_constant<caf::atom("delete")>;
 using invalidate_atom = caf::atom_constant<caf::atom("invalidat")>;
 using compact_atom = caf::atom_constant<caf::atom("compact")>;
 using expire_atom = caf::atom_constant<caf::atom("expire")>;
+using apply_atom = caf::atom_constant<caf::atom("apply")>;
 
 /// A batch of log records on its way to the storage actor.
 struct wal_batch {
@@ -73,7 +74,9 @@ using namespace_actor = caf::typed_actor<
   // Snapshot the namespace; replies with the number of entries written.
   caf::replies_to<compact_atom>::with<std::uint64_t>,
   // Timer: log and drop expired entries.
-  caf::reacts_to<expire_atom>>;
+  caf::reacts_to<expire_atom>,
+  // To itself: apply the next durable mutation.
+  caf::reacts_to<apply_atom>>;
 
 /// A callback from the HTTP layer, carried inside a local-only message.
 template <class T>

@@ -1,5 +1,8 @@
 #include "actors/namespace_actor.hpp"
 
+#include <deque>
+#include <functional>
+
 #include <caf/actor_system.hpp>
 #include <caf/stateful_actor.hpp>
 #include <caf/typed_event_based_actor.hpp>
@@ -28,6 +31,9 @@ struct namespace_state {
   std::uint64_t inserts_since_snapshot = 0;
   std::size_t inserts_in_flight = 0;
   bool eviction_in_flight = false;
+  /// Durable mutations waiting to be applied, in log order (see apply_next).
+  std::deque<std::function<void()>> apply_queue;
+  bool apply_scheduled = false;
   bool snapshot_in_flight = false;
   std::unique_ptr<uuid_generator> ids;
   static inline const char* name = "ferro.namespace";
@@ -62,6 +68,34 @@ void ensure_index(ns_pointer self) {
   st.directory->publish_index(st.key, st.index);
 }
 
+// Durable mutations are applied one per message, with the next one queued
+// behind whatever arrived meanwhile: new requests reach the log while the
+// index works, so the log's fsync and the HNSW inserts overlap instead of
+// taking turns (a convoy that left a core idle under concurrent inserts).
+// The queue keeps log order, so the index sees mutations in ns_seq order.
+void enqueue_apply(ns_pointer self, std::function<void()> fn) {
+  auto& st = self->state;
+  st.apply_queue.push_back(std::move(fn));
+  if (!st.apply_scheduled) {
+    st.apply_scheduled = true;
+    self->send(self, apply_atom::value);
+  }
+}
+
+void apply_next(ns_pointer self) {
+  auto& st = self->state;
+  st.apply_scheduled = false;
+  if (st.apply_queue.empty())
+    return;
+  auto fn = std::move(st.apply_queue.front());
+  st.apply_queue.pop_front();
+  if (!st.apply_queue.empty()) {
+    st.apply_scheduled = true;
+    self->send(self, apply_atom::value);
+  }
+  fn();
+}
+
 // Logs the removal of `uuids`, then drops them from memory: durable before
 // visible, so a removal can never be undone by a crash. `done` receives the
 // uuids that were actually removed.
@@ -84,15 +118,17 @@ void remove_durably(ns_pointer self, std::vector<std::string> uuids, removal_rea
   self->request(self->state.storage, caf::infinite, append_atom::value, std::move(batch))
     .then(
       [=](const std::vector<std::uint64_t>& seqs) mutable {
-        auto& st = self->state;
-        std::vector<std::string> removed;
-        for (auto& u : uuids)
-          if (st.index && st.index->remove(u))
-            removed.push_back(u);
-        if (!seqs.empty())
-          st.applied_ns_seq = std::max(st.applied_ns_seq, seqs.back());
-        count(st.settings.metrics, counter_for(reason), removed.size());
-        done(std::move(removed));
+        enqueue_apply(self, [=]() mutable {
+          auto& st = self->state;
+          std::vector<std::string> removed;
+          for (auto& u : uuids)
+            if (st.index && st.index->remove(u))
+              removed.push_back(u);
+          if (!seqs.empty())
+            st.applied_ns_seq = std::max(st.applied_ns_seq, seqs.back());
+          count(st.settings.metrics, counter_for(reason), removed.size());
+          done(std::move(removed));
+        });
       },
       [=](caf::error& err) mutable {
         spdlog::warn("namespace {}: removal not logged: {}", display_name(self->state.key),
@@ -222,25 +258,29 @@ namespace_actor::behavior_type namespace_behavior(ns_pointer self, namespace_sta
       self->request(st.storage, caf::infinite, append_atom::value, std::move(batch))
         .then(
           [=, e = std::move(e)](const std::vector<std::uint64_t>& seqs) mutable {
-            auto& st = self->state;
-            --st.inserts_in_flight;
-            ensure_index(self);
-            auto id = e.uuid;
-            if (auto applied = st.index->upsert(std::move(e)); !applied) {
-              // Durable but not applied: only a bug or memory exhaustion gets
-              // here; recovery will apply the record on the next start.
-              spdlog::error("namespace {}: logged insert {} not applied: {}", display_name(st.key), id,
-                            applied.err().message);
-              promise.deliver(to_caf_error(applied.err()));
-              return;
-            }
-            if (!seqs.empty())
-              st.applied_ns_seq = std::max(st.applied_ns_seq, seqs.front());
-            ++st.inserts_since_snapshot;
-            count(st.settings.metrics, &node_metrics::inserts_total);
-            promise.deliver(insert_reply{std::move(id)});
-            enforce_cap(self);
-            maybe_auto_compact(self);
+            enqueue_apply(self, [=, e = std::move(e)]() mutable {
+              auto& st = self->state;
+              // Counted until applied: the dimension must stay fixed while
+              // a durable insert waits in the apply queue.
+              --st.inserts_in_flight;
+              ensure_index(self);
+              auto id = e.uuid;
+              if (auto applied = st.index->upsert(std::move(e)); !applied) {
+                // Durable but not applied: only a bug or memory exhaustion
+                // gets here; recovery applies the record on the next start.
+                spdlog::error("namespace {}: logged insert {} not applied: {}", display_name(st.key), id,
+                              applied.err().message);
+                promise.deliver(to_caf_error(applied.err()));
+                return;
+              }
+              if (!seqs.empty())
+                st.applied_ns_seq = std::max(st.applied_ns_seq, seqs.front());
+              ++st.inserts_since_snapshot;
+              count(st.settings.metrics, &node_metrics::inserts_total);
+              promise.deliver(insert_reply{std::move(id)});
+              enforce_cap(self);
+              maybe_auto_compact(self);
+            });
           },
           [=](caf::error& err) mutable {
             auto& st = self->state;
@@ -300,6 +340,7 @@ namespace_actor::behavior_type namespace_behavior(ns_pointer self, namespace_sta
       });
       return promise;
     },
+    [=](apply_atom) { apply_next(self); },
     [=](expire_atom) {
       auto& st = self->state;
       self->delayed_send(self, st.settings.expire_interval, expire_atom::value);

@@ -31,6 +31,8 @@ struct node::impl {
     settings.ns.metrics = &metrics;
     if (settings.scheduler_threads > 0)
       cfg.set("scheduler.max-threads", settings.scheduler_threads);
+    if (settings.scheduler_policy == "sharing")
+      cfg.set("scheduler.policy", caf::atom("sharing"));
     // Actor logging goes through spdlog; CAF's own file logger stays quiet.
     cfg.set("logger.file-verbosity", caf::atom("quiet"));
     cfg.set("logger.console-verbosity", caf::atom("quiet"));

@@ -193,6 +193,8 @@ const std::map<std::string, applier>& settings() {
     {"io_threads", uint_in(FIELD(io_threads), 1, 256)},
     {"max_connections", uint_in(FIELD(max_connections), 1, 1000000)},
     {"log_level", text(FIELD(log_level), false)},
+    {"actor_threads", uint_in(FIELD(actor_threads), 0, 256)},
+    {"actor_scheduler", text(FIELD(actor_scheduler), false)},
     {"hnsw.max_nb_connection", uint_in(FIELD(hnsw.max_nb_connection), 2, 2048)},
     {"hnsw.ef_construction", uint_in(FIELD(hnsw.ef_construction), 1, 100000)},
     {"hnsw.ef_search", uint_in(FIELD(hnsw.ef_search), 1, 100000)},
@@ -272,6 +274,8 @@ status validate(const node_config& c) {
   static const std::vector<std::string> levels{"trace", "debug", "info", "warn", "error", "critical", "off"};
   if (std::find(levels.begin(), levels.end(), c.log_level) == levels.end())
     return bad("log_level", "must be one of trace, debug, info, warn, error, critical, off");
+  if (c.actor_scheduler != "stealing" && c.actor_scheduler != "sharing")
+    return bad("actor_scheduler", "must be stealing or sharing");
   if (c.cluster.enabled)
     return bad("cluster.enabled", "cluster mode is not available in this build yet");
   if (c.cluster.tls.enabled &&

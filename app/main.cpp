@@ -31,6 +31,8 @@ node_settings to_node_settings(const node_config& c) {
   s.wal_batch_size = c.wal_batch_size;
   s.wal_batch_timeout = std::chrono::milliseconds(c.wal_batch_timeout_ms);
   s.max_in_flight = c.max_pending_writes;
+  s.scheduler_threads = c.actor_threads;
+  s.scheduler_policy = c.actor_scheduler;
   s.replication_factor = c.cluster.replication_factor;
   s.read_repair_enabled = c.cluster.read_repair_enabled;
   s.ns.hnsw.max_nb_connection = c.hnsw.max_nb_connection;
