@@ -51,32 +51,32 @@ struct snapshot_commit {
 /// transaction and one fsync per batch of up to `wal_batch_size` records or
 /// `wal_batch_timeout_ms`; every caller is answered once its batch is durable.
 using storage_actor = caf::typed_actor<
-  // Make the records durable; replies with their ns_seq values, in order.
-  caf::replies_to<append_atom, wal_batch>::with<std::vector<std::uint64_t>>,
-  // Timer: commit whatever is pending.
-  caf::reacts_to<flush_atom>,
-  // Hand out a fresh temporary folder for a namespace snapshot.
-  caf::replies_to<snap_begin_atom, namespace_key>::with<std::string>,
-  // Publish a snapshot atomically and drop the log it covers.
-  caf::replies_to<snap_commit_atom, snapshot_commit>::with<std::uint64_t>,
-  // Total records ever appended on this node.
-  caf::replies_to<wal_seq_atom>::with<std::uint64_t>>;
+    // Make the records durable; replies with their ns_seq values, in order.
+    caf::replies_to<append_atom, wal_batch>::with<std::vector<std::uint64_t>>,
+    // Timer: commit whatever is pending.
+    caf::reacts_to<flush_atom>,
+    // Hand out a fresh temporary folder for a namespace snapshot.
+    caf::replies_to<snap_begin_atom, namespace_key>::with<std::string>,
+    // Publish a snapshot atomically and drop the log it covers.
+    caf::replies_to<snap_commit_atom, snapshot_commit>::with<std::uint64_t>,
+    // Total records ever appended on this node.
+    caf::replies_to<wal_seq_atom>::with<std::uint64_t>>;
 
 /// One per namespace: the only writer of its index. Every mutation is logged
 /// through the storage actor and applied only after it is durable.
 using namespace_actor = caf::typed_actor<
-  // Insert or replace an entry; replies once durable and visible.
-  caf::replies_to<insert_atom, insert_request>::with<insert_reply>,
-  // Remove the entry with this uuid; false when this namespace has none.
-  caf::replies_to<delete_atom, std::string>::with<bool>,
-  // Remove every live entry within the radius; replies with their uuids.
-  caf::replies_to<invalidate_atom, invalidate_request>::with<invalidate_reply>,
-  // Snapshot the namespace; replies with the number of entries written.
-  caf::replies_to<compact_atom>::with<std::uint64_t>,
-  // Timer: log and drop expired entries.
-  caf::reacts_to<expire_atom>,
-  // To itself: apply the next durable mutation.
-  caf::reacts_to<apply_atom>>;
+    // Insert or replace an entry; replies once durable and visible.
+    caf::replies_to<insert_atom, insert_request>::with<insert_reply>,
+    // Remove the entry with this uuid; false when this namespace has none.
+    caf::replies_to<delete_atom, std::string>::with<bool>,
+    // Remove every live entry within the radius; replies with their uuids.
+    caf::replies_to<invalidate_atom, invalidate_request>::with<invalidate_reply>,
+    // Snapshot the namespace; replies with the number of entries written.
+    caf::replies_to<compact_atom>::with<std::uint64_t>,
+    // Timer: log and drop expired entries.
+    caf::reacts_to<expire_atom>,
+    // To itself: apply the next durable mutation.
+    caf::reacts_to<apply_atom>>;
 
 /// A callback from the HTTP layer, carried inside a local-only message.
 template <class T>
@@ -87,11 +87,11 @@ struct completion {
 
 /// Turns requests from I/O threads into actor requests and completes them
 /// through their callbacks. Bounds the number of requests in flight.
-using gateway_actor = caf::typed_actor<
-  caf::reacts_to<insert_atom, insert_request, completion<insert_reply>>,
-  caf::reacts_to<delete_atom, delete_request, completion<delete_reply>>,
-  caf::reacts_to<invalidate_atom, invalidate_request, completion<invalidate_reply>>,
-  caf::reacts_to<compact_atom, completion<compact_reply>>>;
+using gateway_actor =
+    caf::typed_actor<caf::reacts_to<insert_atom, insert_request, completion<insert_reply>>,
+                     caf::reacts_to<delete_atom, delete_request, completion<delete_reply>>,
+                     caf::reacts_to<invalidate_atom, invalidate_request, completion<invalidate_reply>>,
+                     caf::reacts_to<compact_atom, completion<compact_reply>>>;
 
 } // namespace ferro
 

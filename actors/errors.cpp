@@ -19,7 +19,9 @@ caf::error to_caf_error(errc code, std::string message) {
                     caf::make_message(std::move(message))};
 }
 
-caf::error to_caf_error(const error& e) { return to_caf_error(e.code, e.message); }
+caf::error to_caf_error(const error& e) {
+  return to_caf_error(e.code, e.message);
+}
 
 error from_caf_error(const caf::error& e) {
   if (e.category() == category) {

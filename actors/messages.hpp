@@ -20,9 +20,9 @@ struct insert_request {
   std::vector<float> embedding; ///< raw; the index normalises
   std::string response;
   std::string query_text;
-  std::string uuid;                      ///< empty: the node generates one
+  std::string uuid;                        ///< empty: the node generates one
   std::optional<std::int64_t> ttl_seconds; ///< absent: default; 0: never
-  bool local = false;                     ///< ?local=true
+  bool local = false;                      ///< ?local=true
 };
 struct insert_reply {
   std::string id;

@@ -1,5 +1,7 @@
 #include "actors/namespace_actor.hpp"
 
+#include <malloc.h>
+
 #include <deque>
 #include <functional>
 
@@ -116,25 +118,25 @@ void remove_durably(ns_pointer self, std::vector<std::string> uuids, removal_rea
     batch.records.push_back(std::move(r));
   }
   self->request(self->state.storage, caf::infinite, append_atom::value, std::move(batch))
-    .then(
-      [=](const std::vector<std::uint64_t>& seqs) mutable {
-        enqueue_apply(self, [=]() mutable {
-          auto& st = self->state;
-          std::vector<std::string> removed;
-          for (auto& u : uuids)
-            if (st.index && st.index->remove(u))
-              removed.push_back(u);
-          if (!seqs.empty())
-            st.applied_ns_seq = std::max(st.applied_ns_seq, seqs.back());
-          count(st.settings.metrics, counter_for(reason), removed.size());
-          done(std::move(removed));
-        });
-      },
-      [=](caf::error& err) mutable {
-        spdlog::warn("namespace {}: removal not logged: {}", display_name(self->state.key),
-                     from_caf_error(err).message);
-        done(from_caf_error(err));
-      });
+      .then(
+          [=](const std::vector<std::uint64_t>& seqs) mutable {
+            enqueue_apply(self, [=]() mutable {
+              auto& st = self->state;
+              std::vector<std::string> removed;
+              for (auto& u : uuids)
+                if (st.index && st.index->remove(u))
+                  removed.push_back(u);
+              if (!seqs.empty())
+                st.applied_ns_seq = std::max(st.applied_ns_seq, seqs.back());
+              count(st.settings.metrics, counter_for(reason), removed.size());
+              done(std::move(removed));
+            });
+          },
+          [=](caf::error& err) mutable {
+            spdlog::warn("namespace {}: removal not logged: {}", display_name(self->state.key),
+                         from_caf_error(err).message);
+            done(from_caf_error(err));
+          });
 }
 
 // Keeps the namespace within its LRU cap; one eviction batch at a time.
@@ -161,34 +163,37 @@ void snapshot(ns_pointer self, Done done) {
   }
   st.snapshot_in_flight = true;
   self->request(st.storage, caf::infinite, snap_begin_atom::value, st.key)
-    .then(
-      [=](const std::string& tmp) mutable {
-        auto& st = self->state;
-        // Graph, entries and covered sequence are taken in this one handler,
-        // so they describe the same state.
-        auto saved = st.index->save_graph(std::filesystem::path{tmp} / "graph.hnsw");
-        if (!saved) {
-          st.snapshot_in_flight = false;
-          done(saved.err());
-          return;
-        }
-        snapshot_commit commit{st.key, tmp, st.applied_ns_seq, st.dimension, st.index->export_entries()};
-        st.inserts_since_snapshot = 0;
-        self->request(st.storage, caf::infinite, snap_commit_atom::value, std::move(commit))
-          .then(
-            [=](std::uint64_t n) mutable {
-              self->state.snapshot_in_flight = false;
-              done(n);
-            },
-            [=](caf::error& err) mutable {
-              self->state.snapshot_in_flight = false;
-              done(from_caf_error(err));
-            });
-      },
-      [=](caf::error& err) mutable {
-        self->state.snapshot_in_flight = false;
-        done(from_caf_error(err));
-      });
+      .then(
+          [=](const std::string& tmp) mutable {
+            auto& st = self->state;
+            // Graph, entries and covered sequence are taken in this one handler,
+            // so they describe the same state.
+            auto saved = st.index->save_graph(std::filesystem::path{tmp} / "graph.hnsw");
+            if (!saved) {
+              st.snapshot_in_flight = false;
+              done(saved.err());
+              return;
+            }
+            snapshot_commit commit{st.key, tmp, st.applied_ns_seq, st.dimension, st.index->export_entries()};
+            st.inserts_since_snapshot = 0;
+            self->request(st.storage, caf::infinite, snap_commit_atom::value, std::move(commit))
+                .then(
+                    [=](std::uint64_t n) mutable {
+                      self->state.snapshot_in_flight = false;
+                      // The exported copy of every entry is gone now; hand its pages
+                      // back to the system instead of keeping them in malloc's arenas.
+                      malloc_trim(0);
+                      done(n);
+                    },
+                    [=](caf::error& err) mutable {
+                      self->state.snapshot_in_flight = false;
+                      done(from_caf_error(err));
+                    });
+          },
+          [=](caf::error& err) mutable {
+            self->state.snapshot_in_flight = false;
+            done(from_caf_error(err));
+          });
 }
 
 void maybe_auto_compact(ns_pointer self) {
@@ -228,127 +233,125 @@ namespace_actor::behavior_type namespace_behavior(ns_pointer self, namespace_sta
   st.ids = std::make_unique<uuid_generator>(st.settings.seed ^ namespace_key_hash{}(st.key));
   self->delayed_send(self, st.settings.expire_interval, expire_atom::value);
   return {
-    [=](insert_atom, insert_request& req) -> caf::result<insert_reply> {
-      auto& st = self->state;
-      if (st.dimension != 0 && req.embedding.size() != st.dimension)
-        return to_caf_error(errc::bad_request,
-                            "embedding has " + std::to_string(req.embedding.size()) +
-                              " dimensions but namespace '" + display_name(st.key) + "' has " +
-                              std::to_string(st.dimension));
-      if (!normalize(req.embedding))
-        return to_caf_error(errc::bad_request, "embedding must be finite and not all zero");
-      if (st.dimension == 0)
-        st.dimension = req.embedding.size();
-      auto now = st.settings.clock();
-      cache_entry e;
-      e.uuid = req.uuid.empty() ? st.ids->next() : std::move(req.uuid);
-      e.embedding = std::move(req.embedding);
-      e.response = std::move(req.response);
-      e.query_text = std::move(req.query_text);
-      e.created_at_ms = now;
-      e.expires_at_ms = expiry_for(st, req, now);
-      wal_record rec;
-      rec.op = wal_op::insert;
-      rec.ns = st.key;
-      rec.entry = e;
-      wal_batch batch;
-      batch.records.push_back(std::move(rec));
-      auto promise = self->make_response_promise<insert_reply>();
-      ++st.inserts_in_flight;
-      self->request(st.storage, caf::infinite, append_atom::value, std::move(batch))
-        .then(
-          [=, e = std::move(e)](const std::vector<std::uint64_t>& seqs) mutable {
-            enqueue_apply(self, [=, e = std::move(e)]() mutable {
-              auto& st = self->state;
-              // Counted until applied: the dimension must stay fixed while
-              // a durable insert waits in the apply queue.
-              --st.inserts_in_flight;
-              ensure_index(self);
-              auto id = e.uuid;
-              if (auto applied = st.index->upsert(std::move(e)); !applied) {
-                // Durable but not applied: only a bug or memory exhaustion
-                // gets here; recovery applies the record on the next start.
-                spdlog::error("namespace {}: logged insert {} not applied: {}", display_name(st.key), id,
-                              applied.err().message);
-                promise.deliver(to_caf_error(applied.err()));
-                return;
-              }
-              if (!seqs.empty())
-                st.applied_ns_seq = std::max(st.applied_ns_seq, seqs.front());
-              ++st.inserts_since_snapshot;
-              count(st.settings.metrics, &node_metrics::inserts_total);
-              promise.deliver(insert_reply{std::move(id)});
-              enforce_cap(self);
-              maybe_auto_compact(self);
-            });
-          },
-          [=](caf::error& err) mutable {
-            auto& st = self->state;
-            --st.inserts_in_flight;
-            // Nothing of this namespace is durable yet: free the dimension.
-            if (!st.index && st.inserts_in_flight == 0)
-              st.dimension = 0;
-            promise.deliver(err);
-          });
-      return promise;
-    },
-    [=](delete_atom, const std::string& uuid) -> caf::result<bool> {
-      auto& st = self->state;
-      if (!st.index || !st.index->contains(uuid))
-        return false;
-      auto promise = self->make_response_promise<bool>();
-      remove_durably(self, {uuid}, removal_reason::deleted, [=](auto&& r) mutable {
-        using R = std::decay_t<decltype(r)>;
-        if constexpr (std::is_same_v<R, error>)
-          promise.deliver(to_caf_error(r));
-        else
-          promise.deliver(true);
-      });
-      return promise;
-    },
-    [=](invalidate_atom, const invalidate_request& req) -> caf::result<invalidate_reply> {
-      auto& st = self->state;
-      if (!st.index)
-        return invalidate_reply{};
-      if (req.embedding.size() != st.dimension)
-        return to_caf_error(errc::bad_request,
-                            "embedding has " + std::to_string(req.embedding.size()) +
-                              " dimensions but namespace '" + display_name(st.key) + "' has " +
-                              std::to_string(st.dimension));
-      auto probe = req.embedding;
-      if (!normalize(probe))
-        return to_caf_error(errc::bad_request, "embedding must be finite and not all zero");
-      auto victims = st.index->within_radius(probe, req.threshold, st.settings.clock());
-      auto promise = self->make_response_promise<invalidate_reply>();
-      remove_durably(self, std::move(victims), removal_reason::invalidated, [=](auto&& r) mutable {
-        using R = std::decay_t<decltype(r)>;
-        if constexpr (std::is_same_v<R, error>)
-          promise.deliver(to_caf_error(r));
-        else
-          promise.deliver(invalidate_reply{std::move(r)});
-      });
-      return promise;
-    },
-    [=](compact_atom) -> caf::result<std::uint64_t> {
-      auto promise = self->make_response_promise<std::uint64_t>();
-      snapshot(self, [=](auto&& r) mutable {
-        using R = std::decay_t<decltype(r)>;
-        if constexpr (std::is_same_v<R, error>)
-          promise.deliver(to_caf_error(r));
-        else
-          promise.deliver(r);
-      });
-      return promise;
-    },
-    [=](apply_atom) { apply_next(self); },
-    [=](expire_atom) {
-      auto& st = self->state;
-      self->delayed_send(self, st.settings.expire_interval, expire_atom::value);
-      if (!st.index)
-        return;
-      auto expired = st.index->expired(st.settings.clock());
-      remove_durably(self, std::move(expired), removal_reason::expired, [](auto&&) {});
-    },
+      [=](insert_atom, insert_request& req) -> caf::result<insert_reply> {
+        auto& st = self->state;
+        if (st.dimension != 0 && req.embedding.size() != st.dimension)
+          return to_caf_error(errc::bad_request, "embedding has " + std::to_string(req.embedding.size()) +
+                                                     " dimensions but namespace '" + display_name(st.key) +
+                                                     "' has " + std::to_string(st.dimension));
+        if (!normalize(req.embedding))
+          return to_caf_error(errc::bad_request, "embedding must be finite and not all zero");
+        if (st.dimension == 0)
+          st.dimension = req.embedding.size();
+        auto now = st.settings.clock();
+        cache_entry e;
+        e.uuid = req.uuid.empty() ? st.ids->next() : std::move(req.uuid);
+        e.embedding = std::move(req.embedding);
+        e.response = std::move(req.response);
+        e.query_text = std::move(req.query_text);
+        e.created_at_ms = now;
+        e.expires_at_ms = expiry_for(st, req, now);
+        wal_record rec;
+        rec.op = wal_op::insert;
+        rec.ns = st.key;
+        rec.entry = e;
+        wal_batch batch;
+        batch.records.push_back(std::move(rec));
+        auto promise = self->make_response_promise<insert_reply>();
+        ++st.inserts_in_flight;
+        self->request(st.storage, caf::infinite, append_atom::value, std::move(batch))
+            .then(
+                [=, e = std::move(e)](const std::vector<std::uint64_t>& seqs) mutable {
+                  enqueue_apply(self, [=, e = std::move(e)]() mutable {
+                    auto& st = self->state;
+                    // Counted until applied: the dimension must stay fixed while
+                    // a durable insert waits in the apply queue.
+                    --st.inserts_in_flight;
+                    ensure_index(self);
+                    auto id = e.uuid;
+                    if (auto applied = st.index->upsert(std::move(e)); !applied) {
+                      // Durable but not applied: only a bug or memory exhaustion
+                      // gets here; recovery applies the record on the next start.
+                      spdlog::error("namespace {}: logged insert {} not applied: {}", display_name(st.key),
+                                    id, applied.err().message);
+                      promise.deliver(to_caf_error(applied.err()));
+                      return;
+                    }
+                    if (!seqs.empty())
+                      st.applied_ns_seq = std::max(st.applied_ns_seq, seqs.front());
+                    ++st.inserts_since_snapshot;
+                    count(st.settings.metrics, &node_metrics::inserts_total);
+                    promise.deliver(insert_reply{std::move(id)});
+                    enforce_cap(self);
+                    maybe_auto_compact(self);
+                  });
+                },
+                [=](caf::error& err) mutable {
+                  auto& st = self->state;
+                  --st.inserts_in_flight;
+                  // Nothing of this namespace is durable yet: free the dimension.
+                  if (!st.index && st.inserts_in_flight == 0)
+                    st.dimension = 0;
+                  promise.deliver(err);
+                });
+        return promise;
+      },
+      [=](delete_atom, const std::string& uuid) -> caf::result<bool> {
+        auto& st = self->state;
+        if (!st.index || !st.index->contains(uuid))
+          return false;
+        auto promise = self->make_response_promise<bool>();
+        remove_durably(self, {uuid}, removal_reason::deleted, [=](auto&& r) mutable {
+          using R = std::decay_t<decltype(r)>;
+          if constexpr (std::is_same_v<R, error>)
+            promise.deliver(to_caf_error(r));
+          else
+            promise.deliver(true);
+        });
+        return promise;
+      },
+      [=](invalidate_atom, const invalidate_request& req) -> caf::result<invalidate_reply> {
+        auto& st = self->state;
+        if (!st.index)
+          return invalidate_reply{};
+        if (req.embedding.size() != st.dimension)
+          return to_caf_error(errc::bad_request, "embedding has " + std::to_string(req.embedding.size()) +
+                                                     " dimensions but namespace '" + display_name(st.key) +
+                                                     "' has " + std::to_string(st.dimension));
+        auto probe = req.embedding;
+        if (!normalize(probe))
+          return to_caf_error(errc::bad_request, "embedding must be finite and not all zero");
+        auto victims = st.index->within_radius(probe, req.threshold, st.settings.clock());
+        auto promise = self->make_response_promise<invalidate_reply>();
+        remove_durably(self, std::move(victims), removal_reason::invalidated, [=](auto&& r) mutable {
+          using R = std::decay_t<decltype(r)>;
+          if constexpr (std::is_same_v<R, error>)
+            promise.deliver(to_caf_error(r));
+          else
+            promise.deliver(invalidate_reply{std::move(r)});
+        });
+        return promise;
+      },
+      [=](compact_atom) -> caf::result<std::uint64_t> {
+        auto promise = self->make_response_promise<std::uint64_t>();
+        snapshot(self, [=](auto&& r) mutable {
+          using R = std::decay_t<decltype(r)>;
+          if constexpr (std::is_same_v<R, error>)
+            promise.deliver(to_caf_error(r));
+          else
+            promise.deliver(r);
+        });
+        return promise;
+      },
+      [=](apply_atom) { apply_next(self); },
+      [=](expire_atom) {
+        auto& st = self->state;
+        self->delayed_send(self, st.settings.expire_interval, expire_atom::value);
+        if (!st.index)
+          return;
+        auto expired = st.index->expired(st.settings.clock());
+        remove_durably(self, std::move(expired), removal_reason::expired, [](auto&&) {});
+      },
   };
 }
 

@@ -18,7 +18,7 @@ class namespace_directory;
 /// Settings shared by every namespace actor of a node.
 struct namespace_settings {
   hnsw_params hnsw;
-  std::optional<std::size_t> max_entries;              ///< LRU cap
+  std::optional<std::size_t> max_entries;               ///< LRU cap
   std::optional<std::int64_t> conversation_ttl_seconds; ///< default TTL of conversation entries
   std::chrono::milliseconds expire_interval{defaults::expire_scan_interval_secs * 1000};
   std::uint64_t compact_interval_inserts = defaults::compact_interval_inserts; ///< 0: never

@@ -32,8 +32,7 @@ std::shared_ptr<namespace_index> namespace_directory::index_of(const namespace_k
   return i == items_.end() ? nullptr : i->second.index;
 }
 
-void namespace_directory::publish_index(const namespace_key& key,
-                                        std::shared_ptr<namespace_index> index) {
+void namespace_directory::publish_index(const namespace_key& key, std::shared_ptr<namespace_index> index) {
   std::unique_lock lock{mtx_};
   items_[key].key = key;
   items_[key].index = std::move(index);

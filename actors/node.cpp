@@ -48,16 +48,20 @@ struct node::impl {
   }
 };
 
-node::node(node_settings settings) : impl_(std::make_unique<impl>(std::move(settings))) {}
+node::node(node_settings settings) : impl_(std::make_unique<impl>(std::move(settings))) {
+}
 
-node::~node() { shutdown(); }
+node::~node() {
+  shutdown();
+}
 
 status node::start() {
   auto& d = *impl_;
   std::error_code ec;
   std::filesystem::create_directories(d.settings.data_dir, ec);
   if (ec)
-    return error{errc::unavailable, "cannot create data_dir '" + d.settings.data_dir.string() + "': " + ec.message()};
+    return error{errc::unavailable,
+                 "cannot create data_dir '" + d.settings.data_dir.string() + "': " + ec.message()};
   storage_options opts;
   opts.data_dir = d.settings.data_dir;
   opts.map_size_bytes = d.settings.lmdb_map_size_bytes;
@@ -69,7 +73,8 @@ status node::start() {
   if (!recovered)
     return recovered.err();
   d.storage = spawn_storage_actor(
-    *d.sys, store, storage_actor_settings{d.settings.wal_batch_size, d.settings.wal_batch_timeout, &d.metrics, true});
+      *d.sys, store,
+      storage_actor_settings{d.settings.wal_batch_size, d.settings.wal_batch_timeout, &d.metrics, true});
   auto* dir = &d.directory;
   auto storage = d.storage;
   auto ns_settings = d.settings.ns;
@@ -83,8 +88,9 @@ status node::start() {
     auto actor = spawn_namespace_actor(*d.sys, std::move(r), ns_settings, storage, dir);
     dir->add(namespace_directory::item{std::move(key), actor, std::move(index)});
   }
-  d.gateway = spawn_gateway_actor(*d.sys, dir, d.storage,
-                                  gateway_settings{d.settings.max_in_flight, d.settings.request_timeout, &d.metrics});
+  d.gateway =
+      spawn_gateway_actor(*d.sys, dir, d.storage,
+                          gateway_settings{d.settings.max_in_flight, d.settings.request_timeout, &d.metrics});
   d.ready.store(true, std::memory_order_release);
   spdlog::info("node {} ready: {} namespaces, {} entries", d.settings.node_id, dir->all().size(),
                dir->total_entries());
@@ -102,11 +108,11 @@ void node::shutdown() {
       if (!it.index)
         continue;
       self->request(it.actor, std::chrono::seconds(60), compact_atom::value)
-        .receive([](std::uint64_t) {},
-                 [&](caf::error& e) {
-                   spdlog::warn("final snapshot of {} failed: {}", display_name(it.key),
-                                from_caf_error(e).message);
-                 });
+          .receive([](std::uint64_t) {},
+                   [&](caf::error& e) {
+                     spdlog::warn("final snapshot of {} failed: {}", display_name(it.key),
+                                  from_caf_error(e).message);
+                   });
     }
     for (auto& it : d.directory.all())
       caf::anon_send_exit(it.actor, caf::exit_reason::user_shutdown);
@@ -122,7 +128,8 @@ void node::shutdown() {
 void node::insert(insert_request req, callback<insert_reply> done) {
   if (impl_->refuse_if_not_ready(done))
     return;
-  caf::anon_send(impl_->gateway, insert_atom::value, std::move(req), completion<insert_reply>{std::move(done)});
+  caf::anon_send(impl_->gateway, insert_atom::value, std::move(req),
+                 completion<insert_reply>{std::move(done)});
 }
 
 void node::query(query_request req, callback<query_reply> done) {
@@ -135,7 +142,8 @@ void node::query(query_request req, callback<query_reply> done) {
 void node::remove(delete_request req, callback<delete_reply> done) {
   if (impl_->refuse_if_not_ready(done))
     return;
-  caf::anon_send(impl_->gateway, delete_atom::value, std::move(req), completion<delete_reply>{std::move(done)});
+  caf::anon_send(impl_->gateway, delete_atom::value, std::move(req),
+                 completion<delete_reply>{std::move(done)});
 }
 
 void node::invalidate(invalidate_request req, callback<invalidate_reply> done) {
@@ -184,6 +192,8 @@ cluster_status_reply node::cluster_status() {
   return out;
 }
 
-node_metrics& node::metrics() { return impl_->metrics; }
+node_metrics& node::metrics() {
+  return impl_->metrics;
+}
 
 } // namespace ferro

@@ -27,7 +27,7 @@ struct node_settings {
   // Reported by /cluster/status; single mode keeps one copy whatever they say.
   std::size_t replication_factor = defaults::cluster_replication_factor;
   bool read_repair_enabled = defaults::cluster_read_repair_enabled;
-  namespace_settings ns;              ///< metrics pointer is filled by the node
+  namespace_settings ns; ///< metrics pointer is filled by the node
 };
 
 /// A single FerroCache node: the actor system, storage, recovery, and the

@@ -10,7 +10,7 @@ namespace {
 
 error dimension_mismatch(const namespace_key& key, std::size_t got, std::size_t want) {
   return error{errc::bad_request, "embedding has " + std::to_string(got) + " dimensions but namespace '" +
-                                    display_name(key) + "' has " + std::to_string(want)};
+                                      display_name(key) + "' has " + std::to_string(want)};
 }
 
 // Lookup in one namespace: nullopt on a miss or when it does not exist.
@@ -25,7 +25,9 @@ result<std::optional<search_hit>> lookup_in(const namespace_directory& dir, cons
   return index->lookup(req.embedding, text, req.threshold, now_ms);
 }
 
-bool is_continuation(unsigned char c) { return (c & 0xC0) == 0x80; }
+bool is_continuation(unsigned char c) {
+  return (c & 0xC0) == 0x80;
+}
 
 } // namespace
 

@@ -29,14 +29,15 @@ std::shared_ptr<namespace_index> load_snapshot(wal_store::recovered_namespace& r
                  display_name(r.ns), restored.err().message);
   }
   if (!r.snapshot_entries.empty())
-    return std::shared_ptr<namespace_index>(namespace_index::rebuild(dim, params, std::move(r.snapshot_entries)));
+    return std::shared_ptr<namespace_index>(
+        namespace_index::rebuild(dim, params, std::move(r.snapshot_entries)));
   return std::make_shared<namespace_index>(dim, params);
 }
 
 } // namespace
 
 result<std::vector<namespace_start>> recover_namespaces(wal_store& store, const hnsw_params& params,
-                                                       node_metrics& metrics) {
+                                                        node_metrics& metrics) {
   auto started = std::chrono::steady_clock::now();
   auto report = store.recover();
   if (!report)

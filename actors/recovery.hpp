@@ -15,6 +15,6 @@ class wal_store;
 /// records were already left out by the store; they are counted in
 /// `metrics` and logged. Runs before any actor touches the store.
 result<std::vector<namespace_start>> recover_namespaces(wal_store& store, const hnsw_params& params,
-                                                       node_metrics& metrics);
+                                                        node_metrics& metrics);
 
 } // namespace ferro

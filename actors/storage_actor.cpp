@@ -43,7 +43,7 @@ void flush(storage_pointer self) {
   auto* metrics = st.settings.metrics;
   if (metrics) {
     metrics->wal_commit_duration.observe(
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
   }
   if (!status) {
     if (metrics)
@@ -76,45 +76,45 @@ storage_actor::behavior_type storage_behavior(storage_pointer self, std::shared_
   self->state.store = std::move(store);
   self->state.settings = settings;
   return {
-    [=](append_atom, wal_batch& batch) -> caf::result<std::vector<std::uint64_t>> {
-      auto& st = self->state;
-      auto promise = self->make_response_promise<std::vector<std::uint64_t>>();
-      st.waiting.push_back(pending_append{batch.records.size(), promise});
-      for (auto& r : batch.records)
-        st.records.push_back(std::move(r));
-      if (st.records.size() >= st.settings.batch_size) {
+      [=](append_atom, wal_batch& batch) -> caf::result<std::vector<std::uint64_t>> {
+        auto& st = self->state;
+        auto promise = self->make_response_promise<std::vector<std::uint64_t>>();
+        st.waiting.push_back(pending_append{batch.records.size(), promise});
+        for (auto& r : batch.records)
+          st.records.push_back(std::move(r));
+        if (st.records.size() >= st.settings.batch_size) {
+          flush(self);
+        } else if (!st.flush_scheduled) {
+          // Group commit: wait up to the batch timeout for more records. A
+          // zero timeout still batches whatever is already in the mailbox.
+          st.flush_scheduled = true;
+          if (st.settings.batch_timeout.count() == 0)
+            self->send(self, flush_atom::value);
+          else
+            self->delayed_send(self, st.settings.batch_timeout, flush_atom::value);
+        }
+        return promise;
+      },
+      [=](flush_atom) { flush(self); },
+      [=](snap_begin_atom, const namespace_key& ns) -> caf::result<std::string> {
+        auto dir = self->state.store->begin_snapshot(ns);
+        if (!dir)
+          return to_caf_error(dir.err());
+        return dir->string();
+      },
+      [=](snap_commit_atom, snapshot_commit& snap) -> caf::result<std::uint64_t> {
+        // Pending appends go first so the log stays ordered around the snapshot.
         flush(self);
-      } else if (!st.flush_scheduled) {
-        // Group commit: wait up to the batch timeout for more records. A
-        // zero timeout still batches whatever is already in the mailbox.
-        st.flush_scheduled = true;
-        if (st.settings.batch_timeout.count() == 0)
-          self->send(self, flush_atom::value);
-        else
-          self->delayed_send(self, st.settings.batch_timeout, flush_atom::value);
-      }
-      return promise;
-    },
-    [=](flush_atom) { flush(self); },
-    [=](snap_begin_atom, const namespace_key& ns) -> caf::result<std::string> {
-      auto dir = self->state.store->begin_snapshot(ns);
-      if (!dir)
-        return to_caf_error(dir.err());
-      return dir->string();
-    },
-    [=](snap_commit_atom, snapshot_commit& snap) -> caf::result<std::uint64_t> {
-      // Pending appends go first so the log stays ordered around the snapshot.
-      flush(self);
-      auto st = self->state.store->commit_snapshot(snap.ns, snap.tmp_dir, snap.covered_ns_seq,
-                                                   snap.dimension, snap.entries);
-      if (!st)
-        return to_caf_error(st.err());
-      return static_cast<std::uint64_t>(snap.entries.size());
-    },
-    [=](wal_seq_atom) -> std::uint64_t {
-      flush(self);
-      return self->state.store->wal_sequence();
-    },
+        auto st = self->state.store->commit_snapshot(snap.ns, snap.tmp_dir, snap.covered_ns_seq,
+                                                     snap.dimension, snap.entries);
+        if (!st)
+          return to_caf_error(st.err());
+        return static_cast<std::uint64_t>(snap.entries.size());
+      },
+      [=](wal_seq_atom) -> std::uint64_t {
+        flush(self);
+        return self->state.store->wal_sequence();
+      },
   };
 }
 

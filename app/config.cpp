@@ -179,45 +179,50 @@ applier list(Get get) {
   };
 }
 
-#define FIELD(expr) [](node_config& c) -> auto& { return c.expr; }
+#define FIELD(expr)                                                                                          \
+  [](node_config & c) -> auto& {                                                                             \
+    return c.expr;                                                                                           \
+  }
 
 const std::map<std::string, applier>& settings() {
   constexpr std::int64_t big = std::int64_t{1} << 40;
   static const std::map<std::string, applier> table{
-    {"port", uint_in(FIELD(port), 0, 65535)},
-    {"bind_address", text(FIELD(bind_address), false)},
-    {"node_id", text(FIELD(node_id), false)},
-    {"data_dir", text([](node_config& c) -> auto& { return c.data_dir; }, false)},
-    {"auth_token", text(FIELD(auth_token), true)},
-    {"max_body_bytes", uint_in(FIELD(max_body_bytes), 1024, std::int64_t{1} << 30)},
-    {"io_threads", uint_in(FIELD(io_threads), 1, 256)},
-    {"max_connections", uint_in(FIELD(max_connections), 1, 1000000)},
-    {"log_level", text(FIELD(log_level), false)},
-    {"actor_threads", uint_in(FIELD(actor_threads), 0, 256)},
-    {"actor_scheduler", text(FIELD(actor_scheduler), false)},
-    {"hnsw.max_nb_connection", uint_in(FIELD(hnsw.max_nb_connection), 2, 2048)},
-    {"hnsw.ef_construction", uint_in(FIELD(hnsw.ef_construction), 1, 100000)},
-    {"hnsw.ef_search", uint_in(FIELD(hnsw.ef_search), 1, 100000)},
-    {"hnsw.default_threshold", number_in(FIELD(hnsw.default_threshold), 0.0, 1.0)},
-    {"hnsw.max_entries_per_namespace", optional_uint_in(FIELD(hnsw.max_entries_per_namespace), 1, big)},
-    {"expire_scan_interval_secs", uint_in(FIELD(expire_scan_interval_secs), 1, 86400 * 365)},
-    {"conversation_ttl_seconds", optional_uint_in(FIELD(conversation_ttl_seconds), 0, big)},
-    {"wal_batch_size", uint_in(FIELD(wal_batch_size), 1, 1000000)},
-    {"wal_batch_timeout_ms", uint_in(FIELD(wal_batch_timeout_ms), 0, 60000)},
-    {"compact_interval_inserts", uint_in(FIELD(compact_interval_inserts), 0, big)},
-    {"lmdb_map_size_bytes", uint_in(FIELD(lmdb_map_size_bytes), std::int64_t{1} << 20, std::int64_t{1} << 44)},
-    {"max_pending_writes", uint_in(FIELD(max_pending_writes), 1, 10000000)},
-    {"cluster.enabled", boolean(FIELD(cluster.enabled))},
-    {"cluster.port", uint_in(FIELD(cluster.port), 1, 65535)},
-    {"cluster.seed_nodes", list(FIELD(cluster.seed_nodes))},
-    {"cluster.replication_factor", uint_in(FIELD(cluster.replication_factor), 1, 16)},
-    {"cluster.read_repair_enabled", boolean(FIELD(cluster.read_repair_enabled))},
-    {"cluster.dead_node_removal_enabled", boolean(FIELD(cluster.dead_node_removal_enabled))},
-    {"cluster.phi_threshold", number_in(FIELD(cluster.phi_threshold), 0.1, 1000.0)},
-    {"cluster.tls.enabled", boolean(FIELD(cluster.tls.enabled))},
-    {"cluster.tls.ca_cert_path", text(FIELD(cluster.tls.ca_cert_path), true)},
-    {"cluster.tls.node_cert_path", text(FIELD(cluster.tls.node_cert_path), true)},
-    {"cluster.tls.node_key_path", text(FIELD(cluster.tls.node_key_path), true)},
+      {"port", uint_in(FIELD(port), 0, 65535)},
+      {"bind_address", text(FIELD(bind_address), false)},
+      {"node_id", text(FIELD(node_id), false)},
+      {"data_dir", text(
+                       [](node_config & c) -> auto& { return c.data_dir; }, false)},
+      {"auth_token", text(FIELD(auth_token), true)},
+      {"max_body_bytes", uint_in(FIELD(max_body_bytes), 1024, std::int64_t{1} << 30)},
+      {"io_threads", uint_in(FIELD(io_threads), 1, 256)},
+      {"max_connections", uint_in(FIELD(max_connections), 1, 1000000)},
+      {"log_level", text(FIELD(log_level), false)},
+      {"actor_threads", uint_in(FIELD(actor_threads), 0, 256)},
+      {"actor_scheduler", text(FIELD(actor_scheduler), false)},
+      {"hnsw.max_nb_connection", uint_in(FIELD(hnsw.max_nb_connection), 2, 2048)},
+      {"hnsw.ef_construction", uint_in(FIELD(hnsw.ef_construction), 1, 100000)},
+      {"hnsw.ef_search", uint_in(FIELD(hnsw.ef_search), 1, 100000)},
+      {"hnsw.default_threshold", number_in(FIELD(hnsw.default_threshold), 0.0, 1.0)},
+      {"hnsw.max_entries_per_namespace", optional_uint_in(FIELD(hnsw.max_entries_per_namespace), 1, big)},
+      {"expire_scan_interval_secs", uint_in(FIELD(expire_scan_interval_secs), 1, 86400 * 365)},
+      {"conversation_ttl_seconds", optional_uint_in(FIELD(conversation_ttl_seconds), 0, big)},
+      {"wal_batch_size", uint_in(FIELD(wal_batch_size), 1, 1000000)},
+      {"wal_batch_timeout_ms", uint_in(FIELD(wal_batch_timeout_ms), 0, 60000)},
+      {"compact_interval_inserts", uint_in(FIELD(compact_interval_inserts), 0, big)},
+      {"lmdb_map_size_bytes",
+       uint_in(FIELD(lmdb_map_size_bytes), std::int64_t{1} << 20, std::int64_t{1} << 44)},
+      {"max_pending_writes", uint_in(FIELD(max_pending_writes), 1, 10000000)},
+      {"cluster.enabled", boolean(FIELD(cluster.enabled))},
+      {"cluster.port", uint_in(FIELD(cluster.port), 1, 65535)},
+      {"cluster.seed_nodes", list(FIELD(cluster.seed_nodes))},
+      {"cluster.replication_factor", uint_in(FIELD(cluster.replication_factor), 1, 16)},
+      {"cluster.read_repair_enabled", boolean(FIELD(cluster.read_repair_enabled))},
+      {"cluster.dead_node_removal_enabled", boolean(FIELD(cluster.dead_node_removal_enabled))},
+      {"cluster.phi_threshold", number_in(FIELD(cluster.phi_threshold), 0.1, 1000.0)},
+      {"cluster.tls.enabled", boolean(FIELD(cluster.tls.enabled))},
+      {"cluster.tls.ca_cert_path", text(FIELD(cluster.tls.ca_cert_path), true)},
+      {"cluster.tls.node_cert_path", text(FIELD(cluster.tls.node_cert_path), true)},
+      {"cluster.tls.node_key_path", text(FIELD(cluster.tls.node_key_path), true)},
   };
   return table;
 }
@@ -225,8 +230,7 @@ const std::map<std::string, applier>& settings() {
 #undef FIELD
 
 // Flattens a TOML table into dotted keys; arrays become string lists.
-status flatten(const toml::table& table, const std::string& prefix,
-               std::map<std::string, raw_value>& out) {
+status flatten(const toml::table& table, const std::string& prefix, std::map<std::string, raw_value>& out) {
   for (auto&& [k, node] : table) {
     std::string key = prefix.empty() ? std::string{k.str()} : prefix + "." + std::string{k.str()};
     if (auto t = node.as_table()) {
@@ -278,9 +282,8 @@ status validate(const node_config& c) {
     return bad("actor_scheduler", "must be stealing or sharing");
   if (c.cluster.enabled)
     return bad("cluster.enabled", "cluster mode is not available in this build yet");
-  if (c.cluster.tls.enabled &&
-      (c.cluster.tls.ca_cert_path.empty() || c.cluster.tls.node_cert_path.empty() ||
-       c.cluster.tls.node_key_path.empty()))
+  if (c.cluster.tls.enabled && (c.cluster.tls.ca_cert_path.empty() || c.cluster.tls.node_cert_path.empty() ||
+                                c.cluster.tls.node_key_path.empty()))
     return bad("cluster.tls.enabled", "needs ca_cert_path, node_cert_path and node_key_path");
   return {};
 }

@@ -16,6 +16,8 @@ inline std::int64_t system_now_ms() {
   return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
-inline wall_clock system_wall_clock() { return &system_now_ms; }
+inline wall_clock system_wall_clock() {
+  return &system_now_ms;
+}
 
 } // namespace ferro

@@ -11,15 +11,13 @@ struct cache_entry {
   std::string uuid;
   std::vector<float> embedding; ///< unit length (normalised on insert)
   std::string response;
-  std::string query_text;        ///< as sent; normalised on demand
+  std::string query_text;         ///< as sent; normalised on demand
   std::int64_t created_at_ms = 0; ///< wall clock, ms since the epoch
   std::int64_t expires_at_ms = 0; ///< 0 = never expires
   std::uint64_t access_count = 0;
   std::int64_t last_accessed_ms = 0; ///< 0 = never accessed
 
-  bool expired_at(std::int64_t now_ms) const {
-    return expires_at_ms != 0 && expires_at_ms <= now_ms;
-  }
+  bool expired_at(std::int64_t now_ms) const { return expires_at_ms != 0 && expires_at_ms <= now_ms; }
 };
 
 /// An entry with the HNSW label it holds in its namespace's graph; the unit

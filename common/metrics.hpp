@@ -10,9 +10,8 @@ namespace ferro {
 class latency_histogram {
 public:
   /// Upper bounds in seconds (the +Inf bucket is implicit).
-  static constexpr std::array<double, 14> bounds{
-    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
-    0.01,    0.025,  0.05,    0.1,    0.25,  0.5,    1.0};
+  static constexpr std::array<double, 14> bounds{0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005,
+                                                 0.01,    0.025,  0.05,    0.1,    0.25,  0.5,    1.0};
 
   void observe(double seconds) {
     std::size_t i = 0;

@@ -9,13 +9,13 @@ namespace ferro {
 
 /// Error classes; each maps to one HTTP status in http/ (see API.md).
 enum class errc {
-  bad_request,  ///< 400: malformed or out-of-range value
+  bad_request,   ///< 400: malformed or out-of-range value
   unprocessable, ///< 422: missing field or wrong type
-  not_found,    ///< 404
-  overloaded,   ///< 429: a bounded queue is full
-  unavailable,  ///< 503: recovering, shutting down, or storage down
-  timeout,      ///< 504: a participant did not answer in time
-  internal,     ///< 500
+  not_found,     ///< 404
+  overloaded,    ///< 429: a bounded queue is full
+  unavailable,   ///< 503: recovering, shutting down, or storage down
+  timeout,       ///< 504: a participant did not answer in time
+  internal,      ///< 500
 };
 
 struct error {

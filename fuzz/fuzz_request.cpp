@@ -118,8 +118,18 @@ std::string_view take_line(std::string_view& in) {
 
 bool known_status(unsigned s) {
   switch (s) {
-    case 200: case 400: case 401: case 404: case 405: case 413: case 415:
-    case 422: case 429: case 500: case 503: case 504:
+    case 200:
+    case 400:
+    case 401:
+    case 404:
+    case 405:
+    case 413:
+    case 415:
+    case 422:
+    case 429:
+    case 500:
+    case 503:
+    case 504:
       return true;
     default:
       return false;

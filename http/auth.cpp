@@ -76,8 +76,8 @@ bool is_authorized(std::string_view configured_token, std::string_view authoriza
   return scheme_ok & token_ok;
 }
 
-bool request_allowed(std::string_view configured_token, std::string_view method,
-                     std::string_view target, std::string_view authorization) {
+bool request_allowed(std::string_view configured_token, std::string_view method, std::string_view target,
+                     std::string_view authorization) {
   return is_open_route(method, target) || is_authorized(configured_token, authorization);
 }
 

@@ -15,8 +15,8 @@ bool is_open_route(std::string_view method, std::string_view target);
 bool is_authorized(std::string_view configured_token, std::string_view authorization);
 
 /// Auth decision for a whole request: open route, or authorized.
-bool request_allowed(std::string_view configured_token, std::string_view method,
-                     std::string_view target, std::string_view authorization);
+bool request_allowed(std::string_view configured_token, std::string_view method, std::string_view target,
+                     std::string_view authorization);
 
 namespace http_detail {
 /// Constant-time equality (see is_authorized); exposed for tests.

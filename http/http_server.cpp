@@ -99,9 +99,12 @@ struct http_server::impl {
 };
 
 http_server::http_server(http_options opts, cache_service& service)
-    : impl_(std::make_unique<impl>(std::move(opts), service)) {}
+    : impl_(std::make_unique<impl>(std::move(opts), service)) {
+}
 
-http_server::~http_server() { stop(); }
+http_server::~http_server() {
+  stop();
+}
 
 result<std::uint16_t> http_server::start() {
   auto& s = *impl_;

@@ -56,7 +56,8 @@ public:
       // Bounds in plain decimal ("0.0005", not "5e-04"), as people read them.
       std::string le = "le=\"";
       char buf[32];
-      auto [end, ec] = std::to_chars(buf, buf + sizeof buf, latency_histogram::bounds[i], std::chars_format::fixed);
+      auto [end, ec] =
+          std::to_chars(buf, buf + sizeof buf, latency_histogram::bounds[i], std::chars_format::fixed);
       le.append(buf, end);
       le += '"';
       sample(bucket, le, cumulative);
@@ -103,17 +104,24 @@ std::string escape_label_value(std::string_view v) {
   out.reserve(v.size());
   for (char c : v) {
     switch (c) {
-      case '\\': out += "\\\\"; break;
-      case '"': out += "\\\""; break;
-      case '\n': out += "\\n"; break;
-      default: out += c;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      default:
+        out += c;
     }
   }
   return out;
 }
 
-std::string render_metrics(const node_metrics& m, const health_reply& health,
-                           const stats_reply* stats, const cluster_status_reply& cluster) {
+std::string render_metrics(const node_metrics& m, const health_reply& health, const stats_reply* stats,
+                           const cluster_status_reply& cluster) {
   exposition e;
 
   e.header("ferrocache_queries_total", "counter", "Cache queries by result.");
@@ -130,29 +138,24 @@ std::string render_metrics(const node_metrics& m, const health_reply& health,
   e.counter("ferrocache_invalidations_total", "Entries removed by POST /admin/invalidate.",
             m.invalidations_total);
   e.counter("ferrocache_compactions_total", "Snapshots written (compactions).", m.compactions);
-  e.counter("ferrocache_replication_writes_total", "Writes replicated to peers.",
-            m.replication_writes_total);
+  e.counter("ferrocache_replication_writes_total", "Writes replicated to peers.", m.replication_writes_total);
   e.counter("ferrocache_replication_failures_total", "Replication writes that failed.",
             m.replication_failures_total);
   e.counter("ferrocache_read_repairs_total", "Read repairs performed.", m.read_repairs_total);
   e.counter("ferrocache_wal_batches_total", "Write-ahead log group commits.", m.wal_batches_total);
-  e.counter("ferrocache_wal_records_total", "Records appended to the write-ahead log.",
-            m.wal_records_total);
-  e.counter("ferrocache_wal_write_errors_total", "Failed write-ahead log commits.",
-            m.wal_write_errors_total);
+  e.counter("ferrocache_wal_records_total", "Records appended to the write-ahead log.", m.wal_records_total);
+  e.counter("ferrocache_wal_write_errors_total", "Failed write-ahead log commits.", m.wal_write_errors_total);
   e.counter("ferrocache_recovery_replayed_records_total", "Log records replayed at start-up.",
             m.recovery_replayed_records_total);
-  e.counter("ferrocache_recovery_corrupt_records_total",
-            "Corrupt log records skipped at start-up.", m.recovery_corrupt_records_total);
+  e.counter("ferrocache_recovery_corrupt_records_total", "Corrupt log records skipped at start-up.",
+            m.recovery_corrupt_records_total);
   e.counter("ferrocache_http_requests_total", "HTTP requests answered.", m.http_requests_total);
   e.counter("ferrocache_http_errors_total", "HTTP responses with a status of 400 or more.",
             m.http_errors_total);
   e.counter("ferrocache_http_rejected_overload_total",
-            "Requests rejected for overload (connection limit, 429).",
-            m.http_rejected_overload_total);
+            "Requests rejected for overload (connection limit, 429).", m.http_rejected_overload_total);
 
-  e.gauge("ferrocache_ready", "1 when the node serves requests, 0 while recovering.",
-          health.ready ? 1 : 0);
+  e.gauge("ferrocache_ready", "1 when the node serves requests, 0 while recovering.", health.ready ? 1 : 0);
   e.gauge("ferrocache_entries", "Live entries on this node.",
           stats ? stats->entry_count : health.entry_count);
   if (stats) {
@@ -180,10 +183,10 @@ std::string render_metrics(const node_metrics& m, const health_reply& health,
   e.gauge("ferrocache_cluster_peers_suspected", "Peers the failure detector suspects.", suspected);
   e.gauge("ferrocache_cluster_peers_dead", "Peers considered dead.", dead);
 
-  e.histogram("ferrocache_query_duration_seconds",
-              "POST /query latency, request parsed to response ready.", m.query_duration);
-  e.histogram("ferrocache_insert_duration_seconds",
-              "POST /insert latency, request parsed to response ready.", m.insert_duration);
+  e.histogram("ferrocache_query_duration_seconds", "POST /query latency, request parsed to response ready.",
+              m.query_duration);
+  e.histogram("ferrocache_insert_duration_seconds", "POST /insert latency, request parsed to response ready.",
+              m.insert_duration);
   e.histogram("ferrocache_wal_commit_duration_seconds", "Write-ahead log group commit latency.",
               m.wal_commit_duration);
   return e.take();

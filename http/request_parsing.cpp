@@ -21,8 +21,12 @@ namespace dom = simdjson::dom;
 // that each I/O thread does not pin tens of MiB.
 constexpr std::size_t retained_parser_capacity = 1 << 20;
 
-error bad(std::string msg) { return error{errc::bad_request, std::move(msg)}; }
-error unprocessable(std::string msg) { return error{errc::unprocessable, std::move(msg)}; }
+error bad(std::string msg) {
+  return error{errc::bad_request, std::move(msg)};
+}
+error unprocessable(std::string msg) {
+  return error{errc::unprocessable, std::move(msg)};
+}
 
 /// The thread's parser, recycled after large documents when released.
 class parser_lease {
@@ -54,15 +58,20 @@ result<dom::object> parse_object(dom::parser& parser, std::string_view body) {
   dom::element root;
   if (auto ec = parser.parse(body.data(), body.size(), true).get(root)) {
     switch (ec) {
-      case simdjson::EMPTY: return bad("request body is empty; expected a JSON object");
-      case simdjson::UTF8_ERROR: return bad("request body is not valid UTF-8");
-      case simdjson::DEPTH_ERROR: return bad("request body is nested too deeply");
+      case simdjson::EMPTY:
+        return bad("request body is empty; expected a JSON object");
+      case simdjson::UTF8_ERROR:
+        return bad("request body is not valid UTF-8");
+      case simdjson::DEPTH_ERROR:
+        return bad("request body is nested too deeply");
       // simdjson also rejects integers beyond 64 bits and numbers beyond
       // double range this way: out of range for every field anyway.
       case simdjson::NUMBER_ERROR:
         return bad("request body is not valid JSON: a number is malformed or out of range");
-      case simdjson::MEMALLOC: return error{errc::internal, "out of memory parsing the request"};
-      default: return bad(std::string{"request body is not valid JSON: "} + simdjson::error_message(ec));
+      case simdjson::MEMALLOC:
+        return error{errc::internal, "out of memory parsing the request"};
+      default:
+        return bad(std::string{"request body is not valid JSON: "} + simdjson::error_message(ec));
     }
   }
   dom::object obj;
@@ -101,8 +110,8 @@ result<std::string_view> optional_string(const dom::object& obj, std::string_vie
 
 status check_size(std::string_view name, std::string_view value, std::size_t limit) {
   if (value.size() > limit)
-    return bad(std::string{name} + " is " + std::to_string(value.size()) +
-               " bytes; the limit is " + std::to_string(limit));
+    return bad(std::string{name} + " is " + std::to_string(value.size()) + " bytes; the limit is " +
+               std::to_string(limit));
   return {};
 }
 
@@ -187,7 +196,8 @@ result<std::optional<std::int64_t>> parse_ttl(const dom::object& obj, const http
         return bad(too_large);
       return std::optional<std::int64_t>{v};
     }
-    case dom::element_type::UINT64: return bad(too_large);
+    case dom::element_type::UINT64:
+      return bad(too_large);
     case dom::element_type::DOUBLE: {
       // 60.0 is accepted as 60; 1.5 is not a whole number of seconds.
       double d = el.get_double().value_unsafe();
@@ -199,7 +209,8 @@ result<std::optional<std::int64_t>> parse_ttl(const dom::object& obj, const http
         return bad(too_large);
       return std::optional<std::int64_t>{static_cast<std::int64_t>(d)};
     }
-    default: return unprocessable("ttl_seconds must be an integer");
+    default:
+      return unprocessable("ttl_seconds must be an integer");
   }
 }
 
@@ -290,8 +301,7 @@ result<query_request> parse_query_request(std::string_view body, const http_opti
   return req;
 }
 
-result<invalidate_request> parse_invalidate_request(std::string_view body,
-                                                    const http_options& opts) {
+result<invalidate_request> parse_invalidate_request(std::string_view body, const http_options& opts) {
   parser_lease lease;
   auto obj = parse_object(lease.get(), body);
   if (!obj)

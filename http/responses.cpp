@@ -21,19 +21,28 @@ void timestamp(json_writer& w, std::int64_t ms) {
     w.number(static_cast<double>(ms) / 1000.0);
 }
 
-std::uint64_t load(const std::atomic<std::uint64_t>& c) { return c.load(std::memory_order_relaxed); }
+std::uint64_t load(const std::atomic<std::uint64_t>& c) {
+  return c.load(std::memory_order_relaxed);
+}
 
 } // namespace
 
 unsigned status_for(errc code) {
   switch (code) {
-    case errc::bad_request: return 400;
-    case errc::unprocessable: return 422;
-    case errc::not_found: return 404;
-    case errc::overloaded: return 429;
-    case errc::unavailable: return 503;
-    case errc::timeout: return 504;
-    case errc::internal: return 500;
+    case errc::bad_request:
+      return 400;
+    case errc::unprocessable:
+      return 422;
+    case errc::not_found:
+      return 404;
+    case errc::overloaded:
+      return 429;
+    case errc::unavailable:
+      return 503;
+    case errc::timeout:
+      return 504;
+    case errc::internal:
+      return 500;
   }
   return 500;
 }
@@ -53,13 +62,20 @@ http_response error_response(const error& e) {
   if (!e.message.empty())
     return error_response(status, e.message);
   switch (e.code) {
-    case errc::bad_request: return error_response(status, "bad request");
-    case errc::unprocessable: return error_response(status, "unprocessable request");
-    case errc::not_found: return error_response(status, "not found");
-    case errc::overloaded: return error_response(status, "overloaded; retry later");
-    case errc::unavailable: return error_response(status, "service unavailable");
-    case errc::timeout: return error_response(status, "timed out");
-    case errc::internal: break;
+    case errc::bad_request:
+      return error_response(status, "bad request");
+    case errc::unprocessable:
+      return error_response(status, "unprocessable request");
+    case errc::not_found:
+      return error_response(status, "not found");
+    case errc::overloaded:
+      return error_response(status, "overloaded; retry later");
+    case errc::unavailable:
+      return error_response(status, "service unavailable");
+    case errc::timeout:
+      return error_response(status, "timed out");
+    case errc::internal:
+      break;
   }
   return error_response(status, "internal error");
 }
@@ -82,11 +98,16 @@ http_response query_response(const query_reply& r, bool with_scope) {
     return json_ok("{\"hit\":false}");
   json_writer w;
   w.begin_object()
-    .key("hit").boolean(true)
-    .key("id").string(r.id)
-    .key("response").string(r.response)
-    .key("similarity").number(r.similarity)
-    .key("exact_match").boolean(r.exact_match);
+      .key("hit")
+      .boolean(true)
+      .key("id")
+      .string(r.id)
+      .key("response")
+      .string(r.response)
+      .key("similarity")
+      .number(r.similarity)
+      .key("exact_match")
+      .boolean(r.exact_match);
   if (with_scope)
     w.key("scope").string(r.scope);
   w.end_object();
@@ -114,10 +135,13 @@ http_response invalidate_response(const invalidate_reply& r) {
 http_response compact_response(const compact_reply& r) {
   json_writer w;
   w.begin_object()
-    .key("status").string("ok")
-    .key("entries_snapshotted").number(std::uint64_t{r.entries_snapshotted})
-    .key("wal_sequence").number(std::uint64_t{r.wal_sequence})
-    .end_object();
+      .key("status")
+      .string("ok")
+      .key("entries_snapshotted")
+      .number(std::uint64_t{r.entries_snapshotted})
+      .key("wal_sequence")
+      .number(std::uint64_t{r.wal_sequence})
+      .end_object();
   return json_ok(w.take());
 }
 
@@ -128,9 +152,11 @@ http_response entry_stats_response(const entry_stats_reply& r) {
     w.key(name).begin_object().key("top_entries").begin_array();
     for (const auto& e : entries) {
       w.begin_object()
-        .key("uuid").string(e.uuid)
-        .key("access_count").number(std::uint64_t{e.access_count})
-        .key("last_accessed_at");
+          .key("uuid")
+          .string(e.uuid)
+          .key("access_count")
+          .number(std::uint64_t{e.access_count})
+          .key("last_accessed_at");
       timestamp(w, e.last_accessed_ms);
       w.key("query_text_preview").string(e.query_text_preview).end_object();
     }
@@ -154,18 +180,26 @@ http_response health_response(const health_reply& r) {
 http_response stats_response(const stats_reply& r, const node_metrics& m) {
   json_writer w;
   w.begin_object()
-    .key("entry_count").number(std::uint64_t{r.entry_count})
-    .key("hnsw").begin_object()
-    .key("max_nb_connection").number(std::uint64_t{r.max_nb_connection})
-    .key("ef_construction").number(std::uint64_t{r.ef_construction})
-    .key("ef_search").number(std::uint64_t{r.ef_search})
-    .end_object();
+      .key("entry_count")
+      .number(std::uint64_t{r.entry_count})
+      .key("hnsw")
+      .begin_object()
+      .key("max_nb_connection")
+      .number(std::uint64_t{r.max_nb_connection})
+      .key("ef_construction")
+      .number(std::uint64_t{r.ef_construction})
+      .key("ef_search")
+      .number(std::uint64_t{r.ef_search})
+      .end_object();
   w.key("namespaces").begin_object();
   for (const auto& [name, ns] : r.namespaces) {
-    w.key(name).begin_object()
-      .key("entry_count").number(std::uint64_t{ns.entry_count})
-      .key("dimension").number(std::uint64_t{ns.dimension})
-      .key("oldest_entry_ts");
+    w.key(name)
+        .begin_object()
+        .key("entry_count")
+        .number(std::uint64_t{ns.entry_count})
+        .key("dimension")
+        .number(std::uint64_t{ns.dimension})
+        .key("oldest_entry_ts");
     timestamp(w, ns.oldest_entry_ms);
     w.key("newest_entry_ts");
     timestamp(w, ns.newest_entry_ms);
@@ -175,24 +209,39 @@ http_response stats_response(const stats_reply& r, const node_metrics& m) {
   const std::uint64_t total = load(m.queries_total);
   const std::uint64_t hits = load(m.queries_hit);
   const double hit_rate = total == 0 ? 0.0 : static_cast<double>(hits) / static_cast<double>(total);
-  w.key("counters").begin_object()
-    .key("queries_total").number(total)
-    .key("queries_hit").number(hits)
-    .key("queries_miss").number(load(m.queries_miss))
-    .key("hit_rate").number(hit_rate)
-    .key("inserts_total").number(load(m.inserts_total))
-    .key("evictions_total").number(load(m.evictions_total))
-    .key("expirations_total").number(load(m.expirations_total))
-    .key("deletions_total").number(load(m.deletions_total))
-    .key("invalidations_total").number(load(m.invalidations_total))
-    .key("exact_match_hits_total").number(load(m.exact_match_hits_total))
-    .key("compactions").number(load(m.compactions))
-    // Always present (zero in single mode) so the shape does not change
-    // with the mode.
-    .key("replication_writes_total").number(load(m.replication_writes_total))
-    .key("replication_failures_total").number(load(m.replication_failures_total))
-    .key("read_repairs_total").number(load(m.read_repairs_total))
-    .end_object();
+  w.key("counters")
+      .begin_object()
+      .key("queries_total")
+      .number(total)
+      .key("queries_hit")
+      .number(hits)
+      .key("queries_miss")
+      .number(load(m.queries_miss))
+      .key("hit_rate")
+      .number(hit_rate)
+      .key("inserts_total")
+      .number(load(m.inserts_total))
+      .key("evictions_total")
+      .number(load(m.evictions_total))
+      .key("expirations_total")
+      .number(load(m.expirations_total))
+      .key("deletions_total")
+      .number(load(m.deletions_total))
+      .key("invalidations_total")
+      .number(load(m.invalidations_total))
+      .key("exact_match_hits_total")
+      .number(load(m.exact_match_hits_total))
+      .key("compactions")
+      .number(load(m.compactions))
+      // Always present (zero in single mode) so the shape does not change
+      // with the mode.
+      .key("replication_writes_total")
+      .number(load(m.replication_writes_total))
+      .key("replication_failures_total")
+      .number(load(m.replication_failures_total))
+      .key("read_repairs_total")
+      .number(load(m.read_repairs_total))
+      .end_object();
   w.end_object();
   return json_ok(w.take());
 }
@@ -203,16 +252,23 @@ http_response cluster_status_response(const cluster_status_reply& r) {
   if (nodes.empty() && !r.self_node_id.empty())
     nodes.push_back(r.self_node_id); // single mode: the ring is just this node
   w.begin_object()
-    .key("mode").string(r.mode.empty() ? "single" : r.mode)
-    .key("self_node_id").string(r.self_node_id)
-    .key("nodes").begin_array();
+      .key("mode")
+      .string(r.mode.empty() ? "single" : r.mode)
+      .key("self_node_id")
+      .string(r.self_node_id)
+      .key("nodes")
+      .begin_array();
   for (const auto& n : nodes)
     w.string(n);
   w.end_array()
-    .key("node_count").number(std::uint64_t{nodes.size()})
-    .key("replication_factor").number(std::uint64_t{r.replication_factor})
-    .key("read_repair_enabled").boolean(r.read_repair_enabled)
-    .key("peer_health").begin_object();
+      .key("node_count")
+      .number(std::uint64_t{nodes.size()})
+      .key("replication_factor")
+      .number(std::uint64_t{r.replication_factor})
+      .key("read_repair_enabled")
+      .boolean(r.read_repair_enabled)
+      .key("peer_health")
+      .begin_object();
   for (const auto& [id, p] : r.peers)
     w.key(id).begin_object().key("status").string(p.status).key("phi").number(p.phi).end_object();
   w.end_object().key("dead_nodes").begin_array();

@@ -66,7 +66,9 @@ std::optional<route> find_route(std::string_view path) {
   return std::nullopt;
 }
 
-char lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+char lower(char c) {
+  return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size())
@@ -145,9 +147,9 @@ void dispatch(const request_view& req, const route& rt, bool local, cache_servic
       if (!parsed)
         return (*out)(error_response(parsed.err()));
       parsed->local = local;
-      svc.insert(std::move(*parsed),
-                 reply_with<insert_reply>(out, [](const insert_reply& r) { return insert_response(r); },
-                                          &out->metrics().insert_duration, started));
+      svc.insert(std::move(*parsed), reply_with<insert_reply>(
+                                         out, [](const insert_reply& r) { return insert_response(r); },
+                                         &out->metrics().insert_duration, started));
       return;
     }
     case route_id::query: {
@@ -158,8 +160,8 @@ void dispatch(const request_view& req, const route& rt, bool local, cache_servic
       const bool with_scope = parsed->ns.has_conversation();
       svc.query(std::move(*parsed),
                 reply_with<query_reply>(
-                  out, [with_scope](const query_reply& r) { return query_response(r, with_scope); },
-                  &out->metrics().query_duration, started));
+                    out, [with_scope](const query_reply& r) { return query_response(r, with_scope); },
+                    &out->metrics().query_duration, started));
       return;
     }
     case route_id::delete_entry: {
@@ -171,9 +173,8 @@ void dispatch(const request_view& req, const route& rt, bool local, cache_servic
         return (*out)(error_response(st.err()));
       std::string id = *uuid;
       svc.remove(delete_request{std::move(*uuid), local},
-                 reply_with<delete_reply>(out, [id = std::move(id)](const delete_reply& r) {
-                   return delete_response(r, id);
-                 }));
+                 reply_with<delete_reply>(
+                     out, [id = std::move(id)](const delete_reply& r) { return delete_response(r, id); }));
       return;
     }
     case route_id::invalidate: {
@@ -191,9 +192,8 @@ void dispatch(const request_view& req, const route& rt, bool local, cache_servic
       svc.compact(reply_with<compact_reply>(out, [](const compact_reply& r) { return compact_response(r); }));
       return;
     case route_id::entry_stats:
-      svc.entry_stats(reply_with<entry_stats_reply>(out, [](const entry_stats_reply& r) {
-        return entry_stats_response(r);
-      }));
+      svc.entry_stats(reply_with<entry_stats_reply>(
+          out, [](const entry_stats_reply& r) { return entry_stats_response(r); }));
       return;
     case route_id::health:
       return (*out)(health_response(svc.health()));
@@ -268,8 +268,8 @@ void handle_request(const request_view& req, cache_service& svc, const http_opti
     if (!request_allowed(opts.auth_token, req.method, req.target, req.authorization))
       return (*out)(error_response(401, "unauthorized"));
     if (req.body.size() > opts.max_body_bytes)
-      return (*out)(error_response(413, "request body is larger than " +
-                                            std::to_string(opts.max_body_bytes) + " bytes"));
+      return (*out)(error_response(413, "request body is larger than " + std::to_string(opts.max_body_bytes) +
+                                            " bytes"));
     auto [path, query] = http_detail::split_target(req.target);
     auto rt = find_route(path);
     if (!rt)

@@ -17,7 +17,9 @@ namespace ferro::http_detail {
 
 namespace {
 
-std::string_view sv(beast::string_view s) { return {s.data(), s.size()}; }
+std::string_view sv(beast::string_view s) {
+  return {s.data(), s.size()};
+}
 
 bool iequals(std::string_view a, std::string_view b) {
   return beast::iequals(beast::string_view{a.data(), a.size()}, beast::string_view{b.data(), b.size()});
@@ -26,8 +28,8 @@ bool iequals(std::string_view a, std::string_view b) {
 /// Client gone, timed out, or connection torn down: nothing to answer.
 bool is_disconnect(const beast::error_code& ec) {
   return ec == bhttp::error::end_of_stream || ec == net::error::eof || ec == net::error::connection_reset ||
-         ec == net::error::operation_aborted || ec == beast::error::timeout || ec == net::error::broken_pipe ||
-         ec == bhttp::error::partial_message;
+         ec == net::error::operation_aborted || ec == beast::error::timeout ||
+         ec == net::error::broken_pipe || ec == bhttp::error::partial_message;
 }
 
 constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
@@ -35,10 +37,9 @@ constexpr std::string_view continue_line = "HTTP/1.1 100 Continue\r\n\r\n";
 } // namespace
 
 session::session(tcp::socket&& socket, std::shared_ptr<server_shared> shared, bool counted)
-    : stream_(std::move(socket)),
-      handler_timer_(stream_.get_executor()),
-      shared_(std::move(shared)),
-      counted_(counted) {}
+    : stream_(std::move(socket)), handler_timer_(stream_.get_executor()), shared_(std::move(shared)),
+      counted_(counted) {
+}
 
 session::~session() {
   if (counted_)
@@ -72,7 +73,8 @@ void session::read_request() {
   // Idle wait for the first bytes of the next request, then the (shorter)
   // header timeout for the rest of it.
   stream_.expires_after(shared_->opts.idle_timeout);
-  stream_.async_read_some(buffer_.prepare(4096), beast::bind_front_handler(&session::on_first_bytes, shared_from_this()));
+  stream_.async_read_some(buffer_.prepare(4096),
+                          beast::bind_front_handler(&session::on_first_bytes, shared_from_this()));
 }
 
 void session::on_first_bytes(beast::error_code ec, std::size_t n) {
@@ -84,15 +86,16 @@ void session::on_first_bytes(beast::error_code ec, std::size_t n) {
 
 void session::read_header() {
   stream_.expires_after(shared_->opts.header_timeout);
-  bhttp::async_read_header(stream_, buffer_, *parser_,
-                           [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
+  bhttp::async_read_header(
+      stream_, buffer_, *parser_,
+      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_header(ec); });
 }
 
 void session::on_header(beast::error_code ec) {
   const auto& opts = shared_->opts;
   if (ec == bhttp::error::header_limit)
-    return reject(error_response(431, "request header is larger than " + std::to_string(opts.max_header_bytes) +
-                                          " bytes"),
+    return reject(error_response(431, "request header is larger than " +
+                                          std::to_string(opts.max_header_bytes) + " bytes"),
                   false);
   if (ec == beast::error::timeout && buffer_.size() > 0)
     return reject(error_response(408, "timed out reading the request header"), false);
@@ -109,9 +112,9 @@ void session::on_header(beast::error_code ec) {
                        sv(req[bhttp::field::authorization])))
     return reject(error_response(401, "unauthorized"), parser_->is_done());
   if (auto len = parser_->content_length(); len && *len > opts.max_body_bytes)
-    return reject(error_response(413, "request body is larger than " + std::to_string(opts.max_body_bytes) +
-                                          " bytes"),
-                  false);
+    return reject(
+        error_response(413, "request body is larger than " + std::to_string(opts.max_body_bytes) + " bytes"),
+        false);
   parser_->body_limit(static_cast<std::uint64_t>(opts.max_body_bytes)); // chunked bodies
   if (parser_->is_done())
     return dispatch_request();
@@ -175,9 +178,8 @@ void session::dispatch_request() {
     if (shared->stopped)
       return;
     if (auto self = weak.lock())
-      net::post(self->stream_.get_executor(), [self, seq, res = std::move(res)]() mutable {
-        self->on_response(seq, std::move(res));
-      });
+      net::post(self->stream_.get_executor(),
+                [self, seq, res = std::move(res)]() mutable { self->on_response(seq, std::move(res)); });
   });
   // handle_request copied what it keeps: drop the request (the body may be
   // megabytes) instead of holding it while the service works and the
@@ -231,9 +233,12 @@ void session::on_write(after_write then, beast::error_code ec) {
   if (ec)
     return close();
   switch (then) {
-    case after_write::keep_alive: return read_request();
-    case after_write::close: return close();
-    case after_write::linger: return linger();
+    case after_write::keep_alive:
+      return read_request();
+    case after_write::close:
+      return close();
+    case after_write::linger:
+      return linger();
   }
 }
 
@@ -247,17 +252,17 @@ void session::linger() {
     return close();
   drain_ = std::make_unique<std::array<char, 4096>>();
   stream_.expires_after(shared_->opts.linger_timeout);
-  stream_.async_read_some(net::buffer(*drain_), [self = shared_from_this()](beast::error_code ec, std::size_t) {
-    self->on_linger(ec);
-  });
+  stream_.async_read_some(
+      net::buffer(*drain_),
+      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_linger(ec); });
 }
 
 void session::on_linger(beast::error_code ec) {
   if (ec)
     return close();
-  stream_.async_read_some(net::buffer(*drain_), [self = shared_from_this()](beast::error_code ec, std::size_t) {
-    self->on_linger(ec);
-  });
+  stream_.async_read_some(
+      net::buffer(*drain_),
+      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_linger(ec); });
 }
 
 void session::close() {

@@ -66,10 +66,10 @@ private:
   std::shared_ptr<server_shared> shared_;
   const bool counted_;
 
-  std::uint64_t seq_ = 0;       ///< id of the request being served
-  bool awaiting_ = false;        ///< the service has not answered it yet
-  bool keep_alive_ = false;      ///< of the request being served
-  unsigned version_ = 11;        ///< HTTP version of that request
+  std::uint64_t seq_ = 0;                         ///< id of the request being served
+  bool awaiting_ = false;                         ///< the service has not answered it yet
+  bool keep_alive_ = false;                       ///< of the request being served
+  unsigned version_ = 11;                         ///< HTTP version of that request
   std::unique_ptr<std::array<char, 4096>> drain_; ///< only while lingering
 };
 

@@ -55,8 +55,8 @@ result<bool> parse_local_flag(std::string_view query) {
       continue;
     auto eq = pair.find('=');
     auto name = percent_decode(pair.substr(0, eq));
-    auto value = eq == std::string_view::npos ? std::optional<std::string>{""}
-                                               : percent_decode(pair.substr(eq + 1));
+    auto value =
+        eq == std::string_view::npos ? std::optional<std::string>{""} : percent_decode(pair.substr(eq + 1));
     if (!name || !value)
       return error{errc::bad_request, "malformed query string"};
     if (*name != "local")

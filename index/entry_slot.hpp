@@ -35,8 +35,7 @@ struct entry_slot {
   /// out of order) and returns the value it holds afterwards.
   std::int64_t touch(std::int64_t now_ms) {
     auto seen = last_accessed_ms.load(std::memory_order_relaxed);
-    while (seen < now_ms
-           && !last_accessed_ms.compare_exchange_weak(seen, now_ms, std::memory_order_relaxed))
+    while (seen < now_ms && !last_accessed_ms.compare_exchange_weak(seen, now_ms, std::memory_order_relaxed))
       ;
     return seen < now_ms ? now_ms : seen;
   }

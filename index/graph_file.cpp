@@ -27,7 +27,9 @@ error corrupt(std::string what) {
   return error{errc::internal, "graph file corrupt: " + std::move(what)};
 }
 
-std::uint64_t rotl(std::uint64_t x, int r) { return (x << r) | (x >> (64 - r)); }
+std::uint64_t rotl(std::uint64_t x, int r) {
+  return (x << r) | (x >> (64 - r));
+}
 
 } // namespace
 
@@ -70,9 +72,9 @@ header decode_header(const unsigned char (&in)[header_size]) {
 status check_header(const header& h, const expected_layout& layout, std::uint64_t payload_bytes) {
   if (h.m != layout.m || h.max_m != layout.m || h.max_m0 != 2 * layout.m)
     return corrupt("M is " + std::to_string(h.m) + ", expected " + std::to_string(layout.m));
-  if (h.offset_level0 != 0 || h.offset_data != layout.links_level0_bytes()
-      || h.label_offset != layout.links_level0_bytes() + layout.data_bytes()
-      || h.size_data_per_element != layout.size_data_per_element())
+  if (h.offset_level0 != 0 || h.offset_data != layout.links_level0_bytes() ||
+      h.label_offset != layout.links_level0_bytes() + layout.data_bytes() ||
+      h.size_data_per_element != layout.size_data_per_element())
     return corrupt("element layout does not match dimension " + std::to_string(layout.dimension));
   // hnswlib's internal ids are 32-bit.
   if (h.element_count >= 0xffffffffu)
@@ -156,16 +158,16 @@ void writer::bytes(const void* data, std::size_t n) {
 status writer::finish() {
   if (!failed_) {
     std::uint64_t trailer[2] = {sum_.digest(), magic};
-    failed_ = std::fwrite(trailer, 1, sizeof(trailer), f_) != sizeof(trailer)
-              || std::fflush(f_) != 0 || ::fsync(::fileno(f_)) != 0;
+    failed_ = std::fwrite(trailer, 1, sizeof(trailer), f_) != sizeof(trailer) || std::fflush(f_) != 0 ||
+              ::fsync(::fileno(f_)) != 0;
   }
   int saved_errno = errno;
   if (f_ && std::fclose(f_) != 0)
     failed_ = true;
   f_ = nullptr;
   if (failed_)
-    return error{errc::internal, "cannot write graph file " + file_.string() + ": "
-                                   + std::strerror(saved_errno)};
+    return error{errc::internal,
+                 "cannot write graph file " + file_.string() + ": " + std::strerror(saved_errno)};
   return {};
 }
 
@@ -177,8 +179,7 @@ reader::~reader() {
 status reader::open(const std::filesystem::path& file) {
   f_ = std::fopen(file.c_str(), "rb");
   if (!f_)
-    return error{errc::not_found, "cannot open graph file " + file.string() + ": "
-                                    + std::strerror(errno)};
+    return error{errc::not_found, "cannot open graph file " + file.string() + ": " + std::strerror(errno)};
   struct stat st {};
   if (::fstat(::fileno(f_), &st) != 0 || !S_ISREG(st.st_mode))
     return error{errc::internal, "graph file is not a regular file: " + file.string()};
@@ -186,9 +187,8 @@ status reader::open(const std::filesystem::path& file) {
   if (size < header_size + trailer_size)
     return corrupt("file of " + std::to_string(size) + " bytes is too short");
   std::uint64_t trailer[2];
-  if (std::fseek(f_, static_cast<long>(size - trailer_size), SEEK_SET) != 0
-      || std::fread(trailer, 1, sizeof(trailer), f_) != sizeof(trailer)
-      || std::fseek(f_, 0, SEEK_SET) != 0)
+  if (std::fseek(f_, static_cast<long>(size - trailer_size), SEEK_SET) != 0 ||
+      std::fread(trailer, 1, sizeof(trailer), f_) != sizeof(trailer) || std::fseek(f_, 0, SEEK_SET) != 0)
     return error{errc::internal, "cannot read graph file " + file.string()};
   if (trailer[1] != magic)
     return corrupt("no trailer (truncated, or not written by FerroCache)");
@@ -207,6 +207,8 @@ bool reader::bytes(void* out, std::size_t n) {
   return true;
 }
 
-bool reader::verify() const { return remaining() == 0 && sum_.digest() == expected_digest_; }
+bool reader::verify() const {
+  return remaining() == 0 && sum_.digest() == expected_digest_;
+}
 
 } // namespace ferro::graph_file

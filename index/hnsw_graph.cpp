@@ -65,7 +65,9 @@ void pad_upper_links(hnsw& g, hnswlib::tableint id) {
   g.linkLists_[id] = static_cast<char*>(p);
 }
 
-error corrupt(const std::string& what) { return error{errc::internal, "graph file corrupt: " + what}; }
+error corrupt(const std::string& what) {
+  return error{errc::internal, "graph file corrupt: " + what};
+}
 
 /// Checks every link of a loaded graph: counts within M, targets existing
 /// nodes that have the level. hnswlib follows links unchecked, so a bad one
@@ -98,7 +100,8 @@ struct hnsw_graph::impl {
   std::unique_ptr<hnsw> g;
 };
 
-hnsw_graph::hnsw_graph(std::unique_ptr<impl> p) : impl_(std::move(p)) {}
+hnsw_graph::hnsw_graph(std::unique_ptr<impl> p) : impl_(std::move(p)) {
+}
 
 hnsw_graph::~hnsw_graph() = default;
 
@@ -126,8 +129,8 @@ result<std::unique_ptr<hnsw_graph>> hnsw_graph::create(std::size_t dimension, co
   }
 }
 
-result<std::unique_ptr<hnsw_graph>> hnsw_graph::load(const std::filesystem::path& file,
-                                                     std::size_t dimension, const hnsw_params& params) {
+result<std::unique_ptr<hnsw_graph>> hnsw_graph::load(const std::filesystem::path& file, std::size_t dimension,
+                                                     const hnsw_params& params) {
   try {
     auto p = sanitize(params);
     graph_file::reader r;
@@ -155,8 +158,8 @@ result<std::unique_ptr<hnsw_graph>> hnsw_graph::load(const std::filesystem::path
       if (!r.bytes(&bytes, sizeof(bytes)))
         return corrupt("truncated link lists");
       auto level = bytes / g.size_links_per_element_;
-      if (bytes % g.size_links_per_element_ != 0 || level > static_cast<std::size_t>(h.max_level)
-          || bytes > r.remaining())
+      if (bytes % g.size_links_per_element_ != 0 || level > static_cast<std::size_t>(h.max_level) ||
+          bytes > r.remaining())
         return corrupt("bad link list size at node " + std::to_string(i));
       char* links = nullptr;
       if (level > 0) {
@@ -192,10 +195,18 @@ result<std::unique_ptr<hnsw_graph>> hnsw_graph::load(const std::filesystem::path
   }
 }
 
-std::size_t hnsw_graph::dimension() const { return impl_->g->data_size_ / sizeof(float); }
-std::size_t hnsw_graph::capacity() const { return impl_->g->max_elements_; }
-std::size_t hnsw_graph::node_count() const { return impl_->g->cur_element_count; }
-std::size_t hnsw_graph::deleted_count() const { return impl_->g->num_deleted_; }
+std::size_t hnsw_graph::dimension() const {
+  return impl_->g->data_size_ / sizeof(float);
+}
+std::size_t hnsw_graph::capacity() const {
+  return impl_->g->max_elements_;
+}
+std::size_t hnsw_graph::node_count() const {
+  return impl_->g->cur_element_count;
+}
+std::size_t hnsw_graph::deleted_count() const {
+  return impl_->g->num_deleted_;
+}
 
 result<hnsw_graph::node_id> hnsw_graph::add(const float* v, std::uint64_t label) {
   auto& g = *impl_->g;
@@ -225,13 +236,17 @@ void hnsw_graph::unmark_deleted(node_id n) {
     impl_->g->unmarkDeletedInternal(n);
 }
 
-bool hnsw_graph::is_deleted(node_id n) const { return impl_->g->isMarkedDeleted(n); }
+bool hnsw_graph::is_deleted(node_id n) const {
+  return impl_->g->isMarkedDeleted(n);
+}
 
 const float* hnsw_graph::vector(node_id n) const {
   return reinterpret_cast<const float*>(impl_->g->getDataByInternalId(n));
 }
 
-std::uint64_t hnsw_graph::label(node_id n) const { return impl_->g->getExternalLabel(n); }
+std::uint64_t hnsw_graph::label(node_id n) const {
+  return impl_->g->getExternalLabel(n);
+}
 
 std::optional<hnsw_graph::node_id> hnsw_graph::find(std::uint64_t label) const {
   auto& lookup = impl_->g->label_lookup_;
@@ -306,8 +321,8 @@ status hnsw_graph::save(const std::filesystem::path& file) const {
   w.bytes(g.data_level0_memory_, g.cur_element_count * g.size_data_per_element_);
   for (std::size_t i = 0; i < g.cur_element_count; ++i) {
     std::uint32_t bytes = g.element_levels_[i] > 0
-                            ? static_cast<std::uint32_t>(g.size_links_per_element_ * g.element_levels_[i])
-                            : 0;
+                              ? static_cast<std::uint32_t>(g.size_links_per_element_ * g.element_levels_[i])
+                              : 0;
     w.pod(bytes);
     w.bytes(g.linkLists_[i], bytes);
   }

@@ -44,8 +44,8 @@ public:
   /// Reads a file written by `save`. Any truncation, checksum mismatch,
   /// layout that does not fit (dimension, M) or out-of-range link is an error;
   /// nothing of the file is trusted before it is checked.
-  static result<std::unique_ptr<hnsw_graph>> load(const std::filesystem::path& file,
-                                                  std::size_t dimension, const hnsw_params& params);
+  static result<std::unique_ptr<hnsw_graph>> load(const std::filesystem::path& file, std::size_t dimension,
+                                                  const hnsw_params& params);
 
   ~hnsw_graph();
   hnsw_graph(const hnsw_graph&) = delete;

@@ -77,7 +77,7 @@ bool labels_distinct(const std::vector<labelled_entry>& sorted) {
 } // namespace
 
 namespace_index::namespace_index(std::size_t dimension, hnsw_params params)
-  : dimension_(dimension), params_(hnsw_graph::sanitize(params)) {
+    : dimension_(dimension), params_(hnsw_graph::sanitize(params)) {
   auto g = hnsw_graph::create(dimension_, params_, params_.initial_capacity);
   if (!g)
     throw std::bad_alloc();
@@ -86,7 +86,7 @@ namespace_index::namespace_index(std::size_t dimension, hnsw_params params)
 
 namespace_index::namespace_index(std::size_t dimension, const hnsw_params& params,
                                  std::unique_ptr<hnsw_graph> graph)
-  : dimension_(dimension), params_(hnsw_graph::sanitize(params)), graph_(std::move(graph)) {
+    : dimension_(dimension), params_(hnsw_graph::sanitize(params)), graph_(std::move(graph)) {
   by_node_.assign(graph_->node_count(), nullptr);
 }
 
@@ -235,8 +235,8 @@ std::vector<entry_usage> namespace_index::top_entries(std::size_t n) const {
 
 status namespace_index::upsert(cache_entry e) {
   if (e.embedding.size() != dimension_)
-    return error{errc::bad_request, "embedding has " + std::to_string(e.embedding.size())
-                                      + " values, the namespace has dimension " + std::to_string(dimension_)};
+    return error{errc::bad_request, "embedding has " + std::to_string(e.embedding.size()) +
+                                        " values, the namespace has dimension " + std::to_string(dimension_)};
   if (!all_finite(e.embedding))
     return error{errc::bad_request, "embedding has a non-finite value"};
   std::lock_guard write_lock(write_mutex_);
@@ -309,7 +309,8 @@ std::vector<entry_slot*> namespace_index::slots_by_label() const {
   slots.reserve(by_uuid_.size());
   for (const auto& [uuid, s] : by_uuid_)
     slots.push_back(s.get());
-  std::sort(slots.begin(), slots.end(), [](const entry_slot* a, const entry_slot* b) { return a->label < b->label; });
+  std::sort(slots.begin(), slots.end(),
+            [](const entry_slot* a, const entry_slot* b) { return a->label < b->label; });
   return slots;
 }
 
@@ -392,11 +393,10 @@ std::vector<labelled_entry> namespace_index::export_entries() const {
   out.reserve(by_uuid_.size());
   for (const auto* s : slots_by_label()) {
     auto* v = graph_->vector(s->node);
-    out.push_back({s->label,
-                   cache_entry{s->uuid, std::vector<float>(v, v + dimension_), s->response, s->query_text,
-                               s->created_at_ms, s->expires_at_ms,
-                               s->access_count.load(std::memory_order_relaxed),
-                               s->last_accessed_ms.load(std::memory_order_relaxed)}});
+    out.push_back({s->label, cache_entry{s->uuid, std::vector<float>(v, v + dimension_), s->response,
+                                         s->query_text, s->created_at_ms, s->expires_at_ms,
+                                         s->access_count.load(std::memory_order_relaxed),
+                                         s->last_accessed_ms.load(std::memory_order_relaxed)}});
   }
   return out;
 }
@@ -425,8 +425,8 @@ result<std::unique_ptr<namespace_index>> namespace_index::restore(std::size_t di
       next_label = std::max(next_label, graph.label(static_cast<hnsw_graph::node_id>(node)) + 1);
     for (const auto& le : entries)
       if (le.entry.embedding.size() != dimension)
-        return error{errc::bad_request, "entry " + le.entry.uuid + " does not have dimension "
-                                          + std::to_string(dimension)};
+        return error{errc::bad_request,
+                     "entry " + le.entry.uuid + " does not have dimension " + std::to_string(dimension)};
     sort_and_dedupe(entries);
     if (!labels_distinct(entries))
       return error{errc::internal, "entries share a label"};
@@ -435,8 +435,8 @@ result<std::unique_ptr<namespace_index>> namespace_index::restore(std::size_t di
       if (auto found = graph.find(le.label)) {
         node = *found;
         if (std::memcmp(graph.vector(node), le.entry.embedding.data(), dimension * sizeof(float)) != 0)
-          return error{errc::internal, "graph node of label " + std::to_string(le.label)
-                                         + " differs from entry " + le.entry.uuid};
+          return error{errc::internal, "graph node of label " + std::to_string(le.label) +
+                                           " differs from entry " + le.entry.uuid};
         graph.unmark_deleted(node); // the entries are the truth
       } else {
         if (!all_finite(le.entry.embedding))

@@ -121,8 +121,8 @@ public:
 
   // ---- introspection (tests, metrics)
 
-  std::size_t graph_capacity() const; ///< node slots allocated
-  std::size_t graph_deleted() const;  ///< deleted nodes still in the graph
+  std::size_t graph_capacity() const;   ///< node slots allocated
+  std::size_t graph_deleted() const;    ///< deleted nodes still in the graph
   std::uint64_t graph_rebuilds() const; ///< internal rebuilds so far
   const hnsw_params& params() const { return params_; }
 
@@ -149,7 +149,7 @@ private:
   const hnsw_params params_;
 
   mutable rw_mutex mutex_; ///< everything below except where noted; writer-preferring
-  std::mutex write_mutex_;          ///< serialises writers across a graph rebuild
+  std::mutex write_mutex_; ///< serialises writers across a graph rebuild
   std::unique_ptr<hnsw_graph> graph_;
   slot_table by_uuid_;               ///< owns the slots; keys view slot->uuid
   std::vector<entry_slot*> by_node_; ///< graph node -> live slot, null if deleted

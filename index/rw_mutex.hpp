@@ -26,16 +26,30 @@ public:
     if (rc != 0)
       throw std::system_error(rc, std::generic_category(), "pthread_rwlock_init");
   }
-  ~rw_mutex() { pthread_rwlock_destroy(&lock_); }
+  ~rw_mutex() {
+    pthread_rwlock_destroy(&lock_);
+  }
   rw_mutex(const rw_mutex&) = delete;
   rw_mutex& operator=(const rw_mutex&) = delete;
 
-  void lock() { pthread_rwlock_wrlock(&lock_); }
-  bool try_lock() { return pthread_rwlock_trywrlock(&lock_) == 0; }
-  void unlock() { pthread_rwlock_unlock(&lock_); }
-  void lock_shared() { pthread_rwlock_rdlock(&lock_); }
-  bool try_lock_shared() { return pthread_rwlock_tryrdlock(&lock_) == 0; }
-  void unlock_shared() { pthread_rwlock_unlock(&lock_); }
+  void lock() {
+    pthread_rwlock_wrlock(&lock_);
+  }
+  bool try_lock() {
+    return pthread_rwlock_trywrlock(&lock_) == 0;
+  }
+  void unlock() {
+    pthread_rwlock_unlock(&lock_);
+  }
+  void lock_shared() {
+    pthread_rwlock_rdlock(&lock_);
+  }
+  bool try_lock_shared() {
+    return pthread_rwlock_tryrdlock(&lock_) == 0;
+  }
+  void unlock_shared() {
+    pthread_rwlock_unlock(&lock_);
+  }
 
 private:
   pthread_rwlock_t lock_;

@@ -156,12 +156,20 @@ ip_distance_fn pick_ip_distance() {
 
 } // namespace
 
-named_dot_kernel best_dot_kernel() { return selected(); }
+named_dot_kernel best_dot_kernel() {
+  return selected();
+}
 
-std::vector<named_dot_kernel> available_dot_kernels() { return detect_kernels(); }
+std::vector<named_dot_kernel> available_dot_kernels() {
+  return detect_kernels();
+}
 
-float dot(const float* a, const float* b, std::size_t n) { return selected().fn(a, b, n); }
+float dot(const float* a, const float* b, std::size_t n) {
+  return selected().fn(a, b, n);
+}
 
-ip_distance_fn best_ip_distance() { return pick_ip_distance(); }
+ip_distance_fn best_ip_distance() {
+  return pick_ip_distance();
+}
 
 } // namespace ferro

@@ -14,6 +14,8 @@ std::uint32_t crc32c(const void* data, std::size_t size);
 /// Continues a CRC over more bytes: crc32c_extend(crc32c(a), b) == crc32c(a ‖ b).
 std::uint32_t crc32c_extend(std::uint32_t crc, const void* data, std::size_t size);
 
-inline std::uint32_t crc32c(std::string_view bytes) { return crc32c(bytes.data(), bytes.size()); }
+inline std::uint32_t crc32c(std::string_view bytes) {
+  return crc32c(bytes.data(), bytes.size());
+}
 
 } // namespace ferro::storage

@@ -58,8 +58,7 @@ status write_all(int fd, std::string_view bytes, const std::filesystem::path& pa
   return {};
 }
 
-status pwrite_all(int fd, std::string_view bytes, std::uint64_t offset,
-                  const std::filesystem::path& path) {
+status pwrite_all(int fd, std::string_view bytes, std::uint64_t offset, const std::filesystem::path& path) {
   while (!bytes.empty()) {
     auto n = ::pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(offset));
     if (n < 0) {

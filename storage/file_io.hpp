@@ -39,8 +39,7 @@ private:
 
 result<unique_fd> open_file(const std::filesystem::path& path, int flags, int mode = 0644);
 status write_all(int fd, std::string_view bytes, const std::filesystem::path& path);
-status pwrite_all(int fd, std::string_view bytes, std::uint64_t offset,
-                  const std::filesystem::path& path);
+status pwrite_all(int fd, std::string_view bytes, std::uint64_t offset, const std::filesystem::path& path);
 status fsync_fd(int fd, const std::filesystem::path& path);
 
 /// fsync of a directory, so that renames and new names in it are durable.

@@ -9,14 +9,13 @@ error lmdb_error(int rc, std::string_view what) {
   std::string msg{what};
   msg += ": ";
   msg += mdb_strerror(rc);
-  bool disk = rc == ENOSPC || rc == EIO || rc == EDQUOT || rc == EROFS || rc == MDB_MAP_FULL
-              || rc == MDB_PANIC;
+  bool disk =
+      rc == ENOSPC || rc == EIO || rc == EDQUOT || rc == EROFS || rc == MDB_MAP_FULL || rc == MDB_PANIC;
   return error{disk ? errc::unavailable : errc::internal, std::move(msg)};
 }
 
-result<std::unique_ptr<lmdb_env>> lmdb_env::open(const std::filesystem::path& dir,
-                                                 std::size_t map_size, unsigned flags,
-                                                 unsigned max_dbs) {
+result<std::unique_ptr<lmdb_env>> lmdb_env::open(const std::filesystem::path& dir, std::size_t map_size,
+                                                 unsigned flags, unsigned max_dbs) {
   MDB_env* raw = nullptr;
   if (int rc = mdb_env_create(&raw); rc != 0)
     return lmdb_error(rc, "mdb_env_create");

@@ -29,9 +29,8 @@ inline std::string_view to_view(const MDB_val& v) {
 class lmdb_env {
 public:
   /// Opens (creating if needed) the environment in directory `dir`.
-  static result<std::unique_ptr<lmdb_env>> open(const std::filesystem::path& dir,
-                                                std::size_t map_size, unsigned flags,
-                                                unsigned max_dbs);
+  static result<std::unique_ptr<lmdb_env>> open(const std::filesystem::path& dir, std::size_t map_size,
+                                                unsigned flags, unsigned max_dbs);
   ~lmdb_env();
   lmdb_env(const lmdb_env&) = delete;
   lmdb_env& operator=(const lmdb_env&) = delete;

@@ -112,10 +112,10 @@ inline const msgpack::object* array_of(const msgpack::object& o, std::uint32_t n
 
 inline bool read_entry(const msgpack::object& o, cache_entry& e) {
   auto a = array_of(o, 8);
-  return a != nullptr && read_str(a[0], e.uuid) && read_floats(a[1], e.embedding)
-         && read_str(a[2], e.response) && read_str(a[3], e.query_text)
-         && read_i64(a[4], e.created_at_ms) && read_i64(a[5], e.expires_at_ms)
-         && read_u64(a[6], e.access_count) && read_i64(a[7], e.last_accessed_ms);
+  return a != nullptr && read_str(a[0], e.uuid) && read_floats(a[1], e.embedding) &&
+         read_str(a[2], e.response) && read_str(a[3], e.query_text) && read_i64(a[4], e.created_at_ms) &&
+         read_i64(a[5], e.expires_at_ms) && read_u64(a[6], e.access_count) &&
+         read_i64(a[7], e.last_accessed_ms);
 }
 
 /// Strings and bins are copied out by the readers anyway: let the parsed
@@ -126,8 +126,7 @@ inline bool reference_all(msgpack::type::object_type, std::size_t, void*) {
 
 /// Parses exactly one object from [data+offset, data+size); advances offset.
 /// Never throws; false on malformed or truncated input.
-inline bool unpack_one(const char* data, std::size_t size, std::size_t& offset,
-                       msgpack::object_handle& out) {
+inline bool unpack_one(const char* data, std::size_t size, std::size_t& offset, msgpack::object_handle& out) {
   // Our arrays are short and shallow; the limits stop a damaged length
   // field from asking for gigabytes before the parse fails.
   static const msgpack::unpack_limit limit(64, 64, std::size_t{1} << 28, std::size_t{1} << 28, 0, 8);

@@ -65,8 +65,8 @@ result<std::string_view> unseal(std::string_view key, std::string_view value) {
   if (value.size() < seal_header_bytes)
     return bad("value shorter than its header (" + std::to_string(value.size()) + " bytes)");
   if (static_cast<std::uint8_t>(value[0]) != value_format_v1)
-    return bad("unknown value format version "
-               + std::to_string(static_cast<unsigned>(static_cast<std::uint8_t>(value[0]))));
+    return bad("unknown value format version " +
+               std::to_string(static_cast<unsigned>(static_cast<std::uint8_t>(value[0]))));
   auto payload = value.substr(seal_header_bytes);
   auto want = get_be32(value.data() + 1);
   auto got = crc32c_extend(crc32c(key), payload.data(), payload.size());
@@ -120,8 +120,8 @@ result<std::uint64_t> decode_u64(std::string_view payload) {
 
 // WAL payload, insert: [1, entry]; remove: [2, uuid, reason]; void: [0].
 std::string encode_wal_payload(const wal_record& rec) {
-  msgpack::sbuffer buf(256 + rec.entry.embedding.size() * sizeof(float) + rec.entry.response.size()
-                       + rec.entry.query_text.size());
+  msgpack::sbuffer buf(256 + rec.entry.embedding.size() * sizeof(float) + rec.entry.response.size() +
+                       rec.entry.query_text.size());
   mp::packer pk(&buf);
   if (rec.op == wal_op::insert) {
     pk.pack_array(2);
@@ -169,9 +169,9 @@ status decode_wal_payload(std::string_view payload, wal_record& out, bool& is_vo
   if (op == static_cast<std::uint64_t>(wal_op::remove)) {
     out.op = wal_op::remove;
     std::uint64_t reason = 0;
-    if (oh.get().via.array.size < 3 || !mp::read_str(a[1], out.uuid) || !mp::read_u64(a[2], reason)
-        || reason < static_cast<std::uint64_t>(removal_reason::deleted)
-        || reason > static_cast<std::uint64_t>(removal_reason::evicted))
+    if (oh.get().via.array.size < 3 || !mp::read_str(a[1], out.uuid) || !mp::read_u64(a[2], reason) ||
+        reason < static_cast<std::uint64_t>(removal_reason::deleted) ||
+        reason > static_cast<std::uint64_t>(removal_reason::evicted))
       return bad("malformed remove record");
     out.reason = static_cast<removal_reason>(reason);
     return {};
@@ -198,8 +198,8 @@ result<namespace_meta> decode_namespace(std::string_view payload) {
   if (!parse_exact(payload, oh))
     return bad("namespace record is not one msgpack object");
   auto a = mp::array_of(oh.get(), 4);
-  if (a == nullptr || !mp::read_str(a[0], encoded) || !mp::read_u64(a[1], m.dimension)
-      || !mp::read_u64(a[2], m.base_ns_seq) || !mp::read_u64(a[3], m.last_ns_seq))
+  if (a == nullptr || !mp::read_str(a[0], encoded) || !mp::read_u64(a[1], m.dimension) ||
+      !mp::read_u64(a[2], m.base_ns_seq) || !mp::read_u64(a[3], m.last_ns_seq))
     return bad("malformed namespace record");
   auto key = decode_key(encoded);
   if (!key)
@@ -238,12 +238,12 @@ result<snapshot_manifest> decode_manifest(std::string_view payload) {
   if (!parse_exact(payload, oh))
     return bad("snapshot manifest is not one msgpack object");
   auto a = mp::array_of(oh.get(), 10);
-  if (a == nullptr || !mp::read_str(a[0], m.dir_name) || !mp::read_u64(a[1], m.generation)
-      || !mp::read_u64(a[2], m.covered_ns_seq) || !mp::read_u64(a[3], m.dimension)
-      || !mp::read_u64(a[4], m.entry_count) || !mp::read_u64(a[5], m.entries_bytes)
-      || !mp::read_u64(a[6], entries_crc) || !mp::read_bool(a[7], m.has_graph)
-      || !mp::read_u64(a[8], m.graph_bytes) || !mp::read_u64(a[9], graph_crc)
-      || entries_crc > UINT32_MAX || graph_crc > UINT32_MAX)
+  if (a == nullptr || !mp::read_str(a[0], m.dir_name) || !mp::read_u64(a[1], m.generation) ||
+      !mp::read_u64(a[2], m.covered_ns_seq) || !mp::read_u64(a[3], m.dimension) ||
+      !mp::read_u64(a[4], m.entry_count) || !mp::read_u64(a[5], m.entries_bytes) ||
+      !mp::read_u64(a[6], entries_crc) || !mp::read_bool(a[7], m.has_graph) ||
+      !mp::read_u64(a[8], m.graph_bytes) || !mp::read_u64(a[9], graph_crc) || entries_crc > UINT32_MAX ||
+      graph_crc > UINT32_MAX)
     return bad("malformed snapshot manifest");
   m.entries_crc = static_cast<std::uint32_t>(entries_crc);
   m.graph_crc = static_cast<std::uint32_t>(graph_crc);

@@ -48,9 +48,8 @@ error corrupt(const std::filesystem::path& file, const std::string& why) {
 
 } // namespace
 
-result<entries_file_info> write_entries_file(const std::filesystem::path& file,
-                                             const namespace_key& ns, std::uint64_t dimension,
-                                             std::uint64_t covered_ns_seq,
+result<entries_file_info> write_entries_file(const std::filesystem::path& file, const namespace_key& ns,
+                                             std::uint64_t dimension, std::uint64_t covered_ns_seq,
                                              const std::vector<labelled_entry>& entries) {
   auto fd = open_file(file, O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (!fd)
@@ -110,9 +109,8 @@ result<entries_file_contents> read_entries_file(const std::filesystem::path& fil
   auto payload_len = get_be(b.data() + 16, 8);
   auto payload_crc = static_cast<std::uint32_t>(get_be(b.data() + 24, 4));
   if (payload_len != b.size() - header_bytes)
-    return corrupt(file, "length " + std::to_string(b.size() - header_bytes)
-                           + " does not match the header's " + std::to_string(payload_len)
-                           + " (truncated?)");
+    return corrupt(file, "length " + std::to_string(b.size() - header_bytes) +
+                             " does not match the header's " + std::to_string(payload_len) + " (truncated?)");
   const char* p = b.data() + header_bytes;
   if (crc32c(p, payload_len) != payload_crc)
     return corrupt(file, "payload checksum mismatch");
@@ -124,8 +122,8 @@ result<entries_file_contents> read_entries_file(const std::filesystem::path& fil
   std::string encoded;
   std::uint64_t count = 0;
   auto head = mp::unpack_one(p, payload_len, off, oh) ? mp::array_of(oh.get(), 4) : nullptr;
-  if (head == nullptr || !mp::read_str(head[0], encoded) || !mp::read_u64(head[1], out.dimension)
-      || !mp::read_u64(head[2], out.covered_ns_seq) || !mp::read_u64(head[3], count))
+  if (head == nullptr || !mp::read_str(head[0], encoded) || !mp::read_u64(head[1], out.dimension) ||
+      !mp::read_u64(head[2], out.covered_ns_seq) || !mp::read_u64(head[3], count))
     return corrupt(file, "malformed payload header");
   auto key = decode_key(encoded);
   if (!key)
@@ -142,9 +140,9 @@ result<entries_file_contents> read_entries_file(const std::filesystem::path& fil
     if (a == nullptr || !mp::read_u64(a[0], le.label) || !mp::read_entry(a[1], le.entry))
       return corrupt(file, "malformed entry #" + std::to_string(i));
     if (le.entry.embedding.size() != out.dimension)
-      return corrupt(file, "entry #" + std::to_string(i) + " has dimension "
-                             + std::to_string(le.entry.embedding.size()) + ", expected "
-                             + std::to_string(out.dimension));
+      return corrupt(file, "entry #" + std::to_string(i) + " has dimension " +
+                               std::to_string(le.entry.embedding.size()) + ", expected " +
+                               std::to_string(out.dimension));
     out.entries.push_back(std::move(le));
   }
   if (off != payload_len)

@@ -21,9 +21,8 @@ struct entries_file_info {
 
 /// Writes and fsyncs the entries file. Streams the payload, so memory stays
 /// bounded by one chunk whatever the number of entries.
-result<entries_file_info> write_entries_file(const std::filesystem::path& file,
-                                             const namespace_key& ns, std::uint64_t dimension,
-                                             std::uint64_t covered_ns_seq,
+result<entries_file_info> write_entries_file(const std::filesystem::path& file, const namespace_key& ns,
+                                             std::uint64_t dimension, std::uint64_t covered_ns_seq,
                                              const std::vector<labelled_entry>& entries);
 
 struct entries_file_contents {

@@ -18,8 +18,8 @@ struct wal_record {
   /// never reused (not after a snapshot drops the record, not after a
   /// restart, not after the namespace is dropped and reappears).
   std::uint64_t ns_seq = 0;
-  cache_entry entry;                                ///< op == insert
-  std::string uuid;                                 ///< op == remove
+  cache_entry entry;                               ///< op == insert
+  std::string uuid;                                ///< op == remove
   removal_reason reason = removal_reason::deleted; ///< op == remove
 };
 

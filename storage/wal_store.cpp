@@ -50,7 +50,8 @@ std::optional<std::string> invalid_record(const wal_record& rec) {
 
 // ---------------------------------------------------------------- open
 
-wal_store::wal_store(storage_options opts) : opts_(std::move(opts)) {}
+wal_store::wal_store(storage_options opts) : opts_(std::move(opts)) {
+}
 
 wal_store::~wal_store() = default;
 
@@ -93,11 +94,10 @@ status wal_store::init() {
   bool existed = fs::exists(data_file, ec);
   auto page = static_cast<std::uint64_t>(::sysconf(_SC_PAGESIZE));
   if (existed && fs::file_size(data_file, ec) < 2 * page)
-    return error{errc::internal, "storage: " + data_file.string()
-                                   + " is truncated (shorter than its two meta pages)"};
+    return error{errc::internal,
+                 "storage: " + data_file.string() + " is truncated (shorter than its two meta pages)"};
 
-  unsigned flags = MDB_NOTLS
-                   | (opts_.sync == sync_mode::single ? MDB_NOSYNC : MDB_NOMETASYNC);
+  unsigned flags = MDB_NOTLS | (opts_.sync == sync_mode::single ? MDB_NOSYNC : MDB_NOMETASYNC);
   auto env = storage::lmdb_env::open(dir / "lmdb", opts_.map_size_bytes, flags, 8);
   if (!env)
     return with_context("storage", env.err());
@@ -105,9 +105,8 @@ status wal_store::init() {
   auto need = env_->required_file_bytes();
   auto have = fs::file_size(data_file, ec);
   if (ec || have < need)
-    return error{errc::internal, "storage: " + data_file.string() + " is truncated: "
-                                   + std::to_string(have) + " bytes, its newest meta page needs "
-                                   + std::to_string(need)};
+    return error{errc::internal, "storage: " + data_file.string() + " is truncated: " + std::to_string(have) +
+                                     " bytes, its newest meta page needs " + std::to_string(need)};
   return load_state();
 }
 
@@ -124,8 +123,9 @@ status wal_store::load_state() {
     if (rc != MDB_NOTFOUND)
       return rc;
     fresh = true;
-    for (auto [k, val] : {std::pair{key_format, format_version}, std::pair{key_wal_sequence, std::uint64_t{0}},
-                          std::pair{key_next_ns_id, std::uint64_t{1}}})
+    for (auto [k, val] :
+         {std::pair{key_format, format_version}, std::pair{key_wal_sequence, std::uint64_t{0}},
+          std::pair{key_next_ns_id, std::uint64_t{1}}})
       if (int rc2 = t.put(db_meta_, k, sealed_meta_u64(k, val)); rc2 != 0)
         return rc2;
     return 0;
@@ -140,8 +140,8 @@ status wal_store::load_state() {
     for (const auto& d : std::filesystem::directory_iterator(snapshots_dir(), ec)) {
       std::uint64_t id = 0;
       if (parse_snapshot_dir_name(d.path().filename().string(), id))
-        return error{errc::internal, "storage: " + snapshots_dir().string()
-                                       + " holds snapshots but the LMDB log is new; refusing to start"};
+        return error{errc::internal, "storage: " + snapshots_dir().string() +
+                                         " holds snapshots but the LMDB log is new; refusing to start"};
     }
     if (auto s = sync_env("storage: open"); !s)
       return s;
@@ -157,8 +157,8 @@ status wal_store::load_state() {
     auto payload = codec::unseal(key, v);
     auto value = payload ? codec::decode_u64(*payload) : result<std::uint64_t>{payload.err()};
     if (!value)
-      return error{errc::internal, std::string{"storage: meta "} + key + " is corrupt ("
-                                     + value.err().message + "); refusing to start"};
+      return error{errc::internal, std::string{"storage: meta "} + key + " is corrupt (" +
+                                       value.err().message + "); refusing to start"};
     out = *value;
     return {};
   };
@@ -183,14 +183,13 @@ status wal_store::load_state() {
     for (; rc == 0; rc = c.get(k, v, MDB_NEXT)) {
       std::uint64_t id = 0;
       if (!codec::parse_u64_key(k, id)) {
-        open_messages_.push_back("namespaces DB: key of " + std::to_string(k.size())
-                                 + " bytes is not a namespace id; ignored");
+        open_messages_.push_back("namespaces DB: key of " + std::to_string(k.size()) +
+                                 " bytes is not a namespace id; ignored");
         continue;
       }
       next_ns_id_ = std::max(next_ns_id_, id + 1);
       auto payload = codec::unseal(k, v);
-      auto meta = payload ? codec::decode_namespace(*payload)
-                          : result<codec::namespace_meta>{payload.err()};
+      auto meta = payload ? codec::decode_namespace(*payload) : result<codec::namespace_meta>{payload.err()};
       if (!meta) {
         // Its WAL records cannot be attributed to a namespace; recover()
         // reports them. The id is never reused.
@@ -213,13 +212,12 @@ status wal_store::load_state() {
     for (; rc == 0; rc = c.get(k, v, MDB_NEXT)) {
       std::uint64_t id = 0;
       if (!codec::parse_u64_key(k, id)) {
-        open_messages_.push_back("snapshots DB: key of " + std::to_string(k.size())
-                                 + " bytes is not a namespace id; ignored");
+        open_messages_.push_back("snapshots DB: key of " + std::to_string(k.size()) +
+                                 " bytes is not a namespace id; ignored");
         continue;
       }
       auto payload = codec::unseal(k, v);
-      auto m = payload ? codec::decode_manifest(*payload)
-                       : result<codec::snapshot_manifest>{payload.err()};
+      auto m = payload ? codec::decode_manifest(*payload) : result<codec::snapshot_manifest>{payload.err()};
       if (m)
         manifests_[id].manifest = std::move(*m);
       else
@@ -247,8 +245,8 @@ void wal_store::remove_leftover_dirs() {
       doomed.push_back(d.path());
     } else if (parse_snapshot_dir_name(name, id)) {
       auto it = manifests_.find(id);
-      bool referenced = it != manifests_.end()
-                        && (!it->second.manifest || it->second.manifest->dir_name == name);
+      bool referenced =
+          it != manifests_.end() && (!it->second.manifest || it->second.manifest->dir_name == name);
       if (!referenced)
         doomed.push_back(d.path());
     } else {
@@ -271,8 +269,8 @@ status wal_store::writable() const {
 status wal_store::grow_map() {
   auto cur = env_->map_size();
   if (cur >= opts_.max_map_size_bytes)
-    return error{errc::unavailable, "storage map is full at its maximum of "
-                                      + std::to_string(opts_.max_map_size_bytes) + " bytes"};
+    return error{errc::unavailable, "storage map is full at its maximum of " +
+                                        std::to_string(opts_.max_map_size_bytes) + " bytes"};
   auto next = std::min(std::max(cur * 2, cur + 1), opts_.max_map_size_bytes);
   if (int rc = env_->set_map_size(next); rc != 0)
     return lmdb_error(rc, "mdb_env_set_mapsize");
@@ -304,8 +302,7 @@ status wal_store::remove_dir(const std::filesystem::path& dir) {
   return storage::remove_tree(dir);
 }
 
-int wal_store::delete_wal_range(lmdb_txn& txn, std::uint64_t id, std::uint64_t upto,
-                                std::uint64_t& deleted) {
+int wal_store::delete_wal_range(lmdb_txn& txn, std::uint64_t id, std::uint64_t upto, std::uint64_t& deleted) {
   lmdb_cursor c;
   if (int rc = c.open(txn, db_wal_); rc != 0)
     return rc;
@@ -393,9 +390,9 @@ status wal_store::append(std::vector<wal_record>& batch) {
       if (s.meta.dimension == 0)
         s.meta.dimension = dim;
       else if (s.meta.dimension != dim)
-        return error{errc::internal, "append: record #" + std::to_string(i) + ": dimension "
-                                       + std::to_string(dim) + " in a namespace of dimension "
-                                       + std::to_string(s.meta.dimension)};
+        return error{errc::internal, "append: record #" + std::to_string(i) + ": dimension " +
+                                         std::to_string(dim) + " in a namespace of dimension " +
+                                         std::to_string(s.meta.dimension)};
     }
     auto seq = ++s.meta.last_ns_seq;
     seqs.push_back(seq);
@@ -416,8 +413,7 @@ status wal_store::append(std::vector<wal_record>& batch) {
     for (const auto& [k, v] : ns_puts)
       if (int rc = t.put(db_ns_, k, v); rc != 0)
         return rc;
-    if (int rc = t.put(db_meta_, key_wal_sequence, sealed_meta_u64(key_wal_sequence, new_wal_seq));
-        rc != 0)
+    if (int rc = t.put(db_meta_, key_wal_sequence, sealed_meta_u64(key_wal_sequence, new_wal_seq)); rc != 0)
       return rc;
     if (next_id != next_ns_id_)
       return t.put(db_meta_, key_next_ns_id, sealed_meta_u64(key_next_ns_id, next_id));

@@ -124,7 +124,7 @@ public:
 
   struct recovered_namespace {
     namespace_key ns;
-    std::size_t dimension = 0; ///< 0 if unknown
+    std::size_t dimension = 0;                       ///< 0 if unknown
     std::optional<std::filesystem::path> graph_file; ///< set only if it verified
     std::vector<labelled_entry> snapshot_entries;
     std::uint64_t snapshot_ns_seq = 0;
@@ -187,8 +187,7 @@ private:
   status sync_env(std::string_view what);
   void void_batch(const std::vector<std::pair<std::string, std::string>>& puts);
   status remove_dir(const std::filesystem::path& dir);
-  int delete_wal_range(storage::lmdb_txn& txn, std::uint64_t id, std::uint64_t upto,
-                       std::uint64_t& deleted);
+  int delete_wal_range(storage::lmdb_txn& txn, std::uint64_t id, std::uint64_t upto, std::uint64_t& deleted);
   std::string sealed_namespace(std::uint64_t id, const storage::codec::namespace_meta& m) const;
   std::string sealed_meta_u64(std::string_view key, std::uint64_t v) const;
   std::filesystem::path snapshots_dir() const { return opts_.data_dir / "snapshots"; }
@@ -202,10 +201,10 @@ private:
   MDB_dbi db_wal_ = 0;
   MDB_dbi db_snap_ = 0;
 
-  std::map<std::string, ns_state> by_key_;              ///< encode_key(ns) -> state
-  std::map<std::uint64_t, std::string> key_by_id_;      ///< id -> encode_key(ns)
-  std::map<std::uint64_t, std::string> unreadable_ids_; ///< id -> why its record is bad
-  std::map<std::uint64_t, manifest_slot> manifests_;    ///< id -> published snapshot
+  std::map<std::string, ns_state> by_key_;                   ///< encode_key(ns) -> state
+  std::map<std::uint64_t, std::string> key_by_id_;           ///< id -> encode_key(ns)
+  std::map<std::uint64_t, std::string> unreadable_ids_;      ///< id -> why its record is bad
+  std::map<std::uint64_t, manifest_slot> manifests_;         ///< id -> published snapshot
   std::map<std::filesystem::path, std::string> pending_tmp_; ///< temp dir -> encode_key(ns)
   std::atomic<std::uint64_t> wal_sequence_{0};
   std::uint64_t next_ns_id_ = 1;

@@ -31,8 +31,8 @@ inline bool parse_snapshot_dir_name(const std::string& name, std::uint64_t& id) 
   std::uint64_t gen = 0;
   auto r1 = std::from_chars(name.data() + 2, name.data() + dash, id);
   auto r2 = std::from_chars(name.data() + dash + 1, name.data() + name.size(), gen);
-  return r1.ec == std::errc{} && r1.ptr == name.data() + dash && r2.ec == std::errc{}
-         && r2.ptr == name.data() + name.size();
+  return r1.ec == std::errc{} && r1.ptr == name.data() + dash && r2.ec == std::errc{} &&
+         r2.ptr == name.data() + name.size();
 }
 
 inline error with_context(std::string_view what, const error& e) {

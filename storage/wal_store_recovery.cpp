@@ -34,8 +34,8 @@ void wal_store::load_snapshot(recovery_work& w, recovery_report& rep) {
   if (slot == manifests_.end())
     return;
   if (!slot->second.manifest) {
-    note("snapshot manifest unreadable (" + slot->second.problem
-         + "); its entries are lost, replaying the remaining log");
+    note("snapshot manifest unreadable (" + slot->second.problem +
+         "); its entries are lost, replaying the remaining log");
     w.rn.snapshot_lost = true;
     w.gap_check = false;
     return;
@@ -50,12 +50,12 @@ void wal_store::load_snapshot(recovery_work& w, recovery_report& rep) {
     problem = contents.err().message;
   else if (contents->info.bytes != m.entries_bytes || contents->info.crc != m.entries_crc)
     problem = "entries file does not match its manifest (size or checksum)";
-  else if (contents->ns != w.rn.ns || contents->covered_ns_seq != m.covered_ns_seq
-           || contents->dimension != m.dimension || contents->entries.size() != m.entry_count)
+  else if (contents->ns != w.rn.ns || contents->covered_ns_seq != m.covered_ns_seq ||
+           contents->dimension != m.dimension || contents->entries.size() != m.entry_count)
     problem = "entries file describes another snapshot";
   if (!problem.empty()) {
-    note("snapshot " + m.dir_name + " is corrupt (" + problem
-         + "); its entries are lost, replaying the remaining log");
+    note("snapshot " + m.dir_name + " is corrupt (" + problem +
+         "); its entries are lost, replaying the remaining log");
     w.rn.snapshot_lost = true;
     return;
   }
@@ -68,9 +68,9 @@ void wal_store::load_snapshot(recovery_work& w, recovery_report& rep) {
     if (d && d->bytes == m.graph_bytes && d->crc == m.graph_crc)
       w.rn.graph_file = graph;
     else
-      note("snapshot graph " + graph.string() + " does not verify ("
-           + (d ? std::string{"size or checksum mismatch"} : d.err().message)
-           + "); rebuild it from the snapshot entries");
+      note("snapshot graph " + graph.string() + " does not verify (" +
+           (d ? std::string{"size or checksum mismatch"} : d.err().message) +
+           "); rebuild it from the snapshot entries");
   }
 }
 
@@ -90,8 +90,8 @@ result<wal_store::recovery_report> wal_store::recover() {
     w.expected = w.floor + 1;
   }
   for (const auto& [id, why] : unreadable_ids_)
-    rep.messages.push_back("namespace record of id " + std::to_string(id) + " is corrupt (" + why
-                           + "); its snapshot and log records cannot be attributed and are not replayed");
+    rep.messages.push_back("namespace record of id " + std::to_string(id) + " is corrupt (" + why +
+                           "); its snapshot and log records cannot be attributed and are not replayed");
 
   auto note = [&](recovery_work& w, std::string msg) {
     if (w.problems++ < messages_per_namespace)
@@ -139,8 +139,8 @@ result<wal_store::recovery_report> wal_store::recover() {
       if (seq > w->expected) {
         auto missing = seq - w->expected;
         rep.corrupt_records += missing;
-        note(*w, "records " + std::to_string(w->expected) + ".." + std::to_string(seq - 1)
-                   + " are missing from the log");
+        note(*w, "records " + std::to_string(w->expected) + ".." + std::to_string(seq - 1) +
+                     " are missing from the log");
         mark_bad(*w, seq - 1);
       }
       w->expected = seq + 1;
@@ -148,8 +148,7 @@ result<wal_store::recovery_report> wal_store::recover() {
       wal_record rec;
       bool is_void = false;
       auto payload = codec::unseal(k, v);
-      auto decoded = payload ? codec::decode_wal_payload(*payload, rec, is_void)
-                             : status{payload.err()};
+      auto decoded = payload ? codec::decode_wal_payload(*payload, rec, is_void) : status{payload.err()};
       if (!decoded) {
         ++rep.corrupt_records;
         note(*w, "record " + std::to_string(seq) + " does not verify (" + decoded.err().message + ")");
@@ -158,14 +157,13 @@ result<wal_store::recovery_report> wal_store::recover() {
       }
       if (is_void)
         continue; // its batch failed; nothing to apply
-      if (rec.op == wal_op::insert && w->rn.dimension != 0
-          && rec.entry.embedding.size() != w->rn.dimension) {
+      if (rec.op == wal_op::insert && w->rn.dimension != 0 && rec.entry.embedding.size() != w->rn.dimension) {
         // It verified as an insert, so skipping it loses one write and
         // cannot resurrect anything.
         ++rep.corrupt_records;
-        note(*w, "insert " + std::to_string(seq) + " has dimension "
-                   + std::to_string(rec.entry.embedding.size()) + ", expected "
-                   + std::to_string(w->rn.dimension) + "; skipped");
+        note(*w, "insert " + std::to_string(seq) + " has dimension " +
+                     std::to_string(rec.entry.embedding.size()) + ", expected " +
+                     std::to_string(w->rn.dimension) + "; skipped");
         continue;
       }
       rec.ns = w->rn.ns;
@@ -183,13 +181,13 @@ result<wal_store::recovery_report> wal_store::recover() {
   }
   for (const auto& [id, n] : unattributed) {
     rep.corrupt_records += n;
-    rep.messages.push_back(std::to_string(n) + " WAL records of unknown namespace id "
-                           + std::to_string(id) + " are not replayed");
+    rep.messages.push_back(std::to_string(n) + " WAL records of unknown namespace id " + std::to_string(id) +
+                           " are not replayed");
   }
   if (scan_rc != 0)
-    rep.messages.push_back("the WAL scan stopped early: " + std::string{mdb_strerror(scan_rc)}
-                           + "; namespaces from id " + std::to_string(scan_failed_id)
-                           + " on recover nothing from the log");
+    rep.messages.push_back("the WAL scan stopped early: " + std::string{mdb_strerror(scan_rc)} +
+                           "; namespaces from id " + std::to_string(scan_failed_id) +
+                           " on recover nothing from the log");
 
   for (auto& [id, w] : work) {
     if (scan_rc != 0 && id >= scan_failed_id) {
@@ -198,16 +196,15 @@ result<wal_store::recovery_report> wal_store::recover() {
     }
     if (w.gap_check && w.expected <= w.last_ns_seq) {
       rep.corrupt_records += w.last_ns_seq - w.expected + 1;
-      note(w, "records " + std::to_string(w.expected) + ".." + std::to_string(w.last_ns_seq)
-                + " are missing from the end of the log");
+      note(w, "records " + std::to_string(w.expected) + ".." + std::to_string(w.last_ns_seq) +
+                  " are missing from the end of the log");
       mark_bad(w, w.last_ns_seq);
     }
     if (w.max_seen > w.last_ns_seq) {
       // Cannot happen with LMDB's atomic commits; keep the counter ahead of
       // the log anyway so that no number is handed out twice.
-      note(w, "log holds records up to " + std::to_string(w.max_seen)
-                + " beyond the namespace's last sequence number "
-                + std::to_string(w.last_ns_seq));
+      note(w, "log holds records up to " + std::to_string(w.max_seen) +
+                  " beyond the namespace's last sequence number " + std::to_string(w.last_ns_seq));
       by_key_[encode_key(w.rn.ns)].meta.last_ns_seq = w.max_seen;
       w.rn.last_ns_seq = w.max_seen;
     }
@@ -217,18 +214,17 @@ result<wal_store::recovery_report> wal_store::recover() {
       auto withheld = static_cast<std::uint64_t>(keep_from - w.rn.tail.begin());
       rep.discarded_records += withheld;
       rep.discarded_snapshot_entries += w.rn.snapshot_entries.size();
-      note(w, "withholding " + std::to_string(w.rn.snapshot_entries.size())
-                + " snapshot entries and " + std::to_string(withheld)
-                + " log records older than the unverifiable record " + std::to_string(w.bad_seq)
-                + " (it may have removed them)");
+      note(w, "withholding " + std::to_string(w.rn.snapshot_entries.size()) + " snapshot entries and " +
+                  std::to_string(withheld) + " log records older than the unverifiable record " +
+                  std::to_string(w.bad_seq) + " (it may have removed them)");
       w.rn.tail.erase(w.rn.tail.begin(), keep_from);
       w.rn.snapshot_entries.clear();
       w.rn.graph_file.reset();
     }
     if (w.problems > messages_per_namespace)
-      rep.messages.push_back(ns_label(w.rn.ns, w.id) + ": "
-                             + std::to_string(w.problems - messages_per_namespace)
-                             + " more problems not listed");
+      rep.messages.push_back(ns_label(w.rn.ns, w.id) + ": " +
+                             std::to_string(w.problems - messages_per_namespace) +
+                             " more problems not listed");
     if (w.rn.dimension == 0)
       for (const auto& r : w.rn.tail)
         if (r.op == wal_op::insert) {

@@ -24,8 +24,7 @@ result<std::filesystem::path> wal_store::begin_snapshot(const namespace_key& ns)
   }
   std::filesystem::create_directory(dir, ec);
   if (ec)
-    return error{errc::unavailable, "begin_snapshot: cannot create " + dir.string() + ": "
-                                      + ec.message()};
+    return error{errc::unavailable, "begin_snapshot: cannot create " + dir.string() + ": " + ec.message()};
   pending_tmp_[dir] = encode_key(ns);
   return dir;
 }
@@ -33,8 +32,8 @@ result<std::filesystem::path> wal_store::begin_snapshot(const namespace_key& ns)
 status wal_store::abandon_snapshot(const std::filesystem::path& tmp_dir) {
   auto it = pending_tmp_.find(tmp_dir);
   if (it == pending_tmp_.end())
-    return error{errc::internal, "abandon_snapshot: " + tmp_dir.string()
-                                   + " was not handed out by begin_snapshot"};
+    return error{errc::internal,
+                 "abandon_snapshot: " + tmp_dir.string() + " was not handed out by begin_snapshot"};
   pending_tmp_.erase(it);
   return remove_dir(tmp_dir);
 }
@@ -46,8 +45,8 @@ status wal_store::commit_snapshot(const namespace_key& ns, const std::filesystem
   auto enc = encode_key(ns);
   auto pending = pending_tmp_.find(tmp_dir);
   if (pending == pending_tmp_.end() || pending->second != enc)
-    return error{errc::internal, "commit_snapshot: " + tmp_dir.string()
-                                   + " was not handed out by begin_snapshot for this namespace"};
+    return error{errc::internal, "commit_snapshot: " + tmp_dir.string() +
+                                     " was not handed out by begin_snapshot for this namespace"};
   // From here on the temp dir is consumed, whatever happens.
   pending_tmp_.erase(pending);
   auto fail = [&](const fs::path& dir, error e) -> status {
@@ -68,17 +67,17 @@ status wal_store::commit_snapshot(const namespace_key& ns, const std::filesystem
   // records); below the published snapshot would go back in time.
   auto floor = old ? old->covered_ns_seq : 0;
   if (covered_ns_seq > meta.last_ns_seq || covered_ns_seq < floor)
-    return fail(tmp_dir, {errc::internal, "covered_ns_seq " + std::to_string(covered_ns_seq)
-                                            + " outside [" + std::to_string(floor) + ", "
-                                            + std::to_string(meta.last_ns_seq) + "]"});
+    return fail(tmp_dir,
+                {errc::internal, "covered_ns_seq " + std::to_string(covered_ns_seq) + " outside [" +
+                                     std::to_string(floor) + ", " + std::to_string(meta.last_ns_seq) + "]"});
   if (meta.dimension != 0 && dimension != meta.dimension)
-    return fail(tmp_dir, {errc::internal, "dimension " + std::to_string(dimension)
-                                            + " differs from the namespace's "
-                                            + std::to_string(meta.dimension)});
+    return fail(tmp_dir,
+                {errc::internal, "dimension " + std::to_string(dimension) + " differs from the namespace's " +
+                                     std::to_string(meta.dimension)});
   for (const auto& le : entries)
     if (le.entry.embedding.size() != dimension)
-      return fail(tmp_dir, {errc::internal, "entry '" + le.entry.uuid + "' has dimension "
-                                              + std::to_string(le.entry.embedding.size())});
+      return fail(tmp_dir, {errc::internal, "entry '" + le.entry.uuid + "' has dimension " +
+                                                std::to_string(le.entry.embedding.size())});
 
   // 1. Files, each fsynced, then the temp dir.
   codec::snapshot_manifest m;

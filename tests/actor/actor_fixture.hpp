@@ -86,7 +86,8 @@ struct actor_fixture {
     auto store = wal_store::open(opts);
     REQUIRE(store.ok());
     std::shared_ptr<wal_store> shared = std::move(store.value());
-    storage = spawn_storage_actor(*sys, shared, storage_actor_settings{batch_size, batch_timeout, &metrics, false});
+    storage =
+        spawn_storage_actor(*sys, shared, storage_actor_settings{batch_size, batch_timeout, &metrics, false});
     directory.set_factory([this](const namespace_key& key) {
       return spawn_namespace_actor(*sys, namespace_start{key, nullptr, 0}, ns_settings, storage, &directory);
     });

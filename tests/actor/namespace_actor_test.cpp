@@ -9,7 +9,8 @@ using ferro::test::actor_fixture;
 
 namespace {
 
-insert_request make_insert(std::vector<float> v, std::string uuid = {}, std::optional<std::int64_t> ttl = {}) {
+insert_request make_insert(std::vector<float> v, std::string uuid = {},
+                           std::optional<std::int64_t> ttl = {}) {
   insert_request r;
   r.ns = namespace_key{"m", "", ""};
   r.embedding = std::move(v);

@@ -221,7 +221,8 @@ TEST_CASE_METHOD(server_fixture, "An oversized Content-Length gets 413 without t
   raw_client c{port};
   // Only the header is sent: the answer must come without waiting for the
   // 10 MB the header announces.
-  c.send("POST /insert HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10000000\r\n\r\n");
+  c.send("POST /insert HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: "
+         "10000000\r\n\r\n");
   auto r = c.read_response();
   CHECK(r.status == 413);
   CHECK(r.headers["connection"] == "close");
@@ -233,8 +234,10 @@ TEST_CASE_METHOD(server_fixture, "A chunked body beyond the limit gets 413") {
   opts.max_body_bytes = 16;
   start();
   raw_client c{port};
-  c.send("POST /insert HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n"
-         "20\r\n" + std::string(32, 'x') + "\r\n0\r\n\r\n");
+  c.send("POST /insert HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nTransfer-Encoding: "
+         "chunked\r\n\r\n"
+         "20\r\n" +
+         std::string(32, 'x') + "\r\n0\r\n\r\n");
   CHECK(c.read_response().status == 413);
 }
 
@@ -243,7 +246,8 @@ TEST_CASE_METHOD(server_fixture, "A missing token gets 401 before the body is re
   start();
   {
     raw_client c{port};
-    c.send("POST /insert HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n");
+    c.send(
+        "POST /insert HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n");
     auto r = c.read_response();
     CHECK(r.status == 401);
     CHECK(r.body == R"({"error":"unauthorized"})");
@@ -266,7 +270,8 @@ TEST_CASE_METHOD(server_fixture, "Expect 100-continue gets an interim response b
   start();
   raw_client c{port};
   c.send("POST /insert HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nExpect: 100-continue\r\n"
-         "Content-Length: " + std::to_string(insert_json.size()) + "\r\n\r\n");
+         "Content-Length: " +
+         std::to_string(insert_json.size()) + "\r\n\r\n");
   CHECK(c.read_response().status == 100);
   c.send(insert_json);
   CHECK(c.read_response().status == 200);

@@ -32,10 +32,13 @@ TEST_CASE("JSON strings escape quotes, backslashes and control characters") {
 }
 
 TEST_CASE("JSON strings pass valid UTF-8 through and replace malformed bytes") {
-  CHECK(quoted("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80") == "\"caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80\"");
-  CHECK(quoted("a\xFF" "b") == "\"a\xEF\xBF\xBD" "b\"");
-  CHECK(quoted("\xC3") == "\"\xEF\xBF\xBD\"");             // truncated sequence
-  CHECK(quoted("\xC0\xAF") == "\"\xEF\xBF\xBD\xEF\xBF\xBD\""); // overlong
+  CHECK(quoted("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80") ==
+        "\"caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80\"");
+  CHECK(quoted("a\xFF"
+               "b") == "\"a\xEF\xBF\xBD"
+                       "b\"");
+  CHECK(quoted("\xC3") == "\"\xEF\xBF\xBD\"");                                 // truncated sequence
+  CHECK(quoted("\xC0\xAF") == "\"\xEF\xBF\xBD\xEF\xBF\xBD\"");                 // overlong
   CHECK(quoted("\xED\xA0\x80") == "\"\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD\""); // surrogate
 }
 
@@ -61,11 +64,22 @@ TEST_CASE("JSON numbers that are not finite are written as null") {
 TEST_CASE("The JSON writer places commas and colons in nested containers") {
   json_writer w;
   w.begin_object()
-    .key("a").number(std::uint64_t{1})
-    .key("b").begin_array().string("x").boolean(true).null().number(std::int64_t{-2}).end_array()
-    .key("c").begin_object().end_object()
-    .key("d").begin_array().end_array()
-    .end_object();
+      .key("a")
+      .number(std::uint64_t{1})
+      .key("b")
+      .begin_array()
+      .string("x")
+      .boolean(true)
+      .null()
+      .number(std::int64_t{-2})
+      .end_array()
+      .key("c")
+      .begin_object()
+      .end_object()
+      .key("d")
+      .begin_array()
+      .end_array()
+      .end_object();
   CHECK(w.take() == R"({"a":1,"b":["x",true,null,-2],"c":{},"d":[]})");
   w.begin_array().begin_object().key("k").string("v").end_object().begin_object().end_object().end_array();
   CHECK(w.take() == R"([{"k":"v"},{}])");

@@ -23,9 +23,10 @@ struct realistic {
   node_metrics m;
   health_reply health{true, "node-1", 42};
   stats_reply stats;
-  cluster_status_reply cluster{"clustered", "a", {"a", "b", "c", "d"}, 2, true,
-                               {{"b", {"alive", 0.4}}, {"c", {"suspected", 9.1}}, {"d", {"dead", 30}}},
-                               {"d", "e"}};
+  cluster_status_reply cluster{
+      "clustered", "a",  {"a", "b", "c", "d"},
+      2,           true, {{"b", {"alive", 0.4}}, {"c", {"suspected", 9.1}}, {"d", {"dead", 30}}},
+      {"d", "e"}};
   realistic() {
     m.queries_total = 10;
     m.queries_hit = 7;
@@ -68,7 +69,8 @@ TEST_CASE("The metrics exposition has HELP and TYPE for every family and cumulat
   CHECK_THAT(text, Contains("ferrocache_queries_total{result=\"miss\"} 3\n"));
   CHECK_THAT(text, Contains("ferrocache_entries 42\n"));
   CHECK_THAT(text, Contains("ferrocache_namespace_entries{namespace=\"gpt-4o-mini::1536\"} 40\n"));
-  CHECK_THAT(text, Contains("ferrocache_namespace_entries{namespace=\"m::tenant \\\"x\\\"::conv_a\\\\b\\nc\"} 1\n"));
+  CHECK_THAT(
+      text, Contains("ferrocache_namespace_entries{namespace=\"m::tenant \\\"x\\\"::conv_a\\\\b\\nc\"} 1\n"));
   CHECK_THAT(text, Contains("ferrocache_cluster_nodes 4\n"));
   CHECK_THAT(text, Contains("ferrocache_cluster_peers_suspected 1\n"));
   CHECK_THAT(text, Contains("ferrocache_cluster_peers_dead 2\n"));

@@ -41,7 +41,8 @@ struct fixture {
 } // namespace
 
 TEST_CASE_METHOD(fixture, "A valid insert reaches the service with every field") {
-  auto res = post("/insert", insert_body(R"("uuid":"my-id","ttl_seconds":60,"cache_scope":"t1","conversation_id":"c1")"));
+  auto res = post(
+      "/insert", insert_body(R"("uuid":"my-id","ttl_seconds":60,"cache_scope":"t1","conversation_id":"c1")"));
   REQUIRE(res.status == 200);
   REQUIRE(svc.inserts.size() == 1);
   const auto& r = svc.inserts[0];
@@ -55,12 +56,15 @@ TEST_CASE_METHOD(fixture, "A valid insert reaches the service with every field")
 }
 
 TEST_CASE_METHOD(fixture, "Integer embedding values are accepted") {
-  REQUIRE(post("/insert", R"({"embedding":[1,0,-2],"response":"r","query_text":"","model_id":"m"})").status == 200);
+  REQUIRE(post("/insert", R"({"embedding":[1,0,-2],"response":"r","query_text":"","model_id":"m"})").status ==
+          200);
   CHECK(svc.inserts.at(0).embedding == std::vector<float>{1.0f, 0.0f, -2.0f});
 }
 
 TEST_CASE_METHOD(fixture, "Blank namespace strings count as absent but a blank uuid is refused") {
-  REQUIRE(post("/insert", insert_body(R"("cache_scope":"","conversation_id":" \t","ttl_seconds":null)")).status == 200);
+  REQUIRE(
+      post("/insert", insert_body(R"("cache_scope":"","conversation_id":" \t","ttl_seconds":null)")).status ==
+      200);
   const auto& r = svc.inserts.at(0);
   CHECK(r.uuid.empty());
   CHECK(post("/insert", insert_body(R"("uuid":"")")).status == 400);
@@ -77,8 +81,9 @@ TEST_CASE_METHOD(fixture, "Unknown fields are ignored") {
 }
 
 TEST_CASE_METHOD(fixture, "Invalid JSON is a 400") {
-  for (std::string body : {"{", "{\"embedding\":[1,2,]}", "not json", "{\"a\":1} trailing", "[1,2", "{\"a\":tru}",
-                           "{\"embedding\":[NaN],\"model_id\":\"m\"}", "{\"embedding\":[Infinity]}", "{'a':1}"}) {
+  for (std::string body :
+       {"{", "{\"embedding\":[1,2,]}", "not json", "{\"a\":1} trailing", "[1,2", "{\"a\":tru}",
+        "{\"embedding\":[NaN],\"model_id\":\"m\"}", "{\"embedding\":[Infinity]}", "{'a':1}"}) {
     INFO(body);
     auto res = post("/insert", body);
     CHECK(res.status == 400);
@@ -113,12 +118,15 @@ TEST_CASE_METHOD(fixture, "A body that is not a JSON object is a 422") {
 }
 
 TEST_CASE_METHOD(fixture, "A missing required field is a 422 naming the field") {
-  struct c { std::string body; std::string field; };
+  struct c {
+    std::string body;
+    std::string field;
+  };
   for (const auto& [body, field] : std::vector<c>{
-         {R"({"response":"r","query_text":"q","model_id":"m"})", "embedding"},
-         {"{" + emb + R"(,"query_text":"q","model_id":"m"})", "response"},
-         {"{" + emb + R"(,"response":"r","model_id":"m"})", "query_text"},
-         {"{" + emb + R"(,"response":"r","query_text":"q"})", "model_id"},
+           {R"({"response":"r","query_text":"q","model_id":"m"})", "embedding"},
+           {"{" + emb + R"(,"query_text":"q","model_id":"m"})", "response"},
+           {"{" + emb + R"(,"response":"r","model_id":"m"})", "query_text"},
+           {"{" + emb + R"(,"response":"r","query_text":"q"})", "model_id"},
        }) {
     INFO(body);
     auto res = post("/insert", body);
@@ -131,21 +139,24 @@ TEST_CASE_METHOD(fixture, "A missing required field is a 422 naming the field") 
 }
 
 TEST_CASE_METHOD(fixture, "A field of the wrong type is a 422 naming the field") {
-  struct c { std::string body; std::string field; };
+  struct c {
+    std::string body;
+    std::string field;
+  };
   for (const auto& [body, field] : std::vector<c>{
-         {insert_body(R"("embedding":"0.1")", false), "embedding"},
-         {insert_body(R"("embedding":{"a":1})", false), "embedding"},
-         {insert_body(R"("embedding":[0.1,"x"])", false), "embedding[1]"},
-         {insert_body(R"("embedding":[0.1,null])", false), "embedding[1]"},
-         {insert_body(R"("embedding":[[0.1]])", false), "embedding[0]"},
-         {"{" + emb + R"(,"response":5,"query_text":"q","model_id":"m"})", "response"},
-         {"{" + emb + R"(,"response":"r","query_text":null,"model_id":"m"})", "query_text"},
-         {"{" + emb + R"(,"response":"r","query_text":"q","model_id":7})", "model_id"},
-         {insert_body(R"("uuid":5)"), "uuid"},
-         {insert_body(R"("ttl_seconds":"60")"), "ttl_seconds"},
-         {insert_body(R"("ttl_seconds":true)"), "ttl_seconds"},
-         {insert_body(R"("cache_scope":["a"])"), "cache_scope"},
-         {insert_body(R"("conversation_id":1)"), "conversation_id"},
+           {insert_body(R"("embedding":"0.1")", false), "embedding"},
+           {insert_body(R"("embedding":{"a":1})", false), "embedding"},
+           {insert_body(R"("embedding":[0.1,"x"])", false), "embedding[1]"},
+           {insert_body(R"("embedding":[0.1,null])", false), "embedding[1]"},
+           {insert_body(R"("embedding":[[0.1]])", false), "embedding[0]"},
+           {"{" + emb + R"(,"response":5,"query_text":"q","model_id":"m"})", "response"},
+           {"{" + emb + R"(,"response":"r","query_text":null,"model_id":"m"})", "query_text"},
+           {"{" + emb + R"(,"response":"r","query_text":"q","model_id":7})", "model_id"},
+           {insert_body(R"("uuid":5)"), "uuid"},
+           {insert_body(R"("ttl_seconds":"60")"), "ttl_seconds"},
+           {insert_body(R"("ttl_seconds":true)"), "ttl_seconds"},
+           {insert_body(R"("cache_scope":["a"])"), "cache_scope"},
+           {insert_body(R"("conversation_id":1)"), "conversation_id"},
        }) {
     INFO(body);
     auto res = post("/insert", body);
@@ -242,7 +253,9 @@ TEST_CASE_METHOD(fixture, "An absent or null threshold takes the configured defa
 
 TEST_CASE_METHOD(fixture, "The response may be at most 102400 bytes") {
   std::string big(102400, 'x');
-  CHECK(post("/insert", "{" + emb + R"(,"response":")" + big + R"(","query_text":"","model_id":"m"})").status == 200);
+  CHECK(
+      post("/insert", "{" + emb + R"(,"response":")" + big + R"(","query_text":"","model_id":"m"})").status ==
+      200);
   auto res = post("/insert", "{" + emb + R"(,"response":")" + big + R"(x","query_text":"","model_id":"m"})");
   CHECK(res.status == 400);
   CHECK_THAT(error_of(res), Contains("response"));
@@ -250,7 +263,8 @@ TEST_CASE_METHOD(fixture, "The response may be at most 102400 bytes") {
 
 TEST_CASE_METHOD(fixture, "The query_text may be at most 8192 bytes") {
   std::string big(8192, 'q');
-  CHECK(post("/insert", "{" + emb + R"(,"response":"r","query_text":")" + big + R"(","model_id":"m"})").status == 200);
+  CHECK(post("/insert", "{" + emb + R"(,"response":"r","query_text":")" + big + R"(","model_id":"m"})")
+            .status == 200);
   auto res = post("/insert", "{" + emb + R"(,"response":"r","query_text":")" + big + R"(q","model_id":"m"})");
   CHECK(res.status == 400);
   CHECK_THAT(error_of(res), Contains("query_text"));
@@ -283,7 +297,10 @@ TEST_CASE_METHOD(fixture, "ttl_seconds must be a non-negative integer") {
 }
 
 TEST_CASE_METHOD(fixture, "A query passes namespace, text and default flags to the service") {
-  REQUIRE(post("/query", query_body(R"("query_text":"Hello  World","cache_scope":"t","conversation_id":"c","threshold":0.7)")).status == 200);
+  REQUIRE(post("/query",
+               query_body(
+                   R"("query_text":"Hello  World","cache_scope":"t","conversation_id":"c","threshold":0.7)"))
+              .status == 200);
   const auto& q = svc.queries.at(0);
   CHECK(q.ns == namespace_key{"m", "t", "c"});
   CHECK(q.query_text == "Hello  World");

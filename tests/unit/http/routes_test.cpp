@@ -39,20 +39,22 @@ TEST_CASE_METHOD(fixture, "An unknown route is a 404 JSON error") {
 }
 
 TEST_CASE_METHOD(fixture, "A known route with the wrong method is a 405 with Allow") {
-  struct c { std::string method, target, allow; };
+  struct c {
+    std::string method, target, allow;
+  };
   for (const auto& [method, target, allow] : std::vector<c>{
-         {"GET", "/insert", "POST"},
-         {"PUT", "/query", "POST"},
-         {"GET", "/entry/abc", "DELETE"},
-         {"POST", "/entry/abc", "DELETE"},
-         {"GET", "/admin/invalidate", "POST"},
-         {"GET", "/admin/compact", "POST"},
-         {"POST", "/admin/entry-stats", "GET"},
-         {"DELETE", "/stats", "GET"},
-         {"POST", "/cluster/status", "GET"},
-         {"POST", "/metrics", "GET"},
-         {"HEAD", "/health", "GET"},
-         {"get", "/health", "GET"},
+           {"GET", "/insert", "POST"},
+           {"PUT", "/query", "POST"},
+           {"GET", "/entry/abc", "DELETE"},
+           {"POST", "/entry/abc", "DELETE"},
+           {"GET", "/admin/invalidate", "POST"},
+           {"GET", "/admin/compact", "POST"},
+           {"POST", "/admin/entry-stats", "GET"},
+           {"DELETE", "/stats", "GET"},
+           {"POST", "/cluster/status", "GET"},
+           {"POST", "/metrics", "GET"},
+           {"HEAD", "/health", "GET"},
+           {"get", "/health", "GET"},
        }) {
     INFO(method << " " << target);
     auto res = call(svc, opts, method, target, "", "");
@@ -75,8 +77,9 @@ TEST_CASE_METHOD(fixture, "A POST body whose Content-Type is not JSON is a 415")
 }
 
 TEST_CASE_METHOD(fixture, "JSON Content-Types with parameters and any case are accepted") {
-  for (std::string ct : {"application/json", "application/json; charset=utf-8", "Application/JSON;charset=UTF-8",
-                         " application/json ; charset=\"utf-8\"", "application/json; foo=bar"}) {
+  for (std::string ct :
+       {"application/json", "application/json; charset=utf-8", "Application/JSON;charset=UTF-8",
+        " application/json ; charset=\"utf-8\"", "application/json; foo=bar"}) {
     INFO(ct);
     CHECK(call(svc, opts, "POST", "/query", query_json, ct).status == 200);
   }
@@ -91,10 +94,16 @@ TEST_CASE_METHOD(fixture, "Compact needs neither a body nor a Content-Type") {
 
 TEST_CASE_METHOD(fixture, "Auth rejects a missing or wrong token on every route but health and metrics") {
   opts.auth_token = "tok";
-  for (auto [method, target] : std::vector<std::pair<std::string, std::string>>{
-         {"POST", "/insert"}, {"POST", "/query"}, {"DELETE", "/entry/x"}, {"POST", "/admin/invalidate"},
-         {"POST", "/admin/compact"}, {"GET", "/admin/entry-stats"}, {"GET", "/stats"},
-         {"GET", "/cluster/status"}, {"GET", "/nope"}, {"POST", "/health"}}) {
+  for (auto [method, target] : std::vector<std::pair<std::string, std::string>>{{"POST", "/insert"},
+                                                                                {"POST", "/query"},
+                                                                                {"DELETE", "/entry/x"},
+                                                                                {"POST", "/admin/invalidate"},
+                                                                                {"POST", "/admin/compact"},
+                                                                                {"GET", "/admin/entry-stats"},
+                                                                                {"GET", "/stats"},
+                                                                                {"GET", "/cluster/status"},
+                                                                                {"GET", "/nope"},
+                                                                                {"POST", "/health"}}) {
     INFO(method << " " << target);
     for (std::string auth : {"", "Bearer nope", "Bearer tok2", "tok", "Basic tok"}) {
       auto res = call(svc, opts, method, target, insert_json, "application/json", auth);
@@ -141,14 +150,17 @@ TEST_CASE_METHOD(fixture, "A query hit carries id, response, similarity and exac
   svc.query_result = query_reply{true, "id-1", "answer \"quoted\"\n", 0.97, false, ""};
   auto res = call(svc, opts, "POST", "/query", query_json);
   REQUIRE(res.status == 200);
-  CHECK(res.body == R"({"hit":true,"id":"id-1","response":"answer \"quoted\"\n","similarity":0.97,"exact_match":false})");
+  CHECK(res.body ==
+        R"({"hit":true,"id":"id-1","response":"answer \"quoted\"\n","similarity":0.97,"exact_match":false})");
 }
 
 TEST_CASE_METHOD(fixture, "A query hit reports scope only when the request had a conversation_id") {
   svc.query_result = query_reply{true, "id-1", "a", 1.0, true, "conversation"};
   auto res = call(svc, opts, "POST", "/query", R"({"embedding":[1],"model_id":"m","conversation_id":"c"})");
   REQUIRE(res.status == 200);
-  CHECK(res.body == R"({"hit":true,"id":"id-1","response":"a","similarity":1,"exact_match":true,"scope":"conversation"})");
+  CHECK(
+      res.body ==
+      R"({"hit":true,"id":"id-1","response":"a","similarity":1,"exact_match":true,"scope":"conversation"})");
   res = call(svc, opts, "POST", "/query", R"({"embedding":[1],"model_id":"m","conversation_id":" "})");
   CHECK_FALSE(json_doc{res.body}.has("scope"));
   svc.query_result = query_reply{};
@@ -161,7 +173,8 @@ TEST_CASE_METHOD(fixture, "The local flag reaches every data route") {
   CHECK(call(svc, opts, "POST", "/query?local=true", query_json).status == 200);
   CHECK(call(svc, opts, "DELETE", "/entry/abc?local=true").status == 200);
   CHECK(call(svc, opts, "POST", "/admin/invalidate?local=1",
-             R"({"embedding":[1],"model_id":"m","threshold":0.5})").status == 200);
+             R"({"embedding":[1],"model_id":"m","threshold":0.5})")
+            .status == 200);
   CHECK(call(svc, opts, "POST", "/query", query_json).status == 200);
   CHECK(svc.inserts.at(0).local);
   CHECK(svc.queries.at(0).local);
@@ -194,7 +207,7 @@ TEST_CASE_METHOD(fixture, "Delete of an unknown id is a 404 JSON error") {
 
 TEST_CASE_METHOD(fixture, "Delete rejects malformed uuids in the path") {
   for (std::string target : std::vector<std::string>{"/entry/", "/entry/a%2Fb", "/entry/a/b", "/entry/%zz",
-                                                    "/entry/%FF", "/entry/" + std::string(129, 'x')}) {
+                                                     "/entry/%FF", "/entry/" + std::string(129, 'x')}) {
     INFO(target);
     auto res = call(svc, opts, "DELETE", target);
     CHECK(res.status == 400);
@@ -206,7 +219,8 @@ TEST_CASE_METHOD(fixture, "Delete rejects malformed uuids in the path") {
 
 TEST_CASE_METHOD(fixture, "Invalidate answers with the count and the uuids") {
   svc.invalidate_result = invalidate_reply{{"a", "b"}};
-  auto res = call(svc, opts, "POST", "/admin/invalidate", R"({"embedding":[1],"model_id":"m","threshold":0.5})");
+  auto res =
+      call(svc, opts, "POST", "/admin/invalidate", R"({"embedding":[1],"model_id":"m","threshold":0.5})");
   REQUIRE(res.status == 200);
   CHECK(res.body == R"({"invalidated_count":2,"uuids":["a","b"]})");
   svc.invalidate_result = invalidate_reply{};
@@ -220,9 +234,10 @@ TEST_CASE_METHOD(fixture, "Entry stats render timestamps as Unix seconds or null
   svc.entry_stats_result = r;
   auto res = call(svc, opts, "GET", "/admin/entry-stats");
   REQUIRE(res.status == 200);
-  CHECK(res.body == R"({"namespaces":{"m::t":{"top_entries":[)"
-                    R"({"uuid":"u1","access_count":5,"last_accessed_at":1700000000.123,"query_text_preview":"hello..."},)"
-                    R"({"uuid":"u2","access_count":0,"last_accessed_at":null,"query_text_preview":""}]}}})");
+  CHECK(res.body ==
+        R"({"namespaces":{"m::t":{"top_entries":[)"
+        R"({"uuid":"u1","access_count":5,"last_accessed_at":1700000000.123,"query_text_preview":"hello..."},)"
+        R"({"uuid":"u2","access_count":0,"last_accessed_at":null,"query_text_preview":""}]}}})");
 }
 
 TEST_CASE_METHOD(fixture, "Health is ok when ready and 503 starting while recovering") {
@@ -265,8 +280,8 @@ TEST_CASE_METHOD(fixture, "Stats render namespaces, hnsw settings and counters w
   CHECK(counters["hit_rate"].get_double().value() == 0.75);
   CHECK(counters["compactions"].get_uint64().value() == 2);
   for (auto key : {"queries_hit", "queries_miss", "inserts_total", "evictions_total", "expirations_total",
-                   "deletions_total", "invalidations_total", "exact_match_hits_total", "replication_writes_total",
-                   "read_repairs_total"})
+                   "deletions_total", "invalidations_total", "exact_match_hits_total",
+                   "replication_writes_total", "read_repairs_total"})
     CHECK_FALSE(counters[key].error());
 }
 
@@ -284,8 +299,8 @@ TEST_CASE_METHOD(fixture, "Cluster status in single mode lists this node") {
 }
 
 TEST_CASE_METHOD(fixture, "Cluster status renders peer health") {
-  svc.cluster_value = cluster_status_reply{"clustered", "a", {"a", "b", "c"}, 2, false,
-                                           {{"b", {"alive", 0.5}}, {"c", {"dead", 12.25}}}, {"c"}};
+  svc.cluster_value = cluster_status_reply{
+      "clustered", "a", {"a", "b", "c"}, 2, false, {{"b", {"alive", 0.5}}, {"c", {"dead", 12.25}}}, {"c"}};
   auto res = call(svc, opts, "GET", "/cluster/status");
   CHECK(res.body == R"({"mode":"clustered","self_node_id":"a","nodes":["a","b","c"],"node_count":3,)"
                     R"("replication_factor":2,"read_repair_enabled":false,)"
@@ -294,10 +309,16 @@ TEST_CASE_METHOD(fixture, "Cluster status renders peer health") {
 }
 
 TEST_CASE_METHOD(fixture, "Service errors map to their HTTP statuses") {
-  struct c { errc code; unsigned status; };
-  for (auto [code, status] : std::vector<c>{{errc::bad_request, 400}, {errc::unprocessable, 422},
-                                            {errc::not_found, 404}, {errc::overloaded, 429},
-                                            {errc::unavailable, 503}, {errc::timeout, 504},
+  struct c {
+    errc code;
+    unsigned status;
+  };
+  for (auto [code, status] : std::vector<c>{{errc::bad_request, 400},
+                                            {errc::unprocessable, 422},
+                                            {errc::not_found, 404},
+                                            {errc::overloaded, 429},
+                                            {errc::unavailable, 503},
+                                            {errc::timeout, 504},
                                             {errc::internal, 500}}) {
     svc.query_result = error{code, "dimension mismatch: expected 3"};
     auto res = call(svc, opts, "POST", "/query", query_json);
@@ -318,8 +339,11 @@ TEST_CASE_METHOD(fixture, "Every error class of every async route becomes a JSON
   svc.invalidate_result = e;
   svc.delete_result = e;
   for (auto [method, target, body] : std::vector<std::tuple<std::string, std::string, std::string>>{
-         {"POST", "/admin/compact", ""}, {"GET", "/admin/entry-stats", ""}, {"GET", "/stats", ""},
-         {"DELETE", "/entry/x", ""}, {"POST", "/admin/invalidate", R"({"embedding":[1],"model_id":"m","threshold":1})"}}) {
+           {"POST", "/admin/compact", ""},
+           {"GET", "/admin/entry-stats", ""},
+           {"GET", "/stats", ""},
+           {"DELETE", "/entry/x", ""},
+           {"POST", "/admin/invalidate", R"({"embedding":[1],"model_id":"m","threshold":1})"}}) {
     INFO(target);
     auto res = call(svc, opts, method, target, body);
     CHECK(res.status == 503);
@@ -332,10 +356,11 @@ TEST_CASE_METHOD(fixture, "A service that answers later still gets exactly one r
   int calls = 0;
   http_response got;
   std::string body = query_json;
-  handle_request(request_view{"POST", "/query", "application/json", "", body}, svc, opts, [&](http_response r) {
-    ++calls;
-    got = std::move(r);
-  });
+  handle_request(request_view{"POST", "/query", "application/json", "", body}, svc, opts,
+                 [&](http_response r) {
+                   ++calls;
+                   got = std::move(r);
+                 });
   body.assign(body.size(), 'x'); // the request's buffers may be gone by now
   CHECK(calls == 0);
   svc.flush();

@@ -42,23 +42,23 @@ TEST_CASE("lookups from several threads run safely while a writer upserts and re
           bad.fetch_add(1, std::memory_order_relaxed);
       }
       switch (rng() % 16) {
-      case 0:
-        idx.within_radius(q, 0.9, now);
-        break;
-      case 1:
-        idx.top_entries(10);
-        idx.stats();
-        break;
-      case 2:
-        idx.lru_victims(keys / 2);
-        idx.expired(now);
-        break;
-      case 3:
-        if (auto e = idx.get(test::cat("k", k)); e && e->embedding.size() != dim)
-          bad.fetch_add(1, std::memory_order_relaxed);
-        break;
-      default:
-        break;
+        case 0:
+          idx.within_radius(q, 0.9, now);
+          break;
+        case 1:
+          idx.top_entries(10);
+          idx.stats();
+          break;
+        case 2:
+          idx.lru_victims(keys / 2);
+          idx.expired(now);
+          break;
+        case 3:
+          if (auto e = idx.get(test::cat("k", k)); e && e->embedding.size() != dim)
+            bad.fetch_add(1, std::memory_order_relaxed);
+          break;
+        default:
+          break;
       }
     }
   };

@@ -90,8 +90,8 @@ TEST_CASE("lookup latency at 100k entries of dimension 384", "[.bench]") {
     REQUIRE(idx.upsert(std::move(e)));
   }
   auto build_s = std::chrono::duration<double>(clock::now() - t0).count();
-  std::printf("kernel %s, build %zu x %zu: %.1f s (%.0f us/insert)\n", best_dot_kernel().name, n, dim, build_s,
-              build_s * 1e6 / n);
+  std::printf("kernel %s, build %zu x %zu: %.1f s (%.0f us/insert)\n", best_dot_kernel().name, n, dim,
+              build_s, build_s * 1e6 / n);
 
   auto measure = [&](std::size_t threads) {
     std::vector<std::vector<double>> per(threads);

@@ -23,8 +23,8 @@ struct temp_dir {
   fs::path path;
   temp_dir() {
     static int counter = 0;
-    path = fs::temp_directory_path()
-           / (test::cat("ferro_index_test_", ::getpid()) + test::cat("_", counter++));
+    path =
+        fs::temp_directory_path() / (test::cat("ferro_index_test_", ::getpid()) + test::cat("_", counter++));
     fs::create_directories(path);
   }
   ~temp_dir() {
@@ -85,7 +85,8 @@ struct fixture {
   }
 };
 
-void check_same_answers(namespace_index& a, namespace_index& b, const std::vector<std::vector<float>>& queries) {
+void check_same_answers(namespace_index& a, namespace_index& b,
+                        const std::vector<std::vector<float>>& queries) {
   for (std::size_t q = 0; q < queries.size(); ++q) {
     std::string text = q % 4 == 0 ? test::cat("text ", q) : "";
     for (std::int64_t now : {4000, 6000}) {
@@ -178,7 +179,8 @@ TEST_CASE("restore adds entries missing from the graph and drops graph nodes wit
   REQUIRE(entries.size() > 100);
 
   // "e2" lost its entry; a newer entry exists only in the entry list.
-  auto gone = std::find_if(entries.begin(), entries.end(), [](const auto& le) { return le.entry.uuid == "e2"; });
+  auto gone =
+      std::find_if(entries.begin(), entries.end(), [](const auto& le) { return le.entry.uuid == "e2"; });
   REQUIRE(gone != entries.end());
   auto gone_vector = gone->entry.embedding;
   entries.erase(gone);
@@ -187,7 +189,8 @@ TEST_CASE("restore adds entries missing from the graph and drops graph nodes wit
   auto extra_label = entries.back().label + 10;
   entries.push_back({extra_label, make_entry("extra", extra_vector, "extra text")});
   // Also a stale duplicate of "e4" with an older label: the newer one wins.
-  auto e4 = *std::find_if(entries.begin(), entries.end(), [](const auto& le) { return le.entry.uuid == "e4"; });
+  auto e4 =
+      *std::find_if(entries.begin(), entries.end(), [](const auto& le) { return le.entry.uuid == "e4"; });
   auto stale = e4;
   stale.label = 1;
   auto one = std::find_if(entries.begin(), entries.end(), [](const auto& le) { return le.label == 1; });
@@ -249,8 +252,19 @@ TEST_CASE("restore refuses every truncation of a graph file") {
   auto bytes = read_all(file);
   auto entries = f.idx->export_entries();
   REQUIRE(bytes.size() > 1000);
-  std::vector<std::size_t> cuts{0, 1, 8, 50, 95, 96, 97, 500, bytes.size() / 2, bytes.size() - 17,
-                                bytes.size() - 16, bytes.size() - 8, bytes.size() - 1};
+  std::vector<std::size_t> cuts{0,
+                                1,
+                                8,
+                                50,
+                                95,
+                                96,
+                                97,
+                                500,
+                                bytes.size() / 2,
+                                bytes.size() - 17,
+                                bytes.size() - 16,
+                                bytes.size() - 8,
+                                bytes.size() - 1};
   std::mt19937_64 rng(seed);
   for (int i = 0; i < 30; ++i)
     cuts.push_back(rng() % bytes.size());

@@ -14,8 +14,8 @@ TEST_CASE("crc32c matches the published check value") {
   CHECK(storage::crc32c(std::string_view{}) == 0u);
   std::string long_input(1000, 'x');
   auto whole = storage::crc32c(long_input);
-  auto split = storage::crc32c_extend(storage::crc32c(long_input.data(), 333),
-                                      long_input.data() + 333, long_input.size() - 333);
+  auto split = storage::crc32c_extend(storage::crc32c(long_input.data(), 333), long_input.data() + 333,
+                                      long_input.size() - 333);
   CHECK(whole == split);
 }
 
@@ -88,10 +88,10 @@ TEST_CASE("garbage payloads are rejected without throwing") {
   wal_record out;
   bool v = false;
   CHECK_FALSE(codec::decode_wal_payload("", out, v).ok());
-  CHECK_FALSE(codec::decode_wal_payload("\xc1", out, v).ok());           // never-used byte
-  CHECK_FALSE(codec::decode_wal_payload("\xdd\xff\xff\xff\xff", out, v).ok()); // array32 of 4G
-  CHECK_FALSE(codec::decode_wal_payload("\x92\x09\x90", out, v).ok());     // unknown op 9
-  CHECK_FALSE(codec::decode_wal_payload("\x93\x02\xa1u\x07", out, v).ok()); // bad reason 7
+  CHECK_FALSE(codec::decode_wal_payload("\xc1", out, v).ok());                            // never-used byte
+  CHECK_FALSE(codec::decode_wal_payload("\xdd\xff\xff\xff\xff", out, v).ok());            // array32 of 4G
+  CHECK_FALSE(codec::decode_wal_payload("\x92\x09\x90", out, v).ok());                    // unknown op 9
+  CHECK_FALSE(codec::decode_wal_payload("\x93\x02\xa1u\x07", out, v).ok());               // bad reason 7
   CHECK_FALSE(codec::decode_namespace(std::string_view("\x94\xa0\x00\x00\x00", 5)).ok()); // key ""
   CHECK_FALSE(codec::decode_manifest("\x90").ok());
 }

@@ -45,7 +45,8 @@ void with_raw_db(const fs::path& dir, const char* db, Fn&& fn) {
 
 } // namespace
 
-TEST_CASE("a flipped byte in a WAL value is detected and counted and not applied while other namespaces recover") {
+TEST_CASE(
+    "a flipped byte in a WAL value is detected and counted and not applied while other namespaces recover") {
   temp_dir tmp;
   write_two_namespaces(tmp.path());
   REQUIRE(flip_marker(tmp.path() / "lmdb" / "data.mdb", "CORRUPT-ME-PLEASE") >= 1);
@@ -65,8 +66,8 @@ TEST_CASE("a flipped byte in a WAL value is detected and counted and not applied
   CHECK(tail_seqs(*b) == std::vector<std::uint64_t>{1, 2, 3});
   CHECK(rep.replayable_records == 5);
   REQUIRE(rep.messages.size() >= 2);
-  CHECK_THAT(rep.messages[0], Catch::Contains("model-a::8") && Catch::Contains("record 3")
-                                && Catch::Contains("checksum"));
+  CHECK_THAT(rep.messages[0],
+             Catch::Contains("model-a::8") && Catch::Contains("record 3") && Catch::Contains("checksum"));
   CHECK_THAT(rep.messages[1], Catch::Contains("withholding"));
 
   // Recovery does not rewrite the log: a second recovery says the same, and
@@ -103,9 +104,8 @@ TEST_CASE("a corrupt record also withholds the namespace's snapshot entries") {
 TEST_CASE("a record missing from the middle of a namespace's log counts as corrupt") {
   temp_dir tmp;
   write_two_namespaces(tmp.path());
-  with_raw_db(tmp.path(), "wal", [](storage::lmdb_txn& t, MDB_dbi db) {
-    REQUIRE(t.del(db, codec::wal_key(1, 2)) == 0);
-  });
+  with_raw_db(tmp.path(), "wal",
+              [](storage::lmdb_txn& t, MDB_dbi db) { REQUIRE(t.del(db, codec::wal_key(1, 2)) == 0); });
   auto store = open_store(options_for(tmp.path()));
   auto rep = recover_all(*store);
   CHECK(rep.corrupt_records == 1);
@@ -120,9 +120,8 @@ TEST_CASE("a record missing from the middle of a namespace's log counts as corru
 TEST_CASE("records missing from the end of a namespace's log count as corrupt") {
   temp_dir tmp;
   write_two_namespaces(tmp.path());
-  with_raw_db(tmp.path(), "wal", [](storage::lmdb_txn& t, MDB_dbi db) {
-    REQUIRE(t.del(db, codec::wal_key(1, 5)) == 0);
-  });
+  with_raw_db(tmp.path(), "wal",
+              [](storage::lmdb_txn& t, MDB_dbi db) { REQUIRE(t.del(db, codec::wal_key(1, 5)) == 0); });
   auto store = open_store(options_for(tmp.path()));
   auto rep = recover_all(*store);
   CHECK(rep.corrupt_records == 1);
@@ -187,9 +186,15 @@ TEST_CASE("a truncated data file is refused at open with a clear error") {
   }
   auto data = tmp.path() / "lmdb" / "data.mdb";
   auto size = fs::file_size(data);
-  SECTION("to half its size") { fs::resize_file(data, size / 2); }
-  SECTION("into its meta pages") { fs::resize_file(data, 100); }
-  SECTION("to nothing") { fs::resize_file(data, 0); }
+  SECTION("to half its size") {
+    fs::resize_file(data, size / 2);
+  }
+  SECTION("into its meta pages") {
+    fs::resize_file(data, 100);
+  }
+  SECTION("to nothing") {
+    fs::resize_file(data, 0);
+  }
   auto r = wal_store::open(options_for(tmp.path()));
   REQUIRE_FALSE(r.ok());
   CHECK_THAT(r.err().message, Catch::Contains("truncated"));

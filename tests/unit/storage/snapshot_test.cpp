@@ -12,8 +12,7 @@ const namespace_key ns_a{"model-a::8", "t", ""};
 const namespace_key ns_b{"model-b::8", "t", ""};
 constexpr std::size_t dim = 8;
 
-std::vector<labelled_entry> labelled(const std::vector<std::string>& uuids,
-                                     std::uint64_t access_count = 0) {
+std::vector<labelled_entry> labelled(const std::vector<std::string>& uuids, std::uint64_t access_count = 0) {
   std::vector<labelled_entry> out;
   std::uint64_t label = 0;
   for (const auto& u : uuids) {
@@ -50,8 +49,8 @@ TEST_CASE("a committed snapshot is recovered with its graph and only the later t
   temp_dir tmp;
   {
     auto store = open_store(options_for(tmp.path()));
-    append_ok(*store, {insert_of(ns_a, "a1", dim), insert_of(ns_a, "a2", dim),
-                       insert_of(ns_b, "b1", dim), insert_of(ns_a, "a3", dim)});
+    append_ok(*store, {insert_of(ns_a, "a1", dim), insert_of(ns_a, "a2", dim), insert_of(ns_b, "b1", dim),
+                       insert_of(ns_a, "a3", dim)});
     REQUIRE(snapshot(*store, ns_a, 3, labelled({"a1", "a2", "a3"}), "graph-v1").ok());
     append_ok(*store, {remove_of(ns_a, "a2"), insert_of(ns_a, "a4", dim)});
   }
@@ -67,9 +66,8 @@ TEST_CASE("a committed snapshot is recovered with its graph and only the later t
   CHECK(a->snapshot_entries.size() == 3);
   CHECK(a->snapshot_entries[1].label == 1);
   CHECK(tail_seqs(*a) == std::vector<std::uint64_t>{4, 5});
-  CHECK(replay(*a) == std::map<std::string, std::string>{{"a1", "response of a1"},
-                                                         {"a3", "response of a3"},
-                                                         {"a4", "response of a4"}});
+  CHECK(replay(*a) == std::map<std::string, std::string>{
+                          {"a1", "response of a1"}, {"a3", "response of a3"}, {"a4", "response of a4"}});
   auto b = find_ns(rep, ns_b);
   REQUIRE(b != nullptr);
   CHECK(tail_seqs(*b) == std::vector<std::uint64_t>{1});
@@ -190,12 +188,12 @@ TEST_CASE("a temp dir not handed out by begin_snapshot is refused") {
 
 TEST_CASE("a crash at any step of a snapshot commit leaves the old or the new snapshot and never a mix") {
   const std::vector<std::pair<io_step, int>> crash_points{
-    {io_step::file_write, 1}, // entries file
-    {io_step::file_write, 2}, // graph file
-    {io_step::publish, 1},    // rename of the temp dir
-    {io_step::commit, 1},     // manifest + WAL truncation
-    {io_step::sync, 1},       // durability of that commit
-    {io_step::remove, 1},     // removal of the replaced dir
+      {io_step::file_write, 1}, // entries file
+      {io_step::file_write, 2}, // graph file
+      {io_step::publish, 1},    // rename of the temp dir
+      {io_step::commit, 1},     // manifest + WAL truncation
+      {io_step::sync, 1},       // durability of that commit
+      {io_step::remove, 1},     // removal of the replaced dir
   };
   for (auto [step, nth] : crash_points) {
     for (bool crash : {true, false}) {
@@ -203,16 +201,17 @@ TEST_CASE("a crash at any step of a snapshot commit leaves the old or the new sn
                                     << (crash ? " as a crash" : " as an error")) {
         temp_dir tmp;
         auto faults = std::make_shared<scripted_faults>();
-        const std::map<std::string, std::string> expected{
-          {"a1", "response of a1"}, {"a3", "response of a3"}, {"a4", "response of a4"},
-          {"a5", "response of a5"}, {"a6", "response of a6"}};
+        const std::map<std::string, std::string> expected{{"a1", "response of a1"},
+                                                          {"a3", "response of a3"},
+                                                          {"a4", "response of a4"},
+                                                          {"a5", "response of a5"},
+                                                          {"a6", "response of a6"}};
         {
           auto store = open_store(options_for(tmp.path(), faults));
           append_ok(*store, {insert_of(ns_a, "a1", dim), insert_of(ns_a, "a2", dim),
                              insert_of(ns_a, "a3", dim), insert_of(ns_b, "b1", dim)});
           REQUIRE(snapshot(*store, ns_a, 3, labelled({"a1", "a2", "a3"}), "graph-old").ok());
-          append_ok(*store, {insert_of(ns_a, "a4", dim), remove_of(ns_a, "a2"),
-                             insert_of(ns_a, "a5", dim)});
+          append_ok(*store, {insert_of(ns_a, "a4", dim), remove_of(ns_a, "a2"), insert_of(ns_a, "a5", dim)});
           faults->fail_at(step, nth, crash);
           auto st = snapshot(*store, ns_a, 6, labelled({"a1", "a3", "a4", "a5"}), "graph-new");
           CHECK_FALSE((st.ok() && step != io_step::remove));
@@ -297,8 +296,7 @@ TEST_CASE("a corrupt snapshot entries file is detected and the namespace recover
   temp_dir tmp;
   {
     auto store = open_store(options_for(tmp.path()));
-    append_ok(*store, {insert_of(ns_a, "a1", dim), insert_of(ns_a, "a2", dim),
-                       insert_of(ns_b, "b1", dim)});
+    append_ok(*store, {insert_of(ns_a, "a1", dim), insert_of(ns_a, "a2", dim), insert_of(ns_b, "b1", dim)});
     REQUIRE(snapshot(*store, ns_a, 2, labelled({"a1", "a2"}), "g").ok());
     append_ok(*store, {insert_of(ns_a, "a3", dim)});
   }
@@ -309,8 +307,12 @@ TEST_CASE("a corrupt snapshot entries file is detected and the namespace recover
     bytes[bytes.size() - 20] = static_cast<char>(bytes[bytes.size() - 20] ^ 0x40);
     write_text(entries_file, bytes);
   }
-  SECTION("truncated") { write_text(entries_file, bytes.substr(0, bytes.size() / 2)); }
-  SECTION("missing") { fs::remove(entries_file); }
+  SECTION("truncated") {
+    write_text(entries_file, bytes.substr(0, bytes.size() / 2));
+  }
+  SECTION("missing") {
+    fs::remove(entries_file);
+  }
   auto store = open_store(options_for(tmp.path()));
   auto rep = recover_all(*store);
   auto a = find_ns(rep, ns_a);
@@ -355,8 +357,7 @@ TEST_CASE("drop_namespace forgets the namespace and keeps its sequence numbers m
   temp_dir tmp;
   {
     auto store = open_store(options_for(tmp.path()));
-    append_ok(*store, {insert_of(ns_a, "a1", dim), insert_of(ns_a, "a2", dim),
-                       insert_of(ns_b, "b1", dim)});
+    append_ok(*store, {insert_of(ns_a, "a1", dim), insert_of(ns_a, "a2", dim), insert_of(ns_b, "b1", dim)});
     REQUIRE(snapshot(*store, ns_a, 2, labelled({"a1", "a2"}), "g").ok());
     append_ok(*store, {remove_of(ns_a, "a1"), remove_of(ns_a, "a2")});
     CHECK(store->last_ns_seq(ns_a) == 4);

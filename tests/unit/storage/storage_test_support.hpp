@@ -23,8 +23,8 @@ class temp_dir {
 public:
   temp_dir() {
     static std::atomic<int> counter{0};
-    path_ = fs::temp_directory_path()
-            / ("ferro-storage-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
+    path_ = fs::temp_directory_path() /
+            ("ferro-storage-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter++));
     fs::remove_all(path_);
     fs::create_directories(path_);
   }
@@ -175,11 +175,16 @@ enum class io_step { commit, sync, file_write, publish, remove };
 
 inline const char* to_string(io_step s) {
   switch (s) {
-    case io_step::commit: return "commit";
-    case io_step::sync: return "sync";
-    case io_step::file_write: return "snapshot file write";
-    case io_step::publish: return "publish (rename)";
-    case io_step::remove: return "remove dir";
+    case io_step::commit:
+      return "commit";
+    case io_step::sync:
+      return "sync";
+    case io_step::file_write:
+      return "snapshot file write";
+    case io_step::publish:
+      return "publish (rename)";
+    case io_step::remove:
+      return "remove dir";
   }
   return "?";
 }
@@ -205,9 +210,7 @@ public:
   status before_commit() override { return hit(io_step::commit); }
   status before_sync() override { return hit(io_step::sync); }
   status on_snapshot_file_write(const fs::path&) override { return hit(io_step::file_write); }
-  status before_snapshot_publish(const fs::path&, const fs::path&) override {
-    return hit(io_step::publish);
-  }
+  status before_snapshot_publish(const fs::path&, const fs::path&) override { return hit(io_step::publish); }
   status before_remove(const fs::path&) override { return hit(io_step::remove); }
 
 private:

@@ -106,18 +106,28 @@ TEST_CASE("a batch with an invalid record is refused whole and writes nothing") 
   REQUIRE(store->append(first).ok());
 
   std::vector<wal_record> batch{insert_of(ns_b, "b1", 4)};
-  SECTION("dimension differs from the namespace's") { batch.push_back(insert_of(ns_a, "a2", 16)); }
+  SECTION("dimension differs from the namespace's") {
+    batch.push_back(insert_of(ns_a, "a2", 16));
+  }
   SECTION("dimension differs inside the batch") {
     batch.push_back(insert_of(ns_c, "c1", 8));
     batch.push_back(insert_of(ns_c, "c2", 9));
   }
-  SECTION("insert without uuid") { batch.push_back(insert_of(ns_a, "", 8)); }
-  SECTION("insert without embedding") { batch.push_back(insert_of(ns_a, "a2", 0)); }
-  SECTION("remove without uuid") { batch.push_back(remove_of(ns_a, "")); }
+  SECTION("insert without uuid") {
+    batch.push_back(insert_of(ns_a, "", 8));
+  }
+  SECTION("insert without embedding") {
+    batch.push_back(insert_of(ns_a, "a2", 0));
+  }
+  SECTION("remove without uuid") {
+    batch.push_back(remove_of(ns_a, ""));
+  }
   SECTION("remove with an unknown reason") {
     batch.push_back(remove_of(ns_a, "a1", static_cast<removal_reason>(9)));
   }
-  SECTION("blank model_id") { batch.push_back(insert_of({"", "", ""}, "x", 8)); }
+  SECTION("blank model_id") {
+    batch.push_back(insert_of({"", "", ""}, "x", 8));
+  }
 
   auto st = store->append(batch);
   REQUIRE_FALSE(st.ok());
