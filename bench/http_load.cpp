@@ -60,7 +60,7 @@ struct http_load::impl {
   bool record = false;
   bench_clock::time_point deadline;
   std::atomic<std::size_t> next{0};
-  std::atomic<std::uint64_t> completed{0}, errors{0}, mismatches{0}, reconnects{0};
+  std::atomic<std::uint64_t> completed{0}, errors{0}, mismatches{0}, recall_misses{0}, reconnects{0};
   std::atomic<std::int64_t> last_done_ns{0};
   std::mutex report_mutex; // statuses and samples
   std::map<unsigned, std::uint64_t> statuses;
@@ -121,6 +121,8 @@ struct http_load::impl {
       errors.fetch_add(1);
       note_failure(status, "request " + std::to_string(c.index) + ": HTTP " + std::to_string(status) + " " +
                                res.body().substr(0, 300));
+    } else if (v == verdict::recall_miss) {
+      recall_misses.fetch_add(1);
     } else if (v == verdict::mismatch) {
       mismatches.fetch_add(1);
       note_failure(0,
@@ -191,6 +193,7 @@ phase_result http_load::run(const std::vector<std::string>& requests, std::size_
   s.completed = 0;
   s.errors = 0;
   s.mismatches = 0;
+  s.recall_misses = 0;
   s.reconnects = 0;
   s.statuses.clear();
   s.samples.clear();
@@ -218,6 +221,7 @@ phase_result http_load::run(const std::vector<std::string>& requests, std::size_
   r.completed = s.completed;
   r.errors = s.errors;
   r.mismatches = s.mismatches;
+  r.recall_misses = s.recall_misses;
   r.reconnects = s.reconnects;
   r.complete = r.completed >= s.count;
   // Throughput is over the span in which responses arrived.

@@ -17,7 +17,10 @@
 
 namespace ferro::bench {
 
-enum class verdict { ok, mismatch, error };
+/// recall_miss: a near-duplicate query answered with a miss. The index is
+/// approximate (ef_search), so a few are expected; they are counted apart
+/// from wrong answers and compared with the in-process floor's rate.
+enum class verdict { ok, recall_miss, mismatch, error };
 
 /// Judges the response to request `index` (an index into the request list).
 using response_checker = std::function<verdict(std::size_t index, unsigned status, std::string_view body)>;
@@ -32,8 +35,9 @@ struct load_target {
 struct phase_result {
   std::vector<std::uint64_t> latencies_ns; ///< completed requests, any verdict
   std::uint64_t completed = 0;
-  std::uint64_t errors = 0;     ///< transport failures, non-200, unparsable bodies
-  std::uint64_t mismatches = 0; ///< 200 with the wrong answer
+  std::uint64_t errors = 0;        ///< transport failures, non-200, unparsable bodies
+  std::uint64_t mismatches = 0;    ///< 200 with the wrong answer
+  std::uint64_t recall_misses = 0; ///< see verdict::recall_miss
   std::uint64_t reconnects = 0;
   double wall_s = 0;
   bool complete = false; ///< every request ran before the deadline

@@ -17,7 +17,9 @@
 //
 // Every request body is built before the clock starts; every response is
 // checked. One JSON line per run goes to stdout, failures to stderr. Exit
-// status 3 when the run had errors, mismatches or hit its time limit.
+// status 3 when the run had errors, mismatches, more recall misses than
+// --max-recall-miss-pct (near-duplicates answered with a miss; the index is
+// approximate) or hit its time limit.
 
 #include <algorithm>
 #include <chrono>
@@ -177,6 +179,8 @@ response_checker make_checker(const run_config& c, const workload& w) {
     bool ok = false;
     if (c.mode == "fill")
       ok = string_field_is(doc, "status", "ok") && string_field_is(doc, "id", uuid);
+    else if (c.mode == "query-hit" && bool_field_is(doc, "hit", false))
+      return verdict::recall_miss;
     else if (c.mode == "query-hit")
       ok = bool_field_is(doc, "hit", true) && string_field_is(doc, "id", uuid) &&
            bool_field_is(doc, "exact_match", false);
@@ -310,6 +314,7 @@ int main(int argc, char** argv) {
     c.threshold = std::to_string(args.real("threshold", 0.92));
   c.server_pid = static_cast<long>(args.number("server-pid", 0));
   const std::size_t repeat_count = std::max<std::uint64_t>(1, args.number("repeats", 1));
+  const double max_recall_miss_pct = args.real("max-recall-miss-pct", 2.0);
   const auto since_ns = static_cast<std::int64_t>(args.number("since-ns", 0));
   const auto interval_ms = args.number("interval-ms", 5);
   const long long expect_entries =
@@ -386,6 +391,7 @@ int main(int argc, char** argv) {
     // Warm-up failures are charged to the first repeat.
     l.add("requests", r.completed).add("errors", r.errors + (rep == 0 ? warm.errors : 0));
     l.add("mismatches", r.mismatches + (rep == 0 ? warm.mismatches : 0));
+    l.add("recall_misses", r.recall_misses);
     l.add("reconnects", r.reconnects).add("complete", r.complete);
     l.add("warmup", static_cast<std::uint64_t>(rep == 0 ? c.warmup : 0)).add("wall_s", r.wall_s);
     l.add("throughput_rps", r.wall_s > 0 ? static_cast<double>(r.completed) / r.wall_s : 0.0);
@@ -403,7 +409,13 @@ int main(int argc, char** argv) {
     if (!r.complete)
       std::fprintf(stderr, "measured: stopped at the %.0f s limit after %llu of %zu requests\n",
                    c.max_seconds, static_cast<unsigned long long>(r.completed), measured);
-    clean = clean && r.errors == 0 && r.mismatches == 0 && r.complete;
+    const double recall_miss_pct =
+        r.completed ? 100.0 * static_cast<double>(r.recall_misses) / static_cast<double>(r.completed) : 0.0;
+    if (recall_miss_pct > max_recall_miss_pct)
+      std::fprintf(stderr, "measured: %.2f%% of near-duplicate queries missed (limit %.2f%%)\n",
+                   recall_miss_pct, max_recall_miss_pct);
+    clean =
+        clean && r.errors == 0 && r.mismatches == 0 && r.complete && recall_miss_pct <= max_recall_miss_pct;
   }
   return clean ? 0 : 3;
 }

@@ -41,6 +41,10 @@ def fmt(v, digits=0, unit=""):
     return f"{v:,.{digits}f}{unit}"
 
 
+def fmt_pct2(v):
+    return "n/a" if v is None else f"{v:.2f}%"
+
+
 def pct(v):
     return "n/a" if v is None else f"{v:,.0f}%"
 
@@ -89,6 +93,13 @@ def spread(rs, field):
     return (max(vals) - min(vals)) / m if m else None
 
 
+def recall_miss_pct(rs):
+    """Share of near-duplicate queries answered with a miss (approximate index)."""
+    n = sum(r.get("requests", 0) for r in rs)
+    m = sum(r.get("recall_misses", 0) for r in rs)
+    return 100.0 * m / n if n and any("recall_misses" in r for r in rs) else None
+
+
 def failures(rs):
     return sum(r.get("errors", 0) + r.get("mismatches", 0) for r in rs) + sum(
         1 for r in rs if r.get("complete") is False)
@@ -131,6 +142,12 @@ def headline(R, meta):
             f"| query-hit rate at concurrency 50 / in-process search rate ({threads} threads) | {dim} | "
             f"{pct(None if share is None else share * 100)} ({fmt(http_rate)}/s vs {fmt(floor)}/s) | "
             "none (context) | - |")
+    for dim in R.dims():
+        server = recall_miss_pct(R.find("loadgen", "query-hit", dim))
+        floor = recall_miss_pct(R.find("inproc", "search-hit", dim))
+        lines.append(f"| near-duplicates answered with a miss: server / in-process hnswlib (ef_search=32) | {dim} | "
+                     f"{fmt_pct2(server)} / {fmt_pct2(floor)} | same as the floor | "
+                     f"{verdict(None if None in (server, floor) else server <= floor * 1.5 + 0.1)} |")
     stops = {r["label"]: r for r in R.records if r.get("event") == "stop"}
     for kind in ("kill9", "clean"):
         rs = R.find("loadgen", "wait-ready", label=f"restart-{kind}-384")
@@ -144,18 +161,21 @@ def headline(R, meta):
             note = " (the SIGTERM shutdown hung and was killed: see Problems)"
         lines.append(f"| restart after {what}, start to /health 200{note} | 384 ({fmt(n)} entries) | "
                      f"{fmt(None if ms is None else ms / 1000, 2)} s | <= {TARGET_RESTART_S:.0f} s | {verdict(ok)} |")
-    cpu = R.med("server_cpu_pct", "loadgen", "query-hit", 384, 50)
-    lines += ["", f"Server CPU during the concurrency-50 query-hit run (384 dims): **{pct(cpu)}** "
-                  f"of {meta.get('cores', 2) * 100}% ({meta.get('cores', 2)} cores; 200% = both cores busy). "
-                  f"The load generator itself used {pct(R.med('loadgen_cpu_pct', 'loadgen', 'query-hit', 384, 50))} "
-                  "of a core on the same machine."]
+    cores = meta.get("cores", 2)
+    for dim in R.dims():
+        cpu = R.med("server_cpu_pct", "loadgen", "query-hit", dim, 50)
+        client = R.med("loadgen_cpu_pct", "loadgen", "query-hit", dim, 50)
+        lines += ["", f"Server CPU during the concurrency-50 query-hit run ({dim} dims): **{pct(cpu)}** of "
+                      f"{cores * 100}% ({cores} cores; {cores * 100}% = every core busy); the load generator "
+                      f"itself used {pct(client)} of a core on the same machine."]
     return lines
 
 
 def query_table(R, dim):
     lines = [f"#### {dim} dimensions", "",
-             "| mode | concurrency | throughput (req/s) | p50 | p95 | p99 | p50 spread | server CPU | errors + mismatches |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| mode | concurrency | throughput (req/s) | p50 | p95 | p99 | p50 spread | server CPU | errors + mismatches "
+             "| recall misses |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for mode in ("query-hit", "query-miss", "exact", "health"):
         for c in (1, 50):
             rs = R.find("loadgen", mode, dim, c)
@@ -166,7 +186,8 @@ def query_table(R, dim):
                 f"| {mode} | {c} | {fmt(median([r['throughput_rps'] for r in rs]))} | "
                 f"{fmt_us(median([r['p50_us'] for r in rs]))} | {fmt_us(median([r['p95_us'] for r in rs]))} | "
                 f"{fmt_us(median([r['p99_us'] for r in rs]))} | {pct(None if sp is None else sp * 100)} | "
-                f"{pct(median([r.get('server_cpu_pct') for r in rs]))} | {failures(rs)} |")
+                f"{pct(median([r.get('server_cpu_pct') for r in rs]))} | {failures(rs)} | "
+                f"{fmt_pct2(recall_miss_pct(rs)) if mode == 'query-hit' else '-'} |")
     inproc = [("insert", "insert (1 thread, build)"), ("search-hit", "search, hit set (k=1)"),
               ("search-miss", "search, miss set (k=1)")]
     rows = []
@@ -175,16 +196,18 @@ def query_table(R, dim):
         if rs:
             rows.append(f"| {name} | {fmt(median([r['throughput_rps'] for r in rs]))} | "
                         f"{fmt_us(median([r['p50_us'] for r in rs]))} | {fmt_us(median([r['p95_us'] for r in rs]))} | "
-                        f"{fmt_us(median([r['p99_us'] for r in rs]))} | {failures(rs)} |")
+                        f"{fmt_us(median([r['p99_us'] for r in rs]))} | {failures(rs)} | "
+                        f"{fmt_pct2(recall_miss_pct(rs)) if mode == 'search-hit' else '-'} |")
     par = R.find("inproc", "search-hit-parallel", dim)
     if par:
         rows.append(f"| search, hit set, {par[0].get('search_threads')} threads (aggregate) | "
-                    f"{fmt(median([r['throughput_rps'] for r in par]))} | | | | |")
+                    f"{fmt(median([r['throughput_rps'] for r in par]))} | | | | | |")
     if rows:
         simd = R.find("inproc", "insert", dim)[0].get("simd", "?")
         entries = R.find("inproc", "insert", dim)[0].get("entries")
         lines += ["", f"In-process hnswlib floor, {fmt(entries)} entries (kernel: {simd}):", "",
-                  "| operation | rate (/s) | p50 | p95 | p99 | mismatches |", "|---|---|---|---|---|---|"] + rows
+                  "| operation | rate (/s) | p50 | p95 | p99 | mismatches | recall misses |",
+                  "|---|---|---|---|---|---|---|"] + rows
     fill = R.find("loadgen", "fill", dim, 50, label="fill")
     if fill:
         f = fill[0]
@@ -265,12 +288,18 @@ def noise_notes(R, meta):
 
 def problems(R, meta):
     out = []
+    for (tool, mode, label, dim, c), rs in R.groups.items():
+        if tool not in ("loadgen", "inproc") or mode == "wait-ready":
+            continue
+        errors = sum(r.get("errors", 0) for r in rs)
+        wrong = sum(r.get("mismatches", 0) for r in rs)
+        timeouts = sum(1 for r in rs if r.get("complete") is False)
+        rm = recall_miss_pct(rs)
+        if errors or wrong or timeouts or (rm is not None and rm > 2.0):
+            out.append(f"- {tool} {mode} ({label or '-'}), {dim} dims, concurrency {c}, {len(rs)} round(s): "
+                       f"{errors} errors, {wrong} wrong answers, {timeouts} stopped at the time limit"
+                       + (f", {rm:.2f}% recall misses" if rm is not None else ""))
     for r in R.records:
-        if r.get("tool") in ("loadgen", "inproc") and (r.get("errors", 0) or r.get("mismatches", 0) or
-                                                         r.get("complete") is False):
-            out.append(f"- {r.get('mode')} dim {r.get('dim')} concurrency {r.get('concurrency')}: "
-                       f"{r.get('errors', 0)} errors, {r.get('mismatches', 0)} mismatches"
-                       f"{', stopped at the time limit' if r.get('complete') is False else ''}")
         if r.get("mode") == "wait-ready" and (r.get("ready_ms", 0) < 0 or not r.get("entry_count_ok", True)):
             out.append(f"- {r.get('label')}: ready {r.get('ready_ms')} ms, /health entry_count "
                        f"{r.get('entry_count')}")
