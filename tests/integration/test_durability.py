@@ -8,15 +8,25 @@ import threading
 import time
 from typing import Dict, List, Set
 
+import pytest
+
 from ferro_node import FerroNode
 from helpers import Api, rand_vec
 
 DIM = 16
 
 
-def test_entries_deletes_and_access_counts_survive_a_clean_restart(tmp_path):
+@pytest.fixture
+def restartable(tmp_path):
+    """A node (not started) that is stopped at teardown whatever happened."""
+    node = FerroNode(tmp_path / "n")
+    yield node
+    node.stop()
+
+
+def test_entries_deletes_and_access_counts_survive_a_clean_restart(restartable):
     rng = random.Random(11)
-    node = FerroNode(tmp_path / "n").start()
+    node = restartable.start()
     api = Api(node.port)
     kept = [rand_vec(rng, DIM) for _ in range(20)]
     ids = [api.insert(v, response=f"r{i}", query_text=f"q{i}", ttl_seconds=3600)[1]["id"] for i, v in enumerate(kept)]
@@ -38,9 +48,9 @@ def test_entries_deletes_and_access_counts_survive_a_clean_restart(tmp_path):
     assert api.call("GET", "/stats")[1]["entry_count"] == 20
 
 
-def test_compaction_then_more_writes_then_restart_replays_the_tail(tmp_path):
+def test_compaction_then_more_writes_then_restart_replays_the_tail(restartable):
     rng = random.Random(12)
-    node = FerroNode(tmp_path / "n").start()
+    node = restartable.start()
     api = Api(node.port)
     before = [rand_vec(rng, DIM) for _ in range(30)]
     for v in before:
@@ -104,10 +114,10 @@ class Workload:
                 return  # the node was killed mid-request: outcome unknown, not acknowledged
 
 
-def test_kill_9_at_random_moments_loses_and_resurrects_nothing(tmp_path):
+def test_kill_9_at_random_moments_loses_and_resurrects_nothing(restartable):
     rounds = 8
     master = random.Random(20261126)
-    node = FerroNode(tmp_path / "crash")
+    node = restartable
     acked_inserts: Dict[str, List[float]] = {}
     acked_deletes: Set[str] = set()
     attempted_deletes: Set[str] = set()

@@ -46,12 +46,19 @@ def fill_file(path, free_to_leave: int) -> None:
             size -= n
 
 
-def test_writes_fail_cleanly_on_a_full_disk_and_resume_when_space_returns(small_disk):
-    rng = random.Random(99)
+@pytest.fixture
+def disk_node(small_disk):
     node = FerroNode(small_disk / "data", env={"FERROCACHE_LMDB_MAP_SIZE_BYTES": str(64 << 20),
                                                "FERROCACHE_COMPACT_INTERVAL_INSERTS": "0"})
     # The node's log lives in the tmpfs; its own log file must not.
     node.log_path = small_disk.parent / "node.log"
+    yield node
+    node.stop()
+
+
+def test_writes_fail_cleanly_on_a_full_disk_and_resume_when_space_returns(small_disk, disk_node):
+    rng = random.Random(99)
+    node = disk_node
     node.start()
     api = Api(node.port)
     acked = {}
