@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The whole test suite: C++ unit and actor tests (ctest), then the integration
+# The whole test suite: clang-format check, C++ unit and actor tests (ctest),
+# then the integration
 # tests against the real binary, then the Python client and wrapper tests.
 # Prints one closing line "N passed, N failed" for the whole run.
 set -uo pipefail
@@ -9,6 +10,7 @@ export FERROCACHE_BIN
 FERROCACHE_BIN=$(cd "$build" && pwd)/ferrocache
 failed_suites=()
 
+bash deploy/format-check.sh || failed_suites+=(format)
 (cd "$build" && ctest --output-on-failure -j "$(nproc)") || failed_suites+=(ctest)
 "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/integration || failed_suites+=(integration)
 if [ -d clients/python/tests ]; then
