@@ -1,8 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: clang-format check, C++ unit and actor tests (ctest),
-# then the integration
-# tests against the real binary, then the Python client and wrapper tests.
-# Prints one closing line "N passed, N failed" for the whole run.
+# the integration tests against the real binary, then the Python client and
+# wrapper tests. Every suite runs; the exit code is non-zero if any failed.
 set -uo pipefail
 build=${1:-build}
 venv=${2:-.venv}
