@@ -21,7 +21,7 @@ from collections import defaultdict
 SECTION = "single-node"
 OTHER_SECTIONS = [
     ("comparison", "Comparison with GPTCache and Redis"),
-    ("answer-quality", "Answer quality"),
+    ("quality", "Answer quality"),
 ]
 
 # Targets of the single-node design (see docs/benchmarks.md).

@@ -13,11 +13,11 @@
 #   BENCH_ENTRIES          entries per dimension for fill and restart [100000]
 #   BENCH_ENTRIES_1536     entries for 1536 dims [BENCH_ENTRIES]
 #   BENCH_DIMS             dimensions to run ["384 1536"]
-#   BENCH_QUERIES_384      measured queries per round, 384 dims [20000]
+#   BENCH_QUERIES_384      measured queries per round, 384 dims [10000]
 #   BENCH_QUERIES_1536     measured queries per round, 1536 dims [5000]
 #   BENCH_REPEATS          rounds per query/health measurement [3]
 #   BENCH_HEALTH_REQUESTS  measured GET /health per round [20000]
-#   BENCH_SWEEP_384        inserts per concurrency level, 384 dims [20000]
+#   BENCH_SWEEP_384        inserts per concurrency level, 384 dims [10000]
 #   BENCH_SWEEP_1536       inserts per concurrency level, 1536 dims [5000]
 #   BENCH_SWEEP_LEVELS     insert concurrency levels ["1 10 50 100"]
 #   BENCH_1M=1             also fill 1M x 384 entries and time its restarts
@@ -44,11 +44,11 @@ done
 entries=${BENCH_ENTRIES:-100000}
 entries_1536=${BENCH_ENTRIES_1536:-$entries}
 dims=${BENCH_DIMS:-"384 1536"}
-queries_384=${BENCH_QUERIES_384:-20000}
+queries_384=${BENCH_QUERIES_384:-10000}
 queries_1536=${BENCH_QUERIES_1536:-5000}
 repeats=${BENCH_REPEATS:-3}
 health_requests=${BENCH_HEALTH_REQUESTS:-20000}
-sweep_384=${BENCH_SWEEP_384:-20000}
+sweep_384=${BENCH_SWEEP_384:-10000}
 sweep_1536=${BENCH_SWEEP_1536:-5000}
 sweep_levels=${BENCH_SWEEP_LEVELS:-"1 10 50 100"}
 bench_1m=${BENCH_1M:-0}
@@ -57,6 +57,7 @@ max_seconds=${BENCH_MAX_SECONDS:-600}
 ready_deadline=120 # seconds a restart may take before we call it failed
 stop_deadline=${BENCH_STOP_DEADLINE:-30} # seconds a SIGTERM shutdown may take
 
+rm -f "$out_json"
 work=$(mktemp -d "${TMPDIR:-/tmp}/ferrocache-bench.XXXXXX")
 results=$work/results.jsonl
 : >"$results"
@@ -69,6 +70,11 @@ cleanup() {
   if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then
     kill -KILL "$server_pid" 2>/dev/null || true
     { wait "$server_pid"; } 2>/dev/null || true
+  fi
+  # An interrupted run keeps what it measured.
+  if [ ! -s "$out_json" ] && [ -s "$results" ]; then
+    cp "$results" "$out_json.partial.jsonl"
+    echo "partial results in $out_json.partial.jsonl" >&2
   fi
   rm -rf "$work"
 }
@@ -189,7 +195,7 @@ run_sweep() { # durable insert throughput per concurrency, fresh namespace each
 # log written since the last snapshot), then a clean SIGTERM restart.
 restart_pair() {
   local data_dir=$1 label=$2 n=$3
-  log "restart ($label, $n entries): kill -9"
+  log "restart ($label, $n entries): kill -9 (bash may print a 'Killed' notice for it)"
   stop_server KILL "$label-kill9"
   start_server "$data_dir" "restart-kill9-$label" "$n"
   log "restart ($label, $n entries): clean SIGTERM"
