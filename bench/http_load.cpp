@@ -62,6 +62,7 @@ struct http_load::impl {
   std::atomic<std::size_t> next{0};
   std::atomic<std::uint64_t> completed{0}, errors{0}, mismatches{0}, recall_misses{0}, reconnects{0};
   std::atomic<std::int64_t> last_done_ns{0};
+  std::atomic<bool> timed_out{false};
   std::mutex report_mutex; // statuses and samples
   std::map<unsigned, std::uint64_t> statuses;
   std::vector<std::string> samples;
@@ -89,8 +90,12 @@ struct http_load::impl {
     if (c.dead)
       return;
     const std::size_t i = next.fetch_add(1);
-    if (i >= count || bench_clock::now() >= deadline)
+    if (i >= count)
       return; // the chain ends; io_context::run returns once all have ended
+    if (bench_clock::now() >= deadline) {
+      timed_out = true;
+      return;
+    }
     c.index = (first + i) % requests->size();
     c.parser.emplace();
     c.parser->body_limit(64 * 1024 * 1024);
@@ -195,6 +200,7 @@ phase_result http_load::run(const std::vector<std::string>& requests, std::size_
   s.mismatches = 0;
   s.recall_misses = 0;
   s.reconnects = 0;
+  s.timed_out = false;
   s.statuses.clear();
   s.samples.clear();
   for (auto& c : s.conns) {
@@ -224,6 +230,7 @@ phase_result http_load::run(const std::vector<std::string>& requests, std::size_
   r.recall_misses = s.recall_misses;
   r.reconnects = s.reconnects;
   r.complete = r.completed >= s.count;
+  r.timed_out = s.timed_out;
   // Throughput is over the span in which responses arrived.
   r.wall_s =
       std::chrono::duration<double>(bench_clock::duration(s.last_done_ns.load()) - start.time_since_epoch())

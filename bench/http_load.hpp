@@ -40,7 +40,8 @@ struct phase_result {
   std::uint64_t recall_misses = 0; ///< see verdict::recall_miss
   std::uint64_t reconnects = 0;
   double wall_s = 0;
-  bool complete = false; ///< every request ran before the deadline
+  bool complete = false;  ///< every request ran before the deadline
+  bool timed_out = false; ///< stopped by the deadline (else by dead connections)
   std::map<unsigned, std::uint64_t> statuses;
   std::vector<std::string> samples; ///< the first few failures, for the report
 };

@@ -406,9 +406,12 @@ int main(int argc, char** argv) {
     l.print();
 
     report("measured", r);
-    if (!r.complete)
+    if (!r.complete && r.timed_out)
       std::fprintf(stderr, "measured: stopped at the %.0f s limit after %llu of %zu requests\n",
                    c.max_seconds, static_cast<unsigned long long>(r.completed), measured);
+    else if (!r.complete)
+      std::fprintf(stderr, "measured: only %llu of %zu requests answered (connections failed)\n",
+                   static_cast<unsigned long long>(r.completed), measured);
     const double recall_miss_pct =
         r.completed ? 100.0 * static_cast<double>(r.recall_misses) / static_cast<double>(r.completed) : 0.0;
     if (recall_miss_pct > max_recall_miss_pct)

@@ -258,6 +258,20 @@ def restart_table(R):
     return lines + [""]
 
 
+def million_table(R):
+    rs = R.find("loadgen", "fill", label="fill-1m")
+    if not rs:
+        return []
+    total = sum(r["requests"] for r in rs)
+    wall = sum(r["wall_s"] for r in rs)
+    rates = [r["throughput_rps"] for r in rs]
+    return ["### Large namespace (BENCH_1M)", "",
+            f"{fmt(total)} entries of 384 dims into one namespace at concurrency 50, in {len(rs)} runs of up to "
+            f"100,000 (the load generator holds a run's bodies in memory): {fmt(total / wall if wall else None)} "
+            f"inserts/s overall, {fmt(min(rates))} to {fmt(max(rates))}/s per run, errors + mismatches "
+            f"{failures(rs)}. Its restart times are in the table above.", ""]
+
+
 def noise_notes(R, meta):
     spreads = []
     for key, rs in R.groups.items():
@@ -347,7 +361,7 @@ def render_section(data):
               "Medians over the repeated rounds; \"p50 spread\" is (max - min) / median of the rounds' p50.", ""]
     for dim in R.dims():
         lines += query_table(R, dim)
-    lines += sweep_table(R) + restart_table(R) + noise_notes(R, meta) + problems(R, meta)
+    lines += sweep_table(R) + restart_table(R) + million_table(R) + noise_notes(R, meta) + problems(R, meta)
     return "\n".join(lines).rstrip() + "\n"
 
 

@@ -21,6 +21,7 @@
 #   BENCH_SWEEP_1536       inserts per concurrency level, 1536 dims [5000]
 #   BENCH_SWEEP_LEVELS     insert concurrency levels ["1 10 50 100"]
 #   BENCH_1M=1             also fill 1M x 384 entries and time its restarts
+#   BENCH_1M_ENTRIES       entries of that fill [1000000] (smaller for a smoke run)
 #   BENCH_SEED             seed of the synthetic data [42]
 #   BENCH_MAX_SECONDS      time limit of any single loadgen run [600]
 #   BENCH_STOP_DEADLINE    seconds a SIGTERM shutdown may take [30]
@@ -52,6 +53,7 @@ sweep_384=${BENCH_SWEEP_384:-10000}
 sweep_1536=${BENCH_SWEEP_1536:-5000}
 sweep_levels=${BENCH_SWEEP_LEVELS:-"1 10 50 100"}
 bench_1m=${BENCH_1M:-0}
+entries_1m=${BENCH_1M_ENTRIES:-1000000}
 seed=${BENCH_SEED:-42}
 max_seconds=${BENCH_MAX_SECONDS:-600}
 ready_deadline=120 # seconds a restart may take before we call it failed
@@ -233,13 +235,14 @@ if [ "$bench_1m" = 1 ]; then
   mkdir -p "$data2"
   start_server "$data2" "initial-1m" 0
   chunk=100000
-  for ((off = 0; off < 1000000; off += chunk)); do
-    log "1M fill: entries $off..$((off + chunk - 1))"
-    record "$loadgen" fill --port "$server_port" --dim 384 --entries 1000000 --offset "$off" --count "$chunk" \
+  for ((off = 0; off < entries_1m; off += chunk)); do
+    n=$((entries_1m - off < chunk ? entries_1m - off : chunk))
+    log "1M fill: entries $off..$((off + n - 1)) of $entries_1m"
+    record "$loadgen" fill --port "$server_port" --dim 384 --entries "$entries_1m" --offset "$off" --count "$n" \
       --seed "$seed" --concurrency 50 --model-id "bench-1m::384" --max-seconds "$max_seconds" \
       --server-pid "$server_pid" --label "fill-1m"
   done
-  restart_pair "$data2" "1m" 1000000
+  restart_pair "$data2" "1m" "$entries_1m"
   stop_server TERM "1m-final"
 fi
 
@@ -256,7 +259,7 @@ BENCH_META_COMMAND="$0 $*" BENCH_META_CPU="$cpu_model" BENCH_META_CORES="$(nproc
   BENCH_META_LOAD_END="$(cut -d' ' -f1-3 /proc/loadavg)" BENCH_META_COMPILERS="$compilers_start" \
   BENCH_META_COMMIT="$commit" BENCH_META_DIRTY="$dirty" BENCH_META_PROBLEMS="$problems" \
   BENCH_META_KERNEL="$(uname -r)" BENCH_META_SERVER_BUILT="$(date -u -r "$server_bin" +%Y-%m-%dT%H:%M:%SZ)" \
-  BENCH_META_SETTINGS="entries=$entries entries_1536=$entries_1536 dims=$dims queries_384=$queries_384 queries_1536=$queries_1536 repeats=$repeats health_requests=$health_requests sweep_384=$sweep_384 sweep_1536=$sweep_1536 sweep_levels=$sweep_levels bench_1m=$bench_1m seed=$seed" \
+  BENCH_META_SETTINGS="entries=$entries entries_1536=$entries_1536 dims=$dims queries_384=$queries_384 queries_1536=$queries_1536 repeats=$repeats health_requests=$health_requests sweep_384=$sweep_384 sweep_1536=$sweep_1536 sweep_levels=$sweep_levels bench_1m=$bench_1m entries_1m=$entries_1m seed=$seed" \
   python3 - "$results" "$out_json" <<'EOF'
 import json, os, sys
 runs = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
