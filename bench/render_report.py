@@ -236,13 +236,15 @@ def sweep_table(R):
 def restart_table(R):
     rs = [r for r in R.records if r.get("mode") == "wait-ready" and r.get("label", "").startswith("restart-")]
     stops = {r["label"]: r for r in R.records if r.get("event") == "stop"}
+    recoveries = {r["label"]: r.get("text", "") for r in R.records if r.get("event") == "recovery"}
     if not rs:
         return []
     lines = ["### Restart", "",
              "Time from starting the process to the first `GET /health` 200 (polled every 5 ms), with the "
              "entry count /health reports. \"kill -9\" restarts replay the log written since the last snapshot; "
              "the clean restart follows a SIGTERM shutdown.", "",
-             "| restart | entries | ready | first HTTP answer | shutdown before it |", "|---|---|---|---|---|"]
+             "| restart | entries | ready | first HTTP answer | shutdown before it | server log |",
+             "|---|---|---|---|---|---|"]
     for r in rs:
         label = r["label"][len("restart-"):]
         kind, _, data = label.partition("-")
@@ -253,8 +255,9 @@ def restart_table(R):
             if stop["signal"] == "TERM" and stop["exit_code"] != 0:
                 stop_text += " (**did not exit cleanly**)"
         ok = "" if r.get("entry_count_ok", True) else " (**count wrong**)"
+        log = recoveries.get(r["label"], "")
         lines.append(f"| {kind} ({data}) | {fmt(r.get('entry_count'))}{ok} | {fmt(r['ready_ms'] / 1000, 2)} s | "
-                     f"{fmt(r.get('first_answer_ms', 0) / 1000, 2)} s | {stop_text} |")
+                     f"{fmt(r.get('first_answer_ms', 0) / 1000, 2)} s | {stop_text} | {log} |")
     return lines + [""]
 
 

@@ -126,6 +126,10 @@ start_server() {
   server_pid=$!
   record "$loadgen" wait-ready --port "$server_port" --since-ns "$start_ns" --max-seconds "$ready_deadline" \
     --expect-entries "$expect" --label "$label"
+  # The node's own account of its recovery (records replayed, seconds).
+  local recovery
+  recovery=$(grep -m1 -o 'recovery: .*' "$server_log" | tr -d '"\\' || true)
+  note recovery label "\"$label\"" text "\"$recovery\""
 }
 
 # stop_server SIGNAL LABEL: TERM waits (with a deadline) for a clean exit.
