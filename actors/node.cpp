@@ -1,5 +1,8 @@
 #include "actors/node.hpp"
 
+#include <algorithm>
+#include <thread>
+
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/scoped_actor.hpp>
@@ -69,7 +72,10 @@ status node::start() {
   if (!opened)
     return opened.err();
   std::shared_ptr<wal_store> store = std::move(opened.value());
-  auto recovered = recover_namespaces(*store, d.settings.ns.hnsw, d.metrics);
+  // Nothing else runs yet: the replay may use every core it is given.
+  auto threads = d.settings.scheduler_threads ? d.settings.scheduler_threads
+                                              : std::max(1u, std::thread::hardware_concurrency());
+  auto recovered = recover_namespaces(*store, d.settings.ns.hnsw, d.metrics, threads);
   if (!recovered)
     return recovered.err();
   d.storage = spawn_storage_actor(

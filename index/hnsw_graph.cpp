@@ -1,13 +1,19 @@
 #include "index/hnsw_graph.hpp"
 
 #include <algorithm>
+#include <atomic>
 #include <bit>
+#include <cstdint>
 #include <cstdlib>
 #include <exception>
 #include <mutex>
 #include <new>
 #include <string>
 #include <system_error>
+#include <thread>
+#include <unordered_set>
+
+#include <sys/mman.h>
 
 // The only include of hnswlib in the program (see hnsw_graph.hpp).
 #include <hnswlib.h>
@@ -59,10 +65,43 @@ void pad_upper_links(hnsw& g, hnswlib::tableint id) {
   int level = g.element_levels_[id];
   if (level == 0)
     return;
+  // Concurrent inserts may already route through this node; each of them
+  // reads its upper-level lists only under the node's link lock.
+  std::lock_guard guard(g.link_list_locks_[id]);
   auto* p = std::realloc(g.linkLists_[id], g.size_links_per_element_ * level + link_padding);
   if (!p)
     throw std::bad_alloc();
   g.linkLists_[id] = static_cast<char*>(p);
+}
+
+// Every search reads a few hundred vectors scattered over the level-0 block
+// (hundreds of MiB for a large namespace); with 4 KiB pages nearly each one
+// costs a TLB miss and a page walk. Transparent huge pages cut that, and on
+// systems where they are opt-in ("madvise" mode, Debian's default) only
+// regions that ask get them. Only whole 2 MiB pages inside the block can be
+// huge; the ends stay small. Best effort: refusal changes speed, not results.
+void advise_huge_pages(const hnsw& g) {
+#ifdef MADV_HUGEPAGE
+  constexpr std::uintptr_t huge = std::uintptr_t{2} << 20;
+  auto begin = reinterpret_cast<std::uintptr_t>(g.data_level0_memory_);
+  auto end = begin + g.max_elements_ * g.size_data_per_element_;
+  auto first = (begin + huge - 1) & ~(huge - 1);
+  auto last = end & ~(huge - 1);
+  if (last > first)
+    ::madvise(reinterpret_cast<void*>(first), last - first, MADV_HUGEPAGE);
+#endif
+}
+
+/// Doubles the capacity until it holds `nodes`; exclusive access only.
+void grow_to(hnsw& g, std::size_t nodes) {
+  auto capacity = g.max_elements_;
+  while (capacity < nodes)
+    capacity *= 2;
+  if (capacity == g.max_elements_)
+    return;
+  g.resizeIndex(capacity);
+  fit_update_locks(g, capacity);
+  advise_huge_pages(g);
 }
 
 error corrupt(const std::string& what) {
@@ -122,6 +161,7 @@ result<std::unique_ptr<hnsw_graph>> hnsw_graph::create(std::size_t dimension, co
     auto i = std::make_unique<impl>(dimension);
     i->g = std::make_unique<hnsw>(&i->space, capacity, p.max_nb_connection, p.ef_construction, p.seed);
     fit_update_locks(*i->g, capacity);
+    advise_huge_pages(*i->g);
     i->g->setEf(p.ef_search);
     return std::unique_ptr<hnsw_graph>(new hnsw_graph(std::move(i)));
   } catch (const std::exception& e) {
@@ -213,17 +253,89 @@ result<hnsw_graph::node_id> hnsw_graph::add(const float* v, std::uint64_t label)
   if (g.label_lookup_.count(label) != 0)
     return error{errc::internal, "label " + std::to_string(label) + " already in the graph"};
   try {
-    if (g.cur_element_count >= g.max_elements_) {
-      auto bigger = g.max_elements_ * 2;
-      g.resizeIndex(bigger);
-      fit_update_locks(g, bigger);
-    }
+    grow_to(g, g.cur_element_count + 1);
     auto id = g.addPoint(v, label, -1);
     pad_upper_links(g, id);
     return static_cast<node_id>(id);
   } catch (const std::exception& e) {
     return error{errc::internal, std::string("cannot add to HNSW graph: ") + e.what()};
   }
+}
+
+// Parallel insertion. hnswlib's addPoint holds its new node's link lock for
+// the whole insertion while it locks other nodes one at a time. For nodes on
+// level 0 only that cannot deadlock: a thread only ever waits for a node
+// that is already linked into the graph, and a node is linked (its
+// insertion's last phase) only after its own search is done, so in any chain
+// of waits each waited-for insertion started linking strictly earlier than
+// the one waiting, and the chain cannot close into a cycle. A node on upper
+// levels searches and links level by level, which breaks that order, so
+// those nodes go in alone, first. Levels are drawn up front from the graph's
+// generator; addPoint draws again internally (level 0 cannot be passed in),
+// so its multiplier is set to 0 while level-0 nodes go in, which makes that
+// draw 0 whatever the generator, whose unguarded state the threads share as
+// in hnswlib's own parallel insertion.
+std::vector<result<hnsw_graph::node_id>> hnsw_graph::add_many(const std::vector<const float*>& vectors,
+                                                              const std::vector<std::uint64_t>& labels,
+                                                              std::size_t threads) {
+  auto& g = *impl_->g;
+  const auto n = labels.size();
+  std::vector<result<node_id>> out(n, error{errc::internal, "not inserted"});
+  auto insert = [&](std::size_t i, int level) {
+    try {
+      auto id = g.addPoint(vectors[i], labels[i], level);
+      pad_upper_links(g, id);
+      out[i] = static_cast<node_id>(id);
+    } catch (const std::exception& e) {
+      out[i] = error{errc::internal, std::string("cannot add to HNSW graph: ") + e.what()};
+    }
+  };
+  try {
+    grow_to(g, g.cur_element_count + n);
+  } catch (const std::exception& e) {
+    out.assign(n, error{errc::internal, std::string("cannot grow HNSW graph: ") + e.what()});
+    return out;
+  }
+  // Labels are checked before any insert: addPoint would turn a known one
+  // into an update, and label_lookup_ may not be read while threads insert.
+  std::unordered_set<std::uint64_t> batch_labels;
+  std::vector<std::size_t> ground; // level-0 nodes, in input order
+  ground.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    if (g.label_lookup_.count(labels[i]) != 0 || !batch_labels.insert(labels[i]).second) {
+      out[i] = error{errc::internal, "label " + std::to_string(labels[i]) + " already in the graph"};
+      continue;
+    }
+    int level = g.getRandomLevel(g.mult_);
+    if (level > 0)
+      insert(i, level);
+    else
+      ground.push_back(i);
+  }
+  std::size_t first = 0;
+  if (g.cur_element_count == 0 && !ground.empty()) // hnswlib's first node goes in alone
+    insert(ground[first++], -1);
+  const double mult = g.mult_;
+  g.mult_ = 0;
+  std::atomic<std::size_t> next{first};
+  auto work = [&] {
+    for (std::size_t k; (k = next.fetch_add(1, std::memory_order_relaxed)) < ground.size();)
+      insert(ground[k], 0);
+  };
+  if (g.cur_element_count == 0)
+    threads = 1; // the first insert failed: never in parallel into an empty graph
+  {
+    std::vector<std::jthread> helpers;
+    try {
+      for (std::size_t t = 1; t < threads; ++t)
+        helpers.emplace_back(work);
+    } catch (const std::system_error&) {
+      // No more threads to be had: those that started and this one do it all.
+    }
+    work();
+  }
+  g.mult_ = mult;
+  return out;
 }
 
 void hnsw_graph::mark_deleted(node_id n) {

@@ -58,6 +58,14 @@ public:
 
   /// Adds a node (doubling the capacity first when full). `label` must be new.
   result<node_id> add(const float* v, std::uint64_t label);
+
+  /// Adds `labels.size()` nodes (vectors[i] gets labels[i], all new) using
+  /// up to `threads` threads; result i is node i's id or why it failed.
+  /// Same as add() on each in turn, except that the graph's shape depends on
+  /// the order the threads happen to insert in.
+  std::vector<result<node_id>> add_many(const std::vector<const float*>& vectors,
+                                        const std::vector<std::uint64_t>& labels, std::size_t threads);
+
   void mark_deleted(node_id n);   ///< no-op if already marked
   void unmark_deleted(node_id n); ///< no-op if not marked
   bool is_deleted(node_id n) const;

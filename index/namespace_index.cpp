@@ -233,12 +233,18 @@ std::vector<entry_usage> namespace_index::top_entries(std::size_t n) const {
 
 // ---- writes
 
-status namespace_index::upsert(cache_entry e) {
+status namespace_index::check_insertable(const cache_entry& e) const {
   if (e.embedding.size() != dimension_)
     return error{errc::bad_request, "embedding has " + std::to_string(e.embedding.size()) +
                                         " values, the namespace has dimension " + std::to_string(dimension_)};
   if (!all_finite(e.embedding))
     return error{errc::bad_request, "embedding has a non-finite value"};
+  return {};
+}
+
+status namespace_index::upsert(cache_entry e) {
+  if (auto ok = check_insertable(e); !ok)
+    return ok;
   std::lock_guard write_lock(write_mutex_);
   {
     std::unique_lock lock(mutex_);
@@ -253,6 +259,47 @@ status namespace_index::upsert(cache_entry e) {
   }
   maybe_rebuild_graph();
   return {};
+}
+
+std::vector<status> namespace_index::upsert_many(std::vector<cache_entry> entries, std::size_t threads) {
+  std::vector<status> out(entries.size());
+  std::lock_guard write_lock(write_mutex_);
+  std::unique_lock lock(mutex_);
+  // Labels go out in entry order, as one upsert after another would hand
+  // them out. An entry replaced by a later one of the same batch never
+  // reaches the graph: sequential upserts would add it and delete it again.
+  std::vector<std::uint64_t> labels(entries.size());
+  std::unordered_map<std::string_view, std::size_t> last_of_uuid;
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    out[i] = check_insertable(entries[i]);
+    if (!out[i])
+      continue;
+    labels[i] = next_label_++;
+    last_of_uuid[entries[i].uuid] = i;
+  }
+  std::vector<std::size_t> chosen;
+  std::vector<const float*> vectors;
+  std::vector<std::uint64_t> chosen_labels;
+  for (std::size_t i = 0; i < entries.size(); ++i)
+    if (out[i] && last_of_uuid[entries[i].uuid] == i) {
+      chosen.push_back(i);
+      vectors.push_back(entries[i].embedding.data());
+      chosen_labels.push_back(labels[i]);
+    }
+  auto nodes = graph_->add_many(vectors, chosen_labels, threads);
+  for (std::size_t k = 0; k < chosen.size(); ++k) {
+    auto i = chosen[k];
+    if (!nodes[k]) {
+      out[i] = nodes[k].err();
+      continue;
+    }
+    if (auto old = by_uuid_.find(entries[i].uuid); old != by_uuid_.end())
+      detach(old);
+    attach(make_slot(entries[i], labels[i]), *nodes[k]);
+  }
+  lock.unlock();
+  maybe_rebuild_graph();
+  return out;
 }
 
 bool namespace_index::remove(std::string_view uuid) {

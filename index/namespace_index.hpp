@@ -83,6 +83,10 @@ public:
   /// dimension or non-finite value (bad_request), graph allocation failure
   /// (internal); the index is unchanged then.
   status upsert(cache_entry e);
+  /// The same as upsert() on each entry in order (one status per entry),
+  /// with the graph insertions spread over `threads` threads: for replaying
+  /// a log at start-up. Lookups wait while the batch is inserted.
+  std::vector<status> upsert_many(std::vector<cache_entry> entries, std::size_t threads);
   bool remove(std::string_view uuid);
   /// uuids with expires_at_ms != 0 && <= now_ms, soonest expiry first.
   std::vector<std::string> expired(std::int64_t now_ms) const;
@@ -136,6 +140,7 @@ private:
 
   namespace_index(std::size_t dimension, const hnsw_params& params, std::unique_ptr<hnsw_graph> graph);
 
+  status check_insertable(const cache_entry& e) const;
   search_hit record_hit(entry_slot& s, double similarity, bool exact, std::int64_t now_ms);
   /// Adds s to every table; bulk loads pass link_lru = false and call
   /// link_lru_sorted once at the end.

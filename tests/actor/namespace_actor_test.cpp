@@ -219,7 +219,7 @@ TEST_CASE("recovery restores exactly the acknowledged state, snapshot and tail")
   auto store = wal_store::open(opts);
   REQUIRE(store.ok());
   node_metrics m;
-  auto recovered = recover_namespaces(**store, hnsw_params{}, m);
+  auto recovered = recover_namespaces(**store, hnsw_params{}, m, 2);
   REQUIRE(recovered.ok());
   REQUIRE(recovered->size() == 1);
   auto& ns = recovered->front();

@@ -73,6 +73,31 @@ TEST_CASE("recall at 1 against brute force is at least 0.99 on clustered data") 
   CHECK(recall >= 0.99);
 }
 
+TEST_CASE("a graph filled in parallel by upsert_many keeps recall at 1 at least 0.99") {
+  auto seed = test::test_seed(43);
+  CAPTURE(seed);
+  std::mt19937_64 rng(seed);
+  constexpr std::size_t dim = 128;
+  auto d = make_clustered(rng, 20000, dim, 100, 0.08f, 1000, 0.0f);
+  namespace_index idx(dim, hnsw_params{});
+  // Log replay: a snapshot's worth inserted one by one, then the tail in
+  // runs on several threads (more than cores, so the inserts interleave).
+  std::size_t i = 0;
+  for (; i < d.points.size() / 4; ++i)
+    REQUIRE(idx.upsert(make_entry(test::cat("p", i), d.points[i])));
+  while (i < d.points.size()) {
+    std::vector<cache_entry> run;
+    for (std::size_t k = 0; k < 3000 && i < d.points.size(); ++k, ++i)
+      run.push_back(make_entry(test::cat("p", i), d.points[i]));
+    for (const auto& st : idx.upsert_many(std::move(run), 4))
+      REQUIRE(st);
+  }
+  REQUIRE(idx.size() == d.points.size());
+  auto recall = recall_at_1(idx, d);
+  CAPTURE(recall);
+  CHECK(recall >= 0.99);
+}
+
 // Not run by default: `unit_index_tests "[.bench]"`.
 TEST_CASE("lookup latency at 100k entries of dimension 384", "[.bench]") {
   auto seed = test::test_seed(42);
