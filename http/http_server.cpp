@@ -4,6 +4,7 @@
 #include <thread>
 #include <vector>
 
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/strand.hpp>
 #include <spdlog/spdlog.h>
@@ -20,11 +21,15 @@ using namespace http_detail;
 /// at once; further ones are closed without an answer.
 constexpr std::size_t max_rejecting = 64;
 
-/// Accepts connections and hands each to a session (or a 503).
+/// Accepts connections and hands each to a session (or a 503). Sessions are
+/// spread round-robin over the I/O contexts, one thread each: a connection
+/// stays on one thread for its life, so its requests find that core's caches
+/// warm and no completion is handed between threads.
 class listener : public std::enable_shared_from_this<listener> {
 public:
-  listener(net::io_context& ioc, std::shared_ptr<server_shared> shared)
-      : ioc_(ioc), acceptor_(ioc), retry_timer_(ioc), shared_(std::move(shared)) {}
+  listener(std::vector<net::io_context*> contexts, std::shared_ptr<server_shared> shared)
+      : contexts_(std::move(contexts)), acceptor_(*contexts_.front()), retry_timer_(*contexts_.front()),
+        shared_(std::move(shared)) {}
 
   result<std::uint16_t> open(const std::string& address, std::uint16_t port) {
     beast::error_code ec;
@@ -47,7 +52,8 @@ public:
   }
 
   void accept() {
-    acceptor_.async_accept(net::make_strand(ioc_),
+    auto& ioc = *contexts_[next_context_++ % contexts_.size()];
+    acceptor_.async_accept(net::make_strand(ioc),
                            beast::bind_front_handler(&listener::on_accept, shared_from_this()));
   }
 
@@ -80,7 +86,8 @@ private:
     accept();
   }
 
-  net::io_context& ioc_;
+  std::vector<net::io_context*> contexts_;
+  std::size_t next_context_ = 0; ///< only touched by the accept loop
   tcp::acceptor acceptor_;
   net::steady_timer retry_timer_;
   std::shared_ptr<server_shared> shared_;
@@ -92,7 +99,7 @@ struct http_server::impl {
   impl(http_options o, cache_service& s) : shared(std::make_shared<server_shared>(std::move(o), s)) {}
 
   std::shared_ptr<server_shared> shared;
-  std::unique_ptr<net::io_context> ioc;
+  std::vector<std::unique_ptr<net::io_context>> contexts; ///< one per I/O thread
   std::vector<std::thread> threads;
   bool started = false;
   bool stopped = false;
@@ -113,18 +120,26 @@ result<std::uint16_t> http_server::start() {
   s.started = true;
   const auto& opts = s.shared->opts;
   const std::size_t threads = opts.io_threads == 0 ? 1 : opts.io_threads;
-  s.ioc = std::make_unique<net::io_context>(static_cast<int>(threads));
-  auto l = std::make_shared<listener>(*s.ioc, s.shared);
+  std::vector<net::io_context*> raw;
+  for (std::size_t i = 0; i < threads; ++i) {
+    // Hint 1: each context is run by exactly one thread, which lets asio
+    // skip the locking and wake-ups a shared context needs.
+    s.contexts.push_back(std::make_unique<net::io_context>(1));
+    raw.push_back(s.contexts.back().get());
+  }
+  auto l = std::make_shared<listener>(raw, s.shared);
   auto port = l->open(opts.bind_address, opts.port);
   if (!port) {
-    l.reset(); // before the io_context it lives on
-    s.ioc.reset();
+    l.reset(); // before the io_contexts it lives on
+    s.contexts.clear();
     s.stopped = true;
     return port.err();
   }
   l->accept();
-  for (std::size_t i = 0; i < threads; ++i)
-    s.threads.emplace_back([ioc = s.ioc.get()] {
+  for (auto* ioc : raw)
+    s.threads.emplace_back([ioc] {
+      // Keeps run() from returning while this context has no connection.
+      auto guard = net::make_work_guard(*ioc);
       for (;;) {
         try {
           ioc->run();
@@ -148,12 +163,16 @@ void http_server::stop() {
     std::unique_lock lock(s.shared->gate);
     s.shared->stopped = true;
   }
-  s.ioc->stop();
+  for (auto& ioc : s.contexts)
+    ioc->stop();
   for (auto& t : s.threads)
     t.join();
   s.threads.clear();
-  // Destroys the acceptor, every session and every pending handler.
-  s.ioc.reset();
+  // Destroys the acceptor, every session and every pending handler. The
+  // listener's context goes last: sessions on the others hold no reference
+  // to it, but the acceptor lives on it.
+  while (!s.contexts.empty())
+    s.contexts.pop_back();
 }
 
 } // namespace ferro
