@@ -138,7 +138,8 @@ std::uint64_t checksum::digest() const {
   return x;
 }
 
-writer::writer(const std::filesystem::path& file) : file_(file) {
+writer::writer(const std::filesystem::path& file, std::function<void(const void*, std::size_t)> observer)
+    : observer_(std::move(observer)), file_(file) {
   f_ = std::fopen(file.c_str(), "wb");
   failed_ = f_ == nullptr;
 }
@@ -148,18 +149,27 @@ writer::~writer() {
     std::fclose(f_);
 }
 
+void writer::emit(const void* data, std::size_t n) {
+  failed_ = std::fwrite(data, 1, n, f_) != n;
+  if (failed_)
+    return;
+  written_ += n;
+  if (observer_)
+    observer_(data, n);
+}
+
 void writer::bytes(const void* data, std::size_t n) {
   if (failed_ || n == 0)
     return;
   sum_.update(data, n);
-  failed_ = std::fwrite(data, 1, n, f_) != n;
+  emit(data, n);
 }
 
 status writer::finish() {
   if (!failed_) {
     std::uint64_t trailer[2] = {sum_.digest(), magic};
-    failed_ = std::fwrite(trailer, 1, sizeof(trailer), f_) != sizeof(trailer) || std::fflush(f_) != 0 ||
-              ::fsync(::fileno(f_)) != 0;
+    emit(trailer, sizeof(trailer));
+    failed_ = failed_ || std::fflush(f_) != 0 || ::fsync(::fileno(f_)) != 0;
   }
   int saved_errno = errno;
   if (f_ && std::fclose(f_) != 0)

@@ -389,6 +389,23 @@ std::vector<std::string> namespace_index::lru_victims(std::size_t max_entries) c
 
 std::vector<labelled_entry> namespace_index::export_entries() const {
   std::shared_lock lock(mutex_);
+  return export_entries_locked();
+}
+
+result<namespace_image> namespace_index::snapshot_image() const {
+  try {
+    std::shared_lock lock(mutex_);
+    namespace_image img;
+    img.dimension = dimension_;
+    img.graph = graph_->image();
+    img.entries = export_entries_locked();
+    return img;
+  } catch (const std::exception& e) {
+    return error{errc::internal, std::string("cannot copy the index for a snapshot: ") + e.what()};
+  }
+}
+
+std::vector<labelled_entry> namespace_index::export_entries_locked() const {
   std::vector<labelled_entry> out;
   out.reserve(by_uuid_.size());
   for (const auto* s : slots_by_label()) {
