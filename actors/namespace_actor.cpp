@@ -1,5 +1,6 @@
 #include "actors/namespace_actor.hpp"
 
+#include <chrono>
 #include <deque>
 #include <functional>
 #include <utility>
@@ -196,7 +197,14 @@ void snapshot(ns_pointer self, snapshot_done done) {
       .then(
           [=](const std::string& tmp) {
             auto& st = self->state;
+            auto started = std::chrono::steady_clock::now();
             auto image = st.index->snapshot_image();
+            // The only part of a snapshot this actor waits for: keep an eye on it.
+            spdlog::debug(
+                "namespace {}: snapshot image of {} entries taken in {:.1f} ms", display_name(st.key),
+                image ? image->entries.size() : 0,
+                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
+                    .count());
             if (!image) {
               self->send(st.storage, snap_abandon_atom::value, tmp);
               snapshot_finished(self, done, image.err());

@@ -78,12 +78,17 @@ TEST_CASE("a fault while the snapshot files are written leaves the old snapshot 
       {
         auto store = open_store(options_for(tmp.path(), faults));
         append_ok(*store, {insert_of(ns_a, "a1", dim), insert_of(ns_a, "a2", dim)});
-        REQUIRE(store->commit_snapshot(ns_a, *[&] {
-          auto d = store->begin_snapshot(ns_a);
-          REQUIRE(d.ok());
-          write_text(*d / storage::graph_file_name, "graph-old");
-          return d;
-        }(), 2, dim, labelled({"a1", "a2"})).ok());
+        REQUIRE(store
+                    ->commit_snapshot(
+                        ns_a,
+                        *[&] {
+                          auto d = store->begin_snapshot(ns_a);
+                          REQUIRE(d.ok());
+                          write_text(*d / storage::graph_file_name, "graph-old");
+                          return d;
+                        }(),
+                        2, dim, labelled({"a1", "a2"}))
+                    .ok());
         append_ok(*store, {insert_of(ns_a, "a3", dim)});
 
         auto dir = store->begin_snapshot(ns_a);
@@ -153,7 +158,8 @@ TEST_CASE("a graph digest computed while writing is recorded as given and checke
   REQUIRE(dir.ok());
   write_text(*dir / storage::graph_file_name, "graph bytes");
   SECTION("the right digest publishes a graph that verifies at recovery") {
-    auto written = store->write_snapshot_files(ns_a, *dir, 1, dim, labelled({"a1"}), digest_of("graph bytes"));
+    auto written =
+        store->write_snapshot_files(ns_a, *dir, 1, dim, labelled({"a1"}), digest_of("graph bytes"));
     REQUIRE(written.ok());
     REQUIRE(store->publish_snapshot(*written).ok());
     auto rep = recover_all(*store);
@@ -169,7 +175,8 @@ TEST_CASE("a graph digest computed while writing is recorded as given and checke
   }
   SECTION("a digest without a graph file is refused") {
     fs::remove(*dir / storage::graph_file_name);
-    auto written = store->write_snapshot_files(ns_a, *dir, 1, dim, labelled({"a1"}), digest_of("graph bytes"));
+    auto written =
+        store->write_snapshot_files(ns_a, *dir, 1, dim, labelled({"a1"}), digest_of("graph bytes"));
     CHECK_FALSE(written.ok());
     CHECK(store->abandon_snapshot(*dir).ok());
   }
