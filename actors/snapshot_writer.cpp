@@ -33,9 +33,11 @@ result<prepared_snapshot> write_snapshot(wal_store& store, snapshot_job& job) {
                                    });
   if (!written)
     return written.err();
-  image->graph = graph_image{}; // the largest part; the entries are still needed
-  auto prepared =
-      store.write_snapshot_files(job.ns, tmp, job.covered_ns_seq, image->dimension, image->entries, digest);
+  // The entries file takes the embeddings from the graph copy, so the image
+  // holds every vector once.
+  const namespace_image& img = *image;
+  auto prepared = store.write_snapshot_files(job.ns, tmp, job.covered_ns_seq, img.dimension, img.entries,
+                                             digest, [&img](std::size_t i) { return img.embedding(i); });
   image.reset();
   // The copy of every entry is gone now; hand its pages back to the system
   // instead of keeping them in malloc's arenas (here, not on a hot thread).

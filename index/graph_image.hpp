@@ -27,6 +27,13 @@ struct graph_image {
   /// Every node's upper-level link lists, concatenated in node order.
   std::vector<char> links;
 
+  /// The vector of node `n` (header.offset_data floats into its level-0
+  /// record; the dimension is the caller's).
+  const float* vector(std::size_t n) const {
+    return reinterpret_cast<const float*>(level0.get() + n * header.size_data_per_element +
+                                          header.offset_data);
+  }
+
   /// Heap bytes held (for logs and the memory note in docs/formats.md).
   std::size_t memory_bytes() const {
     return level0_bytes + link_bytes.size() * sizeof(std::uint32_t) + links.size();

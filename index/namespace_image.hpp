@@ -1,6 +1,8 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <span>
 #include <vector>
 
 #include "common/entry.hpp"
@@ -13,11 +15,17 @@ namespace ferro {
 /// index's lock (`namespace_index::snapshot_image`). It shares nothing with
 /// the live index, so a snapshot can write it to disk on another thread
 /// while the index keeps changing. It costs about one more copy of the
-/// namespace (graph plus entries) for as long as it lives.
+/// namespace for as long as it lives: the embeddings are held once, in the
+/// graph copy, not again in the entries.
 struct namespace_image {
   std::size_t dimension = 0;
   graph_image graph;
-  std::vector<labelled_entry> entries; ///< in label order
+  /// In label order, with empty `embedding`s: use embedding(i).
+  std::vector<labelled_entry> entries;
+  std::vector<std::uint32_t> entry_nodes; ///< graph node of entries[i]
+
+  /// The embedding of entries[i], inside the graph copy.
+  std::span<const float> embedding(std::size_t i) const { return {graph.vector(entry_nodes[i]), dimension}; }
 };
 
 } // namespace ferro

@@ -150,7 +150,10 @@ private:
   void detach(slot_table::iterator it);
   void maybe_rebuild_graph();
   std::vector<entry_slot*> slots_by_label() const;
-  std::vector<labelled_entry> export_entries_locked() const;
+  /// Without embeddings, entries carry empty vectors and `nodes` (if given)
+  /// receives each entry's graph node.
+  std::vector<labelled_entry> export_entries_locked(bool with_embeddings = true,
+                                                    std::vector<std::uint32_t>* nodes = nullptr) const;
 
   const std::size_t dimension_;
   const hnsw_params params_;

@@ -50,7 +50,8 @@ error corrupt(const std::filesystem::path& file, const std::string& why) {
 
 result<entries_file_info> write_entries_file(const std::filesystem::path& file, const namespace_key& ns,
                                              std::uint64_t dimension, std::uint64_t covered_ns_seq,
-                                             const std::vector<labelled_entry>& entries) {
+                                             const std::vector<labelled_entry>& entries,
+                                             const embedding_source& embedding_of) {
   auto fd = open_file(file, O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (!fd)
     return fd.err();
@@ -75,10 +76,14 @@ result<entries_file_info> write_entries_file(const std::filesystem::path& file, 
   pk.pack_uint64(dimension);
   pk.pack_uint64(covered_ns_seq);
   pk.pack_uint64(entries.size());
-  for (const auto& le : entries) {
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    const auto& le = entries[i];
     pk.pack_array(2);
     pk.pack_uint64(le.label);
-    mp::pack_entry(pk, le.entry);
+    if (embedding_of)
+      mp::pack_entry(pk, le.entry, embedding_of(i));
+    else
+      mp::pack_entry(pk, le.entry);
     if (buf.size() >= flush_bytes) {
       if (auto st = flush(); !st)
         return st.err();

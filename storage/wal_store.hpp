@@ -137,14 +137,17 @@ public:
   /// except the temp dir bookkeeping, under a mutex). Pass `graph_digest`
   /// when the caller wrote and fsynced `graph.hnsw` itself and digested it
   /// meanwhile; otherwise the file is read back for its CRC and fsynced.
+  /// With `embedding_of`, the entries' embeddings come from it (see
+  /// storage::embedding_source) and the entries need not carry them.
   /// Checks only what needs no store state (the temp dir belongs to `ns`,
-  /// every entry has `dimension` values); publish_snapshot checks the rest.
-  /// On error nothing is consumed: the caller abandons the temp dir.
+  /// every embedding has `dimension` values); publish_snapshot checks the
+  /// rest. On error nothing is consumed: the caller abandons the temp dir.
   result<prepared_snapshot>
   write_snapshot_files(const namespace_key& ns, const std::filesystem::path& tmp_dir,
                        std::uint64_t covered_ns_seq, std::size_t dimension,
                        const std::vector<labelled_entry>& entries,
-                       std::optional<storage::file_digest> graph_digest = std::nullopt) const;
+                       std::optional<storage::file_digest> graph_digest = std::nullopt,
+                       const storage::embedding_source& embedding_of = {}) const;
 
   /// Step 2 of commit_snapshot, short, on the store's thread: checks the
   /// covered sequence and dimension against the namespace, renames the temp

@@ -65,11 +65,10 @@ status wal_store::commit_snapshot(const namespace_key& ns, const std::filesystem
   return publish_snapshot(*written);
 }
 
-result<prepared_snapshot>
-wal_store::write_snapshot_files(const namespace_key& ns, const std::filesystem::path& tmp_dir,
-                                std::uint64_t covered_ns_seq, std::size_t dimension,
-                                const std::vector<labelled_entry>& entries,
-                                std::optional<storage::file_digest> graph_digest) const {
+result<prepared_snapshot> wal_store::write_snapshot_files(
+    const namespace_key& ns, const std::filesystem::path& tmp_dir, std::uint64_t covered_ns_seq,
+    std::size_t dimension, const std::vector<labelled_entry>& entries,
+    std::optional<storage::file_digest> graph_digest, const storage::embedding_source& embedding_of) const {
   namespace fs = std::filesystem;
   auto fail = [&](error e) { return with_context("write_snapshot_files " + display_name(ns), e); };
   {
@@ -79,10 +78,12 @@ wal_store::write_snapshot_files(const namespace_key& ns, const std::filesystem::
       return fail(
           {errc::internal, tmp_dir.string() + " was not handed out by begin_snapshot for this namespace"});
   }
-  for (const auto& le : entries)
-    if (le.entry.embedding.size() != dimension)
-      return fail({errc::internal, "entry '" + le.entry.uuid + "' has dimension " +
-                                       std::to_string(le.entry.embedding.size())});
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    auto n = embedding_of ? embedding_of(i).size() : entries[i].entry.embedding.size();
+    if (n != dimension)
+      return fail(
+          {errc::internal, "entry '" + entries[i].entry.uuid + "' has dimension " + std::to_string(n)});
+  }
 
   prepared_snapshot p;
   p.ns = ns;
@@ -96,7 +97,8 @@ wal_store::write_snapshot_files(const namespace_key& ns, const std::filesystem::
     if (auto st = opts_.faults->on_snapshot_file_write(entries_path); !st)
       return fail(st.err());
   }
-  auto written = storage::write_entries_file(entries_path, ns, dimension, covered_ns_seq, entries);
+  auto written =
+      storage::write_entries_file(entries_path, ns, dimension, covered_ns_seq, entries, embedding_of);
   if (!written)
     return fail(written.err());
   p.entries = *written;

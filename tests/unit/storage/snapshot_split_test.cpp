@@ -211,3 +211,36 @@ TEST_CASE("a written snapshot is published once, and never for a namespace dropp
     CHECK(replay(*a) == std::map<std::string, std::string>{{"new", "response of new"}});
   }
 }
+
+TEST_CASE("snapshot entries may take their embeddings from a separate source") {
+  temp_dir tmp;
+  auto store = open_store(options_for(tmp.path()));
+  append_ok(*store, {insert_of(ns_a, "a1", dim), insert_of(ns_a, "a2", dim)});
+  auto entries = labelled({"a1", "a2"});
+  std::vector<std::vector<float>> vectors{make_embedding(dim, 3.0f), make_embedding(dim, 4.0f)};
+  for (auto& le : entries)
+    le.entry.embedding.clear();
+  auto dir = store->begin_snapshot(ns_a);
+  REQUIRE(dir.ok());
+  SECTION("their embeddings are written") {
+    auto written = store->write_snapshot_files(ns_a, *dir, 2, dim, entries, std::nullopt, [&](std::size_t i) {
+      return std::span<const float>(vectors[i]);
+    });
+    REQUIRE(written.ok());
+    REQUIRE(store->publish_snapshot(*written).ok());
+    auto rep = recover_all(*store);
+    auto a = find_ns(rep, ns_a);
+    REQUIRE(a != nullptr);
+    REQUIRE(a->snapshot_entries.size() == 2);
+    CHECK(a->snapshot_entries[0].entry.embedding == vectors[0]);
+    CHECK(a->snapshot_entries[1].entry.embedding == vectors[1]);
+  }
+  SECTION("a source of another dimension is refused") {
+    vectors[1].pop_back();
+    auto written = store->write_snapshot_files(ns_a, *dir, 2, dim, entries, std::nullopt, [&](std::size_t i) {
+      return std::span<const float>(vectors[i]);
+    });
+    CHECK_FALSE(written.ok());
+    CHECK(store->abandon_snapshot(*dir).ok());
+  }
+}
