@@ -180,7 +180,7 @@ void snapshot_finished(ns_pointer self, const snapshot_done& done, result<std::u
 // the storage actor, then an image of the index (a copy under the shared
 // lock, with the covered sequence number taken in the same handler so both
 // describe the same state). The snapshot writer writes and fsyncs the files
-// on its own thread meanwhile inserts go on being applied; the storage
+// on its own thread while inserts go on being applied; the storage
 // actor then only publishes (rename, one LMDB transaction).
 void snapshot(ns_pointer self, snapshot_done done) {
   auto& st = self->state;
