@@ -95,8 +95,10 @@ public:
 
 private:
   void emit(const void* data, std::size_t n);
+  void write_back();
 
   std::FILE* f_ = nullptr;
+  std::uint64_t written_back_ = 0;
   checksum sum_;
   std::function<void(const void*, std::size_t)> observer_;
   std::uint64_t written_ = 0;
