@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,7 @@
 
 #include "actors/messages.hpp"
 #include "common/status.hpp"
+#include "index/namespace_image.hpp"
 #include "storage/wal_store.hpp"
 
 namespace ferro {
@@ -24,7 +26,9 @@ namespace ferro {
 using append_atom = caf::atom_constant<caf::atom("append")>;
 using flush_atom = caf::atom_constant<caf::atom("flush")>;
 using snap_begin_atom = caf::atom_constant<caf::atom("snapbegin")>;
-using snap_commit_atom = caf::atom_constant<caf::atom("snapcommit")>;
+using snap_publish_atom = caf::atom_constant<caf::atom("snappub")>;
+using snap_abandon_atom = caf::atom_constant<caf::atom("snapabandn")>;
+using snap_write_atom = caf::atom_constant<caf::atom("snapwrite")>;
 using wal_seq_atom = caf::atom_constant<caf::atom("walseq")>;
 using insert_atom = caf::atom_constant<caf::atom("insert")>;
 using delete_atom = caf::atom_constant<caf::atom("delete")>;
@@ -38,13 +42,15 @@ struct wal_batch {
   std::vector<wal_record> records;
 };
 
-/// Everything the storage actor needs to publish a namespace snapshot.
-struct snapshot_commit {
+/// A namespace snapshot on its way to the snapshot writer: the image the
+/// namespace actor took and the temp dir its files go to. The image is
+/// shared only so that the message stays copyable; the writer is its last
+/// owner and frees it as soon as the files are written.
+struct snapshot_job {
   namespace_key ns;
   std::string tmp_dir;
-  std::uint64_t covered_ns_seq = 0;
-  std::uint64_t dimension = 0;
-  std::vector<labelled_entry> entries;
+  std::uint64_t covered_ns_seq = 0; ///< the namespace's applied ns_seq when the image was taken
+  std::shared_ptr<namespace_image> image;
 };
 
 /// Owns the node's LMDB environment. Appends are group-committed: one
@@ -57,10 +63,21 @@ using storage_actor = caf::typed_actor<
     caf::reacts_to<flush_atom>,
     // Hand out a fresh temporary folder for a namespace snapshot.
     caf::replies_to<snap_begin_atom, namespace_key>::with<std::string>,
-    // Publish a snapshot atomically and drop the log it covers.
-    caf::replies_to<snap_commit_atom, snapshot_commit>::with<std::uint64_t>,
+    // Publish a written snapshot atomically and drop the log it covers;
+    // replies with its number of entries.
+    caf::replies_to<snap_publish_atom, prepared_snapshot>::with<std::uint64_t>,
+    // Remove a temp folder whose snapshot will not be published.
+    caf::reacts_to<snap_abandon_atom, std::string>,
     // Total records ever appended on this node.
     caf::replies_to<wal_seq_atom>::with<std::uint64_t>>;
+
+/// One per node, detached: writes snapshot files off the hot threads (the
+/// namespace actors keep applying mutations, the storage actor keeps
+/// committing), one snapshot at a time.
+using snapshot_writer_actor = caf::typed_actor<
+    // Write the image's graph and entries files into the temp folder and
+    // fsync them; replies with what the storage actor needs to publish.
+    caf::replies_to<snap_write_atom, snapshot_job>::with<prepared_snapshot>>;
 
 /// One per namespace: the only writer of its index. Every mutation is logged
 /// through the storage actor and applied only after it is durable.
@@ -99,7 +116,8 @@ using gateway_actor =
 // the cluster will give the replicated ones inspect() overloads and type names.
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::namespace_key)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::wal_batch)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::snapshot_commit)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::snapshot_job)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::prepared_snapshot)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::insert_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::insert_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::delete_request)

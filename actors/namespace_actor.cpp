@@ -1,9 +1,10 @@
 #include "actors/namespace_actor.hpp"
 
-#include <malloc.h>
-
+#include <chrono>
 #include <deque>
 #include <functional>
+#include <utility>
+#include <vector>
 
 #include <caf/actor_system.hpp>
 #include <caf/stateful_actor.hpp>
@@ -23,6 +24,7 @@ struct namespace_state {
   namespace_key key;
   namespace_settings settings;
   storage_actor storage;
+  snapshot_writer_actor writer;
   namespace_directory* directory = nullptr;
   std::shared_ptr<namespace_index> index;
   /// Fixed by the first accepted insert, before it is durable, so that a
@@ -37,6 +39,9 @@ struct namespace_state {
   std::deque<std::function<void()>> apply_queue;
   bool apply_scheduled = false;
   bool snapshot_in_flight = false;
+  /// Snapshots asked for while one was in flight; one more snapshot, taken
+  /// when it ends, answers them all (it sees everything they could want).
+  std::vector<std::function<void(result<std::uint64_t>)>> snapshot_waiters;
   std::unique_ptr<uuid_generator> ids;
   static inline const char* name = "ferro.namespace";
 };
@@ -154,46 +159,75 @@ void enforce_cap(ns_pointer self) {
   });
 }
 
-template <class Done>
-void snapshot(ns_pointer self, Done done) {
+using snapshot_done = std::function<void(result<std::uint64_t>)>;
+
+void snapshot(ns_pointer self, snapshot_done done);
+
+// Ends the snapshot in flight; snapshots asked for meanwhile get a fresh one.
+void snapshot_finished(ns_pointer self, const snapshot_done& done, result<std::uint64_t> r) {
+  auto& st = self->state;
+  st.snapshot_in_flight = false;
+  done(std::move(r));
+  if (st.snapshot_waiters.empty())
+    return;
+  snapshot(self, [self, waiters = std::exchange(st.snapshot_waiters, {})](result<std::uint64_t> r) {
+    for (auto& w : waiters)
+      w(r);
+  });
+}
+
+// Three steps, and only the first two run here, both short: a temp dir from
+// the storage actor, then an image of the index (a copy under the shared
+// lock, with the covered sequence number taken in the same handler so both
+// describe the same state). The snapshot writer writes and fsyncs the files
+// on its own thread while inserts go on being applied; the storage
+// actor then only publishes (rename, one LMDB transaction).
+void snapshot(ns_pointer self, snapshot_done done) {
   auto& st = self->state;
   if (!st.index) {
     done(std::uint64_t{0});
     return;
   }
+  if (st.snapshot_in_flight) {
+    st.snapshot_waiters.push_back(std::move(done));
+    return;
+  }
   st.snapshot_in_flight = true;
   self->request(st.storage, caf::infinite, snap_begin_atom::value, st.key)
       .then(
-          [=](const std::string& tmp) mutable {
+          [=](const std::string& tmp) {
             auto& st = self->state;
-            // Graph, entries and covered sequence are taken in this one handler,
-            // so they describe the same state.
-            auto saved = st.index->save_graph(std::filesystem::path{tmp} / "graph.hnsw");
-            if (!saved) {
-              st.snapshot_in_flight = false;
-              done(saved.err());
+            auto started = std::chrono::steady_clock::now();
+            auto image = st.index->snapshot_image();
+            // The only part of a snapshot this actor waits for: keep an eye on it.
+            spdlog::debug(
+                "namespace {}: snapshot image of {} entries taken in {:.1f} ms", display_name(st.key),
+                image ? image->entries.size() : 0,
+                std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - started)
+                    .count());
+            if (!image) {
+              self->send(st.storage, snap_abandon_atom::value, tmp);
+              snapshot_finished(self, done, image.err());
               return;
             }
-            snapshot_commit commit{st.key, tmp, st.applied_ns_seq, st.dimension, st.index->export_entries()};
+            snapshot_job job{st.key, tmp, st.applied_ns_seq,
+                             std::make_shared<namespace_image>(std::move(image.value()))};
             st.inserts_since_snapshot = 0;
-            self->request(st.storage, caf::infinite, snap_commit_atom::value, std::move(commit))
+            self->request(st.writer, caf::infinite, snap_write_atom::value, std::move(job))
                 .then(
-                    [=](std::uint64_t n) mutable {
-                      self->state.snapshot_in_flight = false;
-                      // The exported copy of every entry is gone now; hand its pages
-                      // back to the system instead of keeping them in malloc's arenas.
-                      malloc_trim(0);
-                      done(n);
+                    [=](prepared_snapshot& written) {
+                      self->request(self->state.storage, caf::infinite, snap_publish_atom::value,
+                                    std::move(written))
+                          .then([=](std::uint64_t n) { snapshot_finished(self, done, n); },
+                                [=](caf::error& err) { snapshot_finished(self, done, from_caf_error(err)); });
                     },
-                    [=](caf::error& err) mutable {
-                      self->state.snapshot_in_flight = false;
-                      done(from_caf_error(err));
+                    [=](caf::error& err) {
+                      // The files are incomplete: the temp dir is abandoned.
+                      self->send(self->state.storage, snap_abandon_atom::value, tmp);
+                      snapshot_finished(self, done, from_caf_error(err));
                     });
           },
-          [=](caf::error& err) mutable {
-            self->state.snapshot_in_flight = false;
-            done(from_caf_error(err));
-          });
+          [=](caf::error& err) { snapshot_finished(self, done, from_caf_error(err)); });
 }
 
 void maybe_auto_compact(ns_pointer self) {
@@ -201,10 +235,10 @@ void maybe_auto_compact(ns_pointer self) {
   if (st.settings.compact_interval_inserts == 0 || st.snapshot_in_flight ||
       st.inserts_since_snapshot < st.settings.compact_interval_inserts)
     return;
-  snapshot(self, [=](auto&& r) {
-    using R = std::decay_t<decltype(r)>;
-    if constexpr (std::is_same_v<R, error>)
-      spdlog::warn("namespace {}: automatic snapshot failed: {}", display_name(self->state.key), r.message);
+  snapshot(self, [=](result<std::uint64_t> r) {
+    if (!r)
+      spdlog::warn("namespace {}: automatic snapshot failed: {}", display_name(self->state.key),
+                   r.err().message);
     else
       count(self->state.settings.metrics, &node_metrics::compactions);
   });
@@ -221,11 +255,13 @@ std::int64_t expiry_for(const namespace_state& st, const insert_request& req, st
 
 namespace_actor::behavior_type namespace_behavior(ns_pointer self, namespace_start start,
                                                   namespace_settings settings, storage_actor storage,
+                                                  snapshot_writer_actor writer,
                                                   namespace_directory* directory) {
   auto& st = self->state;
   st.key = std::move(start.key);
   st.settings = std::move(settings);
   st.storage = std::move(storage);
+  st.writer = std::move(writer);
   st.directory = directory;
   st.index = std::move(start.index);
   st.dimension = st.index ? st.index->dimension() : 0;
@@ -334,12 +370,11 @@ namespace_actor::behavior_type namespace_behavior(ns_pointer self, namespace_sta
       },
       [=](compact_atom) -> caf::result<std::uint64_t> {
         auto promise = self->make_response_promise<std::uint64_t>();
-        snapshot(self, [=](auto&& r) mutable {
-          using R = std::decay_t<decltype(r)>;
-          if constexpr (std::is_same_v<R, error>)
-            promise.deliver(to_caf_error(r));
+        snapshot(self, [=](result<std::uint64_t> r) mutable {
+          if (!r)
+            promise.deliver(to_caf_error(r.err()));
           else
-            promise.deliver(r);
+            promise.deliver(r.value());
         });
         return promise;
       },
@@ -359,8 +394,9 @@ namespace_actor::behavior_type namespace_behavior(ns_pointer self, namespace_sta
 
 namespace_actor spawn_namespace_actor(caf::actor_system& sys, namespace_start start,
                                       const namespace_settings& settings, storage_actor storage,
-                                      namespace_directory* directory) {
-  return sys.spawn(namespace_behavior, std::move(start), settings, std::move(storage), directory);
+                                      snapshot_writer_actor writer, namespace_directory* directory) {
+  return sys.spawn(namespace_behavior, std::move(start), settings, std::move(storage), std::move(writer),
+                   directory);
 }
 
 } // namespace ferro

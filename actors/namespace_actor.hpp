@@ -34,8 +34,9 @@ struct namespace_start {
   std::uint64_t applied_ns_seq = 0;
 };
 
+/// `writer` writes the namespace's snapshot files off the actor's thread.
 namespace_actor spawn_namespace_actor(caf::actor_system& sys, namespace_start start,
                                       const namespace_settings& settings, storage_actor storage,
-                                      namespace_directory* directory);
+                                      snapshot_writer_actor writer, namespace_directory* directory);
 
 } // namespace ferro

@@ -15,6 +15,7 @@
 #include "actors/namespace_directory.hpp"
 #include "actors/read_path.hpp"
 #include "actors/recovery.hpp"
+#include "actors/snapshot_writer.hpp"
 #include "actors/storage_actor.hpp"
 
 namespace ferro {
@@ -26,6 +27,7 @@ struct node::impl {
   std::unique_ptr<caf::actor_system> sys;
   namespace_directory directory;
   storage_actor storage;
+  snapshot_writer_actor writer;
   gateway_actor gateway;
   std::atomic<bool> ready{false};
   std::atomic<bool> stopping{false};
@@ -81,17 +83,19 @@ status node::start() {
   d.storage = spawn_storage_actor(
       *d.sys, store,
       storage_actor_settings{d.settings.wal_batch_size, d.settings.wal_batch_timeout, &d.metrics, true});
+  d.writer = spawn_snapshot_writer(*d.sys, store);
   auto* dir = &d.directory;
   auto storage = d.storage;
+  auto writer = d.writer;
   auto ns_settings = d.settings.ns;
   auto* sys = d.sys.get();
   dir->set_factory([=](const namespace_key& key) {
-    return spawn_namespace_actor(*sys, namespace_start{key, nullptr, 0}, ns_settings, storage, dir);
+    return spawn_namespace_actor(*sys, namespace_start{key, nullptr, 0}, ns_settings, storage, writer, dir);
   });
   for (auto& r : recovered.value()) {
     auto key = r.key;
     auto index = r.index;
-    auto actor = spawn_namespace_actor(*d.sys, std::move(r), ns_settings, storage, dir);
+    auto actor = spawn_namespace_actor(*d.sys, std::move(r), ns_settings, storage, writer, dir);
     dir->add(namespace_directory::item{std::move(key), actor, std::move(index)});
   }
   d.gateway =
@@ -123,10 +127,12 @@ void node::shutdown() {
     for (auto& it : d.directory.all())
       caf::anon_send_exit(it.actor, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(d.gateway, caf::exit_reason::user_shutdown);
+    caf::anon_send_exit(d.writer, caf::exit_reason::user_shutdown);
     caf::anon_send_exit(d.storage, caf::exit_reason::user_shutdown);
   }
   d.directory.clear();
   d.gateway = nullptr;
+  d.writer = nullptr;
   d.storage = nullptr;
   d.sys.reset(); // waits for every actor to finish
 }

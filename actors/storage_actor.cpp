@@ -102,14 +102,19 @@ storage_actor::behavior_type storage_behavior(storage_pointer self, std::shared_
           return to_caf_error(dir.err());
         return dir->string();
       },
-      [=](snap_commit_atom, snapshot_commit& snap) -> caf::result<std::uint64_t> {
-        // Pending appends go first so the log stays ordered around the snapshot.
+      [=](snap_publish_atom, const prepared_snapshot& snap) -> caf::result<std::uint64_t> {
+        // Only the rename and one LMDB transaction: the files were written
+        // and fsynced by the snapshot writer, off this thread. Pending
+        // appends go first so the log stays ordered around the snapshot.
         flush(self);
-        auto st = self->state.store->commit_snapshot(snap.ns, snap.tmp_dir, snap.covered_ns_seq,
-                                                     snap.dimension, snap.entries);
+        auto st = self->state.store->publish_snapshot(snap);
         if (!st)
           return to_caf_error(st.err());
-        return static_cast<std::uint64_t>(snap.entries.size());
+        return snap.entry_count;
+      },
+      [=](snap_abandon_atom, const std::string& tmp_dir) {
+        if (auto st = self->state.store->abandon_snapshot(tmp_dir); !st)
+          spdlog::warn("snapshot temp dir {} not removed: {}", tmp_dir, st.err().message);
       },
       [=](wal_seq_atom) -> std::uint64_t {
         flush(self);

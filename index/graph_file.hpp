@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 
 #include "common/status.hpp"
 
@@ -73,9 +74,12 @@ private:
 
 /// Writes a file through a checksum; `finish` appends the trailer, flushes,
 /// fsyncs and closes. The first failure sticks and is reported by `finish`.
+/// An optional observer sees every byte written (trailer included), so a
+/// caller can digest the file without reading it back.
 class writer {
 public:
-  explicit writer(const std::filesystem::path& file);
+  explicit writer(const std::filesystem::path& file,
+                  std::function<void(const void*, std::size_t)> observer = {});
   ~writer();
   writer(const writer&) = delete;
   writer& operator=(const writer&) = delete;
@@ -86,10 +90,18 @@ public:
     bytes(&v, sizeof(T));
   }
   status finish();
+  /// Bytes written so far (the whole file after a successful `finish`).
+  std::uint64_t written() const { return written_; }
 
 private:
+  void emit(const void* data, std::size_t n);
+  void write_back();
+
   std::FILE* f_ = nullptr;
+  std::uint64_t written_back_ = 0;
   checksum sum_;
+  std::function<void(const void*, std::size_t)> observer_;
+  std::uint64_t written_ = 0;
   bool failed_ = false;
   std::filesystem::path file_;
 };

@@ -5,6 +5,7 @@
 #include <bit>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <exception>
 #include <functional>
 #include <limits>
@@ -104,6 +105,30 @@ void grow_to(hnsw& g, std::size_t nodes) {
   g.resizeIndex(capacity);
   fit_update_locks(g, capacity);
   advise_huge_pages(g);
+}
+
+graph_file::header header_of(const hnsw& g) {
+  graph_file::header h;
+  h.offset_level0 = g.offsetLevel0_;
+  h.max_elements = g.max_elements_;
+  h.element_count = g.cur_element_count;
+  h.size_data_per_element = g.size_data_per_element_;
+  h.label_offset = g.label_offset_;
+  h.offset_data = g.offsetData_;
+  h.max_level = g.maxlevel_;
+  h.enterpoint = g.enterpoint_node_;
+  h.max_m = g.maxM_;
+  h.max_m0 = g.maxM0_;
+  h.m = g.M_;
+  h.mult = g.mult_;
+  h.ef_construction = g.ef_construction_;
+  return h;
+}
+
+std::uint32_t upper_link_bytes(const hnsw& g, std::size_t node) {
+  return g.element_levels_[node] > 0
+             ? static_cast<std::uint32_t>(g.size_links_per_element_ * g.element_levels_[node])
+             : 0;
 }
 
 error corrupt(const std::string& what) {
@@ -493,24 +518,36 @@ void hnsw_graph::search(const float* q, std::size_t ef, std::vector<candidate>& 
   }
 }
 
+graph_image hnsw_graph::image() const {
+  // Only plain copies: the level-0 block is one allocation in hnswlib, and
+  // upper-level link lists exist for about one node in M. The padding after
+  // each upper-level block (pad_upper_links) is not part of the file.
+  const auto& g = *impl_->g;
+  graph_image img;
+  img.header = header_of(g);
+  const std::size_t count = g.cur_element_count;
+  img.level0_bytes = count * g.size_data_per_element_;
+  img.level0.reset(new char[img.level0_bytes]); // default-initialised: no memset before the copy
+  std::memcpy(img.level0.get(), g.data_level0_memory_, img.level0_bytes);
+  img.link_bytes.resize(count);
+  std::size_t total = 0;
+  for (std::size_t i = 0; i < count; ++i)
+    total += img.link_bytes[i] = upper_link_bytes(g, i);
+  img.links.resize(total);
+  std::size_t offset = 0;
+  for (std::size_t i = 0; i < count; ++i) {
+    if (img.link_bytes[i] == 0)
+      continue;
+    std::memcpy(img.links.data() + offset, g.linkLists_[i], img.link_bytes[i]);
+    offset += img.link_bytes[i];
+  }
+  return img;
+}
+
 status hnsw_graph::save(const std::filesystem::path& file) const {
   const auto& g = *impl_->g;
-  graph_file::header h;
-  h.offset_level0 = g.offsetLevel0_;
-  h.max_elements = g.max_elements_;
-  h.element_count = g.cur_element_count;
-  h.size_data_per_element = g.size_data_per_element_;
-  h.label_offset = g.label_offset_;
-  h.offset_data = g.offsetData_;
-  h.max_level = g.maxlevel_;
-  h.enterpoint = g.enterpoint_node_;
-  h.max_m = g.maxM_;
-  h.max_m0 = g.maxM0_;
-  h.m = g.M_;
-  h.mult = g.mult_;
-  h.ef_construction = g.ef_construction_;
   unsigned char raw[graph_file::header_size];
-  graph_file::encode_header(h, raw);
+  graph_file::encode_header(header_of(g), raw);
 
   auto tmp = file;
   tmp += ".tmp";
@@ -518,9 +555,7 @@ status hnsw_graph::save(const std::filesystem::path& file) const {
   w.bytes(raw, sizeof(raw));
   w.bytes(g.data_level0_memory_, g.cur_element_count * g.size_data_per_element_);
   for (std::size_t i = 0; i < g.cur_element_count; ++i) {
-    std::uint32_t bytes = g.element_levels_[i] > 0
-                              ? static_cast<std::uint32_t>(g.size_links_per_element_ * g.element_levels_[i])
-                              : 0;
+    std::uint32_t bytes = upper_link_bytes(g, i);
     w.pod(bytes);
     w.bytes(g.linkLists_[i], bytes);
   }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/status.hpp"
+#include "index/graph_image.hpp"
 #include "index/index_types.hpp"
 
 namespace ferro {
@@ -80,6 +81,11 @@ public:
   /// Writes the graph (hnswlib's format plus a checksum trailer) to
   /// `file.tmp`, fsyncs it and renames it over `file`.
   status save(const std::filesystem::path& file) const;
+
+  /// A copy of the graph in its file layout (memcpy of the level-0 block and
+  /// the upper-level link lists); `write_graph_image` writes the same bytes
+  /// `save` would. Throws std::bad_alloc if the copy cannot be allocated.
+  graph_image image() const;
 
 private:
   struct impl;

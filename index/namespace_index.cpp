@@ -436,14 +436,42 @@ std::vector<std::string> namespace_index::lru_victims(std::size_t max_entries) c
 
 std::vector<labelled_entry> namespace_index::export_entries() const {
   std::shared_lock lock(mutex_);
+  return export_entries_locked();
+}
+
+result<namespace_image> namespace_index::snapshot_image() const {
+  try {
+    std::shared_lock lock(mutex_);
+    namespace_image img;
+    img.dimension = dimension_;
+    img.graph = graph_->image();
+    // The embeddings are in the graph copy already; a second copy of every
+    // vector would double the image's largest part.
+    img.entries = export_entries_locked(false, &img.entry_nodes);
+    return img;
+  } catch (const std::exception& e) {
+    return error{errc::internal, std::string("cannot copy the index for a snapshot: ") + e.what()};
+  }
+}
+
+std::vector<labelled_entry> namespace_index::export_entries_locked(bool with_embeddings,
+                                                                   std::vector<std::uint32_t>* nodes) const {
   std::vector<labelled_entry> out;
   out.reserve(by_uuid_.size());
+  if (nodes)
+    nodes->reserve(by_uuid_.size());
   for (const auto* s : slots_by_label()) {
-    auto* v = graph_->vector(s->node);
-    out.push_back({s->label, cache_entry{s->uuid, std::vector<float>(v, v + dimension_), s->response,
-                                         s->query_text, s->created_at_ms, s->expires_at_ms,
-                                         s->access_count.load(std::memory_order_relaxed),
-                                         s->last_accessed_ms.load(std::memory_order_relaxed)}});
+    std::vector<float> embedding;
+    if (with_embeddings) {
+      auto* v = graph_->vector(s->node);
+      embedding.assign(v, v + dimension_);
+    }
+    if (nodes)
+      nodes->push_back(s->node);
+    out.push_back(
+        {s->label, cache_entry{s->uuid, std::move(embedding), s->response, s->query_text, s->created_at_ms,
+                               s->expires_at_ms, s->access_count.load(std::memory_order_relaxed),
+                               s->last_accessed_ms.load(std::memory_order_relaxed)}});
   }
   return out;
 }

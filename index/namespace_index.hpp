@@ -21,6 +21,7 @@
 #include "index/exact_match_map.hpp"
 #include "index/index_types.hpp"
 #include "index/lru_list.hpp"
+#include "index/namespace_image.hpp"
 #include "index/rw_mutex.hpp"
 #include "index/vector_math.hpp"
 
@@ -100,6 +101,11 @@ public:
 
   /// Every entry with its graph label, in label order.
   std::vector<labelled_entry> export_entries() const;
+  /// Graph and entries as of one moment, copied under one hold of the shared
+  /// lock (lookups go on meanwhile; the writer waits): mostly memcpy, so it
+  /// stays short even for large namespaces. Later writes are not in it.
+  /// Errors (internal) only when the copy cannot be allocated.
+  result<namespace_image> snapshot_image() const;
   /// Writes the graph: hnswlib's file format plus a checksum trailer, via
   /// `file.tmp` + fsync + rename.
   status save_graph(const std::filesystem::path& file) const;
@@ -149,6 +155,10 @@ private:
   void detach(slot_table::iterator it);
   void maybe_rebuild_graph();
   std::vector<entry_slot*> slots_by_label() const;
+  /// Without embeddings, entries carry empty vectors and `nodes` (if given)
+  /// receives each entry's graph node.
+  std::vector<labelled_entry> export_entries_locked(bool with_embeddings = true,
+                                                    std::vector<std::uint32_t>* nodes = nullptr) const;
 
   const std::size_t dimension_;
   const hnsw_params params_;

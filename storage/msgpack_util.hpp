@@ -7,6 +7,7 @@
 #include <cstring>
 #include <string>
 #include <string_view>
+#include <span>
 #include <vector>
 
 #include <msgpack.hpp>
@@ -24,7 +25,7 @@ inline void pack_str(packer& pk, std::string_view s) {
 
 /// Floats as raw little-endian IEEE-754 binary32 in a bin: 4 bytes a value
 /// instead of msgpack's 5, and a memcpy to read back.
-inline void pack_floats(packer& pk, const std::vector<float>& v) {
+inline void pack_floats(packer& pk, std::span<const float> v) {
   auto bytes = static_cast<std::uint32_t>(v.size() * sizeof(float));
   pk.pack_bin(bytes);
   if constexpr (std::endian::native == std::endian::little) {
@@ -39,16 +40,22 @@ inline void pack_floats(packer& pk, const std::vector<float>& v) {
 }
 
 /// The 8-element entry array shared by WAL inserts and snapshots.
-inline void pack_entry(packer& pk, const cache_entry& e) {
+/// An entry whose embedding is held elsewhere (a snapshot image keeps
+/// embeddings only in its graph copy).
+inline void pack_entry(packer& pk, const cache_entry& e, std::span<const float> embedding) {
   pk.pack_array(8);
   pack_str(pk, e.uuid);
-  pack_floats(pk, e.embedding);
+  pack_floats(pk, embedding);
   pack_str(pk, e.response);
   pack_str(pk, e.query_text);
   pk.pack_int64(e.created_at_ms);
   pk.pack_int64(e.expires_at_ms);
   pk.pack_uint64(e.access_count);
   pk.pack_int64(e.last_accessed_ms);
+}
+
+inline void pack_entry(packer& pk, const cache_entry& e) {
+  pack_entry(pk, e, e.embedding);
 }
 
 // Readers: false on a type mismatch. Arrays may carry extra trailing

@@ -17,6 +17,7 @@ constexpr char magic[8] = {'F', 'E', 'R', 'R', 'O', 'S', 'N', 'P'};
 constexpr std::uint32_t entries_format_v1 = 1;
 constexpr std::size_t header_bytes = 32;
 constexpr std::size_t flush_bytes = 1 << 20;
+constexpr std::uint64_t write_back_bytes = 8 << 20;
 
 void put_be(char* out, std::uint64_t v, int n) {
   for (int i = n - 1; i >= 0; --i) {
@@ -50,7 +51,8 @@ error corrupt(const std::filesystem::path& file, const std::string& why) {
 
 result<entries_file_info> write_entries_file(const std::filesystem::path& file, const namespace_key& ns,
                                              std::uint64_t dimension, std::uint64_t covered_ns_seq,
-                                             const std::vector<labelled_entry>& entries) {
+                                             const std::vector<labelled_entry>& entries,
+                                             const embedding_source& embedding_of) {
   auto fd = open_file(file, O_WRONLY | O_CREAT | O_TRUNC, 0644);
   if (!fd)
     return fd.err();
@@ -61,11 +63,21 @@ result<entries_file_info> write_entries_file(const std::filesystem::path& file, 
   mp::packer pk(&buf);
   std::uint64_t payload_len = 0;
   std::uint32_t payload_crc = 0;
+  std::uint64_t written_back = header_bytes;
   auto flush = [&]() -> status {
     payload_crc = crc32c_extend(payload_crc, buf.data(), buf.size());
     payload_len += buf.size();
     auto st = write_all(fd->get(), {buf.data(), buf.size()}, file);
     buf.clear();
+    // Written back in slices, so that a WAL fsync (which commits the ext4
+    // journal and with it this file's dirty data) never inherits more than
+    // one slice. Only a hint: errors surface at the final fsync.
+    auto end = header_bytes + payload_len;
+    if (st && end - written_back >= write_back_bytes) {
+      ::sync_file_range(fd->get(), static_cast<off_t>(written_back), static_cast<off_t>(end - written_back),
+                        SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
+      written_back = end;
+    }
     return st;
   };
   // Payload: [encoded key, dimension, covered_ns_seq, count], then `count`
@@ -75,10 +87,14 @@ result<entries_file_info> write_entries_file(const std::filesystem::path& file, 
   pk.pack_uint64(dimension);
   pk.pack_uint64(covered_ns_seq);
   pk.pack_uint64(entries.size());
-  for (const auto& le : entries) {
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    const auto& le = entries[i];
     pk.pack_array(2);
     pk.pack_uint64(le.label);
-    mp::pack_entry(pk, le.entry);
+    if (embedding_of)
+      mp::pack_entry(pk, le.entry, embedding_of(i));
+    else
+      mp::pack_entry(pk, le.entry);
     if (buf.size() >= flush_bytes) {
       if (auto st = flush(); !st)
         return st.err();

@@ -2,6 +2,8 @@
 
 #include <cstdint>
 #include <filesystem>
+#include <functional>
+#include <span>
 #include <vector>
 
 #include "common/entry.hpp"
@@ -19,11 +21,18 @@ struct entries_file_info {
   std::uint32_t crc = 0;   ///< CRC-32C of the payload (also in the header)
 };
 
+/// Where entries' embeddings come from when the entries do not carry them:
+/// the embedding of entries[i]. A snapshot image keeps embeddings only in its
+/// graph copy, which saves a second copy of every vector.
+using embedding_source = std::function<std::span<const float>(std::size_t i)>;
+
 /// Writes and fsyncs the entries file. Streams the payload, so memory stays
-/// bounded by one chunk whatever the number of entries.
+/// bounded by one chunk whatever the number of entries. With `embedding_of`,
+/// embeddings come from it instead of the entries.
 result<entries_file_info> write_entries_file(const std::filesystem::path& file, const namespace_key& ns,
                                              std::uint64_t dimension, std::uint64_t covered_ns_seq,
-                                             const std::vector<labelled_entry>& entries);
+                                             const std::vector<labelled_entry>& entries,
+                                             const embedding_source& embedding_of = {});
 
 struct entries_file_contents {
   namespace_key ns;

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -17,6 +18,7 @@
 #include "storage/io_faults.hpp"
 #include "storage/lmdb_env.hpp"
 #include "storage/record_codec.hpp"
+#include "storage/snapshot_files.hpp"
 #include "storage/wal_record.hpp"
 
 namespace ferro {
@@ -54,12 +56,25 @@ struct storage_stats {
   std::size_t map_size = 0;
 };
 
+/// A snapshot whose files are written and fsynced in its temp dir but not
+/// published yet (wal_store::write_snapshot_files -> publish_snapshot).
+struct prepared_snapshot {
+  namespace_key ns;
+  std::filesystem::path tmp_dir;
+  std::uint64_t covered_ns_seq = 0;
+  std::uint64_t dimension = 0;
+  std::uint64_t entry_count = 0;
+  storage::entries_file_info entries;
+  std::optional<storage::file_digest> graph; ///< absent: no graph file
+};
+
 /// The node's write-ahead log, per-namespace sequence numbers and snapshot
 /// manifest, in one LMDB environment under `data_dir`.
 ///
 /// Threading: LMDB allows one writer. Every member function except
-/// wal_sequence() is called from one thread at a time (the storage actor,
-/// which should be detached: append() blocks on fsync). Call recover() once
+/// wal_sequence() and write_snapshot_files() is called from one thread at a
+/// time (the storage actor, which should be detached: append() blocks on
+/// fsync). Call recover() once
 /// after open() and before the first write.
 class wal_store {
 public:
@@ -109,9 +124,38 @@ public:
   /// arguments that break these rules (a caller bug), errc::unavailable for
   /// the disk. The temp dir is consumed (removed) on every outcome except a
   /// temp dir that was not handed out for `ns`, which is left alone.
+  /// The same as write_snapshot_files followed by publish_snapshot (and
+  /// abandon_snapshot if the files fail).
   status commit_snapshot(const namespace_key& ns, const std::filesystem::path& tmp_dir,
                          std::uint64_t covered_ns_seq, std::size_t dimension,
                          const std::vector<labelled_entry>& entries);
+
+  /// Step 1 of commit_snapshot, the slow part: writes the entries file,
+  /// fsyncs it and the graph file (if the caller wrote one) and the temp dir,
+  /// and returns what the manifest needs. Thread-safe: may run on any thread
+  /// while the store's thread goes on appending (it touches no store state
+  /// except the temp dir bookkeeping, under a mutex). Pass `graph_digest`
+  /// when the caller wrote and fsynced `graph.hnsw` itself and digested it
+  /// meanwhile; otherwise the file is read back for its CRC and fsynced.
+  /// With `embedding_of`, the entries' embeddings come from it (see
+  /// storage::embedding_source) and the entries need not carry them.
+  /// Checks only what needs no store state (the temp dir belongs to `ns`,
+  /// every embedding has `dimension` values); publish_snapshot checks the
+  /// rest. On error nothing is consumed: the caller abandons the temp dir.
+  result<prepared_snapshot>
+  write_snapshot_files(const namespace_key& ns, const std::filesystem::path& tmp_dir,
+                       std::uint64_t covered_ns_seq, std::size_t dimension,
+                       const std::vector<labelled_entry>& entries,
+                       std::optional<storage::file_digest> graph_digest = std::nullopt,
+                       const storage::embedding_source& embedding_of = {}) const;
+
+  /// Step 2 of commit_snapshot, short, on the store's thread: checks the
+  /// covered sequence and dimension against the namespace, renames the temp
+  /// dir to its published name, commits manifest and WAL truncation in one
+  /// transaction, syncs, removes the previous snapshot dir. Refuses (and
+  /// removes the dir) if the namespace was dropped since begin_snapshot.
+  /// Consumes the temp dir like commit_snapshot.
+  status publish_snapshot(const prepared_snapshot& snap);
 
   /// Removes a temp dir from begin_snapshot that will not be committed.
   status abandon_snapshot(const std::filesystem::path& tmp_dir);
@@ -175,6 +219,10 @@ private:
     std::string problem; ///< set when the stored manifest does not verify
   };
   struct recovery_work;
+  struct pending_snapshot {
+    std::string key;      ///< encode_key(ns)
+    std::uint64_t id = 0; ///< the namespace's id at begin_snapshot, 0 if it had none
+  };
 
   explicit wal_store(storage_options opts);
   status init();
@@ -201,11 +249,13 @@ private:
   MDB_dbi db_wal_ = 0;
   MDB_dbi db_snap_ = 0;
 
-  std::map<std::string, ns_state> by_key_;                   ///< encode_key(ns) -> state
-  std::map<std::uint64_t, std::string> key_by_id_;           ///< id -> encode_key(ns)
-  std::map<std::uint64_t, std::string> unreadable_ids_;      ///< id -> why its record is bad
-  std::map<std::uint64_t, manifest_slot> manifests_;         ///< id -> published snapshot
-  std::map<std::filesystem::path, std::string> pending_tmp_; ///< temp dir -> encode_key(ns)
+  std::map<std::string, ns_state> by_key_;              ///< encode_key(ns) -> state
+  std::map<std::uint64_t, std::string> key_by_id_;      ///< id -> encode_key(ns)
+  std::map<std::uint64_t, std::string> unreadable_ids_; ///< id -> why its record is bad
+  std::map<std::uint64_t, manifest_slot> manifests_;    ///< id -> published snapshot
+  /// Guards pending_tmp_ only: write_snapshot_files runs on other threads.
+  mutable std::mutex pending_mutex_;
+  std::map<std::filesystem::path, pending_snapshot> pending_tmp_; ///< temp dirs handed out
   std::atomic<std::uint64_t> wal_sequence_{0};
   std::uint64_t next_ns_id_ = 1;
   std::uint64_t next_tmp_ = 1;

@@ -25,30 +25,126 @@ result<std::filesystem::path> wal_store::begin_snapshot(const namespace_key& ns)
   std::filesystem::create_directory(dir, ec);
   if (ec)
     return error{errc::unavailable, "begin_snapshot: cannot create " + dir.string() + ": " + ec.message()};
-  pending_tmp_[dir] = encode_key(ns);
+  auto enc = encode_key(ns);
+  std::uint64_t id = 0;
+  if (auto it = by_key_.find(enc); it != by_key_.end())
+    id = it->second.id;
+  std::lock_guard lock(pending_mutex_);
+  pending_tmp_[dir] = pending_snapshot{std::move(enc), id};
   return dir;
 }
 
 status wal_store::abandon_snapshot(const std::filesystem::path& tmp_dir) {
-  auto it = pending_tmp_.find(tmp_dir);
-  if (it == pending_tmp_.end())
-    return error{errc::internal,
-                 "abandon_snapshot: " + tmp_dir.string() + " was not handed out by begin_snapshot"};
-  pending_tmp_.erase(it);
+  {
+    std::lock_guard lock(pending_mutex_);
+    auto it = pending_tmp_.find(tmp_dir);
+    if (it == pending_tmp_.end())
+      return error{errc::internal,
+                   "abandon_snapshot: " + tmp_dir.string() + " was not handed out by begin_snapshot"};
+    pending_tmp_.erase(it);
+  }
   return remove_dir(tmp_dir);
 }
 
 status wal_store::commit_snapshot(const namespace_key& ns, const std::filesystem::path& tmp_dir,
                                   std::uint64_t covered_ns_seq, std::size_t dimension,
                                   const std::vector<labelled_entry>& entries) {
+  {
+    // A temp dir that is not ours to consume is refused before anything.
+    std::lock_guard lock(pending_mutex_);
+    auto pending = pending_tmp_.find(tmp_dir);
+    if (pending == pending_tmp_.end() || pending->second.key != encode_key(ns))
+      return error{errc::internal, "commit_snapshot: " + tmp_dir.string() +
+                                       " was not handed out by begin_snapshot for this namespace"};
+  }
+  auto written = write_snapshot_files(ns, tmp_dir, covered_ns_seq, dimension, entries);
+  if (!written) {
+    abandon_snapshot(tmp_dir); // best effort; open() removes what is left
+    return written.err();
+  }
+  return publish_snapshot(*written);
+}
+
+result<prepared_snapshot> wal_store::write_snapshot_files(
+    const namespace_key& ns, const std::filesystem::path& tmp_dir, std::uint64_t covered_ns_seq,
+    std::size_t dimension, const std::vector<labelled_entry>& entries,
+    std::optional<storage::file_digest> graph_digest, const storage::embedding_source& embedding_of) const {
   namespace fs = std::filesystem;
+  auto fail = [&](error e) { return with_context("write_snapshot_files " + display_name(ns), e); };
+  {
+    std::lock_guard lock(pending_mutex_);
+    auto pending = pending_tmp_.find(tmp_dir);
+    if (pending == pending_tmp_.end() || pending->second.key != encode_key(ns))
+      return fail(
+          {errc::internal, tmp_dir.string() + " was not handed out by begin_snapshot for this namespace"});
+  }
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    auto n = embedding_of ? embedding_of(i).size() : entries[i].entry.embedding.size();
+    if (n != dimension)
+      return fail(
+          {errc::internal, "entry '" + entries[i].entry.uuid + "' has dimension " + std::to_string(n)});
+  }
+
+  prepared_snapshot p;
+  p.ns = ns;
+  p.tmp_dir = tmp_dir;
+  p.covered_ns_seq = covered_ns_seq;
+  p.dimension = dimension;
+  p.entry_count = entries.size();
+  // opts_ is fixed after open(), so reading the fault seam is thread-safe.
+  auto entries_path = tmp_dir / storage::entries_file_name;
+  if (opts_.faults) {
+    if (auto st = opts_.faults->on_snapshot_file_write(entries_path); !st)
+      return fail(st.err());
+  }
+  auto written =
+      storage::write_entries_file(entries_path, ns, dimension, covered_ns_seq, entries, embedding_of);
+  if (!written)
+    return fail(written.err());
+  p.entries = *written;
+  auto graph_path = tmp_dir / storage::graph_file_name;
+  std::error_code ec;
+  if (fs::exists(graph_path, ec)) {
+    if (opts_.faults) {
+      if (auto st = opts_.faults->on_snapshot_file_write(graph_path); !st)
+        return fail(st.err());
+    }
+    if (graph_digest) {
+      // Digested while it was written: only make sure it is the same file.
+      auto size = fs::file_size(graph_path, ec);
+      if (ec || size != graph_digest->bytes)
+        return fail({errc::internal, graph_path.string() + " is not the file that was digested"});
+      p.graph = graph_digest;
+    } else {
+      auto d = storage::digest_file(graph_path, true);
+      if (!d)
+        return fail(d.err());
+      p.graph = *d;
+    }
+  } else if (graph_digest) {
+    return fail({errc::internal, graph_path.string() + " was digested but does not exist"});
+  }
+  if (auto st = storage::sync_dir(tmp_dir); !st)
+    return fail(st.err());
+  return p;
+}
+
+status wal_store::publish_snapshot(const prepared_snapshot& snap) {
+  namespace fs = std::filesystem;
+  const auto& ns = snap.ns;
+  const auto& tmp_dir = snap.tmp_dir;
   auto enc = encode_key(ns);
-  auto pending = pending_tmp_.find(tmp_dir);
-  if (pending == pending_tmp_.end() || pending->second != enc)
-    return error{errc::internal, "commit_snapshot: " + tmp_dir.string() +
-                                     " was not handed out by begin_snapshot for this namespace"};
-  // From here on the temp dir is consumed, whatever happens.
-  pending_tmp_.erase(pending);
+  std::uint64_t begun_id = 0;
+  {
+    std::lock_guard lock(pending_mutex_);
+    auto pending = pending_tmp_.find(tmp_dir);
+    if (pending == pending_tmp_.end() || pending->second.key != enc)
+      return error{errc::internal, "publish_snapshot: " + tmp_dir.string() +
+                                       " was not handed out by begin_snapshot for this namespace"};
+    begun_id = pending->second.id;
+    // From here on the temp dir is consumed, whatever happens.
+    pending_tmp_.erase(pending);
+  }
   auto fail = [&](const fs::path& dir, error e) -> status {
     remove_dir(dir); // best effort; open() removes what is left
     return with_context("commit_snapshot " + display_name(ns), e);
@@ -59,6 +155,11 @@ status wal_store::commit_snapshot(const namespace_key& ns, const std::filesystem
   if (it == by_key_.end())
     return fail(tmp_dir, {errc::not_found, "unknown namespace"});
   const auto id = it->second.id;
+  // The files were written while the store went on: if the namespace was
+  // dropped meanwhile, they hold entries of the dropped incarnation, which
+  // must not become the snapshot of a new one.
+  if (begun_id != 0 && begun_id != id)
+    return fail(tmp_dir, {errc::not_found, "the namespace was dropped while its snapshot was written"});
   const auto& meta = it->second.meta;
   std::optional<codec::snapshot_manifest> old;
   if (auto m = manifests_.find(id); m != manifests_.end())
@@ -66,56 +167,34 @@ status wal_store::commit_snapshot(const namespace_key& ns, const std::filesystem
   // Below base_ns_seq is fine (it covers none of this incarnation's
   // records); below the published snapshot would go back in time.
   auto floor = old ? old->covered_ns_seq : 0;
+  const auto covered_ns_seq = snap.covered_ns_seq;
   if (covered_ns_seq > meta.last_ns_seq || covered_ns_seq < floor)
     return fail(tmp_dir,
                 {errc::internal, "covered_ns_seq " + std::to_string(covered_ns_seq) + " outside [" +
                                      std::to_string(floor) + ", " + std::to_string(meta.last_ns_seq) + "]"});
-  if (meta.dimension != 0 && dimension != meta.dimension)
+  if (meta.dimension != 0 && snap.dimension != meta.dimension)
     return fail(tmp_dir,
-                {errc::internal, "dimension " + std::to_string(dimension) + " differs from the namespace's " +
-                                     std::to_string(meta.dimension)});
-  for (const auto& le : entries)
-    if (le.entry.embedding.size() != dimension)
-      return fail(tmp_dir, {errc::internal, "entry '" + le.entry.uuid + "' has dimension " +
-                                                std::to_string(le.entry.embedding.size())});
+                {errc::internal, "dimension " + std::to_string(snap.dimension) +
+                                     " differs from the namespace's " + std::to_string(meta.dimension)});
 
-  // 1. Files, each fsynced, then the temp dir.
   codec::snapshot_manifest m;
   m.generation = (old ? old->generation : 0) + 1;
   m.dir_name = snapshot_dir_name(id, m.generation);
   m.covered_ns_seq = covered_ns_seq;
-  m.dimension = dimension;
-  m.entry_count = entries.size();
-  auto entries_path = tmp_dir / storage::entries_file_name;
-  if (opts_.faults) {
-    if (auto st = opts_.faults->on_snapshot_file_write(entries_path); !st)
-      return fail(tmp_dir, st.err());
-  }
-  auto written = storage::write_entries_file(entries_path, ns, dimension, covered_ns_seq, entries);
-  if (!written)
-    return fail(tmp_dir, written.err());
-  m.entries_bytes = written->bytes;
-  m.entries_crc = written->crc;
-  auto graph_path = tmp_dir / storage::graph_file_name;
-  std::error_code ec;
-  if (fs::exists(graph_path, ec)) {
-    if (opts_.faults) {
-      if (auto st = opts_.faults->on_snapshot_file_write(graph_path); !st)
-        return fail(tmp_dir, st.err());
-    }
-    auto d = storage::digest_file(graph_path, true);
-    if (!d)
-      return fail(tmp_dir, d.err());
+  m.dimension = snap.dimension;
+  m.entry_count = snap.entry_count;
+  m.entries_bytes = snap.entries.bytes;
+  m.entries_crc = snap.entries.crc;
+  if (snap.graph) {
     m.has_graph = true;
-    m.graph_bytes = d->bytes;
-    m.graph_crc = d->crc;
+    m.graph_bytes = snap.graph->bytes;
+    m.graph_crc = snap.graph->crc;
   }
-  if (auto st = storage::sync_dir(tmp_dir); !st)
-    return fail(tmp_dir, st.err());
 
   // 2. Publish the dir under its final name; durable before the manifest
   //    can point at it.
   auto final_dir = snapshots_dir() / m.dir_name;
+  std::error_code ec;
   if (fs::exists(final_dir, ec)) {
     // A leftover of a failed attempt with this generation; never the
     // published dir (that has a lower generation).
@@ -136,7 +215,7 @@ status wal_store::commit_snapshot(const namespace_key& ns, const std::filesystem
   //    snapshot plus its tail, or the new one plus the shorter tail.
   auto new_meta = meta;
   if (new_meta.dimension == 0)
-    new_meta.dimension = dimension;
+    new_meta.dimension = snap.dimension;
   auto id_key = codec::u64_key(id);
   auto sealed_manifest = codec::seal(id_key, codec::encode_manifest(m));
   auto sealed_ns = sealed_namespace(id, new_meta);

@@ -16,6 +16,7 @@
 
 #include "actors/namespace_actor.hpp"
 #include "actors/namespace_directory.hpp"
+#include "actors/snapshot_writer.hpp"
 #include "actors/storage_actor.hpp"
 #include "storage/io_faults.hpp"
 #include "storage/wal_store.hpp"
@@ -41,7 +42,11 @@ struct actor_fixture {
   caf::scheduler::test_coordinator* sched = nullptr;
   std::shared_ptr<switchable_faults> faults = std::make_shared<switchable_faults>();
   namespace_directory directory;
+  std::shared_ptr<wal_store> store;
   storage_actor storage;
+  /// The real writer by default; a test may swap in its own before the first
+  /// namespace actor is spawned.
+  snapshot_writer_actor writer;
   namespace_settings ns_settings;
   std::chrono::milliseconds batch_timeout{1};
 
@@ -71,11 +76,15 @@ struct actor_fixture {
       return;
     for (auto& it : directory.all())
       caf::anon_send_exit(it.actor, caf::exit_reason::user_shutdown);
+    if (writer)
+      caf::anon_send_exit(writer, caf::exit_reason::user_shutdown);
     if (storage)
       caf::anon_send_exit(storage, caf::exit_reason::user_shutdown);
     sched->run();
     directory.clear();
+    writer = nullptr;
     storage = nullptr;
+    store.reset();
     sys.reset();
   }
 
@@ -83,13 +92,15 @@ struct actor_fixture {
     storage_options opts;
     opts.data_dir = dir;
     opts.faults = faults;
-    auto store = wal_store::open(opts);
-    REQUIRE(store.ok());
-    std::shared_ptr<wal_store> shared = std::move(store.value());
+    auto opened = wal_store::open(opts);
+    REQUIRE(opened.ok());
+    store = std::move(opened.value());
     storage =
-        spawn_storage_actor(*sys, shared, storage_actor_settings{batch_size, batch_timeout, &metrics, false});
+        spawn_storage_actor(*sys, store, storage_actor_settings{batch_size, batch_timeout, &metrics, false});
+    writer = spawn_snapshot_writer(*sys, store, false);
     directory.set_factory([this](const namespace_key& key) {
-      return spawn_namespace_actor(*sys, namespace_start{key, nullptr, 0}, ns_settings, storage, &directory);
+      return spawn_namespace_actor(*sys, namespace_start{key, nullptr, 0}, ns_settings, storage, writer,
+                                   &directory);
     });
   }
 

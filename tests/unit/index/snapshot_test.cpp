@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "index/graph_file.hpp"
+#include "index/graph_image.hpp"
 #include "index/namespace_index.hpp"
 #include "index_test_support.hpp"
 
@@ -102,6 +103,17 @@ void check_same_answers(namespace_index& a, namespace_index& b,
       }
     }
   }
+}
+
+/// An image's entries with their embeddings filled in from its graph copy
+/// (the image holds each vector once, in the graph).
+std::vector<labelled_entry> entries_of(const namespace_image& image) {
+  auto out = image.entries;
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    auto v = image.embedding(i);
+    out[i].entry.embedding.assign(v.begin(), v.end());
+  }
+  return out;
 }
 
 } // namespace
@@ -393,4 +405,90 @@ TEST_CASE("rebuild relabels colliding labels, keeps the last of duplicate uuids 
   CHECK(out[1].entry.query_text == "second");
   REQUIRE(idx->upsert(make_entry("c", test::random_unit(rng, 8))));
   CHECK(idx->export_entries().back().label == 3);
+}
+
+TEST_CASE(
+    "a graph image written to a file is the saved graph byte for byte and restores to identical lookups") {
+  auto seed = test::test_seed(23);
+  CAPTURE(seed);
+  fixture f(seed);
+  temp_dir dir;
+  REQUIRE(f.idx->save_graph(dir.path / "saved.hnsw"));
+  auto image = f.idx->snapshot_image();
+  REQUIRE(image);
+  CHECK(image->dimension == f.dim);
+  std::vector<char> observed;
+  auto written = write_graph_image(image->graph, dir.path / "image.hnsw", [&](const void* p, std::size_t n) {
+    auto* c = static_cast<const char*>(p);
+    observed.insert(observed.end(), c, c + n);
+  });
+  REQUIRE(written);
+  auto bytes = read_all(dir.path / "image.hnsw");
+  CHECK(*written == bytes.size());
+  CHECK(observed == bytes); // the observer saw the whole file, trailer included
+  CHECK(bytes == read_all(dir.path / "saved.hnsw"));
+
+  auto entries = f.idx->export_entries();
+  REQUIRE(image->entries.size() == entries.size());
+  for (const auto& le : image->entries)
+    CHECK(le.entry.embedding.empty()); // held once, in the graph copy
+  auto restored = namespace_index::restore(f.dim, f.params, dir.path / "image.hnsw", entries_of(*image));
+  REQUIRE(restored);
+  CHECK(restored.value()->size() == f.idx->size());
+  check_same_answers(*f.idx, *restored.value(), f.queries);
+}
+
+TEST_CASE("writes made after an image was taken are not in it") {
+  auto seed = test::test_seed(29);
+  CAPTURE(seed);
+  fixture f(seed);
+  temp_dir dir;
+  REQUIRE(f.idx->save_graph(dir.path / "before.hnsw"));
+  auto before = f.idx->export_entries();
+  auto image = f.idx->snapshot_image();
+  REQUIRE(image);
+
+  // Inserts rewrite the link lists of existing nodes in place and grow the
+  // graph (hnswlib reallocates its level-0 block); removals mark nodes.
+  std::mt19937_64 rng(seed + 1);
+  auto capacity = f.idx->graph_capacity();
+  for (int i = 0; i < 1200; ++i)
+    REQUIRE(f.idx->upsert(make_entry(test::cat("late", i), test::random_unit(rng, f.dim))));
+  CHECK(f.idx->graph_capacity() > capacity);
+  std::vector<std::string> removed;
+  for (std::size_t i = 0; i < before.size(); i += 7) {
+    REQUIRE(f.idx->remove(before[i].entry.uuid));
+    removed.push_back(before[i].entry.uuid);
+  }
+
+  REQUIRE(write_graph_image(image->graph, dir.path / "image.hnsw"));
+  CHECK(read_all(dir.path / "image.hnsw") == read_all(dir.path / "before.hnsw"));
+  REQUIRE(image->entries.size() == before.size());
+  for (std::size_t i = 0; i < before.size(); ++i) {
+    CHECK(image->entries[i].label == before[i].label);
+    CHECK(image->entries[i].entry.uuid == before[i].entry.uuid);
+    auto v = image->embedding(i);
+    CHECK(std::vector<float>(v.begin(), v.end()) == before[i].entry.embedding);
+  }
+  auto restored = namespace_index::restore(f.dim, f.params, dir.path / "image.hnsw", entries_of(*image));
+  REQUIRE(restored);
+  auto& r = *restored.value();
+  CHECK(r.size() == before.size());
+  CHECK_FALSE(r.contains("late0"));
+  CHECK_FALSE(r.contains("late1199"));
+  for (const auto& uuid : removed)
+    CHECK(r.contains(uuid));
+}
+
+TEST_CASE("an inconsistent graph image is refused, not written") {
+  namespace_index idx(8, hnsw_params{});
+  std::mt19937_64 rng(3);
+  for (int i = 0; i < 20; ++i)
+    REQUIRE(idx.upsert(make_entry(test::cat("e", i), test::random_unit(rng, 8))));
+  auto image = idx.snapshot_image();
+  REQUIRE(image);
+  image->graph.link_bytes.pop_back();
+  temp_dir dir;
+  CHECK_FALSE(write_graph_image(image->graph, dir.path / "g"));
+  CHECK_FALSE(fs::exists(dir.path / "g"));
 }
