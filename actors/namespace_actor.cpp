@@ -3,6 +3,7 @@
 #include <chrono>
 #include <deque>
 #include <functional>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -20,6 +21,21 @@ namespace ferro {
 
 namespace {
 
+/// A durable insert waiting for the index, kept as data so that a run of
+/// them can go into the graph together.
+struct pending_insert {
+  cache_entry entry;
+  std::uint64_t ns_seq = 0;
+  caf::typed_response_promise<insert_reply> promise;
+};
+
+/// A durable mutation waiting for the index: an insert, or any other
+/// mutation as a closure.
+struct pending_apply {
+  std::optional<pending_insert> insert;
+  std::function<void()> other;
+};
+
 struct namespace_state {
   namespace_key key;
   namespace_settings settings;
@@ -36,7 +52,7 @@ struct namespace_state {
   std::size_t inserts_in_flight = 0;
   bool eviction_in_flight = false;
   /// Durable mutations waiting to be applied, in log order (see apply_next).
-  std::deque<std::function<void()>> apply_queue;
+  std::deque<pending_apply> apply_queue;
   bool apply_scheduled = false;
   bool snapshot_in_flight = false;
   /// Snapshots asked for while one was in flight; one more snapshot, taken
@@ -75,18 +91,59 @@ void ensure_index(ns_pointer self) {
   st.directory->publish_index(st.key, st.index);
 }
 
-// Durable mutations are applied one per message, with the next one queued
-// behind whatever arrived meanwhile: new requests reach the log while the
-// index works, so the log's fsync and the HNSW inserts overlap instead of
-// taking turns (a convoy that left a core idle under concurrent inserts).
-// The queue keeps log order, so the index sees mutations in ns_seq order.
-void enqueue_apply(ns_pointer self, std::function<void()> fn) {
+void enforce_cap(ns_pointer self);
+void maybe_auto_compact(ns_pointer self);
+
+// Durable mutations are applied a little at a time, one step per message,
+// with the next step queued behind whatever arrived meanwhile: new requests
+// reach the log while the index works, so the log's fsync and the HNSW
+// inserts overlap instead of taking turns (a convoy that left a core idle
+// under concurrent inserts). The queue keeps log order, so the index sees
+// mutations in ns_seq order.
+void enqueue_apply(ns_pointer self, pending_apply item) {
   auto& st = self->state;
-  st.apply_queue.push_back(std::move(fn));
+  st.apply_queue.push_back(std::move(item));
   if (!st.apply_scheduled) {
     st.apply_scheduled = true;
     self->send(self, apply_atom::value);
   }
+}
+
+// A run of consecutive inserts goes into the graph as one upsert_many,
+// spread over the namespace's insert threads: an HNSW insert is the most
+// expensive thing a write does, and one thread would leave the other cores
+// to the little work HTTP and the log need.
+void apply_inserts(ns_pointer self, std::vector<pending_insert> run) {
+  auto& st = self->state;
+  // Counted until applied: the dimension must stay fixed while a durable
+  // insert waits in the apply queue.
+  st.inserts_in_flight -= run.size();
+  ensure_index(self);
+  std::vector<cache_entry> entries;
+  entries.reserve(run.size());
+  for (auto& p : run)
+    entries.push_back(std::move(p.entry));
+  std::vector<std::string> ids;
+  ids.reserve(entries.size());
+  for (const auto& e : entries)
+    ids.push_back(e.uuid);
+  auto results = st.index->upsert_many(std::move(entries), st.settings.insert_threads);
+  for (std::size_t i = 0; i < run.size(); ++i) {
+    if (!results[i]) {
+      // Durable but not applied: only a bug or memory exhaustion gets here;
+      // recovery applies the record on the next start.
+      spdlog::error("namespace {}: logged insert {} not applied: {}", display_name(st.key), ids[i],
+                    results[i].err().message);
+      run[i].promise.deliver(to_caf_error(results[i].err()));
+      continue;
+    }
+    st.applied_ns_seq = std::max(st.applied_ns_seq, run[i].ns_seq);
+    ++st.inserts_since_snapshot;
+    count(st.settings.metrics, &node_metrics::inserts_total);
+    run[i].promise.deliver(insert_reply{std::move(ids[i])});
+  }
+  enforce_cap(self);
+  maybe_auto_compact(self);
 }
 
 void apply_next(ns_pointer self) {
@@ -94,13 +151,26 @@ void apply_next(ns_pointer self) {
   st.apply_scheduled = false;
   if (st.apply_queue.empty())
     return;
-  auto fn = std::move(st.apply_queue.front());
-  st.apply_queue.pop_front();
+  std::vector<pending_insert> run;
+  std::function<void()> other;
+  if (st.apply_queue.front().insert) {
+    auto limit = std::max<std::size_t>(1, st.settings.apply_batch_inserts);
+    while (!st.apply_queue.empty() && st.apply_queue.front().insert && run.size() < limit) {
+      run.push_back(std::move(*st.apply_queue.front().insert));
+      st.apply_queue.pop_front();
+    }
+  } else {
+    other = std::move(st.apply_queue.front().other);
+    st.apply_queue.pop_front();
+  }
   if (!st.apply_queue.empty()) {
     st.apply_scheduled = true;
     self->send(self, apply_atom::value);
   }
-  fn();
+  if (other)
+    other();
+  else
+    apply_inserts(self, std::move(run));
 }
 
 // Logs the removal of `uuids`, then drops them from memory: durable before
@@ -125,17 +195,18 @@ void remove_durably(ns_pointer self, std::vector<std::string> uuids, removal_rea
   self->request(self->state.storage, caf::infinite, append_atom::value, std::move(batch))
       .then(
           [=](const std::vector<std::uint64_t>& seqs) mutable {
-            enqueue_apply(self, [=]() mutable {
-              auto& st = self->state;
-              std::vector<std::string> removed;
-              for (auto& u : uuids)
-                if (st.index && st.index->remove(u))
-                  removed.push_back(u);
-              if (!seqs.empty())
-                st.applied_ns_seq = std::max(st.applied_ns_seq, seqs.back());
-              count(st.settings.metrics, counter_for(reason), removed.size());
-              done(std::move(removed));
-            });
+            enqueue_apply(self,
+                          pending_apply{std::nullopt, [=]() mutable {
+                                          auto& st = self->state;
+                                          std::vector<std::string> removed;
+                                          for (auto& u : uuids)
+                                            if (st.index && st.index->remove(u))
+                                              removed.push_back(u);
+                                          if (!seqs.empty())
+                                            st.applied_ns_seq = std::max(st.applied_ns_seq, seqs.back());
+                                          count(st.settings.metrics, counter_for(reason), removed.size());
+                                          done(std::move(removed));
+                                        }});
           },
           [=](caf::error& err) mutable {
             spdlog::warn("namespace {}: removal not logged: {}", display_name(self->state.key),
@@ -298,29 +369,8 @@ namespace_actor::behavior_type namespace_behavior(ns_pointer self, namespace_sta
         self->request(st.storage, caf::infinite, append_atom::value, std::move(batch))
             .then(
                 [=, e = std::move(e)](const std::vector<std::uint64_t>& seqs) mutable {
-                  enqueue_apply(self, [=, e = std::move(e)]() mutable {
-                    auto& st = self->state;
-                    // Counted until applied: the dimension must stay fixed while
-                    // a durable insert waits in the apply queue.
-                    --st.inserts_in_flight;
-                    ensure_index(self);
-                    auto id = e.uuid;
-                    if (auto applied = st.index->upsert(std::move(e)); !applied) {
-                      // Durable but not applied: only a bug or memory exhaustion
-                      // gets here; recovery applies the record on the next start.
-                      spdlog::error("namespace {}: logged insert {} not applied: {}", display_name(st.key),
-                                    id, applied.err().message);
-                      promise.deliver(to_caf_error(applied.err()));
-                      return;
-                    }
-                    if (!seqs.empty())
-                      st.applied_ns_seq = std::max(st.applied_ns_seq, seqs.front());
-                    ++st.inserts_since_snapshot;
-                    count(st.settings.metrics, &node_metrics::inserts_total);
-                    promise.deliver(insert_reply{std::move(id)});
-                    enforce_cap(self);
-                    maybe_auto_compact(self);
-                  });
+                  auto seq = seqs.empty() ? std::uint64_t{0} : seqs.front();
+                  enqueue_apply(self, pending_apply{pending_insert{std::move(e), seq, promise}, {}});
                 },
                 [=](caf::error& err) mutable {
                   auto& st = self->state;

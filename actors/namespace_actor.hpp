@@ -25,6 +25,9 @@ struct namespace_settings {
   wall_clock clock = system_wall_clock();
   node_metrics* metrics = nullptr;
   std::uint64_t seed = 1; ///< uuid generator seed (mixed with the key)
+  /// Threads a run of durable inserts is spread over (see apply_next).
+  std::size_t insert_threads = 1;
+  std::size_t apply_batch_inserts = defaults::apply_batch_inserts;
 };
 
 /// Where a namespace actor starts from: empty, or a recovered index.

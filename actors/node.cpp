@@ -78,6 +78,8 @@ status node::start() {
   auto threads = d.settings.scheduler_threads ? d.settings.scheduler_threads
                                               : std::max(1u, std::thread::hardware_concurrency());
   auto recovered = recover_namespaces(*store, d.settings.ns.hnsw, d.metrics, threads);
+  // Live inserts spread over as many threads as the replay did.
+  d.settings.ns.insert_threads = threads;
   if (!recovered)
     return recovered.err();
   d.storage = spawn_storage_actor(

@@ -3,13 +3,15 @@
 //   ferrocache-bench-inproc [--dim 384] [--entries 100000] [--clusters 100]
 //                           [--seed 42] [--queries 10000] [--warmup 1000]
 //                           [--repeats 1] [--search-threads CORES]
+//                           [--insert-threads CORES]
 //
 // hnswlib with the server's defaults (inner product, M=16,
 // ef_construction=200, ef_search=32) on the same seeded data as
-// ferrocache-loadgen: single-threaded insert throughput, then the latency of
-// single k=1 searches for the near-duplicate (hit) and random (miss) query
-// sets, and the aggregate search throughput of one thread per core. Prints
-// one JSON line per measurement.
+// ferrocache-loadgen: single-threaded insert throughput, the throughput of a
+// second build with one thread per core (hnswlib's own parallel insertion, as
+// its Python bindings do it), then the latency of single k=1 searches for the
+// near-duplicate (hit) and random (miss) query sets, and the aggregate search
+// throughput of one thread per core. Prints one JSON line per measurement.
 
 #include <algorithm>
 #include <atomic>
@@ -93,6 +95,31 @@ void measure_parallel_searches(const inproc_index& index, const search_set& set,
   base.add("throughput_rps", static_cast<double>(total) / wall).add("loadavg_1m", load_average_1m()).print();
 }
 
+/// Builds a second index with `threads` threads inserting concurrently (the
+/// first entry alone: hnswlib's insertion is thread-safe once the graph has
+/// an entry point) and reports its throughput; the index is then dropped.
+void measure_parallel_build(const std::vector<float>& vectors, std::size_t entries, std::size_t dim,
+                            std::size_t m, std::size_t ef_construction, std::size_t threads, json_line base) {
+  inproc_index index(dim, entries, m, ef_construction, 100);
+  auto t0 = bench_clock::now();
+  index.add(vectors.data(), 0);
+  std::atomic<std::size_t> next{1};
+  std::vector<std::thread> pool;
+  for (std::size_t t = 0; t < threads; ++t)
+    pool.emplace_back([&] {
+      for (std::size_t i; (i = next.fetch_add(1)) < entries;)
+        index.add(&vectors[i * dim], i);
+    });
+  for (auto& t : pool)
+    t.join();
+  const double wall = seconds_since(t0);
+  base.add("mode", "insert-parallel").add("insert_threads", static_cast<std::uint64_t>(threads));
+  base.add("requests", static_cast<std::uint64_t>(entries)).add("wall_s", wall);
+  base.add("throughput_rps", static_cast<double>(entries) / wall)
+      .add("loadavg_1m", load_average_1m())
+      .print();
+}
+
 } // namespace
 
 int main(int argc, char** argv) {
@@ -113,7 +140,8 @@ int main(int argc, char** argv) {
   const std::size_t ef_search = args.number("ef-search", 32);
   const double threshold = args.real("threshold", 0.92);
   const std::size_t repeats = std::max<std::uint64_t>(1, args.number("repeats", 1));
-  const std::size_t args_threads = args.number("search-threads", 0); // 0: one per core
+  const std::size_t args_threads = args.number("search-threads", 0);        // 0: one per core
+  const std::size_t args_insert_threads = args.number("insert-threads", 0); // 0: one per core
   args.reject_unknown();
   if (p.dim == 0 || p.entries == 0 || p.clusters == 0 || queries == 0)
     cli_args::fail("--dim, --entries, --clusters and --queries must be positive");
@@ -177,7 +205,10 @@ int main(int argc, char** argv) {
     measure_searches(index, misses, false, threshold, w, "search-miss",
                      base().add("repeat", static_cast<std::uint64_t>(rep)));
   }
-  const std::size_t threads = args_threads ? args_threads : std::max(1u, std::thread::hardware_concurrency());
+  const std::size_t cores = std::max(1u, std::thread::hardware_concurrency());
+  const std::size_t threads = args_threads ? args_threads : cores;
   measure_parallel_searches(index, hits, threads, base());
+  measure_parallel_build(vectors, p.entries, p.dim, m, ef_construction,
+                         args_insert_threads ? args_insert_threads : cores, base());
   return 0;
 }

@@ -34,6 +34,10 @@ constexpr std::uint64_t expire_scan_interval_secs = 60;
 constexpr std::size_t wal_batch_size = 256;
 constexpr std::uint64_t wal_batch_timeout_ms = 1;
 constexpr std::uint64_t compact_interval_inserts = 10000;
+/// Durable inserts a namespace applies to its graph in one go (spread over
+/// its insert threads). Lookups wait while a run is inserted, so this bounds
+/// that wait: ~8 HNSW inserts over two threads, a few ms.
+constexpr std::size_t apply_batch_inserts = 8;
 constexpr std::size_t lmdb_map_size_bytes = std::size_t{1} << 30; // grows on demand
 
 // Back-pressure: mutations waiting for the log before new ones get 503.

@@ -432,6 +432,11 @@ std::vector<result<hnsw_graph::node_id>> hnsw_graph::add_many(const std::vector<
   };
   if (g.cur_element_count == 0)
     threads = 1; // the first insert failed: never in parallel into an empty graph
+  // A thread costs tens of microseconds to start; each should get a few
+  // inserts (hundreds of microseconds each) to be worth it.
+  constexpr std::size_t min_per_thread = 2;
+  threads =
+      std::clamp<std::size_t>(threads, 1, std::max<std::size_t>(1, (ground.size() - first) / min_per_thread));
   {
     std::vector<std::jthread> helpers;
     try {

@@ -1,5 +1,7 @@
 #include <catch2/catch.hpp>
 
+#include <random>
+
 #include "actor_fixture.hpp"
 #include "actors/errors.hpp"
 #include "actors/recovery.hpp"
@@ -65,6 +67,48 @@ TEST_CASE("concurrent inserts share one commit") {
     REQUIRE(next_reply<insert_reply>(self).ok());
   CHECK(f.metrics.wal_batches_total == 1);
   CHECK(f.metrics.wal_records_total == 10);
+}
+
+TEST_CASE("runs of durable inserts applied on several threads keep log order") {
+  actor_fixture f;
+  f.ns_settings.insert_threads = 3;
+  f.ns_settings.apply_batch_inserts = 8;
+  caf::scoped_actor self{*f.sys};
+  auto ns = f.directory.actor_for({"m", "", ""});
+  std::mt19937_64 rng(5);
+  std::normal_distribution<float> g(0, 1);
+  auto random_vector = [&] {
+    std::vector<float> v(8);
+    for (auto& x : v)
+      x = g(rng);
+    return v;
+  };
+  auto id = [](int i) {
+    std::string s = "e"; // not "e" + to_string(i): a GCC 12 -Wrestrict false positive
+    s += std::to_string(i);
+    return s;
+  };
+  // 30 distinct entries, then "dup" twice: the later one must win even when
+  // both land in one run.
+  for (int i = 0; i < 30; ++i)
+    self->send(ns, insert_atom::value, make_insert(random_vector(), id(i)));
+  auto first = make_insert(random_vector(), "dup");
+  auto last = make_insert(random_vector(), "dup");
+  last.response = "the later one";
+  self->send(ns, insert_atom::value, first);
+  self->send(ns, insert_atom::value, last);
+  f.settle();
+  for (int i = 0; i < 32; ++i)
+    REQUIRE(next_reply<insert_reply>(self).ok());
+  auto index = f.directory.index_of({"m", "", ""});
+  REQUIRE(index);
+  CHECK(index->size() == 31);
+  CHECK(f.metrics.inserts_total == 32);
+  auto dup = index->get("dup");
+  REQUIRE(dup);
+  CHECK(dup->response == "the later one");
+  for (int i = 0; i < 30; ++i)
+    CHECK(index->contains(id(i)));
 }
 
 TEST_CASE("a full batch commits without waiting for the timer") {
