@@ -371,33 +371,30 @@ result<hnsw_graph::node_id> hnsw_graph::add(const float* v, std::uint64_t label)
 }
 
 // Parallel insertion. hnswlib's addPoint holds its new node's link lock for
-// the whole insertion while it locks other nodes one at a time. For nodes on
-// level 0 only that cannot deadlock: a thread only ever waits for a node
-// that is already linked into the graph, and a node is linked (its
-// insertion's last phase) only after its own search is done, so in any chain
-// of waits each waited-for insertion started linking strictly earlier than
-// the one waiting, and the chain cannot close into a cycle. A node on upper
-// levels searches and links level by level, which breaks that order, so
-// those nodes go in alone, first. Levels are drawn up front from the graph's
-// generator; addPoint draws again internally (level 0 cannot be passed in),
-// so its multiplier is set to 0 while level-0 nodes go in, which makes that
-// draw 0 whatever the generator, whose unguarded state the threads share as
-// in hnswlib's own parallel insertion.
+// the whole insertion and locks other nodes one at a time meanwhile; a node
+// becomes reachable only through links its insertion writes. Level-0 nodes
+// search, then link, so a thread only waits for a node whose insertion is
+// already linking, which started linking before the waiter's own search
+// ended: along any chain of waits, linking starts strictly earlier, and no
+// chain closes into a cycle. A node on upper levels searches and links level
+// by level; two of those at once can wait for each other (each reachable on
+// a higher level while it searches a lower one). One of them among level-0
+// inserts cannot: a level-0 node is never on its upper-level paths, and a
+// level-0 insert can only wait for it while it links level 0, its last
+// phase, which the argument above covers. So upper-level nodes take turns
+// under a mutex while level-0 nodes go in freely.
+//
+// Levels are drawn up front from the graph's generator, one thread, input
+// order. addPoint draws again internally and cannot be told "level 0", so
+// its multiplier is 0 meanwhile, which makes that draw 0 whatever the
+// generator holds (its unguarded state is shared by the threads, as in
+// hnswlib's own parallel insertion); upper levels are passed in.
 std::vector<result<hnsw_graph::node_id>> hnsw_graph::add_many(const std::vector<const float*>& vectors,
                                                               const std::vector<std::uint64_t>& labels,
                                                               std::size_t threads) {
   auto& g = *impl_->g;
   const auto n = labels.size();
   std::vector<result<node_id>> out(n, error{errc::internal, "not inserted"});
-  auto insert = [&](std::size_t i, int level) {
-    try {
-      auto id = g.addPoint(vectors[i], labels[i], level);
-      pad_upper_links(g, id);
-      out[i] = static_cast<node_id>(id);
-    } catch (const std::exception& e) {
-      out[i] = error{errc::internal, std::string("cannot add to HNSW graph: ") + e.what()};
-    }
-  };
   try {
     grow_to(g, g.cur_element_count + n);
   } catch (const std::exception& e) {
@@ -406,37 +403,51 @@ std::vector<result<hnsw_graph::node_id>> hnsw_graph::add_many(const std::vector<
   }
   // Labels are checked before any insert: addPoint would turn a known one
   // into an update, and label_lookup_ may not be read while threads insert.
+  struct job {
+    std::size_t input;
+    int level;
+  };
+  std::vector<job> jobs;
+  jobs.reserve(n);
   std::unordered_set<std::uint64_t> batch_labels;
-  std::vector<std::size_t> ground; // level-0 nodes, in input order
-  ground.reserve(n);
   for (std::size_t i = 0; i < n; ++i) {
     if (g.label_lookup_.count(labels[i]) != 0 || !batch_labels.insert(labels[i]).second) {
       out[i] = error{errc::internal, "label " + std::to_string(labels[i]) + " already in the graph"};
       continue;
     }
-    int level = g.getRandomLevel(g.mult_);
-    if (level > 0)
-      insert(i, level);
-    else
-      ground.push_back(i);
+    jobs.push_back(job{i, g.getRandomLevel(g.mult_)});
   }
-  std::size_t first = 0;
-  if (g.cur_element_count == 0 && !ground.empty()) // hnswlib's first node goes in alone
-    insert(ground[first++], -1);
+
+  std::mutex upper_turn;
+  auto insert = [&](const job& j) {
+    std::unique_lock turn(upper_turn, std::defer_lock);
+    if (j.level > 0)
+      turn.lock();
+    try {
+      auto id = g.addPoint(vectors[j.input], labels[j.input], j.level);
+      pad_upper_links(g, id);
+      out[j.input] = static_cast<node_id>(id);
+    } catch (const std::exception& e) {
+      out[j.input] = error{errc::internal, std::string("cannot add to HNSW graph: ") + e.what()};
+    }
+  };
   const double mult = g.mult_;
   g.mult_ = 0;
-  std::atomic<std::size_t> next{first};
-  auto work = [&] {
-    for (std::size_t k; (k = next.fetch_add(1, std::memory_order_relaxed)) < ground.size();)
-      insert(ground[k], 0);
-  };
+  std::size_t first = 0;
+  if (g.cur_element_count == 0 && !jobs.empty()) // hnswlib's first node goes in alone
+    insert(jobs[first++]);
   if (g.cur_element_count == 0)
     threads = 1; // the first insert failed: never in parallel into an empty graph
   // A thread costs tens of microseconds to start; each should get a few
   // inserts (hundreds of microseconds each) to be worth it.
   constexpr std::size_t min_per_thread = 2;
   threads =
-      std::clamp<std::size_t>(threads, 1, std::max<std::size_t>(1, (ground.size() - first) / min_per_thread));
+      std::clamp<std::size_t>(threads, 1, std::max<std::size_t>(1, (jobs.size() - first) / min_per_thread));
+  std::atomic<std::size_t> next{first};
+  auto work = [&] {
+    for (std::size_t k; (k = next.fetch_add(1, std::memory_order_relaxed)) < jobs.size();)
+      insert(jobs[k]);
+  };
   {
     std::vector<std::jthread> helpers;
     try {
