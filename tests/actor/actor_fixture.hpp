@@ -12,8 +12,10 @@
 
 #include <atomic>
 #include <filesystem>
+#include <optional>
 #include <random>
 
+#include "actors/errors.hpp"
 #include "actors/namespace_actor.hpp"
 #include "actors/namespace_directory.hpp"
 #include "actors/snapshot_writer.hpp"
@@ -22,6 +24,31 @@
 #include "storage/wal_store.hpp"
 
 namespace ferro::test {
+
+/// An insert into namespace {"m", "", ""}, the one the actor tests use.
+inline insert_request make_insert(std::vector<float> v, std::string uuid = {},
+                                  std::optional<std::int64_t> ttl = {}) {
+  insert_request r;
+  r.ns = namespace_key{"m", "", ""};
+  r.embedding = std::move(v);
+  r.response = "answer";
+  r.query_text = "question";
+  r.uuid = std::move(uuid);
+  r.ttl_seconds = ttl;
+  return r;
+}
+
+/// Takes the next reply from the scoped actor's mailbox (already delivered
+/// by settle()); fails the test if there is none.
+template <class T>
+result<T> next_reply(caf::scoped_actor& self) {
+  std::optional<result<T>> out;
+  self->receive([&](T& v) { out.emplace(std::move(v)); },
+                [&](caf::error& e) { out.emplace(from_caf_error(e)); },
+                caf::after(std::chrono::milliseconds(100)) >> [&] {});
+  REQUIRE(out.has_value());
+  return std::move(*out);
+}
 
 /// Fails fsyncs on demand.
 struct switchable_faults : io_faults {

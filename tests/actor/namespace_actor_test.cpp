@@ -9,33 +9,8 @@
 using namespace ferro;
 using ferro::test::actor_fixture;
 
-namespace {
-
-insert_request make_insert(std::vector<float> v, std::string uuid = {},
-                           std::optional<std::int64_t> ttl = {}) {
-  insert_request r;
-  r.ns = namespace_key{"m", "", ""};
-  r.embedding = std::move(v);
-  r.response = "answer";
-  r.query_text = "question";
-  r.uuid = std::move(uuid);
-  r.ttl_seconds = ttl;
-  return r;
-}
-
-// Takes the next reply from the scoped actor's mailbox (already delivered by
-// settle()); fails the test if there is none.
-template <class T>
-result<T> next_reply(caf::scoped_actor& self) {
-  std::optional<result<T>> out;
-  self->receive([&](T& v) { out.emplace(std::move(v)); },
-                [&](caf::error& e) { out.emplace(from_caf_error(e)); },
-                caf::after(std::chrono::milliseconds(100)) >> [&] {});
-  REQUIRE(out.has_value());
-  return std::move(*out);
-}
-
-} // namespace
+using ferro::test::make_insert;
+using ferro::test::next_reply;
 
 TEST_CASE("an insert becomes visible only once its batch is durable") {
   actor_fixture f;

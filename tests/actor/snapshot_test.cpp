@@ -14,30 +14,12 @@
 
 using namespace ferro;
 using ferro::test::actor_fixture;
+using ferro::test::make_insert;
+using ferro::test::next_reply;
 
 namespace {
 
 const namespace_key key{"m", "", ""};
-
-insert_request make_insert(std::vector<float> v, std::string uuid) {
-  insert_request r;
-  r.ns = key;
-  r.embedding = std::move(v);
-  r.response = "answer";
-  r.query_text = "question";
-  r.uuid = std::move(uuid);
-  return r;
-}
-
-template <class T>
-result<T> next_reply(caf::scoped_actor& self) {
-  std::optional<result<T>> out;
-  self->receive([&](T& v) { out.emplace(std::move(v)); },
-                [&](caf::error& e) { out.emplace(from_caf_error(e)); },
-                caf::after(std::chrono::milliseconds(100)) >> [&] {});
-  REQUIRE(out.has_value());
-  return std::move(*out);
-}
 
 /// A snapshot writer that holds every job until the test releases it (a
 /// `flush` message carrying whether the write succeeds): the test decides
