@@ -95,6 +95,18 @@ void advise_huge_pages(const hnsw& g) {
 #endif
 }
 
+/// hnswlib's insertion plus the link padding above; errors instead of
+/// exceptions. `level` -1 lets hnswlib draw it.
+result<hnswlib::tableint> insert_node(hnsw& g, const float* v, std::uint64_t label, int level) {
+  try {
+    auto id = g.addPoint(v, label, level);
+    pad_upper_links(g, id);
+    return id;
+  } catch (const std::exception& e) {
+    return error{errc::internal, std::string("cannot add to HNSW graph: ") + e.what()};
+  }
+}
+
 /// Doubles the capacity until it holds `nodes`; exclusive access only.
 void grow_to(hnsw& g, std::size_t nodes) {
   auto capacity = g.max_elements_;
@@ -362,12 +374,13 @@ result<hnsw_graph::node_id> hnsw_graph::add(const float* v, std::uint64_t label)
     return error{errc::internal, "label " + std::to_string(label) + " already in the graph"};
   try {
     grow_to(g, g.cur_element_count + 1);
-    auto id = g.addPoint(v, label, -1);
-    pad_upper_links(g, id);
-    return static_cast<node_id>(id);
   } catch (const std::exception& e) {
-    return error{errc::internal, std::string("cannot add to HNSW graph: ") + e.what()};
+    return error{errc::internal, std::string("cannot grow HNSW graph: ") + e.what()};
   }
+  auto id = insert_node(g, v, label, -1);
+  if (!id)
+    return id.err();
+  return static_cast<node_id>(*id);
 }
 
 // Parallel insertion. hnswlib's addPoint holds its new node's link lock for
@@ -423,13 +436,8 @@ std::vector<result<hnsw_graph::node_id>> hnsw_graph::add_many(const std::vector<
     std::unique_lock turn(upper_turn, std::defer_lock);
     if (j.level > 0)
       turn.lock();
-    try {
-      auto id = g.addPoint(vectors[j.input], labels[j.input], j.level);
-      pad_upper_links(g, id);
-      out[j.input] = static_cast<node_id>(id);
-    } catch (const std::exception& e) {
-      out[j.input] = error{errc::internal, std::string("cannot add to HNSW graph: ") + e.what()};
-    }
+    auto id = insert_node(g, vectors[j.input], labels[j.input], j.level);
+    out[j.input] = id ? result<node_id>(static_cast<node_id>(*id)) : result<node_id>(id.err());
   };
   const double mult = g.mult_;
   g.mult_ = 0;
