@@ -36,6 +36,7 @@ using invalidate_atom = caf::atom_constant<caf::atom("invalidat")>;
 using compact_atom = caf::atom_constant<caf::atom("compact")>;
 using expire_atom = caf::atom_constant<caf::atom("expire")>;
 using apply_atom = caf::atom_constant<caf::atom("apply")>;
+using backlog_atom = caf::atom_constant<caf::atom("backlog")>;
 
 /// A batch of log records on its way to the storage actor.
 struct wal_batch {
@@ -93,7 +94,9 @@ using namespace_actor = caf::typed_actor<
     // Timer: log and drop expired entries.
     caf::reacts_to<expire_atom>,
     // To itself: apply the next durable mutation.
-    caf::reacts_to<apply_atom>>;
+    caf::reacts_to<apply_atom>,
+    // To itself: link the next few recovered entries into the graph.
+    caf::reacts_to<backlog_atom>>;
 
 /// A callback from the HTTP layer, carried inside a local-only message.
 template <class T>

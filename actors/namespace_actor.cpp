@@ -59,6 +59,9 @@ struct namespace_state {
   /// when it ends, answers them all (it sees everything they could want).
   std::vector<std::function<void(result<std::uint64_t>)>> snapshot_waiters;
   std::unique_ptr<uuid_generator> ids;
+  /// When linking the recovered backlog began (for the log line at its end).
+  std::chrono::steady_clock::time_point backlog_started;
+  std::size_t backlog = 0; ///< as last reported to the backlog gauge
   static inline const char* name = "ferro.namespace";
 };
 
@@ -315,6 +318,35 @@ void maybe_auto_compact(ns_pointer self) {
   });
 }
 
+// After a restart the newest recovered entries wait in the index's backlog
+// (searchable, but scanned one by one). They are linked into the graph a
+// step at a time, each step queued behind whatever requests arrived
+// meanwhile, so the node serves while it catches up.
+void link_backlog(ns_pointer self) {
+  auto& st = self->state;
+  if (!st.index)
+    return;
+  auto left = st.index->index_backlog(st.settings.backlog_step_entries, st.settings.insert_threads);
+  // Removals shrink the backlog too: report the difference, whatever made it.
+  auto now_left = st.index->backlog_size();
+  if (st.settings.metrics)
+    st.settings.metrics->backlog_entries.fetch_sub(st.backlog - now_left, std::memory_order_relaxed);
+  st.backlog = now_left;
+  if (!left) {
+    // Only memory exhaustion gets here; the entries stay searchable.
+    spdlog::error("namespace {}: cannot link recovered entries into the graph: {}; retrying in 1 s",
+                  display_name(st.key), left.err().message);
+    self->delayed_send(self, std::chrono::seconds(1), backlog_atom::value);
+    return;
+  }
+  if (*left > 0) {
+    self->send(self, backlog_atom::value);
+    return;
+  }
+  spdlog::info("namespace {}: recovered entries linked into the graph in {:.2f} s", display_name(st.key),
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - st.backlog_started).count());
+}
+
 std::int64_t expiry_for(const namespace_state& st, const insert_request& req, std::int64_t now) {
   std::int64_t ttl = 0;
   if (req.ttl_seconds)
@@ -337,8 +369,15 @@ namespace_actor::behavior_type namespace_behavior(ns_pointer self, namespace_sta
   st.index = std::move(start.index);
   st.dimension = st.index ? st.index->dimension() : 0;
   st.applied_ns_seq = start.applied_ns_seq;
+  st.inserts_since_snapshot = start.replayed_inserts;
   st.ids = std::make_unique<uuid_generator>(st.settings.seed ^ namespace_key_hash{}(st.key));
   self->delayed_send(self, st.settings.expire_interval, expire_atom::value);
+  if (st.index && st.index->backlog_size() > 0) {
+    st.backlog_started = std::chrono::steady_clock::now();
+    st.backlog = st.index->backlog_size();
+    count(st.settings.metrics, &node_metrics::backlog_entries, st.backlog);
+    self->send(self, backlog_atom::value);
+  }
   return {
       [=](insert_atom, insert_request& req) -> caf::result<insert_reply> {
         auto& st = self->state;
@@ -429,6 +468,7 @@ namespace_actor::behavior_type namespace_behavior(ns_pointer self, namespace_sta
         return promise;
       },
       [=](apply_atom) { apply_next(self); },
+      [=](backlog_atom) { link_backlog(self); },
       [=](expire_atom) {
         auto& st = self->state;
         self->delayed_send(self, st.settings.expire_interval, expire_atom::value);

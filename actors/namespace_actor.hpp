@@ -28,6 +28,8 @@ struct namespace_settings {
   /// Threads a run of durable inserts is spread over (see apply_next).
   std::size_t insert_threads = 1;
   std::size_t apply_batch_inserts = defaults::apply_batch_inserts;
+  /// Recovered backlog entries linked into the graph per step.
+  std::size_t backlog_step_entries = defaults::backlog_step_entries;
 };
 
 /// Where a namespace actor starts from: empty, or a recovered index.
@@ -35,6 +37,9 @@ struct namespace_start {
   namespace_key key;
   std::shared_ptr<namespace_index> index; ///< null: no entries yet
   std::uint64_t applied_ns_seq = 0;
+  /// Inserts replayed from the log after the last snapshot: they count
+  /// towards the next automatic one, which bounds the next replay.
+  std::uint64_t replayed_inserts = 0;
 };
 
 /// `writer` writes the namespace's snapshot files off the actor's thread.

@@ -4,6 +4,7 @@
 
 #include <spdlog/spdlog.h>
 
+#include "common/defaults.hpp"
 #include "storage/wal_store.hpp"
 
 namespace ferro {
@@ -48,6 +49,7 @@ result<std::vector<namespace_start>> recover_namespaces(wal_store& store, const 
   metrics.recovery_corrupt_records_total.fetch_add(report->corrupt_records, std::memory_order_relaxed);
   std::vector<namespace_start> out;
   std::uint64_t replayed = 0;
+  std::uint64_t backlog = 0;
   double load_secs = 0, replay_secs = 0;
   for (auto& r : report->namespaces) {
     auto dim = dimension_of(r);
@@ -58,12 +60,26 @@ result<std::vector<namespace_start>> recover_namespaces(wal_store& store, const 
     auto replaying = std::chrono::steady_clock::now();
     load_secs += std::chrono::duration<double>(replaying - loading).count();
     std::uint64_t applied = r.snapshot_ns_seq;
-    // Runs of inserts go into the graph on several threads; a removal ends
-    // a run, so every record still takes effect in log order.
+    std::uint64_t inserts = 0;
+    // The newest inserts (up to the backlog budget) wait in the index's
+    // backlog, searchable but not yet in the graph: the namespace actor
+    // links them while the node serves. Older ones, in a tail too long for
+    // the budget, go into the graph now, in runs spread over several
+    // threads. A removal ends a run, so every record takes effect in log
+    // order either way.
+    std::size_t tail_inserts = 0;
+    for (const auto& rec : r.tail)
+      tail_inserts += rec.op == wal_op::insert ? 1 : 0;
+    auto backlog_cap = defaults::recovery_backlog_bytes / (dim * sizeof(float));
+    std::size_t index_now = tail_inserts > backlog_cap ? tail_inserts - backlog_cap : 0;
     std::vector<cache_entry> run;
     std::vector<std::uint64_t> run_seqs;
     auto flush_run = [&] {
-      auto results = index->upsert_many(std::move(run), threads);
+      if (run.empty())
+        return;
+      auto results = index_now > 0 ? index->upsert_many(std::move(run), threads)
+                                   : index->upsert_unindexed(std::move(run));
+      index_now -= std::min(index_now, results.size());
       for (std::size_t i = 0; i < results.size(); ++i) {
         if (results[i]) {
           ++replayed;
@@ -87,6 +103,9 @@ result<std::vector<namespace_start>> recover_namespaces(wal_store& store, const 
         }
         run.push_back(std::move(rec.entry));
         run_seqs.push_back(rec.ns_seq);
+        ++inserts;
+        if (index_now > 0 && run.size() == index_now)
+          flush_run(); // the rest goes to the backlog
       } else {
         flush_run();
         index->remove(rec.uuid);
@@ -98,14 +117,16 @@ result<std::vector<namespace_start>> recover_namespaces(wal_store& store, const 
     // Resume after every sequence number the store has seen (void or
     // withheld records included), so the next snapshot drops them.
     applied = std::max(applied, r.last_ns_seq);
-    out.push_back(namespace_start{r.ns, std::move(index), applied});
+    backlog += index->backlog_size();
+    out.push_back(namespace_start{r.ns, std::move(index), applied, inserts});
   }
   metrics.recovery_replayed_records_total.fetch_add(replayed, std::memory_order_relaxed);
   auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   spdlog::info("recovery: {} namespaces, {} log records replayed, {} corrupt, {:.3f} s (reading the store "
-               "{:.3f} s, loading snapshots {:.3f} s, replaying the log on {} threads {:.3f} s)",
-               out.size(), replayed, report->corrupt_records, secs, read_secs, load_secs, threads,
-               replay_secs);
+               "{:.3f} s, loading snapshots {:.3f} s, replaying the log {:.3f} s); {} entries wait in "
+               "backlogs for their graph nodes",
+               out.size(), replayed, report->corrupt_records, secs, read_secs, load_secs, replay_secs,
+               backlog);
   return out;
 }
 

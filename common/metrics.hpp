@@ -53,6 +53,9 @@ struct node_metrics {
   counter wal_write_errors_total{0};
   counter recovery_corrupt_records_total{0};
   counter recovery_replayed_records_total{0};
+  /// A gauge: recovered entries still waiting to be linked into their
+  /// namespace's graph (searched one by one meanwhile).
+  counter backlog_entries{0};
   counter http_requests_total{0};
   counter http_errors_total{0};
   counter http_rejected_overload_total{0};

@@ -156,6 +156,10 @@ std::string render_metrics(const node_metrics& m, const health_reply& health, co
             "Requests rejected for overload (connection limit, 429).", m.http_rejected_overload_total);
 
   e.gauge("ferrocache_ready", "1 when the node serves requests, 0 while recovering.", health.ready ? 1 : 0);
+  e.gauge(
+      "ferrocache_backlog_entries",
+      "Recovered entries not yet linked into their namespace's HNSW graph (searched one by one meanwhile).",
+      m.backlog_entries.load(std::memory_order_relaxed));
   e.gauge("ferrocache_entries", "Live entries on this node.",
           stats ? stats->entry_count : health.entry_count);
   if (stats) {

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/entry.hpp"
+#include "index/entry_slot.hpp"
 #include "index/graph_image.hpp"
 
 namespace ferro {
@@ -20,12 +21,18 @@ namespace ferro {
 struct namespace_image {
   std::size_t dimension = 0;
   graph_image graph;
-  /// In label order, with empty `embedding`s: use embedding(i).
+  /// In label order. Use embedding(i): `embedding` is empty for entries in
+  /// the graph copy and only set for backlog entries, which have no node.
   std::vector<labelled_entry> entries;
-  std::vector<std::uint32_t> entry_nodes; ///< graph node of entries[i]
+  /// Graph node of entries[i]; entry_slot::no_node for a backlog entry.
+  std::vector<std::uint32_t> entry_nodes;
 
-  /// The embedding of entries[i], inside the graph copy.
-  std::span<const float> embedding(std::size_t i) const { return {graph.vector(entry_nodes[i]), dimension}; }
+  /// The embedding of entries[i], inside the graph copy if it has a node.
+  std::span<const float> embedding(std::size_t i) const {
+    if (entry_nodes[i] == entry_slot::no_node)
+      return entries[i].entry.embedding;
+    return {graph.vector(entry_nodes[i]), dimension};
+  }
 };
 
 } // namespace ferro

@@ -107,9 +107,20 @@ std::optional<search_hit> namespace_index::lookup(std::span<const float> unit_qu
   std::shared_lock lock(mutex_);
   if (auto* s = exact_.find_live(normalized_text, now_ms))
     return record_hit(*s, 1.0, true, now_ms);
-  auto live = by_uuid_.size();
-  if (live == 0)
+  if (by_uuid_.empty())
     return std::nullopt;
+  auto best = nearest_in_backlog(unit_query, threshold, now_ms);
+  // The graph's answer has to reach the backlog's best to win.
+  auto in_graph = nearest_in_graph(unit_query, best.slot ? best.similarity : threshold, now_ms);
+  if (in_graph.slot && (!best.slot || in_graph.similarity > best.similarity))
+    best = in_graph;
+  if (!best.slot)
+    return std::nullopt;
+  return record_hit(*best.slot, best.similarity, false, now_ms);
+}
+
+namespace_index::match namespace_index::nearest_in_graph(std::span<const float> unit_query, double threshold,
+                                                         std::int64_t now_ms) const {
   auto& found = search_buffer;
   for (std::size_t ef = params_.ef_search;; ef *= 8) {
     graph_->search(unit_query.data(), ef, found);
@@ -117,16 +128,39 @@ std::optional<search_hit> namespace_index::lookup(std::span<const float> unit_qu
       double similarity = similarity_from_distance(c.distance);
       // Candidates come closest first: the rest are below the threshold too.
       if (!(similarity >= threshold))
-        return std::nullopt;
+        return {};
       auto* s = by_node_[c.node];
       if (s && !s->expired_at(now_ms))
-        return record_hit(*s, similarity, false, now_ms);
+        return {s, similarity};
     }
     // All candidates were expired. A short answer means the search already
     // saw every node it can reach; otherwise widen it.
     if (found.size() < ef || ef >= graph_->node_count())
-      return std::nullopt;
+      return {};
   }
+}
+
+namespace_index::match namespace_index::nearest_in_backlog(std::span<const float> unit_query,
+                                                           double threshold, std::int64_t now_ms) const {
+  match best;
+  if (backlog_.empty())
+    return best;
+  // The distance the graph uses, so both halves of a lookup agree to the bit.
+  auto distance = best_ip_distance();
+  std::size_t dim = dimension_;
+  for (auto* s : backlog_) {
+    if (s->expired_at(now_ms))
+      continue;
+    double similarity =
+        similarity_from_distance(distance(unit_query.data(), s->unindexed_vector.data(), &dim));
+    if (similarity >= threshold && (!best.slot || similarity > best.similarity))
+      best = {s, similarity};
+  }
+  return best;
+}
+
+const float* namespace_index::vector_of(const entry_slot& s) const {
+  return s.indexed() ? graph_->vector(s.node) : s.unindexed_vector.data();
 }
 
 search_hit namespace_index::record_hit(entry_slot& s, double similarity, bool exact, std::int64_t now_ms) {
@@ -149,15 +183,17 @@ std::vector<std::string> namespace_index::within_radius(std::span<const float> u
   std::size_t dim = dimension_;
   std::vector<std::pair<double, const entry_slot*>> hits;
   std::shared_lock lock(mutex_);
-  for (std::size_t node = 0; node < by_node_.size(); ++node) {
-    const auto* s = by_node_[node];
+  auto consider = [&](const entry_slot* s) {
     if (!s || s->expired_at(now_ms))
-      continue;
-    auto* v = graph_->vector(static_cast<hnsw_graph::node_id>(node));
-    double similarity = similarity_from_distance(distance(unit_probe.data(), v, &dim));
+      return;
+    double similarity = similarity_from_distance(distance(unit_probe.data(), vector_of(*s), &dim));
     if (similarity >= threshold)
       hits.emplace_back(similarity, s);
-  }
+  };
+  for (const auto* s : by_node_)
+    consider(s);
+  for (const auto* s : backlog_)
+    consider(s);
   std::sort(hits.begin(), hits.end(), [](const auto& a, const auto& b) {
     return a.first != b.first ? a.first > b.first : a.second->label < b.second->label;
   });
@@ -179,7 +215,7 @@ std::optional<cache_entry> namespace_index::get(std::string_view uuid) const {
   if (it == by_uuid_.end())
     return std::nullopt;
   const auto& s = *it->second;
-  auto* v = graph_->vector(s.node);
+  auto* v = vector_of(s);
   return cache_entry{s.uuid,
                      std::vector<float>(v, v + dimension_),
                      s.response,
@@ -261,14 +297,13 @@ status namespace_index::upsert(cache_entry e) {
   return {};
 }
 
-std::vector<status> namespace_index::upsert_many(std::vector<cache_entry> entries, std::size_t threads) {
-  std::vector<status> out(entries.size());
-  std::lock_guard write_lock(write_mutex_);
-  std::unique_lock lock(mutex_);
+std::vector<std::size_t> namespace_index::plan_upserts(const std::vector<cache_entry>& entries,
+                                                       std::vector<status>& out,
+                                                       std::vector<std::uint64_t>& labels) {
   // Labels go out in entry order, as one upsert after another would hand
   // them out. An entry replaced by a later one of the same batch never
-  // reaches the graph: sequential upserts would add it and delete it again.
-  std::vector<std::uint64_t> labels(entries.size());
+  // takes effect: sequential upserts would add it and delete it again.
+  labels.assign(entries.size(), 0);
   std::unordered_map<std::string_view, std::size_t> last_of_uuid;
   for (std::size_t i = 0; i < entries.size(); ++i) {
     out[i] = check_insertable(entries[i]);
@@ -278,14 +313,24 @@ std::vector<status> namespace_index::upsert_many(std::vector<cache_entry> entrie
     last_of_uuid[entries[i].uuid] = i;
   }
   std::vector<std::size_t> chosen;
+  for (std::size_t i = 0; i < entries.size(); ++i)
+    if (out[i] && last_of_uuid[entries[i].uuid] == i)
+      chosen.push_back(i);
+  return chosen;
+}
+
+std::vector<status> namespace_index::upsert_many(std::vector<cache_entry> entries, std::size_t threads) {
+  std::vector<status> out(entries.size());
+  std::lock_guard write_lock(write_mutex_);
+  std::unique_lock lock(mutex_);
+  std::vector<std::uint64_t> labels;
+  auto chosen = plan_upserts(entries, out, labels);
   std::vector<const float*> vectors;
   std::vector<std::uint64_t> chosen_labels;
-  for (std::size_t i = 0; i < entries.size(); ++i)
-    if (out[i] && last_of_uuid[entries[i].uuid] == i) {
-      chosen.push_back(i);
-      vectors.push_back(entries[i].embedding.data());
-      chosen_labels.push_back(labels[i]);
-    }
+  for (auto i : chosen) {
+    vectors.push_back(entries[i].embedding.data());
+    chosen_labels.push_back(labels[i]);
+  }
   auto nodes = graph_->add_many(vectors, chosen_labels, threads);
   for (std::size_t k = 0; k < chosen.size(); ++k) {
     auto i = chosen[k];
@@ -302,6 +347,62 @@ std::vector<status> namespace_index::upsert_many(std::vector<cache_entry> entrie
   return out;
 }
 
+std::vector<status> namespace_index::upsert_unindexed(std::vector<cache_entry> entries) {
+  std::vector<status> out(entries.size());
+  std::lock_guard write_lock(write_mutex_);
+  {
+    std::unique_lock lock(mutex_);
+    std::vector<std::uint64_t> labels;
+    for (auto i : plan_upserts(entries, out, labels)) {
+      if (auto old = by_uuid_.find(entries[i].uuid); old != by_uuid_.end())
+        detach(old);
+      auto s = make_slot(entries[i], labels[i]);
+      s->unindexed_vector = std::move(entries[i].embedding);
+      attach(std::move(s), entry_slot::no_node);
+    }
+  }
+  maybe_rebuild_graph(); // replaced entries left deleted graph nodes behind
+  return out;
+}
+
+result<std::size_t> namespace_index::index_backlog(std::size_t max_entries, std::size_t threads) {
+  std::lock_guard write_lock(write_mutex_);
+  std::unique_lock lock(mutex_);
+  auto n = std::min(max_entries, backlog_.size());
+  std::vector<const float*> vectors;
+  std::vector<std::uint64_t> labels;
+  vectors.reserve(n);
+  labels.reserve(n);
+  for (std::size_t k = 0; k < n; ++k) {
+    vectors.push_back(backlog_[k]->unindexed_vector.data());
+    labels.push_back(backlog_[k]->label);
+  }
+  auto nodes = graph_->add_many(vectors, labels, threads);
+  std::vector<entry_slot*> left;
+  std::optional<error> failure;
+  for (std::size_t k = 0; k < n; ++k) {
+    auto* s = backlog_[k];
+    if (!nodes[k]) {
+      failure = nodes[k].err();
+      left.push_back(s);
+      continue;
+    }
+    place(s, *nodes[k]);
+    std::vector<float>().swap(s->unindexed_vector); // the graph holds it now
+  }
+  auto first_kept = backlog_.begin() + static_cast<std::ptrdiff_t>(n);
+  backlog_.erase(backlog_.begin(), first_kept);
+  backlog_.insert(backlog_.begin(), left.begin(), left.end());
+  if (failure)
+    return *failure;
+  return backlog_.size();
+}
+
+std::size_t namespace_index::backlog_size() const {
+  std::shared_lock lock(mutex_);
+  return backlog_.size();
+}
+
 bool namespace_index::remove(std::string_view uuid) {
   std::lock_guard write_lock(write_mutex_);
   {
@@ -315,13 +416,20 @@ bool namespace_index::remove(std::string_view uuid) {
   return true;
 }
 
-void namespace_index::attach(std::unique_ptr<entry_slot> s, std::uint32_t node, bool link_lru) {
+void namespace_index::place(entry_slot* s, std::uint32_t node) {
   s->node = node;
   if (by_node_.size() <= node) {
     by_node_.reserve(graph_->capacity());
     by_node_.resize(node + std::size_t{1}, nullptr);
   }
-  by_node_[node] = s.get();
+  by_node_[node] = s;
+}
+
+void namespace_index::attach(std::unique_ptr<entry_slot> s, std::uint32_t node, bool link_lru) {
+  if (node == entry_slot::no_node)
+    backlog_.push_back(s.get()); // labels only grow: the backlog stays in label order
+  else
+    place(s.get(), node);
   exact_.add(normalize_text(s->query_text), s.get());
   if (link_lru) {
     std::lock_guard lru_lock(lru_mutex_);
@@ -337,8 +445,12 @@ void namespace_index::attach(std::unique_ptr<entry_slot> s, std::uint32_t node, 
 
 void namespace_index::detach(slot_table::iterator it) {
   auto& s = *it->second;
-  graph_->mark_deleted(s.node);
-  by_node_[s.node] = nullptr;
+  if (s.indexed()) {
+    graph_->mark_deleted(s.node);
+    by_node_[s.node] = nullptr;
+  } else {
+    backlog_.erase(std::find(backlog_.begin(), backlog_.end(), &s));
+  }
   exact_.erase(normalize_text(s.query_text), &s);
   {
     std::lock_guard lru_lock(lru_mutex_);
@@ -390,6 +502,8 @@ void namespace_index::maybe_rebuild_graph() {
     fresh = std::move(made.value());
     placed.reserve(slots.size());
     for (auto* s : slots) {
+      if (!s->indexed())
+        continue; // backlog entries stay there
       auto node = fresh->add(graph_->vector(s->node), s->label);
       if (!node)
         return;
@@ -462,8 +576,9 @@ std::vector<labelled_entry> namespace_index::export_entries_locked(bool with_emb
     nodes->reserve(by_uuid_.size());
   for (const auto* s : slots_by_label()) {
     std::vector<float> embedding;
-    if (with_embeddings) {
-      auto* v = graph_->vector(s->node);
+    // A backlog entry's embedding is in no graph (nor graph copy).
+    if (with_embeddings || !s->indexed()) {
+      auto* v = vector_of(*s);
       embedding.assign(v, v + dimension_);
     }
     if (nodes)
@@ -516,14 +631,13 @@ result<std::unique_ptr<namespace_index>> namespace_index::restore(std::size_t di
       } else {
         if (!all_finite(le.entry.embedding))
           return error{errc::bad_request, "entry " + le.entry.uuid + " has a non-finite value"};
-        auto added = graph.add(le.entry.embedding.data(), le.label);
-        if (!added)
-          return added.err();
-        node = *added;
-        idx->by_node_.resize(graph.node_count(), nullptr);
+        node = entry_slot::no_node; // to the backlog: restoring stays a load, not a build
       }
       next_label = std::max(next_label, le.label + 1);
-      idx->attach(make_slot(le.entry, le.label), node, false);
+      auto slot = make_slot(le.entry, le.label);
+      if (node == entry_slot::no_node)
+        slot->unindexed_vector = std::move(le.entry.embedding);
+      idx->attach(std::move(slot), node, false);
     }
     idx->link_lru_sorted();
     for (std::size_t node = 0; node < idx->by_node_.size(); ++node)

@@ -88,6 +88,21 @@ public:
   /// with the graph insertions spread over `threads` threads: for replaying
   /// a log at start-up. Lookups wait while the batch is inserted.
   std::vector<status> upsert_many(std::vector<cache_entry> entries, std::size_t threads);
+  /// The same as upsert_many(), except that the entries do not go into the
+  /// graph yet: they wait in the backlog, where lookups and within_radius()
+  /// compare against each of them directly (exact, and cheap for a few
+  /// thousand), until index_backlog() links them. For recovery: a node
+  /// serves as soon as its log tail is read, and the tail's HNSW inserts,
+  /// the slowest part of a restart, happen while it serves.
+  std::vector<status> upsert_unindexed(std::vector<cache_entry> entries);
+  /// Links up to `max_entries` of the oldest backlog entries into the graph,
+  /// on up to `threads` threads; lookups wait meanwhile, so callers keep
+  /// the chunks small. Returns how many entries remain in the backlog. An
+  /// error (internal: the graph could not grow) leaves the entries it names
+  /// in the backlog, still searchable, for a later call.
+  result<std::size_t> index_backlog(std::size_t max_entries, std::size_t threads);
+  /// Entries waiting in the backlog.
+  std::size_t backlog_size() const;
   bool remove(std::string_view uuid);
   /// uuids with expires_at_ms != 0 && <= now_ms, soonest expiry first.
   std::vector<std::string> expired(std::int64_t now_ms) const;
@@ -112,7 +127,7 @@ public:
 
   /// Rebuilds from a saved graph plus the exported entries (matched by
   /// label). Graph nodes without an entry are treated as deleted; entries
-  /// without a graph node are added to the graph; of several entries with
+  /// without a graph node go to the backlog (see upsert_unindexed); of several entries with
   /// one uuid the largest label wins. Errors, never exceptions, on a missing,
   /// truncated or corrupt file, a dimension or M mismatch, duplicate labels,
   /// or an entry whose vector differs from its graph node: callers then fall
@@ -146,11 +161,29 @@ private:
 
   namespace_index(std::size_t dimension, const hnsw_params& params, std::unique_ptr<hnsw_graph> graph);
 
+  struct match {
+    entry_slot* slot = nullptr; ///< null: none
+    double similarity = 0;
+  };
+
   status check_insertable(const cache_entry& e) const;
+  /// Labels for a batch of upserts, handed out in entry order to the valid
+  /// ones (out[i] holds why entries[i] is not); returns the indices that
+  /// take effect: the last valid entry of each uuid, in order.
+  std::vector<std::size_t> plan_upserts(const std::vector<cache_entry>& entries, std::vector<status>& out,
+                                        std::vector<std::uint64_t>& labels);
+  /// The nearest live graph entry at or above `threshold`, if any.
+  match nearest_in_graph(std::span<const float> unit_query, double threshold, std::int64_t now_ms) const;
+  /// The nearest live backlog entry at or above `threshold`, if any.
+  match nearest_in_backlog(std::span<const float> unit_query, double threshold, std::int64_t now_ms) const;
+  const float* vector_of(const entry_slot& s) const;
   search_hit record_hit(entry_slot& s, double similarity, bool exact, std::int64_t now_ms);
-  /// Adds s to every table; bulk loads pass link_lru = false and call
+  /// Adds s to every table, at graph node `node` or, for
+  /// entry_slot::no_node, to the backlog (s->unindexed_vector holds its
+  /// embedding then); bulk loads pass link_lru = false and call
   /// link_lru_sorted once at the end.
   void attach(std::unique_ptr<entry_slot> s, std::uint32_t node, bool link_lru = true);
+  void place(entry_slot* s, std::uint32_t node);
   void link_lru_sorted();
   void detach(slot_table::iterator it);
   void maybe_rebuild_graph();
@@ -168,6 +201,7 @@ private:
   std::unique_ptr<hnsw_graph> graph_;
   slot_table by_uuid_;               ///< owns the slots; keys view slot->uuid
   std::vector<entry_slot*> by_node_; ///< graph node -> live slot, null if deleted
+  std::vector<entry_slot*> backlog_; ///< live slots without a graph node, in label order
   exact_match_map exact_;
   std::set<const entry_slot*, by_expiry> expiry_; ///< slots with a TTL
   std::multiset<std::int64_t> created_;

@@ -248,3 +248,54 @@ TEST_CASE("recovery restores exactly the acknowledged state, snapshot and tail")
   CHECK(ns.index->contains("c"));
   CHECK(ns.applied_ns_seq >= 4);
 }
+
+TEST_CASE("a namespace started with a backlog links it step by step and keeps serving") {
+  actor_fixture f;
+  f.ns_settings.backlog_step_entries = 16;
+  f.ns_settings.compact_interval_inserts = 105;
+  namespace_key key{"m", "", ""};
+  std::mt19937_64 rng(11);
+  std::normal_distribution<float> g(0, 1);
+  std::vector<cache_entry> entries;
+  for (int i = 0; i < 100; ++i) {
+    cache_entry e;
+    e.uuid = "r";
+    e.uuid += std::to_string(i);
+    e.embedding.resize(8);
+    for (auto& x : e.embedding)
+      x = g(rng);
+    REQUIRE(normalize(e.embedding));
+    e.response = "answer";
+    entries.push_back(std::move(e));
+  }
+  auto index = std::make_shared<namespace_index>(8, f.ns_settings.hnsw);
+  for (auto& r : index->upsert_unindexed(entries))
+    REQUIRE(r);
+  // As recovery hands it over: 100 replayed inserts, all in the backlog.
+  auto ns = spawn_namespace_actor(*f.sys, namespace_start{key, index, 0, 100}, f.ns_settings, f.storage,
+                                  f.writer, &f.directory);
+  f.directory.add(namespace_directory::item{key, ns, index});
+  caf::scoped_actor self{*f.sys};
+  self->send(ns, delete_atom::value, std::string{"r99"});
+  f.settle();
+  REQUIRE(next_reply<bool>(self).value());
+  CHECK(index->backlog_size() == 0);
+  CHECK(f.metrics.backlog_entries == 0); // raised by 100 at start, back down step by step
+  CHECK(index->size() == 99);
+  CHECK_FALSE(index->contains("r99"));
+  for (int i = 0; i < 99; ++i) {
+    auto hit = index->lookup(entries[i].embedding, "", 0.999, f.now_ms);
+    REQUIRE(hit);
+    CHECK(hit->uuid == entries[i].uuid);
+  }
+  // The replayed inserts count towards the next automatic snapshot.
+  for (int i = 0; i < 5; ++i) {
+    std::vector<float> v(8, 0.f);
+    v[i] = 1;
+    self->send(ns, insert_atom::value, make_insert(v));
+    f.settle();
+    REQUIRE(next_reply<insert_reply>(self).ok());
+  }
+  f.settle();
+  CHECK(f.metrics.compactions == 1);
+}

@@ -3,11 +3,15 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <filesystem>
 #include <random>
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 #include "common/entry.hpp"
+#include "index/namespace_image.hpp"
 #include "index/vector_math.hpp"
 
 namespace ferro::test {
@@ -89,6 +93,32 @@ inline cache_entry make_entry(std::string uuid, std::vector<float> embedding, st
   e.created_at_ms = created_at_ms;
   e.expires_at_ms = expires_at_ms;
   return e;
+}
+
+/// A fresh directory under the system temp dir, removed at scope exit.
+struct temp_dir {
+  std::filesystem::path path;
+  temp_dir() {
+    static int counter = 0;
+    path = std::filesystem::temp_directory_path() /
+           (test::cat("ferro_index_test_", ::getpid()) + test::cat("_", counter++));
+    std::filesystem::create_directories(path);
+  }
+  ~temp_dir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path, ignored);
+  }
+};
+
+/// An image's entries with their embeddings filled in from its graph copy
+/// (the image holds each vector once, in the graph).
+inline std::vector<labelled_entry> entries_of(const namespace_image& image) {
+  auto out = image.entries;
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    auto v = image.embedding(i);
+    out[i].entry.embedding.assign(v.begin(), v.end());
+  }
+  return out;
 }
 
 } // namespace ferro::test

@@ -14,25 +14,12 @@
 #include "index_test_support.hpp"
 
 using namespace ferro;
+using test::entries_of;
 using test::make_entry;
+using test::temp_dir;
 namespace fs = std::filesystem;
 
 namespace {
-
-/// A fresh directory under the system temp dir, removed at scope exit.
-struct temp_dir {
-  fs::path path;
-  temp_dir() {
-    static int counter = 0;
-    path =
-        fs::temp_directory_path() / (test::cat("ferro_index_test_", ::getpid()) + test::cat("_", counter++));
-    fs::create_directories(path);
-  }
-  ~temp_dir() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-};
 
 std::vector<char> read_all(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
@@ -103,17 +90,6 @@ void check_same_answers(namespace_index& a, namespace_index& b,
       }
     }
   }
-}
-
-/// An image's entries with their embeddings filled in from its graph copy
-/// (the image holds each vector once, in the graph).
-std::vector<labelled_entry> entries_of(const namespace_image& image) {
-  auto out = image.entries;
-  for (std::size_t i = 0; i < out.size(); ++i) {
-    auto v = image.embedding(i);
-    out[i].entry.embedding.assign(v.begin(), v.end());
-  }
-  return out;
 }
 
 } // namespace
