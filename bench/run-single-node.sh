@@ -129,6 +129,16 @@ start_server() {
   # The node's own account of its recovery (records replayed, seconds).
   local recovery
   recovery=$(grep -m1 -o 'recovery: .*' "$server_log" | tr -d '"\\' || true)
+  # After a crash the log tail is served from the backlog while it is linked
+  # into the graph: also record when that was done (polled, with a deadline).
+  if [[ $recovery =~ \ ([1-9][0-9]*)\ entries\ wait\ in\ backlogs ]]; then
+    local linked="" waited=0
+    while [ -z "$linked" ] && [ "$waited" -lt 600 ]; do
+      linked=$(grep -m1 -o 'recovered entries linked into the graph in [0-9.]* s' "$server_log" || true)
+      [ -n "$linked" ] || { sleep 0.1; waited=$((waited + 1)); }
+    done
+    recovery+="; ${linked:-backlog not linked within 60 s}"
+  fi
   note recovery label "\"$label\"" text "\"$recovery\""
 }
 
