@@ -4,14 +4,15 @@ from __future__ import annotations
 import http.client
 import json
 import random
+import re
 import threading
 import time
 from typing import Dict, List, Set
 
 import pytest
 
-from ferro_node import FerroNode
-from helpers import Api, rand_vec
+from ferro_node import FerroNode, request
+from helpers import Api, rand_vec, wait_until
 
 DIM = 16
 
@@ -65,6 +66,44 @@ def test_compaction_then_more_writes_then_restart_replays_the_tail(restartable):
     assert api.call("GET", "/stats")[1]["entry_count"] == 39
     assert api.query(after[0], threshold=0.999)[1] == {"hit": False}
     assert api.query(after[5], threshold=0.999)[1]["id"] == after_ids[5]
+
+
+def backlog_gauge(port: int) -> float:
+    text = request(port, "GET", "/metrics")[2].decode()
+    line = next(l for l in text.splitlines() if l.startswith("ferrocache_backlog_entries "))
+    return float(line.split(" ")[1])
+
+
+def test_after_kill_9_the_log_tail_is_served_at_once_and_linked_into_the_graph_meanwhile(restartable):
+    rng = random.Random(13)
+    restartable.extra_env["FERROCACHE_LOG_LEVEL"] = "info"  # the recovery lines are info
+    node = restartable.start()
+    api = Api(node.port)
+    snapshotted = [rand_vec(rng, 64) for _ in range(200)]
+    snap_ids = [api.insert(v, model_id="bl")[1]["id"] for v in snapshotted]
+    assert api.call("POST", "/admin/compact")[0] == 200
+    tail = [rand_vec(rng, 64) for _ in range(600)]
+    tail_ids = [api.insert(v, model_id="bl", query_text=f"tail question {i}")[1]["id"] for i, v in enumerate(tail)]
+    assert api.call("DELETE", f"/entry/{tail_ids[0]}")[0] == 200
+    node.kill()
+    node.start()
+    # The tail (600 inserts, then a delete of one of them) waits in the backlog.
+    waiting = re.findall(r"(\d+) entries wait in backlogs", node.log_tail(100000))
+    assert waiting[-1:] == ["599"]  # the log holds both starts
+    api = Api(node.port)
+
+    def all_answer() -> None:
+        assert api.query(tail[0], model_id="bl", threshold=0.9999)[1] == {"hit": False}
+        for v, uid in list(zip(tail, tail_ids))[1:] + list(zip(snapshotted, snap_ids)):
+            assert api.query(v, model_id="bl", threshold=0.9999)[1].get("id") == uid
+        hit = api.query(rand_vec(rng, 64), model_id="bl", query_text="TAIL question 7")[1]
+        assert hit.get("id") == tail_ids[7] and hit.get("exact_match") is True
+
+    all_answer()  # whether linked yet or not: searched one by one until then
+    wait_until(lambda: backlog_gauge(node.port) == 0, timeout=30, what="the backlog to be linked")
+    assert "recovered entries linked into the graph" in node.log_tail(100000)
+    all_answer()
+    assert api.call("GET", "/stats")[1]["entry_count"] == 799
 
 
 class Workload:
