@@ -259,8 +259,10 @@ def restart_table(R):
         return []
     lines = ["### Restart", "",
              "Time from starting the process to the first `GET /health` 200 (polled every 5 ms), with the "
-             "entry count /health reports. \"kill -9\" restarts replay the log written since the last snapshot; "
-             "the clean restart follows a SIGTERM shutdown.", "",
+             "entry count /health reports. \"kill -9\" restarts replay the log written since the last snapshot: "
+             "its inserts are served at once, from the backlog, and linked into the HNSW graph while the node "
+             "serves (the server log column says when that was done, counted from ready); the clean restart "
+             "follows a SIGTERM shutdown.", "",
              "| restart | entries | ready | first HTTP answer | shutdown before it | server log |",
              "|---|---|---|---|---|---|"]
     for r in rs:
