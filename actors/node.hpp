@@ -23,7 +23,7 @@ struct node_settings {
   std::size_t scheduler_threads = 0; ///< 0: one per core
   /// CAF scheduler policy: "stealing" (CAF's default: idle workers poll with
   /// short sleeps) or "sharing" (one queue, idle workers block).
-  std::string scheduler_policy = "stealing";
+  std::string scheduler_policy = defaults::actor_scheduler;
   // Reported by /cluster/status; single mode keeps one copy whatever they say.
   std::size_t replication_factor = defaults::cluster_replication_factor;
   bool read_repair_enabled = defaults::cluster_read_repair_enabled;

@@ -25,8 +25,8 @@ struct node_config {
   std::size_t io_threads = defaults::io_threads;
   std::size_t max_connections = 1024;
   std::string log_level = defaults::log_level;
-  std::size_t actor_threads = 0;            ///< CAF workers; 0: one per core
-  std::string actor_scheduler = "stealing"; ///< "stealing" | "sharing"
+  std::size_t actor_threads = 0;                           ///< CAF workers; 0: one per core
+  std::string actor_scheduler = defaults::actor_scheduler; ///< "stealing" | "sharing"
 
   struct hnsw_config {
     std::size_t max_nb_connection = defaults::hnsw_max_nb_connection;
