@@ -45,6 +45,11 @@ std::size_t found_by_vector(namespace_index& idx, const std::vector<cache_entry>
   return found;
 }
 
+void require_all_ok(const std::vector<status>& results) {
+  for (const auto& r : results)
+    REQUIRE(r);
+}
+
 void link_all(namespace_index& idx, std::size_t step) {
   for (std::size_t guard = 0; idx.backlog_size() > 0; ++guard) {
     REQUIRE(guard < 100000);
@@ -62,11 +67,9 @@ TEST_CASE("backlog entries are found by every read before and after they are lin
   std::mt19937_64 rng(seed);
   namespace_index idx(dim, small_graph());
   auto indexed = distinct_entries(rng, 300, "g");
-  for (auto r : idx.upsert_many(indexed, 2))
-    REQUIRE(r);
+  require_all_ok(idx.upsert_many(indexed, 2));
   auto waiting = distinct_entries(rng, 500, "b");
-  for (auto r : idx.upsert_unindexed(waiting))
-    REQUIRE(r);
+  require_all_ok(idx.upsert_unindexed(waiting));
   CHECK(idx.backlog_size() == waiting.size());
   CHECK(idx.size() == indexed.size() + waiting.size());
 
@@ -132,8 +135,7 @@ TEST_CASE("removing, replacing and expiring backlog entries") {
   auto a = make_entry("a", test::random_unit(rng, dim), "alpha");
   auto b = make_entry("b", test::random_unit(rng, dim), "beta", 1000, 5000);
   auto c = make_entry("c", test::random_unit(rng, dim));
-  for (auto r : idx.upsert_unindexed({a, b, c}))
-    REQUIRE(r);
+  require_all_ok(idx.upsert_unindexed({a, b, c}));
 
   REQUIRE(idx.remove("a"));
   CHECK(idx.backlog_size() == 2);
@@ -178,11 +180,9 @@ TEST_CASE("a snapshot taken with a backlog restores it, and the restored backlog
   std::mt19937_64 rng(seed);
   namespace_index idx(dim, small_graph());
   auto indexed = distinct_entries(rng, 200, "g");
-  for (auto r : idx.upsert_many(indexed, 2))
-    REQUIRE(r);
+  require_all_ok(idx.upsert_many(indexed, 2));
   auto waiting = distinct_entries(rng, 150, "b");
-  for (auto r : idx.upsert_unindexed(waiting))
-    REQUIRE(r);
+  require_all_ok(idx.upsert_unindexed(waiting));
 
   auto image = idx.snapshot_image();
   REQUIRE(image);
@@ -215,14 +215,11 @@ TEST_CASE("a graph rebuild leaves the backlog in place") {
   params.min_deleted_for_rebuild = 50;
   namespace_index idx(dim, params);
   auto doomed = distinct_entries(rng, 120, "d");
-  for (auto r : idx.upsert_many(doomed, 2))
-    REQUIRE(r);
+  require_all_ok(idx.upsert_many(doomed, 2));
   auto kept = distinct_entries(rng, 40, "k");
-  for (auto r : idx.upsert_many(kept, 2))
-    REQUIRE(r);
+  require_all_ok(idx.upsert_many(kept, 2));
   auto waiting = distinct_entries(rng, 60, "b");
-  for (auto r : idx.upsert_unindexed(waiting))
-    REQUIRE(r);
+  require_all_ok(idx.upsert_unindexed(waiting));
   for (const auto& e : doomed)
     REQUIRE(idx.remove(e.uuid));
   CHECK(idx.graph_rebuilds() >= 1);
@@ -239,11 +236,9 @@ TEST_CASE("lookups running while the backlog is linked always find backlog entri
   std::mt19937_64 rng(seed);
   namespace_index idx(dim, small_graph());
   auto indexed = distinct_entries(rng, 500, "g");
-  for (auto r : idx.upsert_many(indexed, 2))
-    REQUIRE(r);
+  require_all_ok(idx.upsert_many(indexed, 2));
   auto waiting = distinct_entries(rng, 1500, "b");
-  for (auto r : idx.upsert_unindexed(waiting))
-    REQUIRE(r);
+  require_all_ok(idx.upsert_unindexed(waiting));
 
   std::atomic<bool> done{false};
   std::atomic<std::size_t> lookups{0}, misses{0};
