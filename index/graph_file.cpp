@@ -4,7 +4,6 @@
 #include <cerrno>
 #include <cstring>
 #include <string>
-#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -23,9 +22,6 @@ void get(const unsigned char*& p, T& v) {
   std::memcpy(&v, p, sizeof(T));
   p += sizeof(T);
 }
-
-/// How much a writer lets accumulate before writing it back (see write_back).
-constexpr std::uint64_t write_back_bytes = 8 << 20;
 
 error corrupt(std::string what) {
   return error{errc::internal, "graph file corrupt: " + std::move(what)};
@@ -160,24 +156,13 @@ void writer::emit(const void* data, std::size_t n) {
   written_ += n;
   if (observer_)
     observer_(data, n);
-  if (written_ - written_back_ >= write_back_bytes)
-    write_back();
-}
-
-void writer::write_back() {
-  // On ext4 (data=ordered) every fsync of the WAL commits the journal, which
-  // first writes out the dirty data of files that got new blocks: a graph file
-  // of 100+ MB written in one go made the WAL fsyncs of every namespace wait
-  // for it. Writing it back in slices bounds what a WAL fsync can inherit.
-  // Only a hint: errors surface at the final fsync.
-  if (std::fflush(f_) != 0) {
-    failed_ = true;
-    return;
+  // The stdio buffer goes to the kernel first, so that a whole slice can
+  // be written back (common/write_back.hpp says why).
+  if (write_back_.due(written_)) {
+    failed_ = std::fflush(f_) != 0;
+    if (!failed_)
+      write_back_.written_up_to(::fileno(f_), written_);
   }
-  ::sync_file_range(::fileno(f_), static_cast<off_t>(written_back_),
-                    static_cast<off_t>(written_ - written_back_),
-                    SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
-  written_back_ = written_;
 }
 
 void writer::bytes(const void* data, std::size_t n) {

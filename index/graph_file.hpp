@@ -7,6 +7,7 @@
 #include <functional>
 
 #include "common/status.hpp"
+#include "common/write_back.hpp"
 
 /// The on-disk form of one namespace's HNSW graph: exactly the bytes hnswlib
 /// 0.6.2's `saveIndex` writes, followed by a 16-byte trailer (a checksum of
@@ -95,10 +96,9 @@ public:
 
 private:
   void emit(const void* data, std::size_t n);
-  void write_back();
 
   std::FILE* f_ = nullptr;
-  std::uint64_t written_back_ = 0;
+  write_back write_back_;
   checksum sum_;
   std::function<void(const void*, std::size_t)> observer_;
   std::uint64_t written_ = 0;

@@ -3,6 +3,7 @@
 #include <cstring>
 #include <fcntl.h>
 
+#include "common/write_back.hpp"
 #include "storage/crc32c.hpp"
 #include "storage/file_io.hpp"
 #include "storage/msgpack_util.hpp"
@@ -17,7 +18,6 @@ constexpr char magic[8] = {'F', 'E', 'R', 'R', 'O', 'S', 'N', 'P'};
 constexpr std::uint32_t entries_format_v1 = 1;
 constexpr std::size_t header_bytes = 32;
 constexpr std::size_t flush_bytes = 1 << 20;
-constexpr std::uint64_t write_back_bytes = 8 << 20;
 
 void put_be(char* out, std::uint64_t v, int n) {
   for (int i = n - 1; i >= 0; --i) {
@@ -63,21 +63,14 @@ result<entries_file_info> write_entries_file(const std::filesystem::path& file, 
   mp::packer pk(&buf);
   std::uint64_t payload_len = 0;
   std::uint32_t payload_crc = 0;
-  std::uint64_t written_back = header_bytes;
+  write_back back(header_bytes);
   auto flush = [&]() -> status {
     payload_crc = crc32c_extend(payload_crc, buf.data(), buf.size());
     payload_len += buf.size();
     auto st = write_all(fd->get(), {buf.data(), buf.size()}, file);
     buf.clear();
-    // Written back in slices, so that a WAL fsync (which commits the ext4
-    // journal and with it this file's dirty data) never inherits more than
-    // one slice. Only a hint: errors surface at the final fsync.
-    auto end = header_bytes + payload_len;
-    if (st && end - written_back >= write_back_bytes) {
-      ::sync_file_range(fd->get(), static_cast<off_t>(written_back), static_cast<off_t>(end - written_back),
-                        SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE | SYNC_FILE_RANGE_WAIT_AFTER);
-      written_back = end;
-    }
+    if (st)
+      back.written_up_to(fd->get(), header_bytes + payload_len);
     return st;
   };
   // Payload: [encoded key, dimension, covered_ns_seq, count], then `count`
