@@ -95,8 +95,8 @@ void advise_huge_pages(const hnsw& g) {
 #endif
 }
 
-/// hnswlib's insertion plus the link padding above; errors instead of
-/// exceptions. `level` -1 lets hnswlib draw it.
+/// hnswlib's insertion at `level` plus the link padding above; errors
+/// instead of exceptions.
 result<hnswlib::tableint> insert_node(hnsw& g, const float* v, std::uint64_t label, int level) {
   try {
     auto id = g.addPoint(v, label, level);
@@ -369,18 +369,8 @@ std::size_t hnsw_graph::deleted_count() const {
 }
 
 result<hnsw_graph::node_id> hnsw_graph::add(const float* v, std::uint64_t label) {
-  auto& g = *impl_->g;
-  if (g.label_lookup_.count(label) != 0)
-    return error{errc::internal, "label " + std::to_string(label) + " already in the graph"};
-  try {
-    grow_to(g, g.cur_element_count + 1);
-  } catch (const std::exception& e) {
-    return error{errc::internal, std::string("cannot grow HNSW graph: ") + e.what()};
-  }
-  auto id = insert_node(g, v, label, -1);
-  if (!id)
-    return id.err();
-  return static_cast<node_id>(*id);
+  // One job on one thread: the same checks, growth and level draw as a batch.
+  return std::move(add_many({v}, {label}, 1).front());
 }
 
 // Parallel insertion. hnswlib's addPoint holds its new node's link lock for
