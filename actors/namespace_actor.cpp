@@ -123,13 +123,13 @@ void apply_inserts(ns_pointer self, std::vector<pending_insert> run) {
   st.inserts_in_flight -= run.size();
   ensure_index(self);
   std::vector<cache_entry> entries;
-  entries.reserve(run.size());
-  for (auto& p : run)
-    entries.push_back(std::move(p.entry));
   std::vector<std::string> ids;
-  ids.reserve(entries.size());
-  for (const auto& e : entries)
-    ids.push_back(e.uuid);
+  entries.reserve(run.size());
+  ids.reserve(run.size());
+  for (auto& p : run) {
+    ids.push_back(p.entry.uuid);
+    entries.push_back(std::move(p.entry));
+  }
   auto results = st.index->upsert_many(std::move(entries), st.settings.insert_threads);
   for (std::size_t i = 0; i < run.size(); ++i) {
     if (!results[i]) {
