@@ -21,18 +21,10 @@ namespace {
 
 constexpr std::size_t dim = 32;
 
-hnsw_params small_graph() {
-  hnsw_params p;
-  p.initial_capacity = 16; // linking must grow the graph
-  return p;
-}
+using test::small_graph; // linking must grow the graph
 
 std::vector<cache_entry> distinct_entries(std::mt19937_64& rng, std::size_t n, const char* prefix) {
-  std::vector<cache_entry> out;
-  for (std::size_t i = 0; i < n; ++i)
-    out.push_back(make_entry(test::cat(prefix, static_cast<long long>(i)), test::random_unit(rng, dim),
-                             test::cat("text of ", static_cast<long long>(i)) + prefix));
-  return out;
+  return test::distinct_entries(rng, n, dim, prefix, true);
 }
 
 /// How many entries a lookup by their own vector answers with themselves.

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "common/entry.hpp"
+#include "index/index_types.hpp"
 #include "index/namespace_image.hpp"
 #include "index/vector_math.hpp"
 
@@ -93,6 +94,27 @@ inline cache_entry make_entry(std::string uuid, std::vector<float> embedding, st
   e.created_at_ms = created_at_ms;
   e.expires_at_ms = expires_at_ms;
   return e;
+}
+
+/// Default HNSW parameters with a small initial capacity, so that tests
+/// exercise the graph's growth.
+inline hnsw_params small_graph(std::size_t initial_capacity = 16) {
+  hnsw_params p;
+  p.initial_capacity = initial_capacity;
+  return p;
+}
+
+/// n entries "<prefix>0".."<prefix>n-1" with random unit vectors; with_text
+/// also gives each a distinct query text ("text of <i><prefix>").
+inline std::vector<cache_entry> distinct_entries(std::mt19937_64& rng, std::size_t n, std::size_t dim,
+                                                 const char* prefix, bool with_text = false) {
+  std::vector<cache_entry> out;
+  for (std::size_t i = 0; i < n; ++i) {
+    auto id = static_cast<long long>(i);
+    out.push_back(make_entry(cat(prefix, id), random_unit(rng, dim),
+                             with_text ? cat("text of ", id) + prefix : std::string()));
+  }
+  return out;
 }
 
 /// A fresh directory under the system temp dir, removed at scope exit.

@@ -12,21 +12,11 @@
 using namespace ferro;
 using test::make_entry;
 
-namespace {
-
-hnsw_params small_params() {
-  hnsw_params p;
-  p.initial_capacity = 64;
-  return p;
-}
-
-} // namespace
-
 TEST_CASE("a query at or above the threshold is a hit and one just below it is a miss") {
   auto seed = test::test_seed(1);
   CAPTURE(seed);
   std::mt19937_64 rng(seed);
-  namespace_index idx(32, small_params());
+  namespace_index idx(32, test::small_graph(64));
   auto v = test::random_unit(rng, 32);
   REQUIRE(idx.upsert(make_entry("a", v)));
   for (int i = 0; i < 50; ++i) // distractors far away
@@ -53,7 +43,7 @@ TEST_CASE("an identical vector has similarity 1 and an opposite one -1") {
   auto seed = test::test_seed(2);
   CAPTURE(seed);
   std::mt19937_64 rng(seed);
-  namespace_index idx(64, small_params());
+  namespace_index idx(64, test::small_graph(64));
   auto v = test::random_unit(rng, 64);
   REQUIRE(idx.upsert(make_entry("a", v)));
   auto same = idx.lookup(v, "", 1.0 - 1e-6, 0);
@@ -73,7 +63,7 @@ TEST_CASE("an exact text match is a hit with similarity 1 whatever the vector an
   auto seed = test::test_seed(3);
   CAPTURE(seed);
   std::mt19937_64 rng(seed);
-  namespace_index idx(16, small_params());
+  namespace_index idx(16, test::small_graph(64));
   auto v = test::random_unit(rng, 16);
   REQUIRE(idx.upsert(make_entry("a", v, "  What is\tthe CAPITAL of France? ")));
   auto unrelated = test::at_cosine(v, 0.0, rng);
@@ -90,7 +80,7 @@ TEST_CASE("entries with a blank query text never match by text") {
   auto seed = test::test_seed(4);
   CAPTURE(seed);
   std::mt19937_64 rng(seed);
-  namespace_index idx(16, small_params());
+  namespace_index idx(16, test::small_graph(64));
   auto v = test::random_unit(rng, 16);
   REQUIRE(idx.upsert(make_entry("empty", v, "")));
   REQUIRE(idx.upsert(make_entry("spaces", test::random_unit(rng, 16), " \t\n ")));
@@ -108,7 +98,7 @@ TEST_CASE("the most recently inserted live entry wins among entries with the sam
   auto seed = test::test_seed(5);
   CAPTURE(seed);
   std::mt19937_64 rng(seed);
-  namespace_index idx(16, small_params());
+  namespace_index idx(16, test::small_graph(64));
   REQUIRE(idx.upsert(make_entry("old", test::random_unit(rng, 16), "hello world")));
   REQUIRE(idx.upsert(make_entry("new", test::random_unit(rng, 16), "Hello   World", 1000, 3000)));
   auto q = test::random_unit(rng, 16);
@@ -128,7 +118,7 @@ TEST_CASE("upserting an existing uuid replaces its vector, response and text") {
   auto seed = test::test_seed(6);
   CAPTURE(seed);
   std::mt19937_64 rng(seed);
-  namespace_index idx(32, small_params());
+  namespace_index idx(32, test::small_graph(64));
   auto v1 = test::random_unit(rng, 32);
   auto v2 = test::at_cosine(v1, -0.2, rng);
   REQUIRE(idx.upsert(make_entry("a", v1, "first text")));
@@ -157,7 +147,7 @@ TEST_CASE("a removed entry is gone from every path") {
   auto seed = test::test_seed(7);
   CAPTURE(seed);
   std::mt19937_64 rng(seed);
-  namespace_index idx(16, small_params());
+  namespace_index idx(16, test::small_graph(64));
   auto v = test::random_unit(rng, 16);
   REQUIRE(idx.upsert(make_entry("a", v, "some text", 1000, 9000)));
   REQUIRE(idx.upsert(make_entry("b", test::at_cosine(v, 0.3, rng))));
@@ -179,7 +169,7 @@ TEST_CASE("expired entries are skipped by lookup and listed by expired") {
   auto seed = test::test_seed(8);
   CAPTURE(seed);
   std::mt19937_64 rng(seed);
-  namespace_index idx(16, small_params());
+  namespace_index idx(16, test::small_graph(64));
   auto v = test::random_unit(rng, 16);
   REQUIRE(idx.upsert(make_entry("near", v, "", 1000, 2000)));
   REQUIRE(idx.upsert(make_entry("farther", test::at_cosine(v, 0.9, rng), "", 1000, 0)));
@@ -204,7 +194,7 @@ TEST_CASE("lookup searches deeper when all the nearest entries have expired") {
   auto seed = test::test_seed(9);
   CAPTURE(seed);
   std::mt19937_64 rng(seed);
-  auto p = small_params();
+  auto p = test::small_graph(64);
   p.ef_search = 4;
   namespace_index idx(32, p);
   auto v = test::random_unit(rng, 32);
@@ -227,7 +217,7 @@ TEST_CASE("LRU victims are the least recently used, never-accessed entries order
   auto seed = test::test_seed(10);
   CAPTURE(seed);
   std::mt19937_64 rng(seed);
-  namespace_index idx(16, small_params());
+  namespace_index idx(16, test::small_graph(64));
   std::vector<std::vector<float>> v;
   // Created out of insertion order: e4 is the oldest.
   std::int64_t created[] = {300, 100, 400, 50, 500};
@@ -251,7 +241,7 @@ TEST_CASE("top entries are the most accessed, ties broken by the most recent acc
   auto seed = test::test_seed(12);
   CAPTURE(seed);
   std::mt19937_64 rng(seed);
-  namespace_index idx(16, small_params());
+  namespace_index idx(16, test::small_graph(64));
   std::vector<std::vector<float>> v;
   for (int i = 0; i < 4; ++i) {
     v.push_back(test::random_unit(rng, 16));
@@ -283,7 +273,7 @@ TEST_CASE("stats report the count, dimension, creation range and total accesses"
   auto seed = test::test_seed(13);
   CAPTURE(seed);
   std::mt19937_64 rng(seed);
-  namespace_index idx(8, small_params());
+  namespace_index idx(8, test::small_graph(64));
   auto empty = idx.stats();
   CHECK(empty.entry_count == 0);
   CHECK(empty.dimension == 8);
@@ -310,7 +300,7 @@ TEST_CASE("get returns the stored entry with its access statistics") {
   auto seed = test::test_seed(14);
   CAPTURE(seed);
   std::mt19937_64 rng(seed);
-  namespace_index idx(8, small_params());
+  namespace_index idx(8, test::small_graph(64));
   auto v = test::random_unit(rng, 8);
   REQUIRE(idx.upsert(make_entry("a", v, "Text", 100, 900)));
   REQUIRE(idx.lookup(v, "", 0.9, 150));
@@ -332,7 +322,7 @@ TEST_CASE("a query of the wrong dimension is a miss and an insert of the wrong d
   auto seed = test::test_seed(15);
   CAPTURE(seed);
   std::mt19937_64 rng(seed);
-  namespace_index idx(8, small_params());
+  namespace_index idx(8, test::small_graph(64));
   REQUIRE(idx.upsert(make_entry("a", test::random_unit(rng, 8), "t")));
   CHECK_FALSE(idx.lookup(test::random_unit(rng, 9), "t", 0.0, 0));
   CHECK(idx.within_radius(test::random_unit(rng, 7), -1.0, 0).empty());
@@ -350,7 +340,7 @@ TEST_CASE("within_radius returns exactly the entries a brute-force scan finds") 
   CAPTURE(seed);
   std::mt19937_64 rng(seed);
   constexpr std::size_t dim = 24;
-  namespace_index idx(dim, small_params());
+  namespace_index idx(dim, test::small_graph(64));
   std::vector<std::vector<float>> v;
   auto center = test::random_unit(rng, dim);
   for (int i = 0; i < 1500; ++i) {
@@ -468,7 +458,7 @@ TEST_CASE("entries keep their access statistics when given on insert") {
   auto seed = test::test_seed(19);
   CAPTURE(seed);
   std::mt19937_64 rng(seed);
-  namespace_index idx(8, small_params());
+  namespace_index idx(8, test::small_graph(64));
   auto e = make_entry("a", test::random_unit(rng, 8), "", 100);
   e.access_count = 7;
   e.last_accessed_ms = 5000;

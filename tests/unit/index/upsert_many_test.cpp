@@ -8,28 +8,12 @@
 #include "index_test_support.hpp"
 
 using namespace ferro;
+using test::distinct_entries;
 using test::make_entry;
+using test::small_graph; // the batch must grow the graph several times
 
 // upsert_many is recovery's fast path; whatever the threads do, the index
 // must end up as if each entry had been upserted in turn.
-
-namespace {
-
-hnsw_params small_graph() {
-  hnsw_params p;
-  p.initial_capacity = 16; // the batch must grow the graph several times
-  return p;
-}
-
-std::vector<cache_entry> distinct_entries(std::mt19937_64& rng, std::size_t n, std::size_t dim,
-                                          const char* prefix) {
-  std::vector<cache_entry> out;
-  for (std::size_t i = 0; i < n; ++i)
-    out.push_back(make_entry(test::cat(prefix, static_cast<long long>(i)), test::random_unit(rng, dim)));
-  return out;
-}
-
-} // namespace
 
 TEST_CASE("upsert_many into an empty index finds every entry by its own vector") {
   auto seed = test::test_seed(7);
