@@ -69,8 +69,8 @@ struct writer_state {
 // of a busy core, so it cannot starve. Measured alone on the 2-core VM it made
 // no visible difference (one A/B fill, p99 ~137 ms either way): most of the
 // p99 cost of background snapshots was WAL fsyncs inheriting the snapshot
-// files' writeback, which the writers now bound (index/graph_file.cpp,
-// storage/snapshot_files.cpp). Linux applies a nice value per thread; only a
+// files' writeback, which the writers now bound (common/write_back.hpp).
+// Linux applies a nice value per thread; only a
 // detached writer owns its thread.
 void deprioritise_this_thread() {
   if (::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10) != 0)
