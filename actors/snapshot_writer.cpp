@@ -70,8 +70,8 @@ struct writer_state {
 // no visible difference (one A/B fill, p99 ~137 ms either way): most of the
 // p99 cost of background snapshots was WAL fsyncs inheriting the snapshot
 // files' writeback, which the writers now bound (common/write_back.hpp).
-// Linux applies a nice value per thread; only a
-// detached writer owns its thread.
+// Linux applies a nice value per thread; only a detached writer owns its
+// thread.
 void deprioritise_this_thread() {
   if (::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), 10) != 0)
     spdlog::warn("snapshot writer: cannot lower its priority: {}", std::strerror(errno));
