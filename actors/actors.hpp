@@ -2,7 +2,7 @@
 
 // The typed actor interfaces of a FerroCache node, in one place. Only
 // actors/*.cpp include this (CAF headers are expensive); http/ talks to the
-// node through actors/cache_service.hpp.
+// node through service/cache_service.hpp.
 
 #include <cstdint>
 #include <functional>
@@ -15,7 +15,7 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
-#include "actors/messages.hpp"
+#include "service/messages.hpp"
 #include "common/status.hpp"
 #include "index/namespace_image.hpp"
 #include "storage/wal_store.hpp"

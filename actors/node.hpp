@@ -6,7 +6,7 @@
 #include <memory>
 #include <string>
 
-#include "actors/cache_service.hpp"
+#include "service/cache_service.hpp"
 #include "actors/namespace_actor.hpp"
 
 namespace ferro {

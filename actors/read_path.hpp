@@ -1,6 +1,6 @@
 #pragma once
 
-#include "actors/messages.hpp"
+#include "service/messages.hpp"
 #include "common/clock.hpp"
 #include "common/metrics.hpp"
 #include "common/status.hpp"

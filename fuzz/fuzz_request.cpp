@@ -19,7 +19,7 @@
 
 #include <simdjson.h>
 
-#include "actors/cache_service.hpp"
+#include "service/cache_service.hpp"
 #include "common/namespace_key.hpp"
 #include "http/routes.hpp"
 

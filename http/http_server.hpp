@@ -3,7 +3,7 @@
 #include <cstdint>
 #include <memory>
 
-#include "actors/cache_service.hpp"
+#include "service/cache_service.hpp"
 #include "common/status.hpp"
 #include "http/http_options.hpp"
 

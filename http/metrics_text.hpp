@@ -3,7 +3,7 @@
 #include <string>
 #include <string_view>
 
-#include "actors/messages.hpp"
+#include "service/messages.hpp"
 #include "common/metrics.hpp"
 
 namespace ferro {

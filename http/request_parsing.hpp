@@ -2,7 +2,7 @@
 
 #include <string_view>
 
-#include "actors/messages.hpp"
+#include "service/messages.hpp"
 #include "common/status.hpp"
 #include "http/http_options.hpp"
 

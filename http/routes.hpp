@@ -3,7 +3,7 @@
 #include <functional>
 #include <string_view>
 
-#include "actors/cache_service.hpp"
+#include "service/cache_service.hpp"
 #include "http/http_options.hpp"
 #include "http/http_types.hpp"
 

@@ -4,7 +4,7 @@
 #include <cstddef>
 #include <shared_mutex>
 
-#include "actors/cache_service.hpp"
+#include "service/cache_service.hpp"
 #include "http/http_options.hpp"
 
 namespace ferro::http_detail {

@@ -9,7 +9,7 @@
 #include <string>
 #include <vector>
 
-#include "actors/cache_service.hpp"
+#include "service/cache_service.hpp"
 #include "http/http_options.hpp"
 #include "http/http_types.hpp"
 #include "http/routes.hpp"

@@ -2,17 +2,18 @@
 
 #include <functional>
 
-#include "actors/messages.hpp"
 #include "common/metrics.hpp"
 #include "common/status.hpp"
+#include "service/messages.hpp"
 
 namespace ferro {
 
-/// What the HTTP layer needs from a node. Implemented by the actor system
-/// (actors/actor_service.cpp). Every asynchronous call invokes its callback
-/// exactly once, possibly inline on the calling thread (queries are served on
-/// the I/O thread through the namespace read views) and possibly on an actor
-/// thread; callers hop back to their own strand themselves.
+/// What the HTTP layer needs from a node. Implemented by `node`
+/// (actors/node.hpp) and, in a cluster, by the routing service in cluster/.
+/// Every asynchronous call invokes its callback exactly once, possibly
+/// inline on the calling thread (queries are served on the I/O thread through
+/// the namespace read views) and possibly on an actor thread; callers hop back
+/// to their own strand themselves.
 class cache_service {
 public:
   template <class T>
