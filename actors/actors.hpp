@@ -37,6 +37,7 @@ using compact_atom = caf::atom_constant<caf::atom("compact")>;
 using expire_atom = caf::atom_constant<caf::atom("expire")>;
 using apply_atom = caf::atom_constant<caf::atom("apply")>;
 using backlog_atom = caf::atom_constant<caf::atom("backlog")>;
+using feedback_atom = caf::atom_constant<caf::atom("feedback")>;
 
 /// A batch of log records on its way to the storage actor.
 struct wal_batch {
@@ -52,6 +53,7 @@ struct snapshot_job {
   std::string tmp_dir;
   std::uint64_t covered_ns_seq = 0; ///< the namespace's applied ns_seq when the image was taken
   std::shared_ptr<namespace_image> image;
+  std::string quality_state; ///< feedback counts as of covered_ns_seq
 };
 
 /// Owns the node's LMDB environment. Appends are group-committed: one
@@ -91,6 +93,8 @@ using namespace_actor = caf::typed_actor<
     caf::replies_to<invalidate_atom, invalidate_request>::with<invalidate_reply>,
     // Snapshot the namespace; replies with the number of entries written.
     caf::replies_to<compact_atom>::with<std::uint64_t>,
+    // Log feedback on a served hit, then update the quality model.
+    caf::replies_to<feedback_atom, feedback_request>::with<feedback_reply>,
     // Timer: log and drop expired entries.
     caf::reacts_to<expire_atom>,
     // To itself: apply the next durable mutation.
@@ -111,6 +115,7 @@ using gateway_actor =
     caf::typed_actor<caf::reacts_to<insert_atom, insert_request, completion<insert_reply>>,
                      caf::reacts_to<delete_atom, delete_request, completion<delete_reply>>,
                      caf::reacts_to<invalidate_atom, invalidate_request, completion<invalidate_reply>>,
+                     caf::reacts_to<feedback_atom, feedback_request, completion<feedback_reply>>,
                      caf::reacts_to<compact_atom, completion<compact_reply>>>;
 
 } // namespace ferro
@@ -122,6 +127,8 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::wal_batch)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::snapshot_job)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::prepared_snapshot)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::insert_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::feedback_request)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::feedback_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::insert_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::delete_request)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::invalidate_request)

@@ -16,6 +16,7 @@
 #include "actors/errors.hpp"
 #include "actors/namespace_directory.hpp"
 #include "common/uuid.hpp"
+#include "quality/text_features.hpp"
 
 namespace ferro {
 
@@ -62,6 +63,10 @@ struct namespace_state {
   /// When linking the recovered backlog began (for the log line at its end).
   std::chrono::steady_clock::time_point backlog_started;
   std::size_t backlog = 0; ///< as last reported to the backlog gauge
+  /// Applied feedback (docs/quality.md) and the read view of its fit that
+  /// the I/O threads decide max_error_rate queries with.
+  quality::feedback_counts feedback;
+  std::shared_ptr<quality::model_view> quality_view;
   static inline const char* name = "ferro.namespace";
 };
 
@@ -285,7 +290,8 @@ void snapshot(ns_pointer self, snapshot_done done) {
               return;
             }
             snapshot_job job{st.key, tmp, st.applied_ns_seq,
-                             std::make_shared<namespace_image>(std::move(image.value()))};
+                             std::make_shared<namespace_image>(std::move(image.value())),
+                             st.feedback.total() > 0 ? st.feedback.serialize() : std::string{}};
             st.inserts_since_snapshot = 0;
             self->request(st.writer, caf::infinite, snap_write_atom::value, std::move(job))
                 .then(
@@ -347,6 +353,47 @@ void link_backlog(ns_pointer self) {
                std::chrono::duration<double>(std::chrono::steady_clock::now() - st.backlog_started).count());
 }
 
+// Feedback is a mutation like any other: logged, then applied in log order.
+// The feature class is computed now, from the entry's text as it is, and
+// logged with the record, so that a replay rebuilds the same model even if
+// the entry changes or goes away later.
+caf::result<feedback_reply> record_feedback(ns_pointer self, feedback_request req) {
+  auto& st = self->state;
+  auto entry = st.index ? st.index->get(req.id) : std::nullopt;
+  if (!entry)
+    return to_caf_error(errc::not_found,
+                        "no entry with id '" + req.id + "' in namespace '" + display_name(st.key) + "'");
+  auto cls = quality::classify(
+      quality::compare(quality::extract_features(req.query_text), quality::extract_features(entry->query_text)));
+  wal_record rec;
+  rec.op = wal_op::feedback;
+  rec.ns = st.key;
+  rec.uuid = req.id;
+  rec.feedback = feedback_fields{req.similarity, req.correct, static_cast<std::uint8_t>(cls), req.query_text};
+  wal_batch batch;
+  batch.records.push_back(std::move(rec));
+  auto promise = self->make_response_promise<feedback_reply>();
+  const double similarity = req.similarity;
+  const bool correct = req.correct;
+  self->request(st.storage, caf::infinite, append_atom::value, std::move(batch))
+      .then(
+          [=](const std::vector<std::uint64_t>& seqs) mutable {
+            enqueue_apply(self, pending_apply{std::nullopt, [=]() mutable {
+                                                auto& st = self->state;
+                                                st.feedback.add(similarity, cls, correct);
+                                                if (!seqs.empty())
+                                                  st.applied_ns_seq = std::max(st.applied_ns_seq, seqs.back());
+                                                st.quality_view->publish(st.feedback.fit(st.settings.quality));
+                                                count(st.settings.metrics, &node_metrics::feedback_total);
+                                                if (!correct)
+                                                  count(st.settings.metrics, &node_metrics::feedback_wrong_total);
+                                                promise.deliver(feedback_reply{});
+                                              }});
+          },
+          [=](caf::error& err) mutable { promise.deliver(err); });
+  return promise;
+}
+
 std::int64_t expiry_for(const namespace_state& st, const insert_request& req, std::int64_t now) {
   std::int64_t ttl = 0;
   if (req.ttl_seconds)
@@ -371,6 +418,9 @@ namespace_actor::behavior_type namespace_behavior(ns_pointer self, namespace_sta
   st.applied_ns_seq = start.applied_ns_seq;
   st.inserts_since_snapshot = start.replayed_inserts;
   st.ids = std::make_unique<uuid_generator>(st.settings.seed ^ namespace_key_hash{}(st.key));
+  st.feedback = std::move(start.feedback);
+  st.quality_view = std::make_shared<quality::model_view>(st.feedback.fit(st.settings.quality));
+  st.directory->publish_quality(st.key, st.quality_view);
   self->delayed_send(self, st.settings.expire_interval, expire_atom::value);
   if (st.index && st.index->backlog_size() > 0) {
     st.backlog_started = std::chrono::steady_clock::now();
@@ -456,6 +506,9 @@ namespace_actor::behavior_type namespace_behavior(ns_pointer self, namespace_sta
             promise.deliver(invalidate_reply{std::move(r)});
         });
         return promise;
+      },
+      [=](feedback_atom, feedback_request& req) -> caf::result<feedback_reply> {
+        return record_feedback(self, std::move(req));
       },
       [=](compact_atom) -> caf::result<std::uint64_t> {
         auto promise = self->make_response_promise<std::uint64_t>();

@@ -10,6 +10,7 @@
 #include "common/clock.hpp"
 #include "common/metrics.hpp"
 #include "index/namespace_index.hpp"
+#include "quality/calibration.hpp"
 
 namespace ferro {
 
@@ -30,6 +31,8 @@ struct namespace_settings {
   std::size_t apply_batch_inserts = defaults::apply_batch_inserts;
   /// Recovered backlog entries linked into the graph per step.
   std::size_t backlog_step_entries = defaults::backlog_step_entries;
+  /// The quality model's decision tuning (docs/quality.md).
+  quality::model_params quality;
 };
 
 /// Where a namespace actor starts from: empty, or a recovered index.
@@ -40,6 +43,8 @@ struct namespace_start {
   /// Inserts replayed from the log after the last snapshot: they count
   /// towards the next automatic one, which bounds the next replay.
   std::uint64_t replayed_inserts = 0;
+  /// Feedback counts as recovered (snapshot + replayed log).
+  quality::feedback_counts feedback;
 };
 
 /// `writer` writes the namespace's snapshot files off the actor's thread.

@@ -41,7 +41,23 @@ void namespace_directory::publish_index(const namespace_key& key, std::shared_pt
 void namespace_directory::add(item it) {
   std::unique_lock lock{mtx_};
   auto key = it.key;
+  // The actor may have published its quality view already.
+  if (!it.quality)
+    if (auto i = items_.find(key); i != items_.end())
+      it.quality = i->second.quality;
   items_[key] = std::move(it);
+}
+
+std::shared_ptr<quality::model_view> namespace_directory::quality_of(const namespace_key& key) const {
+  std::shared_lock lock{mtx_};
+  auto i = items_.find(key);
+  return i == items_.end() ? nullptr : i->second.quality;
+}
+
+void namespace_directory::publish_quality(const namespace_key& key, std::shared_ptr<quality::model_view> view) {
+  std::unique_lock lock{mtx_};
+  items_[key].key = key;
+  items_[key].quality = std::move(view);
 }
 
 std::vector<namespace_directory::item> namespace_directory::all() const {

@@ -8,6 +8,7 @@
 
 #include "actors/actors.hpp"
 #include "index/namespace_index.hpp"
+#include "quality/calibration.hpp"
 
 namespace ferro {
 
@@ -23,6 +24,8 @@ public:
     namespace_key key;
     namespace_actor actor;
     std::shared_ptr<namespace_index> index; ///< null until the first insert
+    /// The quality model's read view; null until the actor publishes one.
+    std::shared_ptr<quality::model_view> quality;
   };
 
   void set_factory(factory f);
@@ -35,6 +38,11 @@ public:
 
   /// Called by a namespace actor when it creates (or replaces) its index.
   void publish_index(const namespace_key& key, std::shared_ptr<namespace_index> index);
+
+  /// The published quality model, or null.
+  std::shared_ptr<quality::model_view> quality_of(const namespace_key& key) const;
+  /// Called by a namespace actor when it starts.
+  void publish_quality(const namespace_key& key, std::shared_ptr<quality::model_view> view);
 
   /// Registers a recovered namespace.
   void add(item it);

@@ -167,6 +167,13 @@ void node::invalidate(invalidate_request req, callback<invalidate_reply> done) {
                  completion<invalidate_reply>{std::move(done)});
 }
 
+void node::feedback(feedback_request req, callback<feedback_reply> done) {
+  if (impl_->refuse_if_not_ready(done))
+    return;
+  caf::anon_send(impl_->gateway, feedback_atom::value, std::move(req),
+                 completion<feedback_reply>{std::move(done)});
+}
+
 void node::compact(callback<compact_reply> done) {
   if (impl_->refuse_if_not_ready(done))
     return;

@@ -54,6 +54,7 @@ public:
   void compact(callback<compact_reply> done) override;
   void entry_stats(callback<entry_stats_reply> done) override;
   void stats(callback<stats_reply> done) override;
+  void feedback(feedback_request req, callback<feedback_reply> done) override;
   health_reply health() override;
   cluster_status_reply cluster_status() override;
   node_metrics& metrics() override;

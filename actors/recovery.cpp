@@ -49,7 +49,7 @@ struct replay_counts {
 /// runs spread over `threads` threads. A removal ends a run, so every record
 /// takes effect in log order either way.
 replay_counts replay_tail(wal_store::recovered_namespace& r, namespace_index& index, std::size_t dim,
-                          std::size_t threads, node_metrics& metrics) {
+                          std::size_t threads, node_metrics& metrics, quality::feedback_counts& feedback) {
   replay_counts counts;
   auto corrupt = [&] { metrics.recovery_corrupt_records_total.fetch_add(1, std::memory_order_relaxed); };
   std::size_t tail_inserts = 0;
@@ -79,6 +79,20 @@ replay_counts replay_tail(wal_store::recovered_namespace& r, namespace_index& in
     run_seqs.clear();
   };
   for (auto& rec : r.tail) {
+    if (rec.op == wal_op::feedback) {
+      // Feedback changes only the quality model, never the index: no need
+      // to end the run of inserts.
+      if (rec.feedback.feature_class < quality::agreement_classes) {
+        feedback.add(rec.feedback.similarity, static_cast<quality::agreement_class>(rec.feedback.feature_class),
+                     rec.feedback.correct);
+        ++counts.applied;
+      } else {
+        spdlog::error("recovery: namespace {}: feedback record {} has an unknown class {}; skipped",
+                      display_name(r.ns), rec.ns_seq, unsigned{rec.feedback.feature_class});
+        corrupt();
+      }
+      continue;
+    }
     if (rec.op != wal_op::insert) {
       flush_run();
       index.remove(rec.uuid);
@@ -127,7 +141,16 @@ result<std::vector<namespace_start>> recover_namespaces(wal_store& store, const 
     auto index = load_snapshot(r, dim, params);
     load_secs += seconds_since(loading);
     auto replaying = clock::now();
-    auto counts = replay_tail(r, *index, dim, threads, metrics);
+    quality::feedback_counts feedback;
+    if (!r.quality_state.empty()) {
+      auto restored = quality::feedback_counts::deserialize(r.quality_state);
+      if (restored)
+        feedback = std::move(restored.value());
+      else // the manifest verified, so only a bug gets here
+        spdlog::error("recovery: namespace {}: {}; feedback of the snapshot lost", display_name(r.ns),
+                      restored.err().message);
+    }
+    auto counts = replay_tail(r, *index, dim, threads, metrics, feedback);
     replay_secs += seconds_since(replaying);
     replayed += counts.applied;
     backlog += index->backlog_size();
@@ -137,7 +160,7 @@ result<std::vector<namespace_start>> recover_namespaces(wal_store& store, const 
     for (const auto& rec : r.tail)
       applied = std::max(applied, rec.ns_seq);
     applied = std::max(applied, r.last_ns_seq);
-    out.push_back(namespace_start{r.ns, std::move(index), applied, counts.inserts});
+    out.push_back(namespace_start{r.ns, std::move(index), applied, counts.inserts, std::move(feedback)});
   }
   metrics.recovery_replayed_records_total.fetch_add(replayed, std::memory_order_relaxed);
   spdlog::info("recovery: {} namespaces, {} log records replayed, {} corrupt, {:.3f} s (reading the store "

@@ -204,6 +204,17 @@ const std::map<std::string, applier>& settings() {
       {"hnsw.ef_search", uint_in(FIELD(hnsw.ef_search), 1, 100000)},
       {"hnsw.default_threshold", number_in(FIELD(hnsw.default_threshold), 0.0, 1.0)},
       {"hnsw.max_entries_per_namespace", optional_uint_in(FIELD(hnsw.max_entries_per_namespace), 1, big)},
+      {"quality.default_check",
+       [](node_config& c, const std::string& key, const raw_value& v) -> status {
+         auto s = as_string(key, v);
+         if (!s)
+           return s.err();
+         if (*s != "off" && *s != "strict")
+           return bad(key, "must be \"off\" or \"strict\"");
+         c.quality.default_check = *s;
+         return {};
+       }},
+      {"quality.min_feedback", uint_in(FIELD(quality.min_feedback), 1, big)},
       {"expire_scan_interval_secs", uint_in(FIELD(expire_scan_interval_secs), 1, 86400 * 365)},
       {"conversation_ttl_seconds", optional_uint_in(FIELD(conversation_ttl_seconds), 0, big)},
       {"wal_batch_size", uint_in(FIELD(wal_batch_size), 1, 1000000)},

@@ -36,6 +36,12 @@ struct node_config {
     std::optional<std::size_t> max_entries_per_namespace;
   } hnsw;
 
+  /// Answer quality (docs/quality.md).
+  struct quality_config {
+    std::string default_check = defaults::quality_default_check; ///< "off" | "strict"
+    std::uint64_t min_feedback = defaults::quality_min_feedback;
+  } quality;
+
   std::uint64_t expire_scan_interval_secs = defaults::expire_scan_interval_secs;
   std::optional<std::int64_t> conversation_ttl_seconds;
   std::size_t wal_batch_size = defaults::wal_batch_size;

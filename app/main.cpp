@@ -39,6 +39,8 @@ node_settings to_node_settings(const node_config& c) {
   s.ns.hnsw.ef_construction = c.hnsw.ef_construction;
   s.ns.hnsw.ef_search = c.hnsw.ef_search;
   s.ns.max_entries = c.hnsw.max_entries_per_namespace;
+  s.ns.quality.min_feedback = c.quality.min_feedback;
+  s.ns.quality.z = defaults::quality_confidence_z;
   s.ns.conversation_ttl_seconds = c.conversation_ttl_seconds;
   s.ns.expire_interval = std::chrono::milliseconds(c.expire_scan_interval_secs * 1000);
   s.ns.compact_interval_inserts = c.compact_interval_inserts;
@@ -54,6 +56,7 @@ http_options to_http_options(const node_config& c) {
   o.max_body_bytes = c.max_body_bytes;
   o.auth_token = c.auth_token;
   o.default_threshold = c.hnsw.default_threshold;
+  o.default_strict_check = c.quality.default_check == "strict";
   o.max_connections = c.max_connections;
   return o;
 }

@@ -65,6 +65,15 @@ constexpr std::uint64_t request_timeout_ms = 10000;
 constexpr std::size_t entry_stats_top = 10;
 constexpr std::size_t preview_code_points = 50;
 
+// Answer quality (docs/quality.md).
+/// Feedback a feature class of a namespace needs before `max_error_rate`
+/// decides for it; below that the request's threshold decides.
+constexpr std::uint64_t quality_min_feedback = 30;
+/// Normal quantile of the one-sided Wilson upper bound (97.5%).
+constexpr double quality_confidence_z = 1.96;
+/// Default of `check` in /query: "off" or "strict".
+constexpr const char* quality_default_check = "off";
+
 // Cluster (single mode reports these in /cluster/status).
 constexpr std::size_t cluster_replication_factor = 2;
 constexpr bool cluster_read_repair_enabled = true;

@@ -63,6 +63,12 @@ struct node_metrics {
   counter replication_writes_total{0};
   counter replication_failures_total{0};
   counter read_repairs_total{0};
+  // Answer quality (docs/quality.md).
+  counter feedback_total{0};
+  counter feedback_wrong_total{0};
+  counter quality_check_refusals_total{0};
+  counter error_bound_refusals_total{0};
+  counter error_bound_hits_total{0};
 
   latency_histogram query_duration;
   latency_histogram insert_duration;

@@ -18,6 +18,8 @@ struct http_options {
   std::size_t max_body_bytes = defaults::max_body_bytes;
   std::string auth_token; ///< empty: auth off
   double default_threshold = defaults::hnsw_default_threshold;
+  /// Default of /query's `check`: true for "strict" (config quality.default_check).
+  bool default_strict_check = false;
   std::size_t max_dimension = defaults::max_dimension;
   std::size_t max_connections = 1024;
 

@@ -295,8 +295,70 @@ result<query_request> parse_query_request(std::string_view body, const http_opti
     return text.err();
   if (auto st = check_size("query_text", *text, opts.max_query_text_bytes); !st)
     return st.err();
+  // Answer quality (docs/quality.md): `check` and `max_error_rate`.
+  req.strict_check = opts.default_strict_check;
+  dom::element el;
+  if (field_present(*obj, "check", el)) {
+    std::string_view check;
+    if (el.get_string().get(check))
+      return unprocessable("check must be a string (\"off\" or \"strict\")");
+    if (check == "strict")
+      req.strict_check = true;
+    else if (check == "off")
+      req.strict_check = false;
+    else
+      return bad("check must be \"off\" or \"strict\"");
+  }
+  if (field_present(*obj, "max_error_rate", el)) {
+    double d = 0;
+    if (el.get_double().get(d))
+      return unprocessable("max_error_rate must be a number");
+    if (!(d > 0.0 && d <= 0.5))
+      return bad("max_error_rate must be greater than 0 and at most 0.5");
+    req.max_error_rate = d;
+  }
   req.ns = std::move(*ns);
   req.threshold = *threshold;
+  req.query_text = std::string{*text};
+  return req;
+}
+
+result<feedback_request> parse_feedback_request(std::string_view body, const http_options& opts) {
+  parser_lease lease;
+  auto obj = parse_object(lease.get(), body);
+  if (!obj)
+    return obj.err();
+  feedback_request req;
+  auto id = required_string(*obj, "id");
+  if (!id)
+    return id.err();
+  if (auto st = validate_uuid(*id, opts); !st)
+    return error{st.err().code, "id: " + st.err().message};
+  auto ns = parse_namespace(*obj);
+  if (!ns)
+    return ns.err();
+  dom::element el;
+  if (!field_present(*obj, "similarity", el))
+    return unprocessable("missing required field: similarity");
+  double similarity = 0;
+  if (el.get_double().get(similarity))
+    return unprocessable("similarity must be a number");
+  if (!(similarity >= 0.0 && similarity <= 1.0))
+    return bad("similarity must be between 0 and 1");
+  if (!field_present(*obj, "correct", el))
+    return unprocessable("missing required field: correct");
+  bool correct = false;
+  if (el.get_bool().get(correct))
+    return unprocessable("correct must be a boolean");
+  auto text = optional_string(*obj, "query_text");
+  if (!text)
+    return text.err();
+  if (auto st = check_size("query_text", *text, opts.max_query_text_bytes); !st)
+    return st.err();
+  req.ns = std::move(*ns);
+  req.id = std::string{*id};
+  req.similarity = similarity;
+  req.correct = correct;
   req.query_text = std::string{*text};
   return req;
 }

@@ -15,6 +15,7 @@ namespace ferro {
 
 result<insert_request> parse_insert_request(std::string_view body, const http_options& opts);
 result<query_request> parse_query_request(std::string_view body, const http_options& opts);
+result<feedback_request> parse_feedback_request(std::string_view body, const http_options& opts);
 result<invalidate_request> parse_invalidate_request(std::string_view body, const http_options& opts);
 
 /// Checks a uuid taken from a path or a body: non-empty, at most

@@ -107,11 +107,23 @@ http_response query_response(const query_reply& r, bool with_scope) {
       .key("similarity")
       .number(r.similarity)
       .key("exact_match")
-      .boolean(r.exact_match);
+      .boolean(r.exact_match)
+      .key("matched_query_text")
+      .string(r.matched_query_text)
+      .key("decided_by")
+      .string(r.decided_by.empty() ? std::string_view{"threshold"} : std::string_view{r.decided_by});
+  if (r.error_estimate)
+    w.key("error_estimate").number(*r.error_estimate);
+  if (r.error_bound)
+    w.key("error_bound").number(*r.error_bound);
   if (with_scope)
     w.key("scope").string(r.scope);
   w.end_object();
   return json_ok(w.take());
+}
+
+http_response feedback_response(const feedback_reply&) {
+  return json_ok("{\"status\":\"ok\"}");
 }
 
 http_response delete_response(const delete_reply& r, std::string_view uuid) {
@@ -203,7 +215,26 @@ http_response stats_response(const stats_reply& r, const node_metrics& m) {
     timestamp(w, ns.oldest_entry_ms);
     w.key("newest_entry_ts");
     timestamp(w, ns.newest_entry_ms);
-    w.key("total_accesses").number(std::uint64_t{ns.total_accesses}).end_object();
+    w.key("total_accesses").number(std::uint64_t{ns.total_accesses});
+    if (ns.quality) {
+      w.key("quality").begin_object().key("feedback_total").number(std::uint64_t{ns.quality->feedback_total});
+      w.key("classes").begin_object();
+      for (const auto& [cls, q] : ns.quality->classes) {
+        w.key(cls)
+            .begin_object()
+            .key("correct")
+            .number(std::uint64_t{q.correct})
+            .key("wrong")
+            .number(std::uint64_t{q.wrong})
+            .key("active")
+            .boolean(q.active);
+        if (q.serving_from_at_5pct <= 1.0)
+          w.key("serving_from_at_5pct").number(q.serving_from_at_5pct);
+        w.end_object();
+      }
+      w.end_object().end_object();
+    }
+    w.end_object();
   }
   w.end_object();
   const std::uint64_t total = load(m.queries_total);
@@ -231,6 +262,16 @@ http_response stats_response(const stats_reply& r, const node_metrics& m) {
       .number(load(m.invalidations_total))
       .key("exact_match_hits_total")
       .number(load(m.exact_match_hits_total))
+      .key("feedback_total")
+      .number(load(m.feedback_total))
+      .key("feedback_wrong_total")
+      .number(load(m.feedback_wrong_total))
+      .key("quality_check_refusals_total")
+      .number(load(m.quality_check_refusals_total))
+      .key("error_bound_hits_total")
+      .number(load(m.error_bound_hits_total))
+      .key("error_bound_refusals_total")
+      .number(load(m.error_bound_refusals_total))
       .key("compactions")
       .number(load(m.compactions))
       // Always present (zero in single mode) so the shape does not change

@@ -26,6 +26,8 @@ void append_timestamp(std::string& out, std::int64_t ms);
 http_response insert_response(const insert_reply& r);
 /// `with_scope`: the request carried a conversation_id.
 http_response query_response(const query_reply& r, bool with_scope);
+/// 200 {"status": "ok"}.
+http_response feedback_response(const feedback_reply& r);
 http_response delete_response(const delete_reply& r, std::string_view uuid);
 http_response invalidate_response(const invalidate_reply& r);
 http_response compact_response(const compact_reply& r);

@@ -24,6 +24,7 @@ using steady = std::chrono::steady_clock;
 enum class route_id {
   insert,
   query,
+  feedback,
   delete_entry,
   invalidate,
   compact,
@@ -47,6 +48,8 @@ std::optional<route> find_route(std::string_view path) {
     return route{route_id::insert, "POST", true};
   if (path == "/query")
     return route{route_id::query, "POST", true};
+  if (path == "/feedback")
+    return route{route_id::feedback, "POST", true};
   if (path.substr(0, entry_prefix.size()) == entry_prefix)
     return route{route_id::delete_entry, "DELETE", true};
   if (path == "/admin/invalidate")
@@ -162,6 +165,15 @@ void dispatch(const request_view& req, const route& rt, bool local, cache_servic
                 reply_with<query_reply>(
                     out, [with_scope](const query_reply& r) { return query_response(r, with_scope); },
                     &out->metrics().query_duration, started));
+      return;
+    }
+    case route_id::feedback: {
+      auto parsed = parse_feedback_request(req.body, opts);
+      if (!parsed)
+        return (*out)(error_response(parsed.err()));
+      parsed->local = local;
+      svc.feedback(std::move(*parsed), reply_with<feedback_reply>(
+                                           out, [](const feedback_reply& r) { return feedback_response(r); }));
       return;
     }
     case route_id::delete_entry: {

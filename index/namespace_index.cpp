@@ -102,11 +102,24 @@ std::size_t namespace_index::size() const {
 std::optional<search_hit> namespace_index::lookup(std::span<const float> unit_query,
                                                   std::string_view normalized_text, double threshold,
                                                   std::int64_t now_ms) {
+  return lookup(unit_query, normalized_text, threshold, now_ms, {});
+}
+
+std::optional<search_hit> namespace_index::lookup(std::span<const float> unit_query,
+                                                  std::string_view normalized_text, double threshold,
+                                                  std::int64_t now_ms,
+                                                  const std::function<bool(const search_hit&)>& accept) {
   if (unit_query.size() != dimension_)
     return std::nullopt;
   std::shared_lock lock(mutex_);
-  if (auto* s = exact_.find_live(normalized_text, now_ms))
-    return record_hit(*s, 1.0, true, now_ms);
+  auto accepted = [&](const entry_slot& s, double similarity, bool exact) {
+    return !accept || accept(search_hit{s.uuid, {}, similarity, exact, s.query_text}); // no response copy
+  };
+  if (auto* s = exact_.find_live(normalized_text, now_ms)) {
+    if (accepted(*s, 1.0, true))
+      return record_hit(*s, 1.0, true, now_ms);
+    return std::nullopt;
+  }
   if (by_uuid_.empty())
     return std::nullopt;
   auto best = nearest_in_backlog(unit_query, threshold, now_ms);
@@ -114,7 +127,7 @@ std::optional<search_hit> namespace_index::lookup(std::span<const float> unit_qu
   auto in_graph = nearest_in_graph(unit_query, best.slot ? best.similarity : threshold, now_ms);
   if (in_graph.slot && (!best.slot || in_graph.similarity > best.similarity))
     best = in_graph;
-  if (!best.slot)
+  if (!best.slot || !accepted(*best.slot, best.similarity, false))
     return std::nullopt;
   return record_hit(*best.slot, best.similarity, false, now_ms);
 }
@@ -171,7 +184,7 @@ search_hit namespace_index::record_hit(entry_slot& s, double similarity, bool ex
     std::lock_guard lru_lock(lru_mutex_);
     lru_.update(s, at);
   }
-  return search_hit{s.uuid, s.response, similarity, exact};
+  return search_hit{s.uuid, s.response, similarity, exact, s.query_text};
 }
 
 std::vector<std::string> namespace_index::within_radius(std::span<const float> unit_probe, double threshold,

@@ -4,6 +4,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -64,6 +65,13 @@ public:
   /// recently used). A query of the wrong dimension is a miss.
   std::optional<search_hit> lookup(std::span<const float> unit_query, std::string_view normalized_text,
                                    double threshold, std::int64_t now_ms);
+  /// The same, except that `accept` sees the candidate (exact or nearest,
+  /// with the entry's query_text, without its response) first; a refused candidate is no hit and
+  /// records no access. Called under the index's shared lock: it must not
+  /// call back into the index.
+  std::optional<search_hit> lookup(std::span<const float> unit_query, std::string_view normalized_text,
+                                   double threshold, std::int64_t now_ms,
+                                   const std::function<bool(const search_hit&)>& accept);
 
   /// Exact (brute force over the stored vectors): uuids of every live entry
   /// with cosine >= threshold to the unit probe, most similar first.

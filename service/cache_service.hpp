@@ -28,6 +28,11 @@ public:
   virtual void compact(callback<compact_reply> done) = 0;
   virtual void entry_stats(callback<entry_stats_reply> done) = 0;
   virtual void stats(callback<stats_reply> done) = 0;
+  /// Records feedback on a served hit (durable before it is acknowledged).
+  /// Not pure so that services written before it still compile.
+  virtual void feedback(feedback_request, callback<feedback_reply> done) {
+    done(error{errc::unavailable, "feedback is not supported by this service"});
+  }
 
   /// Cheap and synchronous: safe on an I/O thread.
   virtual health_reply health() = 0;

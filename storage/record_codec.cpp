@@ -118,7 +118,9 @@ result<std::uint64_t> decode_u64(std::string_view payload) {
   return v;
 }
 
-// WAL payload, insert: [1, entry]; remove: [2, uuid, reason]; void: [0].
+// WAL payload, insert: [1, entry]; remove: [2, uuid, reason];
+// feedback: [3, uuid, similarity (float64), correct, class, query_text];
+// void: [0].
 std::string encode_wal_payload(const wal_record& rec) {
   msgpack::sbuffer buf(256 + rec.entry.embedding.size() * sizeof(float) + rec.entry.response.size() +
                        rec.entry.query_text.size());
@@ -127,6 +129,17 @@ std::string encode_wal_payload(const wal_record& rec) {
     pk.pack_array(2);
     pk.pack_uint8(static_cast<std::uint8_t>(wal_op::insert));
     mp::pack_entry(pk, rec.entry);
+  } else if (rec.op == wal_op::feedback) {
+    pk.pack_array(6);
+    pk.pack_uint8(static_cast<std::uint8_t>(wal_op::feedback));
+    mp::pack_str(pk, rec.uuid);
+    pk.pack_double(rec.feedback.similarity);
+    if (rec.feedback.correct)
+      pk.pack_true();
+    else
+      pk.pack_false();
+    pk.pack_uint8(rec.feedback.feature_class);
+    mp::pack_str(pk, rec.feedback.query_text);
   } else {
     pk.pack_array(3);
     pk.pack_uint8(static_cast<std::uint8_t>(wal_op::remove));
@@ -176,6 +189,21 @@ status decode_wal_payload(std::string_view payload, wal_record& out, bool& is_vo
     out.reason = static_cast<removal_reason>(reason);
     return {};
   }
+  if (op == static_cast<std::uint64_t>(wal_op::feedback)) {
+    out.op = wal_op::feedback;
+    std::uint64_t cls = 0;
+    auto& sim = a[2];
+    if (oh.get().via.array.size < 6 || !mp::read_str(a[1], out.uuid) ||
+        (sim.type != msgpack::type::FLOAT64 && sim.type != msgpack::type::FLOAT32) ||
+        !mp::read_bool(a[3], out.feedback.correct) || !mp::read_u64(a[4], cls) || cls > 255 ||
+        !mp::read_str(a[5], out.feedback.query_text))
+      return bad("malformed feedback record");
+    out.feedback.similarity = sim.via.f64;
+    out.feedback.feature_class = static_cast<std::uint8_t>(cls);
+    if (!(out.feedback.similarity >= -1.0 && out.feedback.similarity <= 1.0))
+      return bad("feedback record with similarity out of range");
+    return {};
+  }
   return bad("unknown WAL op " + std::to_string(op));
 }
 
@@ -209,11 +237,12 @@ result<namespace_meta> decode_namespace(std::string_view payload) {
 }
 
 // [dir, generation, covered, dimension, count, entries_bytes, entries_crc,
-//  has_graph, graph_bytes, graph_crc]
+//  has_graph, graph_bytes, graph_crc, (quality_state)]: the 11th element
+// only when the namespace has feedback (format note F2).
 std::string encode_manifest(const snapshot_manifest& m) {
   msgpack::sbuffer buf;
   mp::packer pk(&buf);
-  pk.pack_array(10);
+  pk.pack_array(m.quality_state.empty() ? 10 : 11);
   mp::pack_str(pk, m.dir_name);
   pk.pack_uint64(m.generation);
   pk.pack_uint64(m.covered_ns_seq);
@@ -227,6 +256,8 @@ std::string encode_manifest(const snapshot_manifest& m) {
     pk.pack_false();
   pk.pack_uint64(m.graph_bytes);
   pk.pack_uint32(m.graph_crc);
+  if (!m.quality_state.empty())
+    mp::pack_str(pk, m.quality_state);
   return to_string(buf);
 }
 
@@ -245,6 +276,8 @@ result<snapshot_manifest> decode_manifest(std::string_view payload) {
       !mp::read_u64(a[8], m.graph_bytes) || !mp::read_u64(a[9], graph_crc) || entries_crc > UINT32_MAX ||
       graph_crc > UINT32_MAX)
     return bad("malformed snapshot manifest");
+  if (oh.get().via.array.size >= 11 && !mp::read_str(a[10], m.quality_state))
+    return bad("malformed quality state in snapshot manifest");
   m.entries_crc = static_cast<std::uint32_t>(entries_crc);
   m.graph_crc = static_cast<std::uint32_t>(graph_crc);
   return m;

@@ -43,6 +43,13 @@ std::optional<std::string> invalid_record(const wal_record& rec) {
       return "remove with an unknown reason";
     return std::nullopt;
   }
+  if (rec.op == wal_op::feedback) {
+    if (rec.uuid.empty())
+      return "feedback without uuid";
+    if (!(rec.feedback.similarity >= -1.0 && rec.feedback.similarity <= 1.0))
+      return "feedback with a similarity out of range";
+    return std::nullopt;
+  }
   return "unknown op";
 }
 

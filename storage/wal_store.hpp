@@ -66,6 +66,7 @@ struct prepared_snapshot {
   std::uint64_t entry_count = 0;
   storage::entries_file_info entries;
   std::optional<storage::file_digest> graph; ///< absent: no graph file
+  std::string quality_state; ///< feedback counts, opaque here (manifest)
 };
 
 /// The node's write-ahead log, per-namespace sequence numbers and snapshot
@@ -172,6 +173,8 @@ public:
     std::optional<std::filesystem::path> graph_file; ///< set only if it verified
     std::vector<labelled_entry> snapshot_entries;
     std::uint64_t snapshot_ns_seq = 0;
+    /// The snapshot's feedback counts (opaque; empty: none).
+    std::string quality_state;
     /// Records with ns_seq > snapshot_ns_seq, in ns_seq order, only those
     /// that verify and are safe to apply (see the corruption policy).
     std::vector<wal_record> tail;

@@ -60,6 +60,7 @@ void wal_store::load_snapshot(recovery_work& w, recovery_report& rep) {
     return;
   }
   w.rn.snapshot_entries = std::move(contents->entries);
+  w.rn.quality_state = m.quality_state;
   if (m.dimension != 0)
     w.rn.dimension = m.dimension;
   if (m.has_graph) {
@@ -220,6 +221,7 @@ result<wal_store::recovery_report> wal_store::recover() {
       w.rn.tail.erase(w.rn.tail.begin(), keep_from);
       w.rn.snapshot_entries.clear();
       w.rn.graph_file.reset();
+      w.rn.quality_state.clear();
     }
     if (w.problems > messages_per_namespace)
       rep.messages.push_back(ns_label(w.rn.ns, w.id) + ": " +

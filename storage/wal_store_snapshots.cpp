@@ -185,6 +185,7 @@ status wal_store::publish_snapshot(const prepared_snapshot& snap) {
   m.entry_count = snap.entry_count;
   m.entries_bytes = snap.entries.bytes;
   m.entries_crc = snap.entries.crc;
+  m.quality_state = snap.quality_state;
   if (snap.graph) {
     m.has_graph = true;
     m.graph_bytes = snap.graph->bytes;
