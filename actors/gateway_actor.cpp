@@ -123,8 +123,8 @@ gateway_actor::behavior_type gateway_behavior(gateway_pointer self, namespace_di
       [=](feedback_atom atom, feedback_request& req, completion<feedback_reply> done) {
         auto index = self->state.directory->index_of(req.ns);
         if (!index || !index->contains(req.id)) {
-          done(error{errc::not_found, "no entry with id '" + req.id + "' in namespace '" +
-                                          display_name(req.ns) + "'"});
+          done(error{errc::not_found,
+                     "no entry with id '" + req.id + "' in namespace '" + display_name(req.ns) + "'"});
           return;
         }
         forward_to_namespace(self, timeout, atom, std::move(req), std::move(done));

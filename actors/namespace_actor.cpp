@@ -363,8 +363,8 @@ caf::result<feedback_reply> record_feedback(ns_pointer self, feedback_request re
   if (!entry)
     return to_caf_error(errc::not_found,
                         "no entry with id '" + req.id + "' in namespace '" + display_name(st.key) + "'");
-  auto cls = quality::classify(
-      quality::compare(quality::extract_features(req.query_text), quality::extract_features(entry->query_text)));
+  auto cls = quality::classify(quality::compare(quality::extract_features(req.query_text),
+                                                quality::extract_features(entry->query_text)));
   wal_record rec;
   rec.op = wal_op::feedback;
   rec.ns = st.key;
@@ -378,17 +378,18 @@ caf::result<feedback_reply> record_feedback(ns_pointer self, feedback_request re
   self->request(st.storage, caf::infinite, append_atom::value, std::move(batch))
       .then(
           [=](const std::vector<std::uint64_t>& seqs) mutable {
-            enqueue_apply(self, pending_apply{std::nullopt, [=]() mutable {
-                                                auto& st = self->state;
-                                                st.feedback.add(similarity, cls, correct);
-                                                if (!seqs.empty())
-                                                  st.applied_ns_seq = std::max(st.applied_ns_seq, seqs.back());
-                                                st.quality_view->publish(st.feedback.fit(st.settings.quality));
-                                                count(st.settings.metrics, &node_metrics::feedback_total);
-                                                if (!correct)
-                                                  count(st.settings.metrics, &node_metrics::feedback_wrong_total);
-                                                promise.deliver(feedback_reply{});
-                                              }});
+            enqueue_apply(self,
+                          pending_apply{std::nullopt, [=]() mutable {
+                                          auto& st = self->state;
+                                          st.feedback.add(similarity, cls, correct);
+                                          if (!seqs.empty())
+                                            st.applied_ns_seq = std::max(st.applied_ns_seq, seqs.back());
+                                          st.quality_view->publish(st.feedback.fit(st.settings.quality));
+                                          count(st.settings.metrics, &node_metrics::feedback_total);
+                                          if (!correct)
+                                            count(st.settings.metrics, &node_metrics::feedback_wrong_total);
+                                          promise.deliver(feedback_reply{});
+                                        }});
           },
           [=](caf::error& err) mutable { promise.deliver(err); });
   return promise;

@@ -54,7 +54,8 @@ std::shared_ptr<quality::model_view> namespace_directory::quality_of(const names
   return i == items_.end() ? nullptr : i->second.quality;
 }
 
-void namespace_directory::publish_quality(const namespace_key& key, std::shared_ptr<quality::model_view> view) {
+void namespace_directory::publish_quality(const namespace_key& key,
+                                          std::shared_ptr<quality::model_view> view) {
   std::unique_lock lock{mtx_};
   items_[key].key = key;
   items_[key].quality = std::move(view);

@@ -46,12 +46,11 @@ result<std::optional<gated_hit>> lookup_in(const namespace_directory& dir, const
     if (auto view = dir.quality_of(key))
       model = view->current();
   quality::gate_verdict verdict;
-  auto h = index->lookup(req.embedding, text, gate.search_threshold(model.get()), now_ms,
-                         [&](const search_hit& candidate) {
-                           verdict = gate.judge(candidate.similarity, candidate.exact_match,
-                                                candidate.query_text, model.get());
-                           return verdict.serve;
-                         });
+  auto h = index->lookup(
+      req.embedding, text, gate.search_threshold(model.get()), now_ms, [&](const search_hit& candidate) {
+        verdict = gate.judge(candidate.similarity, candidate.exact_match, candidate.query_text, model.get());
+        return verdict.serve;
+      });
   if (!h) {
     if (std::string_view{verdict.decided_by} == "check")
       metrics.quality_check_refusals_total.fetch_add(1, std::memory_order_relaxed);

@@ -83,8 +83,8 @@ replay_counts replay_tail(wal_store::recovered_namespace& r, namespace_index& in
       // Feedback changes only the quality model, never the index: no need
       // to end the run of inserts.
       if (rec.feedback.feature_class < quality::agreement_classes) {
-        feedback.add(rec.feedback.similarity, static_cast<quality::agreement_class>(rec.feedback.feature_class),
-                     rec.feedback.correct);
+        feedback.add(rec.feedback.similarity,
+                     static_cast<quality::agreement_class>(rec.feedback.feature_class), rec.feedback.correct);
         ++counts.applied;
       } else {
         spdlog::error("recovery: namespace {}: feedback record {} has an unknown class {}; skipped",

@@ -172,8 +172,9 @@ void dispatch(const request_view& req, const route& rt, bool local, cache_servic
       if (!parsed)
         return (*out)(error_response(parsed.err()));
       parsed->local = local;
-      svc.feedback(std::move(*parsed), reply_with<feedback_reply>(
-                                           out, [](const feedback_reply& r) { return feedback_response(r); }));
+      svc.feedback(std::move(*parsed), reply_with<feedback_reply>(out, [](const feedback_reply& r) {
+                     return feedback_response(r);
+                   }));
       return;
     }
     case route_id::delete_entry: {

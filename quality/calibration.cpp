@@ -158,7 +158,9 @@ std::string feedback_counts::serialize() const {
 }
 
 result<feedback_counts> feedback_counts::deserialize(std::string_view s) {
-  auto bad = [](std::string what) { return error{errc::internal, "quality model state: " + std::move(what)}; };
+  auto bad = [](std::string what) {
+    return error{errc::internal, "quality model state: " + std::move(what)};
+  };
   feedback_counts out;
   auto nl = s.find('\n');
   if (nl == std::string_view::npos || s.substr(0, nl) != "fq1 " + std::to_string(bins) + " 0.005")

@@ -91,8 +91,8 @@ private:
   friend class feedback_counts;
   struct per_class {
     std::uint64_t n = 0;
-    std::array<double, bins> tail_upper{};  ///< Wilson upper bound of tail(b)
-    std::array<double, bins> isotonic{};    ///< P(wrong | bin), nonincreasing
+    std::array<double, bins> tail_upper{};    ///< Wilson upper bound of tail(b)
+    std::array<double, bins> isotonic{};      ///< P(wrong | bin), nonincreasing
     std::array<std::uint64_t, bins> tail_n{}; ///< feedback in tail(b)
     std::uint64_t correct = 0, wrong = 0;
   };

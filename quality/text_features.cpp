@@ -45,26 +45,27 @@ bool one_of(std::string_view s, const std::array<std::string_view, N>& list) {
 }
 
 constexpr std::array<std::string_view, 24> negation_words{
-    "not",  "no",     "never",   "none",   "nothing", "nobody",  "neither", "nor",
-    "without", "cannot", "nowhere", "noone", "isnt",  "arent",   "dont",    "doesnt",
-    "didnt", "cant",  "wont",    "shouldnt", "wouldnt", "couldnt", "hasnt", "havent"};
+    "not",     "no",     "never",   "none",     "nothing", "nobody",  "neither", "nor",
+    "without", "cannot", "nowhere", "noone",    "isnt",    "arent",   "dont",    "doesnt",
+    "didnt",   "cant",   "wont",    "shouldnt", "wouldnt", "couldnt", "hasnt",   "havent"};
 
 constexpr std::array<std::string_view, 64> stop_words{
-    "a",     "an",    "the",  "is",    "are",   "was",  "were", "be",   "been", "being", "of",    "to",   "in",
-    "on",    "for",   "with", "and",   "or",    "as",   "at",   "by",   "it",   "its",   "this",  "that", "these",
-    "those", "from",  "into", "do",    "does",  "did",  "can",  "could", "should", "would", "will", "what",
-    "which", "who",   "how",  "why",   "when",  "where", "i",   "you",  "we",   "they",  "he",    "she",  "my",
-    "your",  "our",   "their", "me",   "us",    "them", "there", "here", "so",   "if",    "than",  "then"};
+    "a",     "an",     "the",   "is",    "are",   "was",   "were", "be",   "been", "being", "of",
+    "to",    "in",     "on",    "for",   "with",  "and",   "or",   "as",   "at",   "by",    "it",
+    "its",   "this",   "that",  "these", "those", "from",  "into", "do",   "does", "did",   "can",
+    "could", "should", "would", "will",  "what",  "which", "who",  "how",  "why",  "when",  "where",
+    "i",     "you",    "we",    "they",  "he",    "she",   "my",   "your", "our",  "their", "me",
+    "us",    "them",   "there", "here",  "so",    "if",    "than", "then"};
 
 /// Number words, "zero" .. "twenty" and the tens.
 std::string_view number_word(std::string_view w) {
   static constexpr std::array<std::pair<std::string_view, std::string_view>, 28> words{{
-      {"zero", "0"},      {"one", "1"},        {"two", "2"},       {"three", "3"},    {"four", "4"},
-      {"five", "5"},      {"six", "6"},        {"seven", "7"},     {"eight", "8"},    {"nine", "9"},
-      {"ten", "10"},      {"eleven", "11"},    {"twelve", "12"},   {"thirteen", "13"}, {"fourteen", "14"},
-      {"fifteen", "15"},  {"sixteen", "16"},   {"seventeen", "17"}, {"eighteen", "18"}, {"nineteen", "19"},
-      {"twenty", "20"},   {"thirty", "30"},    {"forty", "40"},    {"fifty", "50"},   {"sixty", "60"},
-      {"seventy", "70"},  {"eighty", "80"},    {"ninety", "90"},
+      {"zero", "0"},     {"one", "1"},      {"two", "2"},        {"three", "3"},     {"four", "4"},
+      {"five", "5"},     {"six", "6"},      {"seven", "7"},      {"eight", "8"},     {"nine", "9"},
+      {"ten", "10"},     {"eleven", "11"},  {"twelve", "12"},    {"thirteen", "13"}, {"fourteen", "14"},
+      {"fifteen", "15"}, {"sixteen", "16"}, {"seventeen", "17"}, {"eighteen", "18"}, {"nineteen", "19"},
+      {"twenty", "20"},  {"thirty", "30"},  {"forty", "40"},     {"fifty", "50"},    {"sixty", "60"},
+      {"seventy", "70"}, {"eighty", "80"},  {"ninety", "90"},
   }};
   for (auto& [k, v] : words)
     if (k == w)
@@ -75,24 +76,78 @@ std::string_view number_word(std::string_view w) {
 /// The canonical unit for a lower-case word, or empty.
 std::string_view unit_of(std::string_view w) {
   static constexpr std::array<std::pair<std::string_view, std::string_view>, 72> units{{
-      {"%", "%"},          {"percent", "%"},      {"pct", "%"},         {"km", "km"},
-      {"kilometer", "km"}, {"kilometers", "km"},  {"kilometre", "km"},  {"kilometres", "km"},
-      {"m", "m"},          {"meter", "m"},        {"meters", "m"},      {"metre", "m"},
-      {"metres", "m"},     {"cm", "cm"},          {"mm", "mm"},         {"mi", "mi"},
-      {"mile", "mi"},      {"miles", "mi"},       {"kg", "kg"},         {"kilogram", "kg"},
-      {"kilograms", "kg"}, {"g", "g"},            {"gram", "g"},        {"grams", "g"},
-      {"lb", "lb"},        {"lbs", "lb"},         {"pound", "lb"},      {"pounds", "lb"},
-      {"kb", "kb"},        {"mb", "mb"},          {"gb", "gb"},         {"tb", "tb"},
-      {"megabyte", "mb"},  {"megabytes", "mb"},   {"gigabyte", "gb"},   {"gigabytes", "gb"},
-      {"ms", "ms"},        {"millisecond", "ms"}, {"milliseconds", "ms"}, {"s", "s"},
-      {"sec", "s"},        {"secs", "s"},         {"second", "s"},      {"seconds", "s"},
-      {"min", "min"},      {"mins", "min"},       {"minute", "min"},    {"minutes", "min"},
-      {"h", "h"},          {"hr", "h"},           {"hrs", "h"},         {"hour", "h"},
-      {"hours", "h"},      {"day", "d"},          {"days", "d"},        {"week", "wk"},
-      {"weeks", "wk"},     {"month", "mo"},       {"months", "mo"},     {"year", "y"},
-      {"years", "y"},      {"yr", "y"},           {"yrs", "y"},         {"usd", "$"},
-      {"dollar", "$"},     {"dollars", "$"},      {"eur", "eur"},       {"euro", "eur"},
-      {"euros", "eur"},    {"x", "x"},            {"k", "k"},           {"st", ""},
+      {"%", "%"},
+      {"percent", "%"},
+      {"pct", "%"},
+      {"km", "km"},
+      {"kilometer", "km"},
+      {"kilometers", "km"},
+      {"kilometre", "km"},
+      {"kilometres", "km"},
+      {"m", "m"},
+      {"meter", "m"},
+      {"meters", "m"},
+      {"metre", "m"},
+      {"metres", "m"},
+      {"cm", "cm"},
+      {"mm", "mm"},
+      {"mi", "mi"},
+      {"mile", "mi"},
+      {"miles", "mi"},
+      {"kg", "kg"},
+      {"kilogram", "kg"},
+      {"kilograms", "kg"},
+      {"g", "g"},
+      {"gram", "g"},
+      {"grams", "g"},
+      {"lb", "lb"},
+      {"lbs", "lb"},
+      {"pound", "lb"},
+      {"pounds", "lb"},
+      {"kb", "kb"},
+      {"mb", "mb"},
+      {"gb", "gb"},
+      {"tb", "tb"},
+      {"megabyte", "mb"},
+      {"megabytes", "mb"},
+      {"gigabyte", "gb"},
+      {"gigabytes", "gb"},
+      {"ms", "ms"},
+      {"millisecond", "ms"},
+      {"milliseconds", "ms"},
+      {"s", "s"},
+      {"sec", "s"},
+      {"secs", "s"},
+      {"second", "s"},
+      {"seconds", "s"},
+      {"min", "min"},
+      {"mins", "min"},
+      {"minute", "min"},
+      {"minutes", "min"},
+      {"h", "h"},
+      {"hr", "h"},
+      {"hrs", "h"},
+      {"hour", "h"},
+      {"hours", "h"},
+      {"day", "d"},
+      {"days", "d"},
+      {"week", "wk"},
+      {"weeks", "wk"},
+      {"month", "mo"},
+      {"months", "mo"},
+      {"year", "y"},
+      {"years", "y"},
+      {"yr", "y"},
+      {"yrs", "y"},
+      {"usd", "$"},
+      {"dollar", "$"},
+      {"dollars", "$"},
+      {"eur", "eur"},
+      {"euro", "eur"},
+      {"euros", "eur"},
+      {"x", "x"},
+      {"k", "k"},
+      {"st", ""},
   }};
   for (auto& [k, v] : units)
     if (k == w)
@@ -203,8 +258,8 @@ bool has_code_punct(std::string_view s) {
 /// Parses a leading number: digits with ',' and '.'; returns its length.
 std::size_t number_prefix(std::string_view s) {
   std::size_t i = 0;
-  while (i < s.size() && (is_digit(s[i]) || ((s[i] == ',' || s[i] == '.') && i > 0 && i + 1 < s.size() &&
-                                             is_digit(s[i + 1]))))
+  while (i < s.size() && (is_digit(s[i]) ||
+                          ((s[i] == ',' || s[i] == '.') && i > 0 && i + 1 < s.size() && is_digit(s[i + 1]))))
     ++i;
   return i;
 }
@@ -242,8 +297,8 @@ text_features extract_features(std::string_view text) {
     if (has_letter(t) || has_digit(t))
       f.empty = false;
     // Negation.
-    if (one_of(plain, negation_words) ||
-        (plain.size() > 3 && plain.ends_with("nt") && (low.ends_with("n't") || low.ends_with("n\xE2\x80\x99t"))))
+    if (one_of(plain, negation_words) || (plain.size() > 3 && plain.ends_with("nt") &&
+                                          (low.ends_with("n't") || low.ends_with("n\xE2\x80\x99t"))))
       f.negated = true;
     // Numbers: "$5", "5", "5km", "5 km", "five", "20%".
     std::string_view body = t;
@@ -272,7 +327,7 @@ text_features extract_features(std::string_view text) {
       if (unit.empty() && i + 1 < toks.size()) {
         auto next = lower(toks[i + 1].text);
         if (auto u = unit_of(next); !u.empty() && next != "s" && next != "m" && next != "g" && next != "x" &&
-                                     next != "k" && next != "h") {
+                                    next != "k" && next != "h") {
           unit = std::string{u};
           ++i;
         }

@@ -33,11 +33,11 @@ text_features extract_features(std::string_view text);
 
 /// How a query's text relates to a cached entry's text.
 struct feature_agreement {
-  bool comparable = false; ///< both texts have words
-  bool numbers = true;     ///< same numbers (with units)
-  bool negation = true;    ///< both negated or neither
-  bool identifiers = true; ///< same identifiers
-  bool entities = true;    ///< same named entities
+  bool comparable = false;    ///< both texts have words
+  bool numbers = true;        ///< same numbers (with units)
+  bool negation = true;       ///< both negated or neither
+  bool identifiers = true;    ///< same identifiers
+  bool entities = true;       ///< same named entities
   double token_overlap = 1.0; ///< Jaccard of the content words
 };
 

@@ -62,7 +62,7 @@ struct query_reply {
 struct feedback_request {
   namespace_key ns;
   std::string id;
-  double similarity = 0; ///< as served, in [0, 1]
+  double similarity = 0;  ///< as served, in [0, 1]
   std::string query_text; ///< the query's text, "" when unknown
   bool correct = false;
   bool local = false;
@@ -73,8 +73,8 @@ struct feedback_reply {};
 struct quality_class_stats {
   std::uint64_t correct = 0;
   std::uint64_t wrong = 0;
-  bool active = false;                  ///< enough feedback for the bound to decide
-  double serving_from_at_5pct = 2.0;    ///< lowest similarity served at max_error_rate 0.05
+  bool active = false;               ///< enough feedback for the bound to decide
+  double serving_from_at_5pct = 2.0; ///< lowest similarity served at max_error_rate 0.05
 };
 struct quality_stats {
   std::uint64_t feedback_total = 0;

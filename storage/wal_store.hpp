@@ -66,7 +66,7 @@ struct prepared_snapshot {
   std::uint64_t entry_count = 0;
   storage::entries_file_info entries;
   std::optional<storage::file_digest> graph; ///< absent: no graph file
-  std::string quality_state; ///< feedback counts, opaque here (manifest)
+  std::string quality_state;                 ///< feedback counts, opaque here (manifest)
 };
 
 /// The node's write-ahead log, per-namespace sequence numbers and snapshot

@@ -73,3 +73,24 @@ async def test_errors_are_tool_errors(dead_url: str, scope: str) -> None:
             await session.initialize()
             result = await session.call_tool("semantic_cache_lookup", {"query": "anything"})
             assert is_error(result) and "cache lookup failed" in result.content[0].text
+
+
+async def test_lookup_quality_arguments_and_feedback_tool(node, scope: str) -> None:
+    async with stdio_client(params(node.url, scope, FERROCACHE_MCP_CHECK="strict")) as (read, write):
+        async with ClientSession(read, write) as session:
+            await session.initialize()
+            names = {t.name for t in (await session.list_tools()).tools}
+            assert "semantic_cache_feedback" in names
+            q23 = "What is the capital gains tax rate for 2023?"
+            q24 = "What is the capital gains tax rate for 2024?"
+            await session.call_tool("semantic_cache_store", {"query": q23, "response": "20%"})
+            refused = {"query": q24, "threshold": 0.5}
+            assert result_data(await session.call_tool("semantic_cache_lookup", refused)) == {"hit": False}
+            hit = result_data(await session.call_tool("semantic_cache_lookup", {**refused, "check": "off",
+                                                                                 "max_error_rate": 0.1}))
+            assert hit["hit"] is True and hit["matched_query_text"] == q23 and hit["decided_by"] == "threshold"
+            recorded = result_data(await session.call_tool("semantic_cache_feedback", {
+                "query": q24, "id": hit["id"], "similarity": hit["similarity"], "correct": False}))
+            assert recorded == {"recorded": True}
+            bad = await session.call_tool("semantic_cache_lookup", {"query": q24, "max_error_rate": 0.9})
+            assert is_error(bad)

@@ -30,7 +30,8 @@ TEST_CASE("a paraphrase keeps numbers, negation and identifiers", "[quality]") {
 }
 
 TEST_CASE("a changed number is a conflict", "[quality]") {
-  auto a = agree("What is the capital gains tax rate for 2023?", "What is the capital gains tax rate for 2024?");
+  auto a =
+      agree("What is the capital gains tax rate for 2023?", "What is the capital gains tax rate for 2024?");
   CHECK_FALSE(a.numbers);
   CHECK(strict_refuses(a));
   CHECK(classify(a) == agreement_class::conflict);

@@ -193,11 +193,24 @@ def insert_request(embedding: Embedding, response: str, query_text: str, model_i
     return json_request("POST", "/insert", payload)
 
 
+def check_quality_args(max_error_rate: Optional[float], check: Optional[str]) -> None:
+    """Validates ``max_error_rate`` (0 < d <= 0.5) and ``check`` ("off" | "strict") before a request."""
+    if max_error_rate is not None:
+        if isinstance(max_error_rate, bool) or not isinstance(max_error_rate, (int, float)):
+            raise ValueError("max_error_rate must be a number")
+        if not 0.0 < float(max_error_rate) <= 0.5:
+            raise ValueError("max_error_rate must be greater than 0 and at most 0.5")
+    if check is not None and check not in ("off", "strict"):
+        raise ValueError("check must be 'off' or 'strict'")
+
+
 def query_request(embedding: Embedding, threshold: Optional[float] = 0.92, model_id: Optional[str] = None,
                   query_text: Optional[str] = None, cache_scope: Optional[str] = None,
-                  conversation_id: Optional[str] = None) -> Request:
+                  conversation_id: Optional[str] = None, max_error_rate: Optional[float] = None,
+                  check: Optional[str] = None) -> Request:
     if model_id is None or not str(model_id).strip():
         raise ValueError("model_id is required (it names the namespace, e.g. 'text-embedding-3-small::1536')")
+    check_quality_args(max_error_rate, check)
     payload: Dict[str, Any] = {"embedding": as_float_list(embedding), "model_id": model_id}
     if threshold is not None:
         payload["threshold"] = float(threshold)
@@ -205,7 +218,29 @@ def query_request(embedding: Embedding, threshold: Optional[float] = 0.92, model
         payload["query_text"] = query_text
     _put_optional(payload, "cache_scope", cache_scope)
     _put_optional(payload, "conversation_id", conversation_id)
+    if max_error_rate is not None:
+        payload["max_error_rate"] = float(max_error_rate)
+    if check is not None:
+        payload["check"] = check
     return json_request("POST", "/query", payload)
+
+
+def feedback_request(id: str, model_id: str, similarity: float, correct: bool, query_text: Optional[str] = None,
+                     cache_scope: Optional[str] = None, conversation_id: Optional[str] = None) -> Request:
+    if not id or "/" in id:
+        raise ValueError("id must be a non-empty string without '/'")
+    if model_id is None or not str(model_id).strip():
+        raise ValueError("model_id is required")
+    if isinstance(similarity, bool) or not isinstance(similarity, (int, float)) or not 0.0 <= float(similarity) <= 1.0:
+        raise ValueError("similarity must be a number in [0, 1]")
+    if not isinstance(correct, bool):
+        raise ValueError("correct must be True or False")
+    payload: Dict[str, Any] = {"id": id, "model_id": model_id, "similarity": float(similarity), "correct": correct}
+    if query_text:
+        payload["query_text"] = query_text
+    _put_optional(payload, "cache_scope", cache_scope)
+    _put_optional(payload, "conversation_id", conversation_id)
+    return json_request("POST", "/feedback", payload)
 
 
 def delete_request(uuid: str) -> Request:

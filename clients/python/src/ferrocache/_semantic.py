@@ -26,6 +26,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional, Tuple
 
+from ._http import check_quality_args
 from .async_client import AsyncFerrocacheClient
 from .client import FerrocacheClient
 from .embeddings import EmbedFn, aembed_text, default_embedder, embed_text, embedder_id
@@ -142,6 +143,10 @@ class Lookup:
     cache_scope: Optional[str] = None
     conversation_id: Optional[str] = None
     error: Optional[BaseException] = None
+    matched_query_text: Optional[str] = None
+    decided_by: Optional[str] = None  # "exact" | "threshold" | "error_bound"
+    error_estimate: Optional[float] = None
+    scope: Optional[str] = None  # "conversation" | "global" when a conversation_id was sent
 
     @classmethod
     def bypass(cls) -> "Lookup":
@@ -162,9 +167,13 @@ class SemanticCache:
                  embed_fn: Optional[EmbedFn] = None, model_id: Optional[str] = None, fail_open: bool = True,
                  auth_token: Optional[str] = None, cache_scope: Optional[str] = None,
                  conversation_id: Optional[str] = None, ttl_seconds: Optional[int] = None,
-                 kind: str = "llm", timeout: float = 5.0, max_retries: int = 1) -> None:
+                 kind: str = "llm", timeout: float = 5.0, max_retries: int = 1,
+                 max_error_rate: Optional[float] = None, check: Optional[str] = None) -> None:
         if threshold is not None and not 0.0 <= float(threshold) <= 1.0:
             raise ValueError("threshold must be within [0, 1]")
+        check_quality_args(max_error_rate, check)
+        self.max_error_rate = None if max_error_rate is None else float(max_error_rate)
+        self.check = check
         if not _NAMESPACE_KIND.match(kind):
             raise ValueError(f"bad namespace kind {kind!r}")
         self.embed_fn: EmbedFn = embed_fn if embed_fn is not None else default_embedder()
@@ -219,13 +228,17 @@ class SemanticCache:
                       cache_scope=cache_scope if cache_scope is not None else self.cache_scope,
                       conversation_id=conversation_id if conversation_id is not None else self.conversation_id)
 
-    def _query_args(self, look: Lookup, threshold: Optional[float]) -> Dict[str, Any]:
+    def _query_args(self, look: Lookup, threshold: Optional[float], max_error_rate: Optional[float] = None,
+                    check: Optional[str] = None) -> Dict[str, Any]:
         if threshold is not None and not 0.0 <= float(threshold) <= 1.0:
             raise ValueError("threshold must be within [0, 1]")
+        check_quality_args(max_error_rate, check)
         return dict(embedding=look.embedding, threshold=self.threshold if threshold is None else float(threshold),
                     model_id=look.namespace,
                     query_text=look.query_text or None, cache_scope=look.cache_scope,
-                    conversation_id=look.conversation_id)
+                    conversation_id=look.conversation_id,
+                    max_error_rate=self.max_error_rate if max_error_rate is None else float(max_error_rate),
+                    check=self.check if check is None else check)
 
     @staticmethod
     def _apply_answer(look: Lookup, answer: Dict[str, Any]) -> Lookup:
@@ -236,6 +249,11 @@ class SemanticCache:
             similarity = answer.get("similarity")
             look.similarity = float(similarity) if isinstance(similarity, (int, float)) else None
             look.exact_match = bool(answer.get("exact_match"))
+            look.matched_query_text = answer.get("matched_query_text")
+            look.decided_by = answer.get("decided_by")
+            estimate = answer.get("error_estimate")
+            look.error_estimate = float(estimate) if isinstance(estimate, (int, float)) else None
+            look.scope = answer.get("scope")
         else:
             look.hit = False
         return look
@@ -245,6 +263,51 @@ class SemanticCache:
         return dict(embedding=look.embedding, response=response, query_text=look.query_text,
                     model_id=look.namespace, ttl_seconds=ttl, cache_scope=look.cache_scope,
                     conversation_id=look.conversation_id)
+
+    @staticmethod
+    def _feedback_args(look: Lookup, correct: bool) -> Optional[Dict[str, Any]]:
+        if not look.hit or not look.entry_id or look.namespace is None or look.similarity is None:
+            return None
+        # A hit found in the global namespace belongs to it, not to the conversation.
+        conversation = look.conversation_id if look.scope != "global" else None
+        return dict(id=look.entry_id, model_id=look.namespace, similarity=min(1.0, max(0.0, look.similarity)),
+                    correct=bool(correct), query_text=look.query_text or None, cache_scope=look.cache_scope,
+                    conversation_id=conversation)
+
+    def feedback(self, look: Lookup, correct: bool) -> bool:
+        """Tell the server whether the hit of ``look`` was right (it learns ``max_error_rate`` from this).
+
+        Returns True once the feedback is durable; False when ``look`` was no hit or the call failed
+        (fail-open: logged, never raised unless ``fail_open`` is off).
+        """
+        args = self._feedback_args(look, correct)
+        if args is None:
+            return False
+        try:
+            self.client.feedback(**args)
+            return True
+        except Exception as exc:
+            self._failed("cache feedback", exc)
+            return False
+
+    async def afeedback_text(self, text: str, fingerprint: Any, entry_id: str, similarity: float, correct: bool,
+                             cache_scope: Optional[str] = None, conversation_id: Optional[str] = None) -> bool:
+        """Feedback on a hit known only by its id and similarity (an agent reporting back)."""
+        vec = await self.aembed(text)
+        look = self._start(text, vec, fingerprint, cache_scope, conversation_id)
+        look.hit, look.entry_id, look.similarity = True, entry_id, float(similarity)
+        return await self.afeedback(look, correct)
+
+    async def afeedback(self, look: Lookup, correct: bool) -> bool:
+        args = self._feedback_args(look, correct)
+        if args is None:
+            return False
+        try:
+            await self.aclient.feedback(**args)
+            return True
+        except Exception as exc:
+            self._failed("cache feedback", exc)
+            return False
 
     def _failed(self, what: str, exc: BaseException, look: Optional[Lookup] = None) -> Lookup:
         if not self.fail_open:
@@ -265,15 +328,18 @@ class SemanticCache:
         return vec
 
     def lookup(self, text: str, fingerprint: Any, cache_scope: Optional[str] = None,
-               conversation_id: Optional[str] = None, threshold: Optional[float] = None) -> Lookup:
-        """Embed ``text`` and query the namespace of ``fingerprint`` (scope/conversation/threshold override)."""
+               conversation_id: Optional[str] = None, threshold: Optional[float] = None,
+               max_error_rate: Optional[float] = None, check: Optional[str] = None) -> Lookup:
+        """Embed ``text`` and query the namespace of ``fingerprint`` (scope/conversation/threshold/
+        max_error_rate/check override the instance's settings)."""
         try:
             vec = self.embed(text)
         except Exception as exc:
             return self._failed("embedding", exc)
         look = self._start(text, vec, fingerprint, cache_scope, conversation_id)
         try:
-            return self._apply_answer(look, self.client.query(**self._query_args(look, threshold)))
+            return self._apply_answer(look, self.client.query(**self._query_args(look, threshold, max_error_rate,
+                                                                                 check)))
         except Exception as exc:
             return self._failed("cache lookup", exc, look)
 
@@ -309,14 +375,16 @@ class SemanticCache:
         return vec
 
     async def alookup(self, text: str, fingerprint: Any, cache_scope: Optional[str] = None,
-                      conversation_id: Optional[str] = None, threshold: Optional[float] = None) -> Lookup:
+                      conversation_id: Optional[str] = None, threshold: Optional[float] = None,
+                      max_error_rate: Optional[float] = None, check: Optional[str] = None) -> Lookup:
         try:
             vec = await self.aembed(text)
         except Exception as exc:
             return self._failed("embedding", exc)
         look = self._start(text, vec, fingerprint, cache_scope, conversation_id)
         try:
-            return self._apply_answer(look, await self.aclient.query(**self._query_args(look, threshold)))
+            return self._apply_answer(
+                look, await self.aclient.query(**self._query_args(look, threshold, max_error_rate, check)))
         except Exception as exc:
             return self._failed("cache lookup", exc, look)
 

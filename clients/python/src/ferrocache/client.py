@@ -119,13 +119,28 @@ class FerrocacheClient:
 
     def query(self, embedding: Embedding, threshold: Optional[float] = 0.92, model_id: Optional[str] = None,
               query_text: Optional[str] = None, cache_scope: Optional[str] = None,
-              conversation_id: Optional[str] = None) -> Dict[str, Any]:
+              conversation_id: Optional[str] = None, max_error_rate: Optional[float] = None,
+              check: Optional[str] = None) -> Dict[str, Any]:
         """Look up the nearest entry; ``{"hit": False}`` on a miss.
 
         ``threshold=None`` uses the server's default (``hnsw.default_threshold``).
+        ``max_error_rate`` (0 < d <= 0.5): serve a hit only when the namespace's feedback-calibrated
+        error bound allows (with too little feedback the threshold decides); ``check="strict"`` refuses
+        hits whose numbers, negation or identifiers disagree with ``query_text`` (docs/quality.md).
         """
         return self._call(_http.query_request(embedding, threshold, model_id, query_text, cache_scope,
-                                              conversation_id))
+                                              conversation_id, max_error_rate, check))
+
+    def feedback(self, id: str, model_id: str, similarity: float, correct: bool,
+                 query_text: Optional[str] = None, cache_scope: Optional[str] = None,
+                 conversation_id: Optional[str] = None) -> Dict[str, Any]:
+        """Report whether a served hit was right; ``{"status": "ok"}`` once durable.
+
+        Pass the hit's ``id``, the namespace it was found in, the ``similarity`` it was served at and
+        the query's text when known. Raises ``FerrocacheError`` (404) for an unknown id.
+        """
+        return self._call(_http.feedback_request(id, model_id, similarity, correct, query_text, cache_scope,
+                                                 conversation_id))
 
     def delete_entry(self, uuid: str) -> Dict[str, Any]:
         """Remove every entry with this id; raises ``FerrocacheError`` (404) when there is none."""

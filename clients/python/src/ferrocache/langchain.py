@@ -104,11 +104,13 @@ class FerrocacheCache(BaseCache):
     def __init__(self, cache_url: Optional[str] = None, threshold: Optional[float] = None,
                  embed_fn: Optional[EmbedFn] = None, model_id: Optional[str] = None, fail_open: bool = True,
                  auth_token: Optional[str] = None, cache_scope: Optional[str] = None,
-                 conversation_id: Optional[str] = None, ttl_seconds: Optional[int] = None) -> None:
+                 conversation_id: Optional[str] = None, ttl_seconds: Optional[int] = None,
+                 max_error_rate: Optional[float] = None, check: Optional[str] = None) -> None:
         self._cache = SemanticCache(cache_url=cache_url, threshold=threshold, embed_fn=embed_fn,
                                     model_id=model_id, fail_open=fail_open, auth_token=auth_token,
                                     cache_scope=cache_scope, conversation_id=conversation_id,
-                                    ttl_seconds=ttl_seconds, kind="langchain")
+                                    ttl_seconds=ttl_seconds, kind="langchain",
+                                    max_error_rate=max_error_rate, check=check)
 
     @property
     def semantic_cache(self) -> SemanticCache:

@@ -97,12 +97,14 @@ class FerrocacheLLM(LLM):
                  embed_fn: Optional[EmbedFn] = None, model_id: Optional[str] = None, fail_open: bool = True,
                  auth_token: Optional[str] = None, cache_scope: Optional[str] = None,
                  conversation_id: Optional[str] = None, ttl_seconds: Optional[int] = None,
+                 max_error_rate: Optional[float] = None, check: Optional[str] = None,
                  **kwargs: Any) -> None:
         super().__init__(inner=inner, **kwargs)  # type: ignore[call-arg]
         self._cache = SemanticCache(cache_url=cache_url, threshold=threshold, embed_fn=embed_fn,
                                     model_id=model_id, fail_open=fail_open, auth_token=auth_token,
                                     cache_scope=cache_scope, conversation_id=conversation_id,
-                                    ttl_seconds=ttl_seconds, kind="llamaindex")
+                                    ttl_seconds=ttl_seconds, kind="llamaindex",
+                                    max_error_rate=max_error_rate, check=check)
 
     @classmethod
     def class_name(cls) -> str:

@@ -31,7 +31,7 @@ from typing import Any, Optional, TypeVar
 from .._semantic import SemanticCache
 from ..embeddings import EmbedFn
 from ._anthropic import AnthropicMessagesAdapter
-from ._intercept import install
+from ._intercept import Judge, Verifier, install
 from ._openai import OpenAIChatAdapter
 
 __all__ = ["wrap_openai", "wrap_anthropic"]
@@ -41,16 +41,20 @@ ClientT = TypeVar("ClientT")
 
 def _cache(cache_url: Optional[str], threshold: Optional[float], embed_fn: Optional[EmbedFn],
            model_id: Optional[str], fail_open: bool, auth_token: Optional[str], cache_scope: Optional[str],
-           conversation_id: Optional[str], ttl_seconds: Optional[int]) -> SemanticCache:
+           conversation_id: Optional[str], ttl_seconds: Optional[int], max_error_rate: Optional[float] = None,
+           check: Optional[str] = None) -> SemanticCache:
     return SemanticCache(cache_url=cache_url, threshold=threshold, embed_fn=embed_fn, model_id=model_id,
                          fail_open=fail_open, auth_token=auth_token, cache_scope=cache_scope,
-                         conversation_id=conversation_id, ttl_seconds=ttl_seconds, kind="llm")
+                         conversation_id=conversation_id, ttl_seconds=ttl_seconds, kind="llm",
+                         max_error_rate=max_error_rate, check=check)
 
 
 def wrap_openai(client: ClientT, cache_url: Optional[str] = None, threshold: Optional[float] = None,
                 embed_fn: Optional[EmbedFn] = None, model_id: Optional[str] = None, fail_open: bool = True,
                 auth_token: Optional[str] = None, cache_scope: Optional[str] = None,
-                conversation_id: Optional[str] = None, ttl_seconds: Optional[int] = None) -> ClientT:
+                conversation_id: Optional[str] = None, ttl_seconds: Optional[int] = None,
+                max_error_rate: Optional[float] = None, check: Optional[str] = None, verify_rate: float = 0.0,
+                judge: Optional[Judge] = None, verify_seed: Optional[int] = None) -> ClientT:
     """Cache ``client.chat.completions.create`` of an ``openai.OpenAI`` or ``openai.AsyncOpenAI``.
 
     ``cache_url``: the FerroCache node (default ``$FERROCACHE_URL``, then ``http://localhost:3000``).
@@ -60,25 +64,34 @@ def wrap_openai(client: ClientT, cache_url: Optional[str] = None, threshold: Opt
     ``fail_open``: when the cache or the embedder fails, call the LLM anyway (default) instead of raising.
     ``auth_token``: default ``$FERROCACHE_AUTH_TOKEN``. ``cache_scope``/``conversation_id``: the
     tenant and conversation namespaces of the server. ``ttl_seconds``: expiry of stored answers.
+    ``max_error_rate`` (0 < d <= 0.5): serve a hit only when the server's feedback-calibrated error bound
+    allows; ``check="strict"``: refuse hits whose numbers, negation or identifiers differ (docs/quality.md).
+    ``verify_rate`` + ``judge``: that share of the hits (non-streaming) is also answered fresh, the
+    ``judge(query_text, cached, fresh) -> bool`` decides whether the cached answer was right, the verdict
+    is posted as feedback, and the fresh answer is served when it was not. ``verify_seed`` seeds the draw.
     """
     cache = _cache(cache_url, threshold, embed_fn, model_id, fail_open, auth_token, cache_scope,
-                   conversation_id, ttl_seconds)
-    install(client.chat.completions, cache, OpenAIChatAdapter())  # type: ignore[attr-defined]
+                   conversation_id, ttl_seconds, max_error_rate, check)
+    verifier = Verifier(verify_rate, judge, verify_seed)
+    install(client.chat.completions, cache, OpenAIChatAdapter(), verifier)  # type: ignore[attr-defined]
     return client
 
 
 def wrap_anthropic(client: ClientT, cache_url: Optional[str] = None, threshold: Optional[float] = None,
                    embed_fn: Optional[EmbedFn] = None, model_id: Optional[str] = None, fail_open: bool = True,
                    auth_token: Optional[str] = None, cache_scope: Optional[str] = None,
-                   conversation_id: Optional[str] = None, ttl_seconds: Optional[int] = None) -> ClientT:
+                   conversation_id: Optional[str] = None, ttl_seconds: Optional[int] = None,
+                   max_error_rate: Optional[float] = None, check: Optional[str] = None, verify_rate: float = 0.0,
+                   judge: Optional[Judge] = None, verify_seed: Optional[int] = None) -> ClientT:
     """Cache ``client.messages.create`` of an ``anthropic.Anthropic`` or ``anthropic.AsyncAnthropic``.
 
     Arguments as for :func:`wrap_openai`. ``messages.stream(...)`` is not cached; use
     ``messages.create(..., stream=True)``.
     """
     cache = _cache(cache_url, threshold, embed_fn, model_id, fail_open, auth_token, cache_scope,
-                   conversation_id, ttl_seconds)
-    install(client.messages, cache, AnthropicMessagesAdapter())  # type: ignore[attr-defined]
+                   conversation_id, ttl_seconds, max_error_rate, check)
+    verifier = Verifier(verify_rate, judge, verify_seed)
+    install(client.messages, cache, AnthropicMessagesAdapter(), verifier)  # type: ignore[attr-defined]
     return client
 
 

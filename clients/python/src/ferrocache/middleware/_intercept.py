@@ -10,6 +10,8 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import random
+import threading
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple
 
@@ -38,6 +40,37 @@ class Adapter(Protocol):
 
     def accumulate(self, items: List[Any]) -> Optional[Dict[str, Any]]:
         """JSON data of a complete streamed response, or None when incomplete or not cacheable."""
+
+
+Judge = Callable[[str, Any, Any], Any]
+"""``judge(query_text, cached_response, fresh_response) -> bool`` (or an awaitable of it): is the cached
+answer right for this query, given a fresh one? Responses are the SDK objects. Any callable works: an LLM
+call, a cross-encoder, exact comparison."""
+
+
+class Verifier:
+    """Checks a share of the served hits against a fresh answer with a judge and posts the verdict as
+    feedback, so the server learns ``max_error_rate`` in production without labels (docs/quality.md)."""
+
+    def __init__(self, rate: float, judge: Optional[Judge], seed: Optional[int] = None) -> None:
+        if not 0.0 <= float(rate) <= 1.0:
+            raise ValueError("verify_rate must be within [0, 1]")
+        if rate > 0 and judge is None:
+            raise ValueError("verify_rate needs a judge")
+        self.rate = float(rate)
+        self.judge = judge
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+
+    def pick(self) -> bool:
+        if self.rate <= 0:
+            return False
+        with self._lock:
+            return self._rng.random() < self.rate
+
+
+def _judge_failed(exc: BaseException) -> None:
+    log.warning("ferrocache: the judge failed; no feedback posted: %s", exc)
 
 
 @dataclass
@@ -103,7 +136,8 @@ def _safe(fn: Callable[[], Optional[Dict[str, Any]]]) -> Optional[Dict[str, Any]
         return None
 
 
-def sync_create(original: Callable[..., Any], cache: SemanticCache, adapter: Adapter) -> Callable[..., Any]:
+def sync_create(original: Callable[..., Any], cache: SemanticCache, adapter: Adapter,
+                verifier: Optional[Verifier] = None) -> Callable[..., Any]:
     @functools.wraps(original)
     def create(*args: Any, **kwargs: Any) -> Any:
         opts = pop_call_options(kwargs)
@@ -116,7 +150,18 @@ def sync_create(original: Callable[..., Any], cache: SemanticCache, adapter: Ada
         if look.hit:
             served = _serve_hit(adapter, look, kwargs, streaming, is_async=False)
             if served is not None:
-                return served
+                if streaming or verifier is None or not verifier.pick():
+                    return served
+                # Verification: a fresh answer, the judge's verdict, feedback; the fresh answer is
+                # served when the judge says the cached one was wrong.
+                fresh = original(**kwargs)
+                try:
+                    correct = bool(verifier.judge(look.query_text, served, fresh))  # type: ignore[misc]
+                except Exception as exc:
+                    _judge_failed(exc)
+                    return served
+                cache.feedback(look, correct)
+                return served if correct else mark(fresh, False, None)
             look.hit = False
         result = original(**kwargs)
         if look.hit is None:  # the cache failed: fail-open, nothing to store
@@ -131,7 +176,8 @@ def sync_create(original: Callable[..., Any], cache: SemanticCache, adapter: Ada
     return create
 
 
-def async_create(original: Callable[..., Any], cache: SemanticCache, adapter: Adapter) -> Callable[..., Any]:
+def async_create(original: Callable[..., Any], cache: SemanticCache, adapter: Adapter,
+                 verifier: Optional[Verifier] = None) -> Callable[..., Any]:
     @functools.wraps(original)
     async def create(*args: Any, **kwargs: Any) -> Any:
         opts = pop_call_options(kwargs)
@@ -144,7 +190,19 @@ def async_create(original: Callable[..., Any], cache: SemanticCache, adapter: Ad
         if look.hit:
             served = _serve_hit(adapter, look, kwargs, streaming, is_async=True)
             if served is not None:
-                return served
+                if streaming or verifier is None or not verifier.pick():
+                    return served
+                fresh = await original(**kwargs)
+                try:
+                    verdict = verifier.judge(look.query_text, served, fresh)  # type: ignore[misc]
+                    if inspect.isawaitable(verdict):
+                        verdict = await verdict
+                    correct = bool(verdict)
+                except Exception as exc:
+                    _judge_failed(exc)
+                    return served
+                await cache.afeedback(look, correct)
+                return served if correct else mark(fresh, False, None)
             look.hit = False
         result = await original(**kwargs)
         if look.hit is None:
@@ -164,11 +222,11 @@ def is_async_method(method: Callable[..., Any]) -> bool:
     return inspect.iscoroutinefunction(inspect.unwrap(method)) or inspect.iscoroutinefunction(method)
 
 
-def install(resource: Any, cache: SemanticCache, adapter: Adapter) -> None:
+def install(resource: Any, cache: SemanticCache, adapter: Adapter, verifier: Optional[Verifier] = None) -> None:
     """Replace ``resource.create`` with the caching version (re-wrapping replaces the previous cache)."""
     original = getattr(resource, "_ferrocache_original_create", None) or resource.create
-    wrapped = async_create(original, cache, adapter) if is_async_method(original) \
-        else sync_create(original, cache, adapter)
+    wrapped = async_create(original, cache, adapter, verifier) if is_async_method(original) \
+        else sync_create(original, cache, adapter, verifier)
     resource._ferrocache_original_create = original
     resource._ferrocache_cache = cache
     resource.create = wrapped

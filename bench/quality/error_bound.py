@@ -1,0 +1,250 @@
+#!/usr/bin/env python3
+"""Error-bounded queries learned from feedback, against a real node (docs/quality.md).
+
+    error_bound.py --build-dir BUILD_DIR --out OUT_JSON [--seeds 1,2,3,4,5] [--markdown OUT_MD]
+
+Data and embeddings as in quality.py (the paraphrase pairs, the rule-made hard
+negatives, all-MiniLM-L6-v2 in numpy, the same embedding cache). Per seed, on
+a fresh server (the two folds of quality.py as two namespaces):
+
+1. Every query once at threshold 0: its nearest entry, similarity and label
+   (correct = a paraphrase whose nearest entry is its own origin; every hit of
+   a negative is wrong).
+2. A seeded split of the origin groups in halves: the queries of the
+   feedback half are posted to ``POST /feedback`` with their label (as a
+   judge that checks every answer would), through the Python client.
+3. The test half is queried with ``max_error_rate`` 0.01, 0.05, 0.10 and
+   ``threshold`` 1.0 (so only the bound serves: nothing falls back to a
+   threshold), with and without ``check: "strict"``. Measured: served hits,
+   correct hits, error rate with its Wilson 95% interval.
+4. The best static threshold in hindsight, chosen on the test half itself:
+   the most correct hits among thresholds whose measured error on the test
+   half is at most the bound rule's measured error (and, separately, at most
+   the bound d).
+5. The strict check alone (threshold 0, ``check: "strict"``) on every query:
+   the share of each kind that it refuses.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+import quality as q  # noqa: E402  (data, embeddings, process helpers)
+
+BOUNDS = (0.01, 0.05, 0.10)
+
+
+def best_static(sims: np.ndarray, labels: np.ndarray, max_err: float) -> dict:
+    """Most correct hits of a rule ``similarity >= t`` with measured error <= max_err (t from the data)."""
+    order = np.argsort(-sims)
+    s, lab = sims[order], labels[order]
+    correct = np.cumsum(lab)
+    served = np.arange(1, len(s) + 1)
+    wrong = served - correct
+    best = {"threshold": None, "served": 0, "correct": 0, "wrong": 0}
+    i = 0
+    while i < len(s):
+        j = i
+        while j + 1 < len(s) and s[j + 1] == s[i]:  # a threshold serves all ties
+            j += 1
+        if wrong[j] <= max_err * served[j] + 1e-12 and correct[j] > best["correct"]:
+            best = {"threshold": float(s[j]), "served": int(served[j]), "correct": int(correct[j]),
+                    "wrong": int(wrong[j])}
+        i = j + 1
+    return best
+
+
+def one_seed(seed: int, a, origins, fold, queries, ovecs, qvecs, dim, model_id) -> dict:
+    from ferrocache import FerrocacheClient
+
+    rng = random.Random(seed)
+    groups = list(range(len(origins)))
+    rng.shuffle(groups)
+    feedback_half = set(groups[: len(groups) // 2])
+    # other-pair queries carry no group (-1): split them by their pair's own group, found by text
+    group_of_text = {}
+    for cat, text, f, g in queries:
+        if cat == "paraphrase":
+            group_of_text[text] = g
+
+    def half(i: int) -> str:
+        cat, text, f, g = queries[i]
+        gg = g if g >= 0 else group_of_text.get(text, -1)
+        if gg < 0:  # a hard negative: its group is the fold entry it was made from
+            gg = hard_group[i]
+        return "feedback" if gg in feedback_half else "test"
+
+    work = Path(tempfile.mkdtemp(prefix="ferrocache-errbound."))
+    port = q.cmp.free_port()
+    (work / "data").mkdir()
+    env = dict(os.environ, FERROCACHE_PORT=str(port), FERROCACHE_DATA_DIR=str(work / "data"),
+               FERROCACHE_BIND_ADDRESS="127.0.0.1", FERROCACHE_LOG_LEVEL="warn")
+    env.pop("FERROCACHE_AUTH_TOKEN", None)
+    proc = q.cmp.start([str(a.build_dir / "ferrocache")], work / "server.log", env=env, cwd=str(work))
+    try:
+        q.cmp.wait_http_ready(port, proc)
+        client = FerrocacheClient(f"http://127.0.0.1:{port}", timeout=30, max_retries=0)
+        for g, o in enumerate(origins):
+            client.insert(ovecs[g].tolist(), f"answer of group {g}", o, model_id=q.namespace(model_id, fold[g], dim),
+                          uuid=f"g{g}")
+        ns = [q.namespace(model_id, f, dim) for _, _, f, _ in queries]
+        near = [client.query(v.tolist(), threshold=0.0, model_id=ns[i], query_text=queries[i][1])
+                for i, v in enumerate(qvecs)]
+        sims = np.array([r["similarity"] for r in near])
+        ids = [r["id"] for r in near]
+        labels = np.array([queries[i][0] == "paraphrase" and ids[i] == f"g{queries[i][3]}"
+                           for i in range(len(queries))])
+        halves = [half(i) for i in range(len(queries))]
+        t0 = time.perf_counter()
+        posted = 0
+        for i in range(len(queries)):
+            if halves[i] != "feedback":
+                continue
+            client.feedback(ids[i], ns[i], min(1.0, max(0.0, sims[i])), bool(labels[i]), query_text=queries[i][1])
+            posted += 1
+        feedback_s = time.perf_counter() - t0
+        stats = client.stats()["namespaces"]
+        test = [i for i in range(len(queries)) if halves[i] == "test"]
+        tsims, tlabels = sims[test], labels[test]
+        rows = []
+        for d in BOUNDS:
+            for check in ("off", "strict"):
+                served = correct = 0
+                by_rule = {}
+                for i in test:
+                    r = client.query(qvecs[i].tolist(), threshold=1.0, model_id=ns[i], query_text=queries[i][1],
+                                     max_error_rate=d, check=check)
+                    if r.get("hit"):
+                        served += 1
+                        ok = r["id"] == ids[i] and bool(labels[i])
+                        correct += int(ok)
+                        by_rule[r["decided_by"]] = by_rule.get(r["decided_by"], 0) + 1
+                wrong = served - correct
+                err = q.rate(wrong, served)
+                rows.append({"bound": d, "check": check, "served": served, "correct": correct, "wrong": wrong,
+                             "error": err, "decided_by": by_rule,
+                             "static_same_error": best_static(tsims, tlabels, wrong / served if served else 0.0),
+                             "static_at_bound": best_static(tsims, tlabels, d)})
+        strict = {}
+        for i in range(len(queries)):
+            r = client.query(qvecs[i].tolist(), threshold=0.0, model_id=ns[i], query_text=queries[i][1],
+                             check="strict")
+            cat = queries[i][0]
+            if cat == "paraphrase":
+                cat = "paraphrase (own entry)" if labels[i] else "paraphrase (other entry)"
+            s = strict.setdefault(cat, {"n": 0, "refused": 0})
+            s["n"] += 1
+            s["refused"] += int(not r.get("hit"))
+        client.close()
+    finally:
+        q.cmp.stop(proc)
+        import shutil
+        shutil.rmtree(work, ignore_errors=True)
+    quality_stats = {k: v.get("quality") for k, v in stats.items()}
+    return {"seed": seed, "feedback_posted": posted, "feedback_s": feedback_s, "test_queries": len(test),
+            "test_correct_available": int(tlabels.sum()), "rows": rows, "strict": strict,
+            "model": quality_stats}
+
+
+hard_group: list = []
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--build-dir", type=Path, required=True)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--markdown", type=Path)
+    ap.add_argument("--seeds", default="1,2,3,4,5")
+    ap.add_argument("--fold-seed", type=int, default=7)
+    ap.add_argument("--cache-dir", type=Path,
+                    default=Path(os.environ.get("FERRO_BENCH_CACHE") or
+                                 Path(tempfile.gettempdir()) / "ferrocache-bench-cache"))
+    a = ap.parse_args()
+    a.build_dir = a.build_dir.resolve()
+    pairs_path = Path(os.environ.get("FERRO_PARAPHRASE_PAIRS") or q.REPO.parent / "shared" / "data" /
+                      "paraphrase_pairs.json")
+    pairs = q.load_pairs(pairs_path)
+    origins, fold, queries = q.build_queries(pairs, a.fold_seed)
+    global hard_group
+    hard_group = [g for _, _, _, g in queries]
+    # build_queries gives hard negatives group -1; recover it from negatives.hard_negatives' order.
+    from negatives import hard_negatives
+    hard = [g for g, _, _ in hard_negatives(origins)]
+    first_hard = len(queries) - len(hard)
+    for k, g in enumerate(hard):
+        hard_group[first_hard + k] = g
+    from minilm_numpy import MODEL_ID, MiniLM
+    cache = q.EmbeddingCache(a.cache_dir, MODEL_ID)
+    vecs = cache.embed(origins + [x[1] for x in queries], MiniLM)
+    ovecs, qvecs = vecs[: len(origins)], vecs[len(origins):]
+    dim = int(ovecs.shape[1])
+    q.log(f"{len(pairs)} pairs, {len(origins)} groups, {len(queries)} queries")
+    runs = []
+    for seed in [int(s) for s in a.seeds.split(",")]:
+        t0 = time.perf_counter()
+        runs.append(one_seed(seed, a, origins, fold, queries, ovecs, qvecs, dim, MODEL_ID))
+        q.log(f"seed {seed} done in {time.perf_counter() - t0:.1f} s")
+    out = {"model": MODEL_ID, "pairs_file": str(pairs_path), "pairs": len(pairs), "groups": len(origins),
+           "queries": {c: sum(1 for x in queries if x[0] == c) for c in sorted({x[0] for x in queries})},
+           "fold_seed": a.fold_seed, "runs": runs,
+           "date": time.strftime("%Y-%m-%d", time.gmtime()), "machine": os.uname().nodename,
+           "cpus": os.cpu_count()}
+    a.out.write_text(json.dumps(out, indent=1))
+    if a.markdown:
+        a.markdown.write_text(render(out))
+    print(render(out))
+
+
+def render(out: dict) -> str:
+    runs = out["runs"]
+    lines = []
+    lines.append(f"Seeds {', '.join(str(r['seed']) for r in runs)} (split of the {out['groups']} origin groups "
+                 f"into a feedback half and a test half; folds as in the section above). Per seed "
+                 f"~{statistics.median(r['feedback_posted'] for r in runs):.0f} feedback records posted, "
+                 f"~{statistics.median(r['test_queries'] for r in runs):.0f} test queries, of which "
+                 f"~{statistics.median(r['test_correct_available'] for r in runs):.0f} paraphrases have their "
+                 f"own origin as nearest entry (the most correct hits any rule can serve).")
+    lines.append("")
+    lines.append("| max_error_rate | check | served (median) | correct | measured error, median [min-max] | "
+                 "Wilson 95% of the median seed | best static threshold at the same measured error: correct | "
+                 "best static at error <= bound: correct | seeds within the bound |")
+    lines.append("|---|---|---|---|---|---|---|---|---|")
+    for d in BOUNDS:
+        for check in ("off", "strict"):
+            rows = [next(x for x in r["rows"] if x["bound"] == d and x["check"] == check) for r in runs]
+            errs = [x["error"]["rate"] if x["served"] else 0.0 for x in rows]
+            med = sorted(range(len(rows)), key=lambda k: errs[k])[len(rows) // 2]
+            e = rows[med]["error"]
+            ci = f"[{e['lo']:.3f}, {e['hi']:.3f}]" if rows[med]["served"] else "-"
+            within = sum(1 for x in errs if x <= d)
+            lines.append(
+                f"| {d:.2f} | {check} | {statistics.median(x['served'] for x in rows):.0f} | "
+                f"{statistics.median(x['correct'] for x in rows):.0f} | {statistics.median(errs):.3f} "
+                f"[{min(errs):.3f}-{max(errs):.3f}] | {ci} | "
+                f"{statistics.median(x['static_same_error']['correct'] for x in rows):.0f} | "
+                f"{statistics.median(x['static_at_bound']['correct'] for x in rows):.0f} | "
+                f"{within}/{len(rows)} |")
+    lines.append("")
+    lines.append("Strict check alone (threshold 0, every query of every seed's run; identical across seeds): "
+                 "share of the nearest answers it refuses.")
+    lines.append("")
+    lines.append("| kind | queries | refused |")
+    lines.append("|---|---|---|")
+    for cat, s in sorted(runs[0]["strict"].items()):
+        lines.append(f"| {cat} | {s['n']} | {s['refused'] / s['n']:.1%} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()
