@@ -44,7 +44,7 @@ struct namespace_start {
   /// towards the next automatic one, which bounds the next replay.
   std::uint64_t replayed_inserts = 0;
   /// Feedback counts as recovered (snapshot + replayed log).
-  quality::feedback_counts feedback;
+  quality::feedback_counts feedback{};
 };
 
 /// `writer` writes the namespace's snapshot files off the actor's thread.

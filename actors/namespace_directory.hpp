@@ -25,7 +25,7 @@ public:
     namespace_actor actor;
     std::shared_ptr<namespace_index> index; ///< null until the first insert
     /// The quality model's read view; null until the actor publishes one.
-    std::shared_ptr<quality::model_view> quality;
+    std::shared_ptr<quality::model_view> quality{};
   };
 
   void set_factory(factory f);

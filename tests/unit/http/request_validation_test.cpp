@@ -334,3 +334,50 @@ TEST_CASE_METHOD(fixture, "Deeply nested JSON is a 400, not a crash") {
   std::string deep = "{\"x\":" + std::string(5000, '[') + std::string(5000, ']') + "}";
   CHECK(post("/query", deep).status == 400);
 }
+
+TEST_CASE_METHOD(fixture, "check and max_error_rate reach the service, defaulted from the options") {
+  REQUIRE(post("/query", query_body(R"("check":"strict","max_error_rate":0.05)")).status == 200);
+  REQUIRE(svc.queries.size() == 1);
+  CHECK(svc.queries[0].strict_check);
+  REQUIRE(svc.queries[0].max_error_rate);
+  CHECK(*svc.queries[0].max_error_rate == 0.05);
+  REQUIRE(post("/query", query_body()).status == 200);
+  CHECK_FALSE(svc.queries[1].strict_check);
+  CHECK_FALSE(svc.queries[1].max_error_rate);
+  opts.default_strict_check = true;
+  REQUIRE(post("/query", query_body()).status == 200);
+  CHECK(svc.queries[2].strict_check);
+  REQUIRE(post("/query", query_body(R"("check":"off","max_error_rate":null)")).status == 200);
+  CHECK_FALSE(svc.queries[3].strict_check);
+}
+
+TEST_CASE_METHOD(fixture, "Bad check and max_error_rate values are refused before the service") {
+  CHECK(post("/query", query_body(R"("check":"loose")")).status == 400);
+  CHECK(post("/query", query_body(R"("check":true)")).status == 422);
+  CHECK(post("/query", query_body(R"("max_error_rate":0)")).status == 400);
+  CHECK(post("/query", query_body(R"("max_error_rate":0.51)")).status == 400);
+  CHECK(post("/query", query_body(R"("max_error_rate":-0.1)")).status == 400);
+  CHECK(post("/query", query_body(R"("max_error_rate":"0.1")")).status == 422);
+  CHECK(svc.queries.empty());
+}
+
+TEST_CASE_METHOD(fixture, "Bad feedback fields are a 400 or 422 with a JSON error") {
+  const std::string ok = R"("id":"e1","model_id":"m","similarity":0.9,"correct":true)";
+  auto status_of = [&](const std::string& body) { return post("/feedback", body).status; };
+  CHECK(status_of(R"({"model_id":"m","similarity":0.9,"correct":true})") == 422);
+  CHECK(status_of(R"({"id":"e1","similarity":0.9,"correct":true})") == 422);
+  CHECK(status_of(R"({"id":"e1","model_id":"m","correct":true})") == 422);
+  CHECK(status_of(R"({"id":"e1","model_id":"m","similarity":0.9})") == 422);
+  CHECK(status_of(R"({"id":"e1","model_id":"m","similarity":1.01,"correct":true})") == 400);
+  CHECK(status_of(R"({"id":"e1","model_id":"m","similarity":"x","correct":true})") == 422);
+  CHECK(status_of(R"({"id":"e1","model_id":"m","similarity":0.9,"correct":1})") == 422);
+  CHECK(status_of(R"({"id":"","model_id":"m","similarity":0.9,"correct":true})") == 400);
+  CHECK(status_of(R"({"id":"a/b","model_id":"m","similarity":0.9,"correct":true})") == 400);
+  CHECK(status_of("{" + ok + R"(,"query_text":7})") == 422);
+  CHECK(status_of("[1]") == 422);
+  auto res = post("/feedback", "{nope");
+  CHECK(res.status == 400);
+  CHECK_THAT(res.body, Contains("\"error\""));
+  // A valid request reaches the service (this test service does not implement feedback: 503).
+  CHECK(status_of("{" + ok + "}") == 503);
+}

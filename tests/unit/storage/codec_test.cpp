@@ -177,3 +177,42 @@ TEST_CASE("an entries file round-trips and detects truncation and flipped bytes"
     CHECK_FALSE(storage::read_entries_file(file).ok());
   }
 }
+
+TEST_CASE("a feedback record survives encoding and decoding unchanged") {
+  wal_record rec;
+  rec.op = wal_op::feedback;
+  rec.ns = {"m", "", ""};
+  rec.uuid = "entry-7";
+  rec.feedback = feedback_fields{0.8725, false, 3, "What is the tax rate in 2024?"};
+  auto key = codec::wal_key(1, 2);
+  auto sealed = codec::seal(key, codec::encode_wal_payload(rec));
+  auto payload = codec::unseal(key, sealed);
+  REQUIRE(payload.ok());
+  wal_record back;
+  bool is_void = true;
+  REQUIRE(codec::decode_wal_payload(*payload, back, is_void).ok());
+  CHECK_FALSE(is_void);
+  CHECK(back.op == wal_op::feedback);
+  CHECK(back.uuid == "entry-7");
+  CHECK(back.feedback.similarity == 0.8725);
+  CHECK_FALSE(back.feedback.correct);
+  CHECK(back.feedback.feature_class == 3);
+  CHECK(back.feedback.query_text == "What is the tax rate in 2024?");
+  // A truncated feedback body is refused, not half-applied.
+  wal_record short_back;
+  CHECK_FALSE(codec::decode_wal_payload(codec::encode_wal_payload(rec).substr(0, 12), short_back, is_void).ok());
+}
+
+TEST_CASE("a manifest carries the quality state only when there is one, and old manifests still load") {
+  codec::snapshot_manifest s{"s-1-2", 2, 50, 384, 7, 1234, 0xdeadbeef, true, 999, 0xfeedface};
+  auto plain = codec::encode_manifest(s);
+  auto sb = codec::decode_manifest(plain);
+  REQUIRE(sb.ok());
+  CHECK(sb->quality_state.empty());
+  s.quality_state = "fq1 101 0.005\n1,80,12,3\n";
+  auto with = codec::decode_manifest(codec::encode_manifest(s));
+  REQUIRE(with.ok());
+  CHECK(with->quality_state == s.quality_state);
+  CHECK(with->graph_crc == 0xfeedface);
+  CHECK(codec::encode_manifest(s).size() > plain.size());
+}
