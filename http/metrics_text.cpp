@@ -129,6 +129,15 @@ std::string render_metrics(const node_metrics& m, const health_reply& health, co
   e.sample("ferrocache_queries_total", "result=\"miss\"", m.queries_miss.load(std::memory_order_relaxed));
   e.counter("ferrocache_exact_match_hits_total", "Query hits served by the exact-text pre-filter.",
             m.exact_match_hits_total);
+  e.counter("ferrocache_feedback_total", "Feedback records applied (POST /feedback).", m.feedback_total);
+  e.counter("ferrocache_feedback_wrong_total", "Feedback records that reported a wrong hit.",
+            m.feedback_wrong_total);
+  e.counter("ferrocache_quality_check_refusals_total", "Candidate hits refused by the strict check.",
+            m.quality_check_refusals_total);
+  e.counter("ferrocache_error_bound_hits_total", "Hits served by the feedback error bound.",
+            m.error_bound_hits_total);
+  e.counter("ferrocache_error_bound_refusals_total", "Candidate hits refused by the feedback error bound.",
+            m.error_bound_refusals_total);
   e.counter("ferrocache_inserts_total", "Entries inserted or replaced.", m.inserts_total);
   e.counter("ferrocache_evictions_total", "Entries evicted by the per-namespace capacity limit.",
             m.evictions_total);

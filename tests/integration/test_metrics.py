@@ -31,7 +31,8 @@ def test_metrics_pass_promtool_and_reflect_traffic(node):
     text = payload.decode()
     for needed in ["ferrocache_queries_total", "ferrocache_inserts_total", "ferrocache_evictions_total",
                    "ferrocache_expirations_total", "ferrocache_deletions_total", "ferrocache_invalidations_total",
-                   "ferrocache_exact_match_hits_total", "ferrocache_compactions_total",
+                   "ferrocache_exact_match_hits_total", "ferrocache_compactions_total", "ferrocache_feedback_total",
+                   "ferrocache_quality_check_refusals_total", "ferrocache_error_bound_hits_total",
                    "ferrocache_entries", "ferrocache_namespace_entries",
                    "ferrocache_query_duration_seconds_bucket", "ferrocache_insert_duration_seconds_bucket"]:
         assert needed in text, needed
