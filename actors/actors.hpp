@@ -53,7 +53,7 @@ struct snapshot_job {
   std::string tmp_dir;
   std::uint64_t covered_ns_seq = 0; ///< the namespace's applied ns_seq when the image was taken
   std::shared_ptr<namespace_image> image;
-  std::string quality_state; ///< feedback counts as of covered_ns_seq
+  std::string quality_state{}; ///< feedback counts as of covered_ns_seq
 };
 
 /// Owns the node's LMDB environment. Appends are group-committed: one

@@ -111,7 +111,9 @@ http_response query_response(const query_reply& r, bool with_scope) {
       .key("matched_query_text")
       .string(r.matched_query_text)
       .key("decided_by")
-      .string(r.decided_by.empty() ? std::string_view{"threshold"} : std::string_view{r.decided_by});
+      .string(!r.decided_by.empty() ? std::string_view{r.decided_by}
+              : r.exact_match       ? std::string_view{"exact"}
+                                    : std::string_view{"threshold"});
   if (r.error_estimate)
     w.key("error_estimate").number(*r.error_estimate);
   if (r.error_bound)

@@ -26,7 +26,7 @@ struct search_hit {
   std::string response;
   double similarity = 0;
   bool exact_match = false;
-  std::string query_text; ///< the entry's query_text, as inserted
+  std::string query_text{}; ///< the entry's query_text, as inserted
 };
 
 /// Per-namespace figures for /stats.

@@ -333,7 +333,7 @@ text_features extract_features(std::string_view text) {
         }
       }
       if (currency)
-        unit = "$";
+        unit.assign(1, '$'); // not `= "$"`: GCC 12 -Wrestrict false positive
       if (unit == "#")
         unit.clear();
       f.numbers.push_back(number + unit);

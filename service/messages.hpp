@@ -39,7 +39,7 @@ struct query_request {
   bool strict_check = false;
   /// `max_error_rate` in (0, 0.5]: serve only when the namespace's
   /// feedback-calibrated error bound allows (docs/quality.md).
-  std::optional<double> max_error_rate;
+  std::optional<double> max_error_rate{};
 };
 struct query_reply {
   bool hit = false;
@@ -49,21 +49,21 @@ struct query_reply {
   bool exact_match = false;
   /// "conversation" or "global" when the request had a conversation_id.
   std::string scope;
-  std::string matched_query_text; ///< the entry's query_text ("" if none)
+  std::string matched_query_text{}; ///< the entry's query_text ("" if none)
   /// "exact" | "threshold" | "error_bound"
-  std::string decided_by;
+  std::string decided_by{};
   /// Set when the error bound decided: calibrated P(wrong) at this
   /// similarity and the upper bound of the served error rate.
-  std::optional<double> error_estimate;
-  std::optional<double> error_bound;
+  std::optional<double> error_estimate{};
+  std::optional<double> error_bound{};
 };
 
 /// POST /feedback: whether a served hit was right.
 struct feedback_request {
   namespace_key ns;
-  std::string id;
-  double similarity = 0;  ///< as served, in [0, 1]
-  std::string query_text; ///< the query's text, "" when unknown
+  std::string id{};
+  double similarity = 0;    ///< as served, in [0, 1]
+  std::string query_text{}; ///< the query's text, "" when unknown
   bool correct = false;
   bool local = false;
 };
@@ -78,7 +78,7 @@ struct quality_class_stats {
 };
 struct quality_stats {
   std::uint64_t feedback_total = 0;
-  std::map<std::string, quality_class_stats> classes; ///< by class name
+  std::map<std::string, quality_class_stats> classes{}; ///< by class name
 };
 
 struct delete_request {
@@ -122,7 +122,7 @@ struct namespace_stats {
   std::int64_t oldest_entry_ms = 0; ///< 0 when empty
   std::int64_t newest_entry_ms = 0;
   std::uint64_t total_accesses = 0;
-  std::optional<quality_stats> quality; ///< absent: no feedback yet
+  std::optional<quality_stats> quality{}; ///< absent: no feedback yet
 };
 struct stats_reply {
   std::uint64_t entry_count = 0;

@@ -70,7 +70,7 @@ struct snapshot_manifest {
   std::uint32_t graph_crc = 0;
   /// The namespace's feedback counts (quality::feedback_counts::serialize),
   /// empty when it has none; absent from manifests written before F2.
-  std::string quality_state;
+  std::string quality_state{};
 };
 std::string encode_manifest(const snapshot_manifest& m);
 result<snapshot_manifest> decode_manifest(std::string_view payload);

@@ -17,7 +17,7 @@ struct feedback_fields {
   double similarity = 0;
   bool correct = false;
   std::uint8_t feature_class = 0; ///< quality::agreement_class at logging time
-  std::string query_text;         ///< kept for refits; may be empty
+  std::string query_text{};       ///< kept for refits; may be empty
 };
 
 /// One mutation of one namespace, as logged before it is applied.
@@ -31,7 +31,7 @@ struct wal_record {
   cache_entry entry;                               ///< op == insert
   std::string uuid;                                ///< op == remove
   removal_reason reason = removal_reason::deleted; ///< op == remove
-  feedback_fields feedback;                        ///< op == feedback (uuid: the entry)
+  feedback_fields feedback{};                      ///< op == feedback (uuid: the entry)
 };
 
 } // namespace ferro

@@ -174,7 +174,7 @@ public:
     std::vector<labelled_entry> snapshot_entries;
     std::uint64_t snapshot_ns_seq = 0;
     /// The snapshot's feedback counts (opaque; empty: none).
-    std::string quality_state;
+    std::string quality_state{};
     /// Records with ns_seq > snapshot_ns_seq, in ns_seq order, only those
     /// that verify and are safe to apply (see the corruption policy).
     std::vector<wal_record> tail;

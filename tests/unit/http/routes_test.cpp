@@ -147,20 +147,36 @@ TEST_CASE_METHOD(fixture, "A query miss is exactly hit false") {
 }
 
 TEST_CASE_METHOD(fixture, "A query hit carries id, response, similarity and exact_match, without scope") {
-  svc.query_result = query_reply{true, "id-1", "answer \"quoted\"\n", 0.97, false, ""};
+  query_reply r{true, "id-1", "answer \"quoted\"\n", 0.97, false, ""};
+  r.matched_query_text = "the \"question\"";
+  svc.query_result = r;
   auto res = call(svc, opts, "POST", "/query", query_json);
   REQUIRE(res.status == 200);
   CHECK(res.body ==
-        R"({"hit":true,"id":"id-1","response":"answer \"quoted\"\n","similarity":0.97,"exact_match":false})");
+        R"({"hit":true,"id":"id-1","response":"answer \"quoted\"\n","similarity":0.97,"exact_match":false,)"
+        R"("matched_query_text":"the \"question\"","decided_by":"threshold"})");
+}
+
+TEST_CASE_METHOD(fixture, "A hit decided by the error bound carries its estimate and bound") {
+  query_reply r{true, "id-1", "a", 0.9, false, ""};
+  r.decided_by = "error_bound";
+  r.error_estimate = 0.25;
+  r.error_bound = 0.5;
+  svc.query_result = r;
+  auto res = call(svc, opts, "POST", "/query", query_json);
+  REQUIRE(res.status == 200);
+  CHECK(res.body ==
+        R"({"hit":true,"id":"id-1","response":"a","similarity":0.9,"exact_match":false,)"
+        R"("matched_query_text":"","decided_by":"error_bound","error_estimate":0.25,"error_bound":0.5})");
 }
 
 TEST_CASE_METHOD(fixture, "A query hit reports scope only when the request had a conversation_id") {
   svc.query_result = query_reply{true, "id-1", "a", 1.0, true, "conversation"};
   auto res = call(svc, opts, "POST", "/query", R"({"embedding":[1],"model_id":"m","conversation_id":"c"})");
   REQUIRE(res.status == 200);
-  CHECK(
-      res.body ==
-      R"({"hit":true,"id":"id-1","response":"a","similarity":1,"exact_match":true,"scope":"conversation"})");
+  CHECK(res.body ==
+        R"({"hit":true,"id":"id-1","response":"a","similarity":1,"exact_match":true,"matched_query_text":"",)"
+        R"("decided_by":"exact","scope":"conversation"})");
   res = call(svc, opts, "POST", "/query", R"({"embedding":[1],"model_id":"m","conversation_id":" "})");
   CHECK_FALSE(json_doc{res.body}.has("scope"));
   svc.query_result = query_reply{};
