@@ -167,6 +167,9 @@ def main() -> None:
     ap.add_argument("--markdown", type=Path)
     ap.add_argument("--seeds", default="1,2,3,4,5")
     ap.add_argument("--fold-seed", type=int, default=7)
+    ap.add_argument("--kinds", default="",
+                    help="comma-separated query kinds to keep (paraphrase, other-pair, negation, number, entity); "
+                         "default: all. Feedback and test halves both use only these kinds.")
     ap.add_argument("--cache-dir", type=Path,
                     default=Path(os.environ.get("FERRO_BENCH_CACHE") or
                                  Path(tempfile.gettempdir()) / "ferrocache-bench-cache"))
@@ -184,6 +187,11 @@ def main() -> None:
     first_hard = len(queries) - len(hard)
     for k, g in enumerate(hard):
         hard_group[first_hard + k] = g
+    if a.kinds:
+        keep = set(a.kinds.split(","))
+        idx = [i for i, x in enumerate(queries) if x[0] in keep]
+        queries = [queries[i] for i in idx]
+        hard_group = [hard_group[i] for i in idx]
     from minilm_numpy import MODEL_ID, MiniLM
     cache = q.EmbeddingCache(a.cache_dir, MODEL_ID)
     vecs = cache.embed(origins + [x[1] for x in queries], MiniLM)
@@ -197,7 +205,7 @@ def main() -> None:
         q.log(f"seed {seed} done in {time.perf_counter() - t0:.1f} s")
     out = {"model": MODEL_ID, "pairs_file": str(pairs_path), "pairs": len(pairs), "groups": len(origins),
            "queries": {c: sum(1 for x in queries if x[0] == c) for c in sorted({x[0] for x in queries})},
-           "fold_seed": a.fold_seed, "runs": runs,
+           "fold_seed": a.fold_seed, "kinds": a.kinds or "all", "runs": runs,
            "date": time.strftime("%Y-%m-%d", time.gmtime()), "machine": os.uname().nodename,
            "cpus": os.cpu_count()}
     a.out.write_text(json.dumps(out, indent=1))
@@ -209,7 +217,8 @@ def main() -> None:
 def render(out: dict) -> str:
     runs = out["runs"]
     lines = []
-    lines.append(f"Seeds {', '.join(str(r['seed']) for r in runs)} (split of the {out['groups']} origin groups "
+    lines.append(f"Query kinds: {out.get('kinds', 'all')}. "
+                 f"Seeds {', '.join(str(r['seed']) for r in runs)} (split of the {out['groups']} origin groups "
                  f"into a feedback half and a test half; folds as in the section above). Per seed "
                  f"~{statistics.median(r['feedback_posted'] for r in runs):.0f} feedback records posted, "
                  f"~{statistics.median(r['test_queries'] for r in runs):.0f} test queries, of which "
