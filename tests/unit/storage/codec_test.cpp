@@ -200,7 +200,8 @@ TEST_CASE("a feedback record survives encoding and decoding unchanged") {
   CHECK(back.feedback.query_text == "What is the tax rate in 2024?");
   // A truncated feedback body is refused, not half-applied.
   wal_record short_back;
-  CHECK_FALSE(codec::decode_wal_payload(codec::encode_wal_payload(rec).substr(0, 12), short_back, is_void).ok());
+  CHECK_FALSE(
+      codec::decode_wal_payload(codec::encode_wal_payload(rec).substr(0, 12), short_back, is_void).ok());
 }
 
 TEST_CASE("a manifest carries the quality state only when there is one, and old manifests still load") {
