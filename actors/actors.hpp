@@ -39,8 +39,8 @@ using apply_atom = caf::atom_constant<caf::atom("apply")>;
 using backlog_atom = caf::atom_constant<caf::atom("backlog")>;
 
 /// A batch of log records on its way to the storage actor.
-struct wal_batch {
-  std::vector<wal_record> records;
+struct log_batch {
+  std::vector<log_record> records;
 };
 
 /// A namespace snapshot on its way to the snapshot writer: the image the
@@ -59,7 +59,7 @@ struct snapshot_job {
 /// `wal_batch_timeout_ms`; every caller is answered once its batch is durable.
 using storage_actor = caf::typed_actor<
     // Make the records durable; replies with their ns_seq values, in order.
-    caf::replies_to<append_atom, wal_batch>::with<std::vector<std::uint64_t>>,
+    caf::replies_to<append_atom, log_batch>::with<std::vector<std::uint64_t>>,
     // Timer: commit whatever is pending.
     caf::reacts_to<flush_atom>,
     // Hand out a fresh temporary folder for a namespace snapshot.
@@ -118,7 +118,7 @@ using gateway_actor =
 // Every message type below is local to one node for now (no serialisation);
 // the cluster will give the replicated ones inspect() overloads and type names.
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::namespace_key)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::wal_batch)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::log_batch)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::snapshot_job)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::prepared_snapshot)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::insert_request)

@@ -29,11 +29,11 @@ TEST_CASE("an insert record survives encoding and decoding unchanged") {
   auto sealed = codec::seal(key, codec::encode_wal_payload(rec));
   auto payload = codec::unseal(key, sealed);
   REQUIRE(payload.ok());
-  wal_record back;
+  log_record back;
   bool is_void = true;
   REQUIRE(codec::decode_wal_payload(*payload, back, is_void).ok());
   CHECK_FALSE(is_void);
-  CHECK(back.op == wal_op::insert);
+  CHECK(back.op == log_op::insert);
   CHECK(back.entry.uuid == rec.entry.uuid);
   CHECK(back.entry.embedding == rec.entry.embedding);
   CHECK(back.entry.response == rec.entry.response);
@@ -50,13 +50,56 @@ TEST_CASE("a remove record survives encoding and decoding unchanged") {
   auto sealed = codec::seal(key, codec::encode_wal_payload(rec));
   auto payload = codec::unseal(key, sealed); // a view into `sealed`
   REQUIRE(payload.ok());
-  wal_record back;
+  log_record back;
   bool is_void = true;
   REQUIRE(codec::decode_wal_payload(*payload, back, is_void).ok());
   CHECK_FALSE(is_void);
-  CHECK(back.op == wal_op::remove);
+  CHECK(back.op == log_op::remove);
   CHECK(back.uuid == "gone");
   CHECK(back.reason == removal_reason::invalidated);
+}
+
+TEST_CASE("a record's epoch survives encoding and decoding") {
+  auto ins = insert_of({"m", "", ""}, "u", 8);
+  ins.epoch = 7;
+  auto rem = remove_of({"m", "", ""}, "u", removal_reason::expired);
+  rem.epoch = (std::uint64_t{1} << 40) + 3;
+  for (const auto& rec : {ins, rem}) {
+    log_record back;
+    bool is_void = true;
+    REQUIRE(codec::decode_wal_payload(codec::encode_wal_payload(rec), back, is_void).ok());
+    CHECK(back.op == rec.op);
+    CHECK(back.epoch == rec.epoch);
+  }
+}
+
+TEST_CASE("a record of epoch 0 is written exactly as before epochs existed") {
+  // Old data dirs hold these bytes; single-node records must not change.
+  auto rem = remove_of({"m", "", ""}, "u", removal_reason::deleted);
+  CHECK(codec::encode_wal_payload(rem) == std::string("\x93\x02\xa1u\x01"));
+  log_record back;
+  bool is_void = true;
+  REQUIRE(codec::decode_wal_payload(std::string("\x93\x02\xa1u\x01"), back, is_void).ok());
+  CHECK(back.epoch == 0);
+  CHECK(back.op == log_op::remove);
+}
+
+TEST_CASE("a record with anything after its epoch is rejected") {
+  log_record out;
+  bool v = false;
+  CHECK_FALSE(codec::decode_wal_payload("\x95\x02\xa1u\x01\x05\x06", out, v).ok());
+  CHECK_FALSE(codec::decode_wal_payload("\x94\x02\xa1u\x01\xa1x", out, v).ok()); // epoch not a number
+}
+
+TEST_CASE("a void record encodes as the void placeholder") {
+  log_record rec;
+  rec.op = log_op::void_;
+  CHECK(codec::encode_wal_payload(rec) == codec::encode_void_payload());
+  log_record back;
+  bool is_void = false;
+  REQUIRE(codec::decode_wal_payload(codec::encode_wal_payload(rec), back, is_void).ok());
+  CHECK(is_void);
+  CHECK(back.op == log_op::void_);
 }
 
 TEST_CASE("a sealed value with any flipped bit does not verify") {
@@ -85,7 +128,7 @@ TEST_CASE("a sealed value does not verify under another key or truncated or with
 }
 
 TEST_CASE("garbage payloads are rejected without throwing") {
-  wal_record out;
+  log_record out;
   bool v = false;
   CHECK_FALSE(codec::decode_wal_payload("", out, v).ok());
   CHECK_FALSE(codec::decode_wal_payload("\xc1", out, v).ok());                            // never-used byte
@@ -97,7 +140,7 @@ TEST_CASE("garbage payloads are rejected without throwing") {
 }
 
 TEST_CASE("a void placeholder decodes as void and fills nothing") {
-  wal_record out;
+  log_record out;
   bool is_void = false;
   REQUIRE(codec::decode_wal_payload(codec::encode_void_payload(), out, is_void).ok());
   CHECK(is_void);

@@ -1,0 +1,41 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "common/entry.hpp"
+#include "common/namespace_key.hpp"
+
+namespace ferro {
+
+/// What a log record does. The numbers are stored on disk and sent between
+/// nodes: never renumber them.
+enum class log_op : std::uint8_t {
+  /// Applies nothing. Keeps a namespace's sequence dense where a batch
+  /// failed after its commit, so that a shipped stream has no gaps.
+  void_ = 0,
+  insert = 1,
+  remove = 2,
+};
+
+/// One mutation of one namespace, as logged before it is applied. The same
+/// record is replayed by recovery and applied by replicas, so it carries
+/// every decision the writer made (uuid, timestamps, what a removal removes):
+/// applying it never reads the applier's clock or state.
+struct log_record {
+  log_op op = log_op::insert;
+  namespace_key ns;
+  /// Assigned by wal_store::append(): per namespace, strictly increasing,
+  /// never reused (not after a snapshot drops the record, not after a
+  /// restart, not after the namespace is dropped and reappears).
+  std::uint64_t ns_seq = 0;
+  /// The namespace's primary epoch when the record was written: 0 on a
+  /// single node. Replicas refuse records of an epoch older than the newest
+  /// they have seen (fencing a replaced primary).
+  std::uint64_t epoch = 0;
+  cache_entry entry;                               ///< op == insert
+  std::string uuid;                                ///< op == remove
+  removal_reason reason = removal_reason::deleted; ///< op == remove
+};
+
+} // namespace ferro
