@@ -55,8 +55,8 @@ public:
   /// (see `supersedes`) wins, so for records that agree on each node's
   /// address the result does not depend on order or repetition. Records
   /// about self never overwrite self: a suspected/dead/left rumour at self's
-  /// generation, or any record of self at a newer generation, is refuted by
-  /// bumping self. A superseding record for a live node from another address
+  /// generation, or a record of self at a newer generation from self's
+  /// address, is refuted by bumping self. A superseding record for a live node from another address
   /// is rejected as an address_conflict (first come, first kept); so is one
   /// for self at self's generation or newer.
   std::vector<member_event> merge(const std::vector<member>& gossip);
