@@ -70,4 +70,18 @@ constexpr std::size_t cluster_replication_factor = 2;
 constexpr bool cluster_read_repair_enabled = true;
 constexpr double cluster_phi_threshold = 8.0;
 
+/// The pure cluster cores (cluster/README.md).
+namespace cluster {
+// How often a node bumps its heartbeat and tells its peers.
+constexpr std::int64_t heartbeat_interval_ms = 500;
+// phi at which a peer is suspected; it is convicted (dead) at twice this.
+constexpr double phi_threshold = cluster_phi_threshold;
+// Virtual nodes per node on the placement ring.
+constexpr std::size_t vnodes_per_node = 64;
+// Heartbeat inter-arrival times kept per peer by the phi detector.
+constexpr std::size_t phi_window = 1000;
+// Floor on the inter-arrival stddev, so a very regular peer is not suspected on jitter.
+constexpr double phi_min_stddev_ms = 100.0;
+} // namespace cluster
+
 } // namespace ferro::defaults
