@@ -48,8 +48,8 @@ public:
   /// the last sequence number its durable log holds (both from its durable
   /// state); the stream continues at last_applied + 1.
   consumer(Backend& backend, epoch_t epoch, seq_t last_applied, channel_settings settings = {})
-    : backend_(backend), settings_(settings), epoch_(epoch), next_seq_(last_applied + 1),
-      durable_seq_(last_applied), known_last_(last_applied) {
+      : backend_(backend), settings_(settings), epoch_(epoch), next_seq_(last_applied + 1),
+        durable_seq_(last_applied), known_last_(last_applied) {
     static_assert(consumer_backend<Backend, Payload>);
   }
 

@@ -53,7 +53,7 @@ public:
   /// never in this channel, so a replica that turns out to need one of them
   /// gets `retransmit_failed`.
   producer(Backend& backend, epoch_t epoch, seq_t head_seq, channel_settings settings = {})
-    : backend_(backend), settings_(settings), epoch_(epoch), last_produced_(head_seq) {
+      : backend_(backend), settings_(settings), epoch_(epoch), last_produced_(head_seq) {
     static_assert(producer_backend<Backend, Payload>);
   }
 
@@ -67,7 +67,7 @@ public:
       return error{errc::unavailable, "replication: fenced by a newer epoch"};
     if (seq != last_produced_ + 1)
       return error{errc::internal, "replication: produced seq " + std::to_string(seq) + " does not follow " +
-                                     std::to_string(last_produced_)};
+                                       std::to_string(last_produced_)};
     const std::size_t bytes = backend_.payload_bytes(payload);
     // An empty buffer takes any one event, so a single large record still
     // goes through.
