@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <functional>
 #include <limits>
+#include <optional>
 #include <random>
 #include <string>
 #include <vector>
@@ -62,8 +63,13 @@ public:
   }
   void send_ack(epoch_t e, seq_t s) { send(false, {wire_message::ack, e, s, {}}); }
   void send_nack(epoch_t e, seq_t s) { send(false, {wire_message::nack, e, s, {}}); }
+  // Truncates the replica's log (`consumed`) after kept_on_epoch_change.
   seq_t epoch_changed(epoch_t old_epoch, epoch_t new_epoch) {
     log("c epoch_changed e" + std::to_string(old_epoch) + " -> e" + std::to_string(new_epoch));
+    while (!consumed.empty() && consumed.back() > kept_on_epoch_change) {
+      consumed.pop_back();
+      consumed_payloads.pop_back();
+    }
     return kept_on_epoch_change;
   }
 
@@ -142,6 +148,8 @@ struct channel_start {
 /// A producer and a consumer joined by a sim_link. run_tick() advances time
 /// by tick_ms, delivers what is due, ticks both ends, and marks everything
 /// consumed as durable (with durable_chance < 1 only sometimes: a slow log).
+/// A `successor` (a new primary after a failover) shares the link: it and the
+/// old producer both hear every message of the replica.
 struct channel_fixture {
   static constexpr std::int64_t tick_ms = 50;
 
@@ -155,6 +163,8 @@ struct channel_fixture {
     for (auto& m : link.take_due(link.now_tick))
       deliver(m.to_consumer, m.msg);
     prod.tick(now_ms);
+    if (successor)
+      successor->tick(now_ms);
     cons.tick(now_ms);
     if (std::bernoulli_distribution(durable_chance)(link.rng()))
       cons.durable(cons.next_seq() - 1);
@@ -165,10 +175,18 @@ struct channel_fixture {
       cons.handle_event(m.epoch, m.seq, m.payload);
     else if (to_consumer)
       cons.handle_heartbeat(m.epoch, m.seq);
-    else if (m.kind == wire_message::ack)
-      prod.handle_ack(m.epoch, m.seq);
     else
-      prod.handle_nack(m.epoch, m.seq);
+      for (auto* p : producers())
+        if (m.kind == wire_message::ack)
+          p->handle_ack(m.epoch, m.seq);
+        else
+          p->handle_nack(m.epoch, m.seq);
+  }
+
+  std::vector<producer<sim_link, std::string>*> producers() {
+    if (successor)
+      return {&prod, &*successor};
+    return {&prod};
   }
 
   std::string trace() const {
@@ -181,6 +199,7 @@ struct channel_fixture {
   sim_link link;
   producer<sim_link, std::string> prod;
   consumer<sim_link, std::string> cons;
+  std::optional<producer<sim_link, std::string>> successor;
   std::int64_t now_ms = 0;
   double durable_chance = 1.0;
 };

@@ -33,10 +33,11 @@ std::size_t count_lines(const std::string& trace, const std::string& needle) {
   return n;
 }
 
-std::string payload_for(seq_t seq) {
+// The payload of event `seq` from a primary that writes `tag`s.
+std::string payload_for(seq_t seq, char tag = 'v') {
   // Appended rather than "v" + to_string: GCC 12 warns falsely (-Wrestrict)
   // about the latter at -O3.
-  std::string p = "v";
+  std::string p(1, tag);
   p += std::to_string(seq);
   return p;
 }
@@ -114,6 +115,58 @@ TEST_CASE("over a lossy, duplicating, reordering network every event is consumed
     CHECK(r.max_consumer_buffered <= 8);
     CHECK(r.retransmit_failures.empty());
     CHECK(r.fenced_by == 0);
+  }
+}
+
+TEST_CASE("after a failover over a lossy network the replica's log is the committed prefix and the new "
+          "primary's events") {
+  // Primary 1 streams v1.. until the failover; primary 2 (epoch 2) continues
+  // after what the replica had acknowledged (h), with w(h+1)..w(n). Primary 1
+  // keeps ticking: its resends and heartbeats are still on the wire.
+  constexpr seq_t n = 200;
+  auto settings = quick_settings();
+  settings.max_buffered_events = 32;
+  settings.max_out_of_order = 8;
+  for (std::uint64_t seed = 1; seed <= 100; ++seed) {
+    INFO("seed " << seed);
+    channel_fixture f(seed, settings);
+    f.link.faults = fault_profile{0.2, 0.1, 6};
+    f.durable_chance = 0.5;
+    std::mt19937_64 workload(seed);
+    const int failover_tick = std::uniform_int_distribution<int>(10, 80)(workload);
+    seq_t next = 1;
+    for (int t = 0; t < failover_tick; ++t) {
+      for (int k = 0; k < 3 && f.prod.produce(next, payload_for(next)); ++k)
+        ++next;
+      f.run_tick();
+    }
+    const seq_t h = f.prod.last_acked();
+    f.link.kept_on_epoch_change = h;
+    f.successor.emplace(f.link, 2, h, settings);
+    auto& p2 = *f.successor;
+    next = h + 1;
+    for (int t = 0; t < 100000 && next <= n; ++t) {
+      for (int k = 0; k < 3 && next <= n && p2.produce(next, payload_for(next, 'w')); ++k)
+        ++next;
+      f.run_tick();
+    }
+    REQUIRE(next == n + 1);
+    f.link.faults = fault_profile{};
+    f.durable_chance = 1.0;
+    for (int t = 0; t < 1000 && (p2.last_acked() < n || !f.prod.fenced()); ++t)
+      f.run_tick();
+    CAPTURE(h);
+    CHECK(p2.last_acked() == n);
+    CHECK(f.prod.fenced());
+    CHECK(f.cons.epoch() == 2);
+    std::vector<seq_t> expected(n);
+    std::iota(expected.begin(), expected.end(), seq_t{1});
+    CHECK(f.link.consumed == expected);
+    bool payloads_match = f.link.consumed_payloads.size() == n;
+    for (seq_t i = 1; payloads_match && i <= n; ++i)
+      payloads_match = f.link.consumed_payloads[i - 1] == payload_for(i, i <= h ? 'v' : 'w');
+    CHECK(payloads_match);
+    CHECK(f.link.retransmit_failures.empty());
   }
 }
 
