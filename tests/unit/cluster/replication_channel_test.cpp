@@ -42,10 +42,7 @@ std::string payload_for(seq_t seq, char tag = 'v') {
   return p;
 }
 
-// Produces 1..n over a faulty network while the buffers let it, then lets the
-// faults stop and runs ticks until the producer has n acknowledged. Returns
-// the fixture for checking; the largest buffer sizes seen go to the out
-// parameters.
+// What run_lossy() saw, including the largest buffers along the way.
 struct lossy_run {
   std::vector<seq_t> consumed;
   std::vector<std::string> payloads;
@@ -58,6 +55,8 @@ struct lossy_run {
   std::string trace;
 };
 
+// Produces 1..n over a faulty network as fast as the producer's buffer
+// allows, then stops the faults and runs ticks until n is acknowledged.
 lossy_run run_lossy(std::uint64_t seed, seq_t n, const channel_settings& settings) {
   channel_fixture f(seed, settings);
   f.link.faults = fault_profile{0.2, 0.1, 6};
