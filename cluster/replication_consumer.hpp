@@ -34,7 +34,8 @@ concept consumer_backend = requires(B& b, epoch_t e, seq_t s, Payload p) {
 };
 
 /// The replica's end of one namespace's replication stream. Sans-IO, like
-/// `producer`. Not thread-safe; one owner.
+/// `producer`: between ticks it takes the time of the latest tick. Not
+/// thread-safe; one owner.
 ///
 /// Acknowledgements follow durability, not delivery: `consume` hands an event
 /// over, and only `durable(up_to_seq)` sends the cumulative ack, so a primary

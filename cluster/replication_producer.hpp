@@ -40,7 +40,8 @@ concept producer_backend = requires(B& b, const B& cb, epoch_t e, seq_t s, const
 
 /// The primary's end of one namespace's replication stream to one replica.
 /// Sans-IO: messages come in through `handle_*`, time through `tick()`, and
-/// everything going out goes through the backend. Not thread-safe; one owner.
+/// everything going out goes through the backend. Between ticks it takes the
+/// time of the latest tick. Not thread-safe; one owner.
 ///
 /// It holds every produced but unacknowledged event (bounded), sends each at
 /// once, resends from wherever the replica asks (nack), and resends the oldest
@@ -108,9 +109,10 @@ public:
       backend_.retransmit_failed(from_seq);
       return;
     }
-    for (const auto& e : buffer_)
-      if (e.seq >= from_seq)
-        backend_.send_event(epoch_, e.seq, e.payload);
+    // The buffer is contiguous, so from_seq sits at a known offset.
+    for (auto it = buffer_.begin() + static_cast<std::ptrdiff_t>(from_seq - floor() - 1); it != buffer_.end();
+         ++it)
+      backend_.send_event(epoch_, it->seq, it->payload);
     last_resend_ms_ = now_ms_;
   }
 
