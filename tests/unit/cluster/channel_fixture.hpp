@@ -73,13 +73,13 @@ public:
     return kept_on_epoch_change;
   }
 
-  /// The messages due at `tick` for the consumer (to_consumer) or the
-  /// producer, in send order unless the profile reorders.
   struct in_flight {
     int due_tick;
     bool to_consumer;
     wire_message msg;
   };
+  /// Takes the messages due by `tick` off the wire, in send order (unequal
+  /// delays have already reordered them).
   std::vector<in_flight> take_due(int tick) {
     std::vector<in_flight> due;
     auto it = std::stable_partition(wire_.begin(), wire_.end(),
@@ -88,7 +88,6 @@ public:
     wire_.erase(wire_.begin(), it);
     return due;
   }
-  bool wire_empty() const { return wire_.empty(); }
   std::mt19937_64& rng() { return rng_; }
 
   fault_profile faults;
