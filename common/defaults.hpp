@@ -65,11 +65,6 @@ constexpr std::uint64_t request_timeout_ms = 10000;
 constexpr std::size_t entry_stats_top = 10;
 constexpr std::size_t preview_code_points = 50;
 
-// Cluster (single mode reports these in /cluster/status).
-constexpr std::size_t cluster_replication_factor = 2;
-constexpr bool cluster_read_repair_enabled = true;
-constexpr double cluster_phi_threshold = 8.0;
-
 /// The replication channel between a namespace's primary and one replica
 /// (cluster/replication_channel.hpp, cluster/README.md).
 namespace replication {
@@ -91,5 +86,10 @@ constexpr std::int64_t nack_after_ms = 200;
 /// primary drops it from the in-sync set.
 constexpr std::int64_t stall_after_ms = 5000;
 } // namespace replication
+
+// Cluster (single mode reports these in /cluster/status).
+constexpr std::size_t cluster_replication_factor = 2;
+constexpr bool cluster_read_repair_enabled = true;
+constexpr double cluster_phi_threshold = 8.0;
 
 } // namespace ferro::defaults
