@@ -99,21 +99,22 @@ public:
 
   /// The replica misses events from from_seq on: resend them all, or report
   /// `retransmit_failed` and send nothing more until `reset_after_snapshot`
-  /// when the buffer no longer reaches back that far. A nack at or below the
-  /// acknowledged position is stale (overtaken by an ack) and ignored.
+  /// when the buffer no longer reaches back that far. Ignored: a nack at or
+  /// below the acknowledged position (stale, overtaken by an ack), and one
+  /// for events resent less than retransmit_after_ms ago (that resend is
+  /// still on its way; sending the window again would only multiply the
+  /// traffic of a slow replica).
   void handle_nack(epoch_t epoch, seq_t from_seq) {
     if (!accept_epoch(epoch) || awaiting_snapshot_ || from_seq <= acked_ || from_seq > last_produced_)
+      return;
+    if (from_seq <= resent_through_ && now_ms_ - resent_at_ms_ < settings_.retransmit_after_ms)
       return;
     if (from_seq <= floor()) {
       awaiting_snapshot_ = true;
       backend_.retransmit_failed(from_seq);
       return;
     }
-    // The buffer is contiguous, so from_seq sits at a known offset.
-    for (auto it = buffer_.begin() + static_cast<std::ptrdiff_t>(from_seq - floor() - 1); it != buffer_.end();
-         ++it)
-      backend_.send_event(epoch_, it->seq, it->payload);
-    last_resend_ms_ = now_ms_;
+    resend_from(from_seq);
   }
 
   /// The replica has installed a snapshot holding every event up to
@@ -142,8 +143,7 @@ public:
       backend_.retransmit_failed(base_seq + 1);
       return;
     }
-    for (const auto& e : buffer_)
-      backend_.send_event(epoch_, e.seq, e.payload);
+    resend_from(floor() + 1);
   }
 
   /// Advances time: a heartbeat every heartbeat_interval_ms, and the oldest
@@ -210,6 +210,17 @@ private:
     }
   }
 
+  // Sends the buffered events from seq on (floor() < seq); the buffer is
+  // contiguous, so seq sits at a known offset.
+  void resend_from(seq_t seq) {
+    for (auto it = buffer_.begin() + static_cast<std::ptrdiff_t>(seq - floor() - 1); it != buffer_.end();
+         ++it)
+      backend_.send_event(epoch_, it->seq, it->payload);
+    resent_through_ = last_produced_;
+    resent_at_ms_ = now_ms_;
+    last_resend_ms_ = now_ms_;
+  }
+
   // Progress (an ack, or a first event after an idle spell) restarts both
   // the stall clock and the retransmit clock.
   void restart_timers() {
@@ -230,6 +241,9 @@ private:
   std::int64_t last_heartbeat_ms_ = 0;
   std::int64_t last_resend_ms_ = 0;
   std::int64_t waiting_since_ms_ = 0;
+  // The last resend for a nack or snapshot: up to which seq, and when.
+  seq_t resent_through_ = 0;
+  std::int64_t resent_at_ms_ = 0;
 };
 
 } // namespace ferro::cluster

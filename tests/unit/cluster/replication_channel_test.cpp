@@ -439,3 +439,24 @@ TEST_CASE("a nack overtaken by an ack neither resends nor asks for a snapshot") 
   CHECK(f.link.retransmit_failures.empty());
   CHECK_FALSE(f.prod.awaiting_snapshot());
 }
+
+TEST_CASE("a nack for events resent moments ago does not resend them again") {
+  channel_fixture f(1, quick_settings()); // retransmit 300
+  for (seq_t i = 1; i <= 3; ++i)
+    REQUIRE(f.prod.produce(i, payload_for(i)));
+  f.prod.tick(50);
+  f.prod.handle_nack(1, 2); // resends #2 and #3
+  f.prod.handle_nack(1, 2); // a duplicate
+  f.prod.handle_nack(1, 3); // the replica got #2, #3 is on its way
+  CHECK(count_lines(f.trace(), "p>c event e1 #2") == 2);
+  CHECK(count_lines(f.trace(), "p>c event e1 #3") == 2);
+  REQUIRE(f.prod.produce(4, payload_for(4)));
+  f.prod.handle_nack(1, 4); // #4 was not resent yet
+  CHECK(count_lines(f.trace(), "p>c event e1 #4") == 2);
+  f.prod.tick(349);
+  f.prod.handle_nack(1, 3);
+  CHECK(count_lines(f.trace(), "p>c event e1 #3") == 2);
+  f.prod.tick(350);
+  f.prod.handle_nack(1, 3); // long enough: lost again
+  CHECK(count_lines(f.trace(), "p>c event e1 #3") == 3);
+}
