@@ -120,12 +120,14 @@ public:
   /// The replica has installed a snapshot holding every event up to
   /// base_seq (the edge calls this once the replica confirmed it). Counts as
   /// an acknowledgement of base_seq and resumes sending the buffered events
-  /// after it. A base beyond last_produced() moves the stream on: the next
-  /// produce() is base_seq + 1. A base older than the buffer reaches reports
-  /// `retransmit_failed(base_seq + 1)` again.
+  /// after it (after last_acked() if that is newer). A base beyond last_produced() moves the stream on: the
+  /// next produce() is base_seq + 1. A base older than the buffer reaches reports `retransmit_failed(base_seq
+  /// + 1)` again.
   void reset_after_snapshot(seq_t base_seq) {
     if (fenced_)
       return;
+    // The replica keeps what it acknowledged, even if the snapshot is older.
+    base_seq = std::max(base_seq, acked_);
     awaiting_snapshot_ = false;
     if (base_seq > last_produced_) {
       drop_up_to(last_produced_);

@@ -317,6 +317,20 @@ TEST_CASE("a snapshot older than the producer's buffer asks for another one") {
   CHECK(f.prod.awaiting_snapshot());
   CHECK(f.link.retransmit_failures == std::vector<seq_t>{4, 8});
   CHECK(f.prod.last_acked() == 7);
+  f.prod.reset_after_snapshot(10);
+  CHECK_FALSE(f.prod.awaiting_snapshot());
+}
+
+TEST_CASE("a snapshot older than what the replica acknowledged resumes after the acknowledged position") {
+  channel_fixture f(1, quick_settings());
+  for (seq_t i = 1; i <= 5; ++i)
+    REQUIRE(f.prod.produce(i, payload_for(i)));
+  f.prod.handle_ack(1, 3);
+  f.prod.reset_after_snapshot(2);
+  CHECK(f.link.retransmit_failures.empty());
+  CHECK(f.prod.last_acked() == 3);
+  CHECK(count_lines(f.trace(), "p>c event e1 #4") == 2);
+  CHECK(count_lines(f.trace(), "p>c event e1 #5") == 2);
 }
 
 TEST_CASE("a full producer buffer refuses new events instead of growing") {
