@@ -474,3 +474,24 @@ TEST_CASE("a nack for events resent moments ago does not resend them again") {
   f.prod.handle_nack(1, 3); // long enough: lost again
   CHECK(count_lines(f.trace(), "p>c event e1 #3") == 3);
 }
+
+TEST_CASE(
+    "a replica whose produce was refused comes back through a snapshot beyond the last produced event") {
+  auto s = quick_settings();
+  s.max_buffered_events = 2;
+  channel_fixture f(1, s);
+  REQUIRE(f.prod.produce(1, "a"));
+  REQUIRE(f.prod.produce(2, "b"));
+  REQUIRE_FALSE(f.prod.produce(3, "c"));
+  // The primary's log goes on to #5 without this replica; a snapshot of it
+  // brings the replica back.
+  f.run_tick();
+  f.cons.reset_after_snapshot(5);
+  f.prod.reset_after_snapshot(5);
+  REQUIRE(f.prod.produce(6, "f"));
+  for (int i = 0; i < 4; ++i)
+    f.run_tick();
+  CHECK(f.link.consumed == std::vector<seq_t>{1, 2, 6});
+  CHECK(f.prod.last_acked() == 6);
+  CHECK(f.prod.lag() == 0);
+}
