@@ -17,6 +17,7 @@
 
 #include "service/messages.hpp"
 #include "common/status.hpp"
+#include "actors/wire_types.hpp"
 #include "index/namespace_image.hpp"
 #include "storage/wal_store.hpp"
 
@@ -37,11 +38,6 @@ using compact_atom = caf::atom_constant<caf::atom("compact")>;
 using expire_atom = caf::atom_constant<caf::atom("expire")>;
 using apply_atom = caf::atom_constant<caf::atom("apply")>;
 using backlog_atom = caf::atom_constant<caf::atom("backlog")>;
-
-/// A batch of log records on its way to the storage actor.
-struct log_batch {
-  std::vector<log_record> records;
-};
 
 /// A namespace snapshot on its way to the snapshot writer: the image the
 /// namespace actor took and the temp dir its files go to. The image is
@@ -115,17 +111,11 @@ using gateway_actor =
 
 } // namespace ferro
 
-// Every message type below is local to one node for now (no serialisation);
-// the cluster will give the replicated ones inspect() overloads and type names.
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::namespace_key)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::log_batch)
+// Local-only message types: they never leave their node (they hold a
+// pointer, a path or a callback). Wire types have inspect() overloads in
+// actors/wire_types.hpp instead.
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::snapshot_job)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::prepared_snapshot)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::insert_request)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::insert_reply)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::delete_request)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::invalidate_request)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::invalidate_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::completion<ferro::insert_reply>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::completion<ferro::delete_reply>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::completion<ferro::invalidate_reply>)

@@ -35,6 +35,8 @@ constexpr std::size_t hnsw_initial_capacity = 1024; // slots; grows by doubling
 constexpr std::uint64_t hnsw_seed = 100;
 
 constexpr std::uint64_t expire_scan_interval_secs = 60;
+/// How long a clean stop waits for each namespace's final snapshot.
+constexpr std::uint64_t shutdown_snapshot_timeout_ms = 60000;
 
 // Durability.
 constexpr std::size_t wal_batch_size = 256;

@@ -36,6 +36,8 @@ struct log_record {
   cache_entry entry;                               ///< op == insert
   std::string uuid;                                ///< op == remove
   removal_reason reason = removal_reason::deleted; ///< op == remove
+
+  friend bool operator==(const log_record&, const log_record&) = default;
 };
 
 } // namespace ferro

@@ -23,9 +23,13 @@ struct insert_request {
   std::string uuid;                        ///< empty: the node generates one
   std::optional<std::int64_t> ttl_seconds; ///< absent: default; 0: never
   bool local = false;                      ///< ?local=true
+
+  friend bool operator==(const insert_request&, const insert_request&) = default;
 };
 struct insert_reply {
   std::string id;
+
+  friend bool operator==(const insert_reply&, const insert_reply&) = default;
 };
 
 struct query_request {
@@ -34,6 +38,8 @@ struct query_request {
   double threshold = 0.0; ///< already defaulted by http/ from config
   std::string query_text;
   bool local = false;
+
+  friend bool operator==(const query_request&, const query_request&) = default;
 };
 struct query_reply {
   bool hit = false;
@@ -43,14 +49,20 @@ struct query_reply {
   bool exact_match = false;
   /// "conversation" or "global" when the request had a conversation_id.
   std::string scope;
+
+  friend bool operator==(const query_reply&, const query_reply&) = default;
 };
 
 struct delete_request {
   std::string uuid;
   bool local = false;
+
+  friend bool operator==(const delete_request&, const delete_request&) = default;
 };
 struct delete_reply {
   bool deleted = false; ///< false is reported by http/ as 404
+
+  friend bool operator==(const delete_reply&, const delete_reply&) = default;
 };
 
 struct invalidate_request {
@@ -58,9 +70,13 @@ struct invalidate_request {
   std::vector<float> embedding;
   double threshold = 0.0;
   bool local = false;
+
+  friend bool operator==(const invalidate_request&, const invalidate_request&) = default;
 };
 struct invalidate_reply {
   std::vector<std::string> uuids;
+
+  friend bool operator==(const invalidate_reply&, const invalidate_reply&) = default;
 };
 
 struct compact_reply {
