@@ -24,17 +24,19 @@ RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release -DFERRO_TESTS=OFF \
       -DFERRO_BENCH_NATIVE_SIMD=OFF \
  && cmake --build /build -j "${JOBS}" --target ferrocache \
  && strip --strip-unneeded /build/ferrocache \
- && /build/ferrocache --help >/dev/null
+ && /build/ferrocache --help >/dev/null \
+ && bash deploy/docker/runtime-packages.sh /build/ferrocache >/build/runtime-packages.txt \
+ && cat /build/runtime-packages.txt
 
 # ---- runtime stage: the binary and the shared libraries it links ---------
 FROM ${BASE_IMAGE}
-# The runtime packages of the libraries the binary links (ldd + dpkg -S on
-# the build stage; deploy/docker/check-runtime-libs.sh verifies the list).
+# Exactly the packages of the shared libraries the binary links (ldd +
+# dpkg -S in the build stage: deploy/docker/runtime-packages.sh).
+COPY --from=build /build/runtime-packages.txt /tmp/runtime-packages.txt
 RUN apt-get update -q \
- && DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
-      libcaf-core0.17 libcaf-io0.17 libcaf-openssl0.17 libssl3 \
-      liblmdb0 libspdlog1.10 libfmt9 libsimdjson14 \
- && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log
+ && xargs -a /tmp/runtime-packages.txt env DEBIAN_FRONTEND=noninteractive \
+      apt-get install -y -q --no-install-recommends \
+ && rm -rf /var/lib/apt/lists/* /var/cache/apt/* /var/log/apt /var/log/dpkg.log /tmp/runtime-packages.txt
 RUN groupadd --system --gid 10001 ferrocache \
  && useradd --system --uid 10001 --gid ferrocache --home-dir /data --no-create-home \
       --shell /usr/sbin/nologin ferrocache \
