@@ -58,9 +58,10 @@ image: base-image
 	docker build --build-arg BASE_IMAGE=$(BASE_IMAGE) --build-arg JOBS=$(JOBS) -t $(IMAGE) .
 	@docker image ls $(IMAGE) --format 'image {{.Repository}}:{{.Tag}} {{.Size}}'
 
-# Runs the image as a container: health, insert/query, clean stop, restart.
+# Runs the image as a container (health, insert/query, clean stop, restart,
+# backup copy) and the single-node compose file with the monitoring overlay.
 # Not part of `make test` (it builds an image and starts containers).
-image-test: image pyenv
+image-test: image monitoring-image pyenv
 	FERROCACHE_IMAGE=$(IMAGE) $(PY) -m pytest -q -s -p no:cacheprovider tests/docker
 
 monitoring-image: base-image
