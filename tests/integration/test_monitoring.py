@@ -105,6 +105,15 @@ def test_dashboard_is_well_formed_and_provisioned():
             assert t["datasource"]["uid"] == uid, panel["title"]
     prov = yaml.safe_load((MONITORING / "grafana" / "provisioning" / "dashboards" / "ferrocache.yml").read_text())
     assert prov["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
+    # Panels fit the 24-column grid and do not overlap.
+    cells = {}
+    for panel in dash["panels"]:
+        g = panel["gridPos"]
+        assert g["x"] + g["w"] <= 24, panel["title"]
+        for x in range(g["x"], g["x"] + g["w"]):
+            for y in range(g["y"], g["y"] + g["h"]):
+                assert (x, y) not in cells, f"{panel['title']} overlaps {cells[(x, y)]}"
+                cells[(x, y)] = panel["title"]
     # The panels are all there.
     titles = " ".join(p["title"].lower() for p in dash["panels"])
     for word in ["hit rate", "query latency", "insert latency", "inserts per second", "entries per namespace",
