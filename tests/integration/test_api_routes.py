@@ -3,7 +3,8 @@
 The route table of docs/api.md is parsed, and so is the server's own table
 (`find_route` in http/routes.cpp). Every documented route must be answered by
 a real node with its documented method (anything but the 404 of an unknown
-route), the other methods must get a 405 naming it, and every route the server
+route), the other methods must get a 405 naming it, the table's "open" and
+"local" columns must match what the node does, and every route the server
 knows must be documented.
 """
 from __future__ import annotations
@@ -30,13 +31,18 @@ NOT_YET_SERVED = {
 Route = Tuple[str, str]  # (method, path template)
 
 
-def documented_routes() -> List[Route]:
-    """Rows of the '## Route table' section: | `METHOD` | `/path` | ..."""
+def route_rows() -> List[Tuple[str, str, bool, bool]]:
+    """Rows of the '## Route table' section: | `METHOD` | `/path` | open | local | summary |"""
     text = API_MD.read_text()
     start = text.index("## Route table")
     end = text.index("\n## ", start + 1)
-    rows = re.findall(r"^\|\s*`([A-Z]+)`\s*\|\s*`(/[^`]*)`\s*\|", text[start:end], flags=re.M)
+    rows = re.findall(r"^\|\s*`([A-Z]+)`\s*\|\s*`(/[^`]*)`\s*\|([^|]*)\|([^|]*)\|", text[start:end], flags=re.M)
     assert rows, "no route rows found in the route table of docs/api.md"
+    return [(m, p, o.strip() == "yes", l.strip() == "yes") for m, p, o, l in rows]
+
+
+def documented_routes() -> List[Route]:
+    rows = [(m, p) for m, p, _, _ in route_rows()]
     assert len(rows) == len(set(rows)), f"duplicate rows in docs/api.md: {rows}"
     return rows
 
@@ -129,6 +135,32 @@ def test_documented_route_is_answered(shared_node, method, path):
     status, headers, _ = request(shared_node.port, other, concrete(path))
     assert status == 405, f"{other} {path}: expected 405, got {status}"
     assert headers.get("allow") == method
+
+
+def _served_rows():
+    return [r for r in route_rows() if (r[0], r[1]) not in NOT_YET_SERVED]
+
+
+def test_open_column_matches_auth(make_node):
+    """With auth_token set, exactly the routes marked "open" answer without the token."""
+    node = make_node("auth", FERROCACHE_AUTH_TOKEN="s3cret")
+    for method, path, open_, _ in _served_rows():
+        status, _, _ = request(node.port, method, concrete(path), body=BODIES.get(path))
+        if open_:
+            assert status != 401, f"{method} {path} is marked open in docs/api.md but needs the token"
+        else:
+            assert status == 401, f"{method} {path} answers {status} without the token; docs/api.md says it is not open"
+
+
+def test_local_column_matches_the_local_flag(shared_node):
+    """Routes marked "local" parse ?local= (a malformed value is a 400); the others ignore it."""
+    for method, path, _, local in _served_rows():
+        status, _, payload = request(shared_node.port, method, concrete(path) + "?local=maybe",
+                                     body=BODIES.get(path))
+        if local:
+            assert status == 400 and b"local" in payload, f"{method} {path}?local=maybe: {status} {payload!r}"
+        else:
+            assert status != 400, f"{method} {path} is not marked local but rejects ?local=maybe: {payload!r}"
 
 
 def test_an_undocumented_path_is_a_404_no_route(shared_node):
