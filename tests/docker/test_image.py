@@ -178,3 +178,22 @@ def test_image_serves_stops_cleanly_and_keeps_data(container):
         docker("rm", "-f", copy_name, check=False)
         docker("volume", "rm", "-f", copy_volume, check=False)
     print("; ".join(timings))
+
+
+def test_image_reads_a_mounted_config_file_and_variables_override_it(tmp_path):
+    """/etc/ferrocache/ferrocache.toml (the working directory) is read; FERROCACHE_* wins over it."""
+    name = f"ferro-imgtest-{uuid.uuid4().hex[:8]}"
+    conf = tmp_path / "ferrocache.toml"
+    conf.write_text('node_id = "from-toml"\n[hnsw]\nef_search = 48\nmax_nb_connection = 24\n')
+    conf.chmod(0o644)
+    try:
+        docker("run", "-d", "--name", name, "-p", "127.0.0.1::3000", "--health-interval", "1s",
+               "-v", f"{conf}:/etc/ferrocache/ferrocache.toml:ro", "-e", "FERROCACHE_HNSW__EF_SEARCH=64", IMAGE)
+        poll(lambda: healthy(name), 60, "the container's HEALTHCHECK to pass")
+        port = published_port(name)
+        status, health = call(port, "GET", "/health")
+        assert status == 200 and health["node_id"] == "from-toml", health
+        status, stats = call(port, "GET", "/stats")
+        assert stats["hnsw"]["max_nb_connection"] == 24 and stats["hnsw"]["ef_search"] == 64, stats
+    finally:
+        docker("rm", "-f", name, check=False)
