@@ -68,7 +68,7 @@ def container():
     name, volume = f"ferro-imgtest-{suffix}", f"ferro-imgtest-{suffix}"
     docker("volume", "create", volume)
     yield name, volume
-    docker("rm", "-f", name, check=False)
+    docker("rm", "-fv", name, check=False)
     docker("volume", "rm", "-f", volume, check=False)
 
 
@@ -175,7 +175,7 @@ def test_image_serves_stops_cleanly_and_keeps_data(container):
         status, hit = call(port, "POST", "/query", {"embedding": vec, "model_id": "img::8"})
         assert status == 200 and hit["hit"] and hit["id"] == ids[0], hit
     finally:
-        docker("rm", "-f", copy_name, check=False)
+        docker("rm", "-fv", copy_name, check=False)
         docker("volume", "rm", "-f", copy_volume, check=False)
     print("; ".join(timings))
 
@@ -196,4 +196,4 @@ def test_image_reads_a_mounted_config_file_and_variables_override_it(tmp_path):
         status, stats = call(port, "GET", "/stats")
         assert stats["hnsw"]["max_nb_connection"] == 24 and stats["hnsw"]["ef_search"] == 64, stats
     finally:
-        docker("rm", "-f", name, check=False)
+        docker("rm", "-fv", name, check=False)
