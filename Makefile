@@ -1,6 +1,7 @@
 # FerroCache: every entry point a person or CI uses.
 #   make run    install deps, build Release, start a node on :3000 (data in ./data)
 #   make test   install deps, build, run every test (C++ and Python)
+#   make image  build the ferrocache:latest Docker image (docs/deploy.md)
 SHELL := /bin/bash
 BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
@@ -8,7 +9,8 @@ WERROR := $(if $(CI),ON,OFF)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: deps build run test test-cpp test-integration test-python pyenv fuzz bench clean format-check
+.PHONY: deps build run test test-cpp test-integration test-python pyenv fuzz bench clean format-check \
+	base-image image image-test monitoring-image monitoring-check
 
 deps:
 	bash deploy/install-deps.sh
@@ -43,6 +45,33 @@ fuzz: deps
 
 bench: build pyenv
 	bash bench/run-all.sh $(BUILD_DIR) $(VENV)
+
+# Docker: the base image is built locally from Debian's packages when it
+# cannot be pulled (deploy/docker/make-base-image.sh does nothing when present).
+IMAGE ?= ferrocache:latest
+BASE_IMAGE ?= debian:bookworm-slim
+
+base-image:
+	bash deploy/docker/make-base-image.sh $(BASE_IMAGE)
+
+image: base-image
+	docker build --build-arg BASE_IMAGE=$(BASE_IMAGE) --build-arg JOBS=$(JOBS) -t $(IMAGE) .
+	@docker image ls $(IMAGE) --format 'image {{.Repository}}:{{.Tag}} {{.Size}}'
+
+# Runs the image as a container (health, insert/query, clean stop, restart,
+# backup copy) and the single-node compose file with the monitoring overlay.
+# Not part of `make test` (it builds an image and starts containers).
+image-test: image monitoring-image pyenv
+	FERROCACHE_IMAGE=$(IMAGE) $(PY) -m pytest -q -s -p no:cacheprovider tests/docker
+
+monitoring-image: base-image
+	docker build --build-arg BASE_IMAGE=$(BASE_IMAGE) -t ferrocache-prometheus:latest \
+	  -f deploy/monitoring/prometheus.Dockerfile deploy/monitoring
+
+# promtool checks of the Prometheus configuration and alert rules (also run
+# by `make test`, in tests/integration/test_monitoring.py).
+monitoring-check: deps
+	bash deploy/monitoring/check.sh
 
 format-check:
 	bash deploy/format-check.sh

@@ -17,6 +17,7 @@
 
 #include "service/messages.hpp"
 #include "common/status.hpp"
+#include "actors/wire_types.hpp"
 #include "index/namespace_image.hpp"
 #include "storage/wal_store.hpp"
 
@@ -39,11 +40,6 @@ using apply_atom = caf::atom_constant<caf::atom("apply")>;
 using backlog_atom = caf::atom_constant<caf::atom("backlog")>;
 using feedback_atom = caf::atom_constant<caf::atom("feedback")>;
 
-/// A batch of log records on its way to the storage actor.
-struct wal_batch {
-  std::vector<wal_record> records;
-};
-
 /// A namespace snapshot on its way to the snapshot writer: the image the
 /// namespace actor took and the temp dir its files go to. The image is
 /// shared only so that the message stays copyable; the writer is its last
@@ -61,7 +57,7 @@ struct snapshot_job {
 /// `wal_batch_timeout_ms`; every caller is answered once its batch is durable.
 using storage_actor = caf::typed_actor<
     // Make the records durable; replies with their ns_seq values, in order.
-    caf::replies_to<append_atom, wal_batch>::with<std::vector<std::uint64_t>>,
+    caf::replies_to<append_atom, log_batch>::with<std::vector<std::uint64_t>>,
     // Timer: commit whatever is pending.
     caf::reacts_to<flush_atom>,
     // Hand out a fresh temporary folder for a namespace snapshot.
@@ -120,19 +116,11 @@ using gateway_actor =
 
 } // namespace ferro
 
-// Every message type below is local to one node for now (no serialisation);
-// the cluster will give the replicated ones inspect() overloads and type names.
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::namespace_key)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::wal_batch)
+// Local-only message types: they never leave their node (they hold a
+// pointer, a path or a callback). Wire types have inspect() overloads in
+// actors/wire_types.hpp instead.
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::snapshot_job)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::prepared_snapshot)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::insert_request)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::feedback_request)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::feedback_reply)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::insert_reply)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::delete_request)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::invalidate_request)
-CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::invalidate_reply)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::completion<ferro::insert_reply>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::completion<ferro::delete_reply>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::completion<ferro::invalidate_reply>)

@@ -14,9 +14,7 @@ constexpr caf::atom_value category = caf::atom("ferro");
 } // namespace
 
 caf::error to_caf_error(errc code, std::string message) {
-  // Code 0 means "no error" in CAF: shift by one.
-  return caf::error{static_cast<std::uint8_t>(static_cast<int>(code) + 1), category,
-                    caf::make_message(std::move(message))};
+  return caf::error{wire_code(code), category, caf::make_message(std::move(message))};
 }
 
 caf::error to_caf_error(const error& e) {
@@ -28,7 +26,7 @@ error from_caf_error(const caf::error& e) {
     std::string message;
     if (e.context().match_elements<std::string>())
       message = e.context().get_as<std::string>(0);
-    return error{static_cast<errc>(e.code() - 1), std::move(message)};
+    return error{errc_from_wire(e.code()), std::move(message)};
   }
   if (e == caf::sec::request_timeout)
     return error{errc::unavailable, "the node did not answer in time"};

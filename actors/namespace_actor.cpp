@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <deque>
+#include <iterator>
 #include <functional>
 #include <optional>
 #include <utility>
@@ -15,6 +16,7 @@
 
 #include "actors/errors.hpp"
 #include "actors/namespace_directory.hpp"
+#include "index/log_apply.hpp"
 #include "common/uuid.hpp"
 #include "quality/text_features.hpp"
 
@@ -22,19 +24,11 @@ namespace ferro {
 
 namespace {
 
-/// A durable insert waiting for the index, kept as data so that a run of
-/// them can go into the graph together.
-struct pending_insert {
-  cache_entry entry;
-  std::uint64_t ns_seq = 0;
-  caf::typed_response_promise<insert_reply> promise;
-};
-
-/// A durable mutation waiting for the index: an insert, or any other
-/// mutation as a closure.
+/// Durable records waiting for the index, with what to do once they are
+/// applied: one insert request's record, or one removal batch's records.
 struct pending_apply {
-  std::optional<pending_insert> insert;
-  std::function<void()> other;
+  std::vector<log_record> records;
+  std::function<void(apply_outcome&, std::size_t first)> done; ///< outcome of records[0] at `first`
 };
 
 struct namespace_state {
@@ -117,106 +111,108 @@ void enqueue_apply(ns_pointer self, pending_apply item) {
   }
 }
 
-// A run of consecutive inserts goes into the graph as one upsert_many,
-// spread over the namespace's insert threads: an HNSW insert is the most
-// expensive thing a write does, and one thread would leave the other cores
-// to the little work HTTP and the log need.
-void apply_inserts(ns_pointer self, std::vector<pending_insert> run) {
-  auto& st = self->state;
-  // Counted until applied: the dimension must stay fixed while a durable
-  // insert waits in the apply queue.
-  st.inserts_in_flight -= run.size();
-  ensure_index(self);
-  std::vector<cache_entry> entries;
-  std::vector<std::string> ids;
-  entries.reserve(run.size());
-  ids.reserve(run.size());
-  for (auto& p : run) {
-    ids.push_back(p.entry.uuid);
-    entries.push_back(std::move(p.entry));
-  }
-  auto results = st.index->upsert_many(std::move(entries), st.settings.insert_threads);
-  for (std::size_t i = 0; i < run.size(); ++i) {
-    if (!results[i]) {
-      // Durable but not applied: only a bug or memory exhaustion gets here;
-      // recovery applies the record on the next start.
-      spdlog::error("namespace {}: logged insert {} not applied: {}", display_name(st.key), ids[i],
-                    results[i].err().message);
-      run[i].promise.deliver(to_caf_error(results[i].err()));
-      continue;
-    }
-    st.applied_ns_seq = std::max(st.applied_ns_seq, run[i].ns_seq);
-    ++st.inserts_since_snapshot;
-    count(st.settings.metrics, &node_metrics::inserts_total);
-    run[i].promise.deliver(insert_reply{std::move(ids[i])});
-  }
-  enforce_cap(self);
-  maybe_auto_compact(self);
-}
-
+// Applies the records of the queue's first few mutations in one apply_log
+// call: a run of consecutive inserts goes into the graph as one
+// upsert_many, spread over the namespace's insert threads (an HNSW insert is
+// the most expensive thing a write does, and one thread would leave the
+// other cores to the little work HTTP and the log need).
 void apply_next(ns_pointer self) {
   auto& st = self->state;
   st.apply_scheduled = false;
   if (st.apply_queue.empty())
     return;
-  std::vector<pending_insert> run;
-  std::function<void()> other;
-  if (st.apply_queue.front().insert) {
-    auto limit = std::max<std::size_t>(1, st.settings.apply_batch_inserts);
-    while (!st.apply_queue.empty() && st.apply_queue.front().insert && run.size() < limit) {
-      run.push_back(std::move(*st.apply_queue.front().insert));
-      st.apply_queue.pop_front();
-    }
-  } else {
-    other = std::move(st.apply_queue.front().other);
+  std::vector<pending_apply> taken;
+  std::vector<log_record> records;
+  auto limit = std::max<std::size_t>(1, st.settings.apply_batch_inserts);
+  while (!st.apply_queue.empty() &&
+         (records.empty() || records.size() + st.apply_queue.front().records.size() <= limit)) {
+    auto& next = st.apply_queue.front();
+    std::move(next.records.begin(), next.records.end(), std::back_inserter(records));
+    taken.push_back(std::move(next));
     st.apply_queue.pop_front();
   }
   if (!st.apply_queue.empty()) {
     st.apply_scheduled = true;
     self->send(self, apply_atom::value);
   }
-  if (other)
-    other();
-  else
-    apply_inserts(self, std::move(run));
+  std::size_t inserts = 0;
+  for (const auto& rec : records)
+    inserts += rec.op == log_op::insert ? 1 : 0;
+  // Counted until applied: the dimension must stay fixed while a durable
+  // insert waits in the apply queue.
+  st.inserts_in_flight -= inserts;
+  if (inserts > 0)
+    ensure_index(self);
+  apply_options options;
+  options.threads = st.settings.insert_threads;
+  auto outcome = st.index ? apply_log(*st.index, records, options, &st.feedback) : apply_outcome{};
+  if (!st.index) {
+    // Removals in a namespace that never had an entry: nothing to apply
+    // (feedback names an entry, so it is only logged once the index exists).
+    outcome.results.resize(records.size());
+    outcome.removed.resize(records.size(), false);
+    for (const auto& rec : records)
+      outcome.last_seq = std::max(outcome.last_seq, rec.ns_seq);
+  }
+  st.applied_ns_seq = std::max(st.applied_ns_seq, outcome.last_seq);
+  st.inserts_since_snapshot += outcome.inserts;
+  count(st.settings.metrics, &node_metrics::inserts_total, outcome.inserts);
+  for (auto reason : {removal_reason::deleted, removal_reason::invalidated, removal_reason::expired,
+                      removal_reason::evicted})
+    count(st.settings.metrics, counter_for(reason), outcome.removals[static_cast<std::size_t>(reason) - 1]);
+  if (outcome.feedback > 0) {
+    // One refit per applied batch, before the feedback requests are answered.
+    st.quality_view->publish(st.feedback.fit(st.settings.quality));
+    count(st.settings.metrics, &node_metrics::feedback_total, outcome.feedback);
+    count(st.settings.metrics, &node_metrics::feedback_wrong_total, outcome.feedback_wrong);
+  }
+  std::size_t first = 0;
+  for (auto& p : taken) {
+    p.done(outcome, first);
+    first += p.records.size();
+  }
+  if (inserts > 0) {
+    enforce_cap(self);
+    maybe_auto_compact(self);
+  }
 }
 
 // Logs the removal of `uuids`, then drops them from memory: durable before
 // visible, so a removal can never be undone by a crash. `done` receives the
 // uuids that were actually removed.
-template <class Done>
-void remove_durably(ns_pointer self, std::vector<std::string> uuids, removal_reason reason, Done done) {
+void remove_durably(ns_pointer self, std::vector<std::string> uuids, removal_reason reason,
+                    std::function<void(result<std::vector<std::string>>)> done) {
   if (uuids.empty()) {
     done(std::vector<std::string>{});
     return;
   }
-  wal_batch batch;
+  log_batch batch;
   batch.records.reserve(uuids.size());
-  for (auto& u : uuids) {
-    wal_record r;
-    r.op = wal_op::remove;
+  for (const auto& u : uuids) {
+    log_record r;
+    r.op = log_op::remove;
     r.ns = self->state.key;
     r.uuid = u;
     r.reason = reason;
     batch.records.push_back(std::move(r));
   }
-  self->request(self->state.storage, caf::infinite, append_atom::value, std::move(batch))
+  self->request(self->state.storage, caf::infinite, append_atom::value, batch)
       .then(
           [=](const std::vector<std::uint64_t>& seqs) mutable {
-            enqueue_apply(self,
-                          pending_apply{std::nullopt, [=]() mutable {
-                                          auto& st = self->state;
-                                          std::vector<std::string> removed;
-                                          for (auto& u : uuids)
-                                            if (st.index && st.index->remove(u))
-                                              removed.push_back(u);
-                                          if (!seqs.empty())
-                                            st.applied_ns_seq = std::max(st.applied_ns_seq, seqs.back());
-                                          count(st.settings.metrics, counter_for(reason), removed.size());
-                                          done(std::move(removed));
-                                        }});
+            for (std::size_t i = 0; i < seqs.size() && i < batch.records.size(); ++i)
+              batch.records[i].ns_seq = seqs[i];
+            pending_apply p;
+            p.records = std::move(batch.records);
+            p.done = [uuids = std::move(uuids), done](apply_outcome& out, std::size_t first) {
+              std::vector<std::string> removed;
+              for (std::size_t i = 0; i < uuids.size(); ++i)
+                if (out.removed[first + i])
+                  removed.push_back(uuids[i]);
+              done(std::move(removed));
+            };
+            enqueue_apply(self, std::move(p));
           },
-          [=](caf::error& err) mutable {
+          [=](caf::error& err) {
             spdlog::warn("namespace {}: removal not logged: {}", display_name(self->state.key),
                          from_caf_error(err).message);
             done(from_caf_error(err));
@@ -232,7 +228,7 @@ void enforce_cap(ns_pointer self) {
   if (victims.empty())
     return;
   st.eviction_in_flight = true;
-  remove_durably(self, std::move(victims), removal_reason::evicted, [=](auto&&) {
+  remove_durably(self, std::move(victims), removal_reason::evicted, [=](const auto&) {
     self->state.eviction_in_flight = false;
     enforce_cap(self); // inserts may have landed meanwhile
   });
@@ -365,31 +361,31 @@ caf::result<feedback_reply> record_feedback(ns_pointer self, feedback_request re
                         "no entry with id '" + req.id + "' in namespace '" + display_name(st.key) + "'");
   auto cls = quality::classify(quality::compare(quality::extract_features(req.query_text),
                                                 quality::extract_features(entry->query_text)));
-  wal_record rec;
-  rec.op = wal_op::feedback;
+  log_record rec;
+  rec.op = log_op::feedback;
   rec.ns = st.key;
   rec.uuid = req.id;
   rec.feedback = feedback_fields{req.similarity, req.correct, static_cast<std::uint8_t>(cls), req.query_text};
-  wal_batch batch;
-  batch.records.push_back(std::move(rec));
   auto promise = self->make_response_promise<feedback_reply>();
-  const double similarity = req.similarity;
-  const bool correct = req.correct;
-  self->request(st.storage, caf::infinite, append_atom::value, std::move(batch))
+  // The storage actor gets a copy; this actor keeps the record to apply.
+  self->request(st.storage, caf::infinite, append_atom::value, log_batch{{rec}})
       .then(
-          [=](const std::vector<std::uint64_t>& seqs) mutable {
-            enqueue_apply(self,
-                          pending_apply{std::nullopt, [=]() mutable {
-                                          auto& st = self->state;
-                                          st.feedback.add(similarity, cls, correct);
-                                          if (!seqs.empty())
-                                            st.applied_ns_seq = std::max(st.applied_ns_seq, seqs.back());
-                                          st.quality_view->publish(st.feedback.fit(st.settings.quality));
-                                          count(st.settings.metrics, &node_metrics::feedback_total);
-                                          if (!correct)
-                                            count(st.settings.metrics, &node_metrics::feedback_wrong_total);
-                                          promise.deliver(feedback_reply{});
-                                        }});
+          [=, rec = std::move(rec)](const std::vector<std::uint64_t>& seqs) mutable {
+            rec.ns_seq = seqs.empty() ? std::uint64_t{0} : seqs.front();
+            pending_apply p;
+            p.records.push_back(std::move(rec));
+            // apply_next applies it to st.feedback (apply_log) and publishes
+            // the refitted model.
+            p.done = [self, promise](apply_outcome& out, std::size_t at) mutable {
+              if (out.results[at]) {
+                promise.deliver(feedback_reply{});
+                return;
+              }
+              spdlog::error("namespace {}: logged feedback not applied: {}", display_name(self->state.key),
+                            out.results[at].err().message);
+              promise.deliver(to_caf_error(out.results[at].err()));
+            };
+            enqueue_apply(self, std::move(p));
           },
           [=](caf::error& err) mutable { promise.deliver(err); });
   return promise;
@@ -448,19 +444,32 @@ namespace_actor::behavior_type namespace_behavior(ns_pointer self, namespace_sta
         e.query_text = std::move(req.query_text);
         e.created_at_ms = now;
         e.expires_at_ms = expiry_for(st, req, now);
-        wal_record rec;
-        rec.op = wal_op::insert;
+        log_record rec;
+        rec.op = log_op::insert;
         rec.ns = st.key;
-        rec.entry = e;
-        wal_batch batch;
-        batch.records.push_back(std::move(rec));
+        rec.entry = std::move(e);
         auto promise = self->make_response_promise<insert_reply>();
         ++st.inserts_in_flight;
-        self->request(st.storage, caf::infinite, append_atom::value, std::move(batch))
+        // The storage actor gets a copy; this actor keeps the record to apply.
+        self->request(st.storage, caf::infinite, append_atom::value, log_batch{{rec}})
             .then(
-                [=, e = std::move(e)](const std::vector<std::uint64_t>& seqs) mutable {
-                  auto seq = seqs.empty() ? std::uint64_t{0} : seqs.front();
-                  enqueue_apply(self, pending_apply{pending_insert{std::move(e), seq, promise}, {}});
+                [=, rec = std::move(rec)](const std::vector<std::uint64_t>& seqs) mutable {
+                  rec.ns_seq = seqs.empty() ? std::uint64_t{0} : seqs.front();
+                  pending_apply p;
+                  auto id = rec.entry.uuid;
+                  p.records.push_back(std::move(rec));
+                  p.done = [self, promise, id = std::move(id)](apply_outcome& out, std::size_t at) mutable {
+                    if (out.results[at]) {
+                      promise.deliver(insert_reply{std::move(id)});
+                      return;
+                    }
+                    // Durable but not applied: only a bug or memory exhaustion
+                    // gets here; recovery applies the record on the next start.
+                    spdlog::error("namespace {}: logged insert {} not applied: {}",
+                                  display_name(self->state.key), id, out.results[at].err().message);
+                    promise.deliver(to_caf_error(out.results[at].err()));
+                  };
+                  enqueue_apply(self, std::move(p));
                 },
                 [=](caf::error& err) mutable {
                   auto& st = self->state;
@@ -477,13 +486,13 @@ namespace_actor::behavior_type namespace_behavior(ns_pointer self, namespace_sta
         if (!st.index || !st.index->contains(uuid))
           return false;
         auto promise = self->make_response_promise<bool>();
-        remove_durably(self, {uuid}, removal_reason::deleted, [=](auto&& r) mutable {
-          using R = std::decay_t<decltype(r)>;
-          if constexpr (std::is_same_v<R, error>)
-            promise.deliver(to_caf_error(r));
-          else
-            promise.deliver(true);
-        });
+        remove_durably(self, {uuid}, removal_reason::deleted,
+                       [=](result<std::vector<std::string>> r) mutable {
+                         if (!r)
+                           promise.deliver(to_caf_error(r.err()));
+                         else
+                           promise.deliver(true);
+                       });
         return promise;
       },
       [=](invalidate_atom, const invalidate_request& req) -> caf::result<invalidate_reply> {
@@ -499,13 +508,13 @@ namespace_actor::behavior_type namespace_behavior(ns_pointer self, namespace_sta
           return to_caf_error(errc::bad_request, "embedding must be finite and not all zero");
         auto victims = st.index->within_radius(probe, req.threshold, st.settings.clock());
         auto promise = self->make_response_promise<invalidate_reply>();
-        remove_durably(self, std::move(victims), removal_reason::invalidated, [=](auto&& r) mutable {
-          using R = std::decay_t<decltype(r)>;
-          if constexpr (std::is_same_v<R, error>)
-            promise.deliver(to_caf_error(r));
-          else
-            promise.deliver(invalidate_reply{std::move(r)});
-        });
+        remove_durably(self, std::move(victims), removal_reason::invalidated,
+                       [=](result<std::vector<std::string>> r) mutable {
+                         if (!r)
+                           promise.deliver(to_caf_error(r.err()));
+                         else
+                           promise.deliver(invalidate_reply{std::move(r.value())});
+                       });
         return promise;
       },
       [=](feedback_atom, feedback_request& req) -> caf::result<feedback_reply> {
@@ -529,7 +538,7 @@ namespace_actor::behavior_type namespace_behavior(ns_pointer self, namespace_sta
         if (!st.index)
           return;
         auto expired = st.index->expired(st.settings.clock());
-        remove_durably(self, std::move(expired), removal_reason::expired, [](auto&&) {});
+        remove_durably(self, std::move(expired), removal_reason::expired, [](const auto&) {});
       },
   };
 }

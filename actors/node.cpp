@@ -1,11 +1,12 @@
 #include "actors/node.hpp"
 
 #include <algorithm>
+#include <future>
 #include <thread>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
-#include <caf/scoped_actor.hpp>
+#include <caf/event_based_actor.hpp>
 #include <caf/send.hpp>
 
 #include <spdlog/spdlog.h>
@@ -20,28 +21,46 @@
 
 namespace ferro {
 
+void configure_actor_system(caf::actor_system_config& cfg, const node_settings& settings) {
+  if (settings.scheduler_threads > 0)
+    cfg.set("scheduler.max-threads", settings.scheduler_threads);
+  if (settings.scheduler_policy == "sharing")
+    cfg.set("scheduler.policy", caf::atom("sharing"));
+  // Actor logging goes through spdlog; CAF's own file logger stays quiet.
+  cfg.set("logger.file-verbosity", caf::atom("quiet"));
+  cfg.set("logger.console-verbosity", caf::atom("quiet"));
+  register_wire_types(cfg);
+}
+
 struct node::impl {
   node_settings settings;
   node_metrics metrics;
-  caf::actor_system_config cfg;
-  std::unique_ptr<caf::actor_system> sys;
+  caf::actor_system& sys;
   namespace_directory directory;
   storage_actor storage;
   snapshot_writer_actor writer;
   gateway_actor gateway;
   std::atomic<bool> ready{false};
   std::atomic<bool> stopping{false};
+  std::atomic<bool> stopped{false};
 
-  explicit impl(node_settings s) : settings(std::move(s)) {
+  impl(node_settings s, caf::actor_system& system) : settings(std::move(s)), sys(system) {
     settings.ns.metrics = &metrics;
-    if (settings.scheduler_threads > 0)
-      cfg.set("scheduler.max-threads", settings.scheduler_threads);
-    if (settings.scheduler_policy == "sharing")
-      cfg.set("scheduler.policy", caf::atom("sharing"));
-    // Actor logging goes through spdlog; CAF's own file logger stays quiet.
-    cfg.set("logger.file-verbosity", caf::atom("quiet"));
-    cfg.set("logger.console-verbosity", caf::atom("quiet"));
-    sys = std::make_unique<caf::actor_system>(cfg);
+  }
+
+  /// Every actor of the node, then the directory: the last step of stop().
+  void stop_actors() {
+    for (auto& it : directory.all())
+      caf::anon_send_exit(it.actor, caf::exit_reason::user_shutdown);
+    for (const auto& actor : {caf::actor_cast<caf::actor>(gateway), caf::actor_cast<caf::actor>(writer),
+                              caf::actor_cast<caf::actor>(storage)})
+      if (actor)
+        caf::anon_send_exit(actor, caf::exit_reason::user_shutdown);
+    directory.clear();
+    gateway = nullptr;
+    writer = nullptr;
+    storage = nullptr;
+    stopped.store(true, std::memory_order_release);
   }
 
   template <class T>
@@ -53,7 +72,8 @@ struct node::impl {
   }
 };
 
-node::node(node_settings settings) : impl_(std::make_unique<impl>(std::move(settings))) {
+node::node(node_settings settings, caf::actor_system& sys)
+    : impl_(std::make_unique<impl>(std::move(settings), sys)) {
 }
 
 node::~node() {
@@ -62,6 +82,8 @@ node::~node() {
 
 status node::start() {
   auto& d = *impl_;
+  if (auto wire = wire_self_test(d.sys); !wire)
+    return wire;
   std::error_code ec;
   std::filesystem::create_directories(d.settings.data_dir, ec);
   if (ec)
@@ -75,33 +97,35 @@ status node::start() {
     return opened.err();
   std::shared_ptr<wal_store> store = std::move(opened.value());
   // Nothing else runs yet: the replay may use every core it is given.
-  auto threads = d.settings.scheduler_threads ? d.settings.scheduler_threads
-                                              : std::max(1u, std::thread::hardware_concurrency());
+  auto threads = d.settings.insert_threads      ? d.settings.insert_threads
+                 : d.settings.scheduler_threads ? d.settings.scheduler_threads
+                                                : std::max(1u, std::thread::hardware_concurrency());
   auto recovered = recover_namespaces(*store, d.settings.ns.hnsw, d.metrics, threads);
   // Live inserts spread over as many threads as the replay did.
   d.settings.ns.insert_threads = threads;
   if (!recovered)
     return recovered.err();
-  d.storage = spawn_storage_actor(
-      *d.sys, store,
-      storage_actor_settings{d.settings.wal_batch_size, d.settings.wal_batch_timeout, &d.metrics, true});
-  d.writer = spawn_snapshot_writer(*d.sys, store);
+  d.storage =
+      spawn_storage_actor(d.sys, store,
+                          storage_actor_settings{d.settings.wal_batch_size, d.settings.wal_batch_timeout,
+                                                 &d.metrics, d.settings.detached_io});
+  d.writer = spawn_snapshot_writer(d.sys, store, d.settings.detached_io);
   auto* dir = &d.directory;
   auto storage = d.storage;
   auto writer = d.writer;
   auto ns_settings = d.settings.ns;
-  auto* sys = d.sys.get();
+  auto* sys = &d.sys;
   dir->set_factory([=](const namespace_key& key) {
     return spawn_namespace_actor(*sys, namespace_start{key, nullptr, 0}, ns_settings, storage, writer, dir);
   });
   for (auto& r : recovered.value()) {
     auto key = r.key;
     auto index = r.index;
-    auto actor = spawn_namespace_actor(*d.sys, std::move(r), ns_settings, storage, writer, dir);
+    auto actor = spawn_namespace_actor(d.sys, std::move(r), ns_settings, storage, writer, dir);
     dir->add(namespace_directory::item{std::move(key), actor, std::move(index)});
   }
   d.gateway =
-      spawn_gateway_actor(*d.sys, dir, d.storage,
+      spawn_gateway_actor(d.sys, dir, d.storage,
                           gateway_settings{d.settings.max_in_flight, d.settings.request_timeout, &d.metrics});
   d.ready.store(true, std::memory_order_release);
   spdlog::info("node {} ready: {} namespaces, {} entries", d.settings.node_id, dir->all().size(),
@@ -109,34 +133,53 @@ status node::start() {
   return {};
 }
 
-void node::shutdown() {
+void node::stop(std::function<void()> done) {
   auto& d = *impl_;
-  if (d.stopping.exchange(true))
+  if (d.stopping.exchange(true) || !d.ready.load()) {
+    d.stop_actors();
+    done();
     return;
-  if (d.ready.load()) {
-    // A final snapshot keeps access statistics across a clean restart.
-    caf::scoped_actor self{*d.sys};
-    for (auto& it : d.directory.all()) {
-      if (!it.index)
-        continue;
-      self->request(it.actor, std::chrono::seconds(60), compact_atom::value)
-          .receive([](std::uint64_t) {},
-                   [&](caf::error& e) {
-                     spdlog::warn("final snapshot of {} failed: {}", display_name(it.key),
-                                  from_caf_error(e).message);
-                   });
-    }
-    for (auto& it : d.directory.all())
-      caf::anon_send_exit(it.actor, caf::exit_reason::user_shutdown);
-    caf::anon_send_exit(d.gateway, caf::exit_reason::user_shutdown);
-    caf::anon_send_exit(d.writer, caf::exit_reason::user_shutdown);
-    caf::anon_send_exit(d.storage, caf::exit_reason::user_shutdown);
   }
-  d.directory.clear();
-  d.gateway = nullptr;
-  d.writer = nullptr;
-  d.storage = nullptr;
-  d.sys.reset(); // waits for every actor to finish
+  std::vector<namespace_directory::item> targets;
+  for (auto& it : d.directory.all())
+    if (it.index)
+      targets.push_back(it);
+  // A final snapshot of every namespace keeps access statistics across a
+  // clean restart; a helper actor collects the answers so nothing blocks.
+  d.sys.spawn([&d, targets = std::move(targets), done = std::move(done)](caf::event_based_actor* self) {
+    auto remaining = std::make_shared<std::size_t>(targets.size());
+    auto finish = [&d, self, done] {
+      d.stop_actors();
+      done();
+      self->quit();
+    };
+    if (targets.empty()) {
+      finish();
+      return;
+    }
+    for (const auto& it : targets)
+      self->request(it.actor, std::chrono::milliseconds(defaults::shutdown_snapshot_timeout_ms),
+                    compact_atom::value)
+          .then(
+              [=](std::uint64_t) {
+                if (--*remaining == 0)
+                  finish();
+              },
+              [=, name = display_name(it.key)](caf::error& e) {
+                spdlog::warn("final snapshot of {} failed: {}", name, from_caf_error(e).message);
+                if (--*remaining == 0)
+                  finish();
+              });
+  });
+}
+
+void node::shutdown() {
+  if (impl_->stopped.load(std::memory_order_acquire))
+    return;
+  std::promise<void> finished;
+  auto wait = finished.get_future();
+  stop([&finished] { finished.set_value(); });
+  wait.wait();
 }
 
 void node::insert(insert_request req, callback<insert_reply> done) {

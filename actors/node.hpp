@@ -3,8 +3,11 @@
 #include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <string>
+
+#include <caf/fwd.hpp>
 
 #include "service/cache_service.hpp"
 #include "actors/namespace_actor.hpp"
@@ -21,6 +24,14 @@ struct node_settings {
   std::size_t max_in_flight = defaults::max_pending_writes;
   std::chrono::milliseconds request_timeout{defaults::request_timeout_ms};
   std::size_t scheduler_threads = 0; ///< 0: one per core
+  /// Threads the log replay and runs of live inserts are spread over; 0: as
+  /// many as scheduler threads. 1 keeps graph shapes independent of thread
+  /// interleaving (deterministic tests, the simulator).
+  std::size_t insert_threads = 0;
+  /// The storage actor and the snapshot writer on threads of their own (they
+  /// block on fsync). Off under CAF's test coordinator, which must see every
+  /// actor to drive it.
+  bool detached_io = true;
   /// CAF scheduler policy: "stealing" (CAF's default: idle workers poll with
   /// short sleeps) or "sharing" (one queue, idle workers block).
   std::string scheduler_policy = defaults::actor_scheduler;
@@ -30,12 +41,19 @@ struct node_settings {
   namespace_settings ns; ///< metrics pointer is filled by the node
 };
 
-/// A single FerroCache node: the actor system, storage, recovery, and the
-/// `cache_service` the HTTP layer calls. Queries are answered on the calling
-/// thread from the published read views; mutations go through the actors.
+/// The actor-system settings every node needs: scheduler policy and
+/// threads, CAF's own logger off (we log through spdlog), and the wire types.
+/// app/ calls it for production; tests and the simulator call it and then
+/// switch the scheduler to CAF's test coordinator.
+void configure_actor_system(caf::actor_system_config& cfg, const node_settings& settings);
+
+/// A single FerroCache node on an actor system it is given: storage,
+/// recovery, and the `cache_service` the HTTP layer calls. Queries are
+/// answered on the calling thread from the published read views; mutations
+/// go through the actors. The actor system must outlive the node.
 class node final : public cache_service {
 public:
-  explicit node(node_settings settings);
+  node(node_settings settings, caf::actor_system& sys);
   ~node() override;
   node(const node&) = delete;
   node& operator=(const node&) = delete;
@@ -44,7 +62,14 @@ public:
   /// Blocking; until it returns, health() reports "starting".
   status start();
 
-  /// Snapshots every namespace (so access statistics survive) and stops.
+  /// Snapshots every namespace (so access statistics survive), stops every
+  /// actor of the node, then calls `done` (on an actor thread). Never
+  /// blocks: under CAF's test coordinator the caller runs the scheduler until
+  /// `done` has been called. From then on every request is refused.
+  void stop(std::function<void()> done);
+
+  /// stop(), waiting for it: for a threaded scheduler only (main(), the
+  /// destructor).
   void shutdown();
 
   void insert(insert_request req, callback<insert_reply> done) override;

@@ -6,6 +6,7 @@
 #include <spdlog/spdlog.h>
 
 #include "common/defaults.hpp"
+#include "index/log_apply.hpp"
 #include "storage/wal_store.hpp"
 
 namespace ferro {
@@ -16,7 +17,7 @@ std::size_t dimension_of(const wal_store::recovered_namespace& r) {
   if (r.dimension)
     return r.dimension;
   for (auto& rec : r.tail)
-    if (rec.op == wal_op::insert && !rec.entry.embedding.empty())
+    if (rec.op == log_op::insert && !rec.entry.embedding.empty())
       return rec.entry.embedding.size();
   return 0;
 }
@@ -36,82 +37,30 @@ std::shared_ptr<namespace_index> load_snapshot(wal_store::recovered_namespace& r
   return std::make_shared<namespace_index>(dim, params);
 }
 
-/// What replaying one namespace's log tail did.
-struct replay_counts {
-  std::uint64_t applied = 0; ///< records that took effect
-  std::uint64_t inserts = 0; ///< of them, inserts
-};
-
-/// Applies r's log tail to `index` in log order. The newest inserts (up to
-/// the backlog budget) wait in the index's backlog, searchable but not yet
-/// in the graph: the namespace actor links them while the node serves.
-/// Older ones, in a tail too long for the budget, go into the graph now, in
-/// runs spread over `threads` threads. A removal ends a run, so every record
-/// takes effect in log order either way.
-replay_counts replay_tail(wal_store::recovered_namespace& r, namespace_index& index, std::size_t dim,
+/// Applies r's log tail to `index` (inserts, removals) and `feedback` (the
+/// quality model) through apply_log, the same code live writes and
+/// replicas use. The newest inserts (up to the backlog budget) wait in the
+/// index's backlog, searchable but not yet in the graph: the namespace
+/// actor links them while the node serves. Older ones, in a tail too long
+/// for the budget, go into the graph now on `threads` threads.
+apply_outcome replay_tail(wal_store::recovered_namespace& r, namespace_index& index, std::size_t dim,
                           std::size_t threads, node_metrics& metrics, quality::feedback_counts& feedback) {
-  replay_counts counts;
-  auto corrupt = [&] { metrics.recovery_corrupt_records_total.fetch_add(1, std::memory_order_relaxed); };
   std::size_t tail_inserts = 0;
   for (const auto& rec : r.tail)
-    tail_inserts += rec.op == wal_op::insert ? 1 : 0;
+    tail_inserts += rec.op == log_op::insert ? 1 : 0;
   auto backlog_cap = defaults::recovery_backlog_bytes / (dim * sizeof(float));
-  std::size_t index_now = tail_inserts > backlog_cap ? tail_inserts - backlog_cap : 0;
-  std::vector<cache_entry> run;
-  std::vector<std::uint64_t> run_seqs;
-  auto flush_run = [&] {
-    if (run.empty())
-      return;
-    auto results =
-        index_now > 0 ? index.upsert_many(std::move(run), threads) : index.upsert_unindexed(std::move(run));
-    index_now -= std::min(index_now, results.size());
-    for (std::size_t i = 0; i < results.size(); ++i) {
-      if (results[i]) {
-        ++counts.applied;
-        ++counts.inserts;
-        continue;
-      }
-      spdlog::error("recovery: namespace {}: record {} not applied: {}", display_name(r.ns), run_seqs[i],
-                    results[i].err().message);
-      corrupt();
-    }
-    run.clear();
-    run_seqs.clear();
-  };
-  for (auto& rec : r.tail) {
-    if (rec.op == wal_op::feedback) {
-      // Feedback changes only the quality model, never the index: no need
-      // to end the run of inserts.
-      if (rec.feedback.feature_class < quality::agreement_classes) {
-        feedback.add(rec.feedback.similarity,
-                     static_cast<quality::agreement_class>(rec.feedback.feature_class), rec.feedback.correct);
-        ++counts.applied;
-      } else {
-        spdlog::error("recovery: namespace {}: feedback record {} has an unknown class {}; skipped",
-                      display_name(r.ns), rec.ns_seq, unsigned{rec.feedback.feature_class});
-        corrupt();
-      }
+  apply_options options;
+  options.threads = threads;
+  options.graph_inserts = tail_inserts > backlog_cap ? tail_inserts - backlog_cap : 0;
+  auto outcome = apply_log(index, r.tail, options, &feedback);
+  for (std::size_t i = 0; i < r.tail.size(); ++i) {
+    if (outcome.results[i])
       continue;
-    }
-    if (rec.op != wal_op::insert) {
-      flush_run();
-      index.remove(rec.uuid);
-      ++counts.applied;
-      continue;
-    }
-    if (rec.entry.embedding.size() != dim) {
-      spdlog::error("recovery: namespace {}: record {} has {} dimensions, expected {}; skipped",
-                    display_name(r.ns), rec.ns_seq, rec.entry.embedding.size(), dim);
-      corrupt();
-      continue;
-    }
-    run.push_back(std::move(rec.entry));
-    run_seqs.push_back(rec.ns_seq);
-    if (index_now > 0 && run.size() == index_now)
-      flush_run(); // the rest goes to the backlog
+    spdlog::error("recovery: namespace {}: record {} not applied: {}", display_name(r.ns), r.tail[i].ns_seq,
+                  outcome.results[i].err().message);
+    metrics.recovery_corrupt_records_total.fetch_add(1, std::memory_order_relaxed);
   }
-  flush_run();
-  return counts;
+  return outcome;
 }
 
 } // namespace
@@ -152,14 +101,15 @@ result<std::vector<namespace_start>> recover_namespaces(wal_store& store, const 
     }
     auto counts = replay_tail(r, *index, dim, threads, metrics, feedback);
     replay_secs += seconds_since(replaying);
-    replayed += counts.applied;
+    // Every removal counts as replayed, whether or not its entry was still
+    // there (a snapshot taken after it may already lack the entry).
+    replayed += counts.inserts + counts.feedback;
+    for (const auto& rec : r.tail)
+      replayed += rec.op == log_op::remove ? 1 : 0;
     backlog += index->backlog_size();
     // Resume after every sequence number the store has seen (void or
     // withheld records included), so the next snapshot drops them.
-    std::uint64_t applied = r.snapshot_ns_seq;
-    for (const auto& rec : r.tail)
-      applied = std::max(applied, rec.ns_seq);
-    applied = std::max(applied, r.last_ns_seq);
+    auto applied = std::max({r.snapshot_ns_seq, counts.last_seq, r.last_ns_seq});
     out.push_back(namespace_start{r.ns, std::move(index), applied, counts.inserts, std::move(feedback)});
   }
   metrics.recovery_replayed_records_total.fetch_add(replayed, std::memory_order_relaxed);

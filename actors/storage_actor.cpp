@@ -23,7 +23,7 @@ struct pending_append {
 struct storage_state {
   std::shared_ptr<wal_store> store;
   storage_actor_settings settings;
-  std::vector<wal_record> records; // everything waiting for the next commit
+  std::vector<log_record> records; // everything waiting for the next commit
   std::vector<pending_append> waiting;
   bool flush_scheduled = false;
   static inline const char* name = "ferro.storage";
@@ -76,7 +76,7 @@ storage_actor::behavior_type storage_behavior(storage_pointer self, std::shared_
   self->state.store = std::move(store);
   self->state.settings = settings;
   return {
-      [=](append_atom, wal_batch& batch) -> caf::result<std::vector<std::uint64_t>> {
+      [=](append_atom, log_batch& batch) -> caf::result<std::vector<std::uint64_t>> {
         auto& st = self->state;
         auto promise = self->make_response_promise<std::vector<std::uint64_t>>();
         st.waiting.push_back(pending_append{batch.records.size(), promise});

@@ -15,6 +15,9 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+
 #include "actors/node.hpp"
 #include "app/config.hpp"
 #include "http/http_server.hpp"
@@ -102,7 +105,11 @@ int main(int argc, char** argv) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
   std::signal(SIGPIPE, SIG_IGN);
 
-  ferro::node node{to_node_settings(*cfg)};
+  auto settings = to_node_settings(*cfg);
+  caf::actor_system_config actor_cfg;
+  configure_actor_system(actor_cfg, settings);
+  caf::actor_system actors{actor_cfg}; // outlives the node
+  ferro::node node{settings, actors};
   http_server server{to_http_options(*cfg), node};
   auto port = server.start();
   if (!port) {

@@ -1,6 +1,6 @@
 #pragma once
 
-// Request bodies for the HTTP contract (docs: /work/shared/API.md), built
+// Request bodies for the HTTP contract (docs: docs/api.md), built
 // ahead of time so formatting never shows up in a measurement.
 
 #include <charconv>

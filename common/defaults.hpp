@@ -35,6 +35,8 @@ constexpr std::size_t hnsw_initial_capacity = 1024; // slots; grows by doubling
 constexpr std::uint64_t hnsw_seed = 100;
 
 constexpr std::uint64_t expire_scan_interval_secs = 60;
+/// How long a clean stop waits for each namespace's final snapshot.
+constexpr std::uint64_t shutdown_snapshot_timeout_ms = 60000;
 
 // Durability.
 constexpr std::size_t wal_batch_size = 256;
@@ -74,9 +76,45 @@ constexpr double quality_confidence_z = 1.96;
 /// Default of `check` in /query: "off" or "strict".
 constexpr const char* quality_default_check = "off";
 
+/// The replication channel between a namespace's primary and one replica
+/// (cluster/replication_channel.hpp, cluster/README.md).
+namespace replication {
+/// Unacknowledged events a primary buffers per replica; produce() is refused
+/// beyond it, so it is also the most a replica can have in flight.
+constexpr std::size_t max_buffered_events = 4096;
+/// Bytes of unacknowledged payload a primary buffers per replica.
+constexpr std::size_t max_buffered_bytes = std::size_t{32} << 20;
+/// Out-of-order events a replica holds while it waits for a gap to fill.
+constexpr std::size_t max_out_of_order = 1024;
+/// How often a primary tells an idle replica its last sequence number.
+constexpr std::int64_t heartbeat_interval_ms = 100;
+/// A primary resends its oldest unacknowledged event after this long
+/// without acknowledgement progress.
+constexpr std::int64_t retransmit_after_ms = 500;
+/// A replica asks again for a gap that is still open after this long.
+constexpr std::int64_t nack_after_ms = 200;
+/// A replica without acknowledgement progress for this long is stalled; the
+/// primary drops it from the in-sync set.
+constexpr std::int64_t stall_after_ms = 5000;
+} // namespace replication
+
 // Cluster (single mode reports these in /cluster/status).
 constexpr std::size_t cluster_replication_factor = 2;
 constexpr bool cluster_read_repair_enabled = true;
 constexpr double cluster_phi_threshold = 8.0;
+
+/// The pure cluster cores (cluster/README.md).
+namespace cluster {
+// How often a node bumps its heartbeat and tells its peers.
+constexpr std::int64_t heartbeat_interval_ms = 500;
+// phi at which a peer is suspected; it is convicted (dead) at twice this.
+constexpr double phi_threshold = cluster_phi_threshold;
+// Virtual nodes per node on the placement ring.
+constexpr std::size_t vnodes_per_node = 64;
+// Heartbeat inter-arrival times kept per peer by the phi detector.
+constexpr std::size_t phi_window = 1000;
+// Floor on the inter-arrival stddev, so a very regular peer is not suspected on jitter.
+constexpr double phi_min_stddev_ms = 100.0;
+} // namespace cluster
 
 } // namespace ferro::defaults

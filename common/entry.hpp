@@ -18,6 +18,8 @@ struct cache_entry {
   std::int64_t last_accessed_ms = 0; ///< 0 = never accessed
 
   bool expired_at(std::int64_t now_ms) const { return expires_at_ms != 0 && expires_at_ms <= now_ms; }
+
+  friend bool operator==(const cache_entry&, const cache_entry&) = default;
 };
 
 /// An entry with the HNSW label it holds in its namespace's graph; the unit

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <utility>
@@ -7,16 +8,38 @@
 
 namespace ferro {
 
-/// Error classes; each maps to one HTTP status in http/ (see API.md).
-enum class errc {
-  bad_request,   ///< 400: malformed or out-of-range value
-  unprocessable, ///< 422: missing field or wrong type
-  not_found,     ///< 404
-  overloaded,    ///< 429: a bounded queue is full
-  unavailable,   ///< 503: recovering, shutting down, or storage down
-  timeout,       ///< 504: a participant did not answer in time
-  internal,      ///< 500
+/// Error classes; each maps to one HTTP status in http/ (see docs/http.md).
+/// The numbers travel between nodes (actors/errors.cpp): they are part of the
+/// wire protocol, so a value is never renumbered or reused; new classes get
+/// new numbers. 0 stays free because CAF reads error code 0 as "no error".
+enum class errc : std::uint8_t {
+  bad_request = 1,   ///< 400: malformed or out-of-range value
+  unprocessable = 2, ///< 422: missing field or wrong type
+  not_found = 3,     ///< 404
+  overloaded = 4,    ///< 429: a bounded queue is full
+  unavailable = 5,   ///< 503: recovering, shutting down, or storage down
+  timeout = 6,       ///< 504: a participant did not answer in time
+  internal = 7,      ///< 500
+  /// 503: this node does not hold the namespace in the role the request
+  /// needs (cluster routing forwards or retries elsewhere).
+  not_owner = 8,
+  /// 503: a replication record or request from an older epoch of its
+  /// namespace; its sender has been replaced as primary.
+  fenced = 9,
+  /// 503: this replica is behind its primary and is catching up.
+  stale_replica = 10,
 };
+
+/// The wire number of an error class.
+constexpr std::uint8_t wire_code(errc c) {
+  return static_cast<std::uint8_t>(c);
+}
+/// The error class of a wire number; unknown numbers (a newer peer) are
+/// internal errors.
+constexpr errc errc_from_wire(std::uint8_t n) {
+  return n >= wire_code(errc::bad_request) && n <= wire_code(errc::stale_replica) ? static_cast<errc>(n)
+                                                                                  : errc::internal;
+}
 
 struct error {
   errc code = errc::internal;

@@ -1,23 +1,38 @@
 #!/usr/bin/env bash
 # Installs every build, test and run dependency of FerroCache on Debian 12.
 # Idempotent: a machine that already has everything skips apt entirely.
+#
+#   deploy/install-deps.sh           everything: build, test, fuzz, monitoring, Python
+#   deploy/install-deps.sh --build   only what compiling the server needs (the
+#                                    build stage of the Dockerfile)
 set -euo pipefail
 
-packages=(
-  build-essential cmake ninja-build pkg-config git ca-certificates
+# Compiling the server (and its libraries) needs these and nothing else.
+build_packages=(
+  build-essential cmake ninja-build pkg-config ca-certificates
   libcaf-dev libssl-dev
   libhnswlib-dev
   libboost-dev libboost-system-dev
   libmsgpack-cxx-dev
-  liblmdb-dev lmdb-utils
+  liblmdb-dev
   libspdlog-dev libfmt-dev
-  catch2
   libsimdjson-dev
   libtomlplusplus-dev
+)
+# Tests, fuzzing, monitoring checks, the Python environment, tools.
+dev_packages=(
+  git lmdb-utils
+  catch2
   clang libclang-rt-14-dev clang-format
   prometheus
   curl python3 python3-venv python3-pip
 )
+
+case "${1:-}" in
+  --build) packages=("${build_packages[@]}") ;;
+  "") packages=("${build_packages[@]}" "${dev_packages[@]}") ;;
+  *) echo "usage: $0 [--build]" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${packages[@]}"; do

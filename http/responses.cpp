@@ -38,6 +38,9 @@ unsigned status_for(errc code) {
     case errc::overloaded:
       return 429;
     case errc::unavailable:
+    case errc::not_owner:
+    case errc::fenced:
+    case errc::stale_replica:
       return 503;
     case errc::timeout:
       return 504;
@@ -71,6 +74,9 @@ http_response error_response(const error& e) {
     case errc::overloaded:
       return error_response(status, "overloaded; retry later");
     case errc::unavailable:
+    case errc::not_owner:
+    case errc::fenced:
+    case errc::stale_replica:
       return error_response(status, "service unavailable");
     case errc::timeout:
       return error_response(status, "timed out");

@@ -23,9 +23,13 @@ struct insert_request {
   std::string uuid;                        ///< empty: the node generates one
   std::optional<std::int64_t> ttl_seconds; ///< absent: default; 0: never
   bool local = false;                      ///< ?local=true
+
+  friend bool operator==(const insert_request&, const insert_request&) = default;
 };
 struct insert_reply {
   std::string id;
+
+  friend bool operator==(const insert_reply&, const insert_reply&) = default;
 };
 
 struct query_request {
@@ -40,6 +44,8 @@ struct query_request {
   /// `max_error_rate` in (0, 0.5]: serve only when the namespace's
   /// feedback-calibrated error bound allows (docs/quality.md).
   std::optional<double> max_error_rate{};
+
+  friend bool operator==(const query_request&, const query_request&) = default;
 };
 struct query_reply {
   bool hit = false;
@@ -56,6 +62,8 @@ struct query_reply {
   /// similarity and the upper bound of the served error rate.
   std::optional<double> error_estimate{};
   std::optional<double> error_bound{};
+
+  friend bool operator==(const query_reply&, const query_reply&) = default;
 };
 
 /// POST /feedback: whether a served hit was right.
@@ -66,8 +74,12 @@ struct feedback_request {
   std::string query_text{}; ///< the query's text, "" when unknown
   bool correct = false;
   bool local = false;
+
+  friend bool operator==(const feedback_request&, const feedback_request&) = default;
 };
-struct feedback_reply {};
+struct feedback_reply {
+  friend bool operator==(const feedback_reply&, const feedback_reply&) = default;
+};
 
 /// Feedback model of one namespace for /stats (docs/quality.md).
 struct quality_class_stats {
@@ -84,9 +96,13 @@ struct quality_stats {
 struct delete_request {
   std::string uuid;
   bool local = false;
+
+  friend bool operator==(const delete_request&, const delete_request&) = default;
 };
 struct delete_reply {
   bool deleted = false; ///< false is reported by http/ as 404
+
+  friend bool operator==(const delete_reply&, const delete_reply&) = default;
 };
 
 struct invalidate_request {
@@ -94,9 +110,13 @@ struct invalidate_request {
   std::vector<float> embedding;
   double threshold = 0.0;
   bool local = false;
+
+  friend bool operator==(const invalidate_request&, const invalidate_request&) = default;
 };
 struct invalidate_reply {
   std::vector<std::string> uuids;
+
+  friend bool operator==(const invalidate_reply&, const invalidate_reply&) = default;
 };
 
 struct compact_reply {

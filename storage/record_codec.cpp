@@ -118,20 +118,25 @@ result<std::uint64_t> decode_u64(std::string_view payload) {
   return v;
 }
 
-// WAL payload, insert: [1, entry]; remove: [2, uuid, reason];
-// feedback: [3, uuid, similarity (float64), correct, class, query_text];
-// void: [0].
-std::string encode_wal_payload(const wal_record& rec) {
+// WAL payload, insert: [1, entry(, epoch)]; remove: [2, uuid, reason(, epoch)];
+// feedback: [3, uuid, similarity (float64), correct, class, query_text(, epoch)];
+// void: [0]. The epoch is written only when it is not 0, so a single node's
+// records are byte for byte what earlier versions wrote, and their records
+// read back with epoch 0.
+std::string encode_wal_payload(const log_record& rec) {
+  if (rec.op == log_op::void_)
+    return encode_void_payload();
   msgpack::sbuffer buf(256 + rec.entry.embedding.size() * sizeof(float) + rec.entry.response.size() +
                        rec.entry.query_text.size());
   mp::packer pk(&buf);
-  if (rec.op == wal_op::insert) {
-    pk.pack_array(2);
-    pk.pack_uint8(static_cast<std::uint8_t>(wal_op::insert));
+  const std::uint32_t with_epoch = rec.epoch != 0 ? 1 : 0;
+  if (rec.op == log_op::insert) {
+    pk.pack_array(2 + with_epoch);
+    pk.pack_uint8(static_cast<std::uint8_t>(log_op::insert));
     mp::pack_entry(pk, rec.entry);
-  } else if (rec.op == wal_op::feedback) {
-    pk.pack_array(6);
-    pk.pack_uint8(static_cast<std::uint8_t>(wal_op::feedback));
+  } else if (rec.op == log_op::feedback) {
+    pk.pack_array(6 + with_epoch);
+    pk.pack_uint8(static_cast<std::uint8_t>(log_op::feedback));
     mp::pack_str(pk, rec.uuid);
     pk.pack_double(rec.feedback.similarity);
     if (rec.feedback.correct)
@@ -141,11 +146,13 @@ std::string encode_wal_payload(const wal_record& rec) {
     pk.pack_uint8(rec.feedback.feature_class);
     mp::pack_str(pk, rec.feedback.query_text);
   } else {
-    pk.pack_array(3);
-    pk.pack_uint8(static_cast<std::uint8_t>(wal_op::remove));
+    pk.pack_array(3 + with_epoch);
+    pk.pack_uint8(static_cast<std::uint8_t>(log_op::remove));
     mp::pack_str(pk, rec.uuid);
     pk.pack_uint8(static_cast<std::uint8_t>(rec.reason));
   }
+  if (with_epoch)
+    pk.pack_uint64(rec.epoch);
   return to_string(buf);
 }
 
@@ -154,11 +161,23 @@ std::string encode_void_payload() {
   msgpack::sbuffer buf;
   mp::packer pk(&buf);
   pk.pack_array(1);
-  pk.pack_uint8(0);
+  pk.pack_uint8(static_cast<std::uint8_t>(log_op::void_));
   return to_string(buf);
 }
 
-status decode_wal_payload(std::string_view payload, wal_record& out, bool& is_void) {
+namespace {
+
+// The optional trailing epoch at position `at` of a record's array.
+bool read_epoch(const msgpack::object& array, std::uint32_t at, std::uint64_t& epoch) {
+  epoch = 0;
+  if (array.via.array.size <= at)
+    return true;
+  return array.via.array.size == at + 1 && mp::read_u64(array.via.array.ptr[at], epoch);
+}
+
+} // namespace
+
+status decode_wal_payload(std::string_view payload, log_record& out, bool& is_void) {
   is_void = false;
   msgpack::object_handle oh;
   if (!parse_exact(payload, oh))
@@ -167,36 +186,39 @@ status decode_wal_payload(std::string_view payload, wal_record& out, bool& is_vo
   std::uint64_t op = 0;
   if (a == nullptr || !mp::read_u64(a[0], op))
     return bad("WAL payload has no op");
-  if (op == 0) {
+  if (op == static_cast<std::uint64_t>(log_op::void_)) {
+    out.op = log_op::void_;
     is_void = true;
     return {};
   }
   if (oh.get().via.array.size < 2)
     return bad("WAL payload has no body");
-  if (op == static_cast<std::uint64_t>(wal_op::insert)) {
-    out.op = wal_op::insert;
-    if (!mp::read_entry(a[1], out.entry))
+  if (op == static_cast<std::uint64_t>(log_op::insert)) {
+    out.op = log_op::insert;
+    if (!mp::read_entry(a[1], out.entry) || !read_epoch(oh.get(), 2, out.epoch))
       return bad("malformed insert record");
     return {};
   }
-  if (op == static_cast<std::uint64_t>(wal_op::remove)) {
-    out.op = wal_op::remove;
+  if (op == static_cast<std::uint64_t>(log_op::remove)) {
+    out.op = log_op::remove;
     std::uint64_t reason = 0;
     if (oh.get().via.array.size < 3 || !mp::read_str(a[1], out.uuid) || !mp::read_u64(a[2], reason) ||
         reason < static_cast<std::uint64_t>(removal_reason::deleted) ||
-        reason > static_cast<std::uint64_t>(removal_reason::evicted))
+        reason > static_cast<std::uint64_t>(removal_reason::evicted) || !read_epoch(oh.get(), 3, out.epoch))
       return bad("malformed remove record");
     out.reason = static_cast<removal_reason>(reason);
     return {};
   }
-  if (op == static_cast<std::uint64_t>(wal_op::feedback)) {
-    out.op = wal_op::feedback;
+  if (op == static_cast<std::uint64_t>(log_op::feedback)) {
+    out.op = log_op::feedback;
     std::uint64_t cls = 0;
-    auto& sim = a[2];
-    if (oh.get().via.array.size < 6 || !mp::read_str(a[1], out.uuid) ||
+    if (oh.get().via.array.size < 6)
+      return bad("malformed feedback record");
+    const auto& sim = a[2];
+    if (!mp::read_str(a[1], out.uuid) ||
         (sim.type != msgpack::type::FLOAT64 && sim.type != msgpack::type::FLOAT32) ||
         !mp::read_bool(a[3], out.feedback.correct) || !mp::read_u64(a[4], cls) || cls > 255 ||
-        !mp::read_str(a[5], out.feedback.query_text))
+        !mp::read_str(a[5], out.feedback.query_text) || !read_epoch(oh.get(), 6, out.epoch))
       return bad("malformed feedback record");
     out.feedback.similarity = sim.via.f64;
     out.feedback.feature_class = static_cast<std::uint8_t>(cls);

@@ -7,7 +7,7 @@
 #include "common/entry.hpp"
 #include "common/namespace_key.hpp"
 #include "common/status.hpp"
-#include "storage/wal_record.hpp"
+#include "common/log_record.hpp"
 
 /// Byte layouts of everything the store keeps in LMDB (docs/formats.md).
 /// Decoders never throw: bad bytes give an error value.
@@ -37,13 +37,13 @@ std::string encode_u64(std::uint64_t v);
 result<std::uint64_t> decode_u64(std::string_view payload);
 
 /// WAL payload: op and body; the namespace and ns_seq live in the key.
-std::string encode_wal_payload(const wal_record& rec);
+std::string encode_wal_payload(const log_record& rec);
 /// A placeholder for a record whose batch failed after its commit (the
 /// final fsync): keeps the namespace's sequence dense, applies nothing.
 std::string encode_void_payload();
 /// Fills op, entry / uuid + reason; leaves ns and ns_seq alone. Sets
 /// `is_void` (and fills nothing) for a void placeholder.
-status decode_wal_payload(std::string_view payload, wal_record& out, bool& is_void);
+status decode_wal_payload(std::string_view payload, log_record& out, bool& is_void);
 
 /// Per-namespace bookkeeping (`namespaces` DB).
 struct namespace_meta {

@@ -26,30 +26,32 @@ constexpr const char* key_next_ns_id = "next_ns_id";
 // A record the store refuses to log: the namespace actor validates input, so
 // this is a bug upstream, and logging it could crash replay (hnswlib reads
 // `dimension` floats whatever the vector holds).
-std::optional<std::string> invalid_record(const wal_record& rec) {
+std::optional<std::string> invalid_record(const log_record& rec) {
   if (rec.ns.model_id.empty())
     return "record without model_id";
-  if (rec.op == wal_op::insert) {
+  if (rec.op == log_op::insert) {
     if (rec.entry.uuid.empty())
       return "insert without uuid";
     if (rec.entry.embedding.empty())
       return "insert without embedding";
     return std::nullopt;
   }
-  if (rec.op == wal_op::remove) {
+  if (rec.op == log_op::remove) {
     if (rec.uuid.empty())
       return "remove without uuid";
     if (rec.reason < removal_reason::deleted || rec.reason > removal_reason::evicted)
       return "remove with an unknown reason";
     return std::nullopt;
   }
-  if (rec.op == wal_op::feedback) {
+  if (rec.op == log_op::feedback) {
     if (rec.uuid.empty())
       return "feedback without uuid";
     if (!(rec.feedback.similarity >= -1.0 && rec.feedback.similarity <= 1.0))
       return "feedback with a similarity out of range";
     return std::nullopt;
   }
+  if (rec.op == log_op::void_)
+    return std::nullopt;
   return "unknown op";
 }
 
@@ -349,7 +351,7 @@ std::uint64_t wal_store::last_ns_seq(const namespace_key& ns) const {
 
 // ---------------------------------------------------------------- append
 
-status wal_store::append(std::vector<wal_record>& batch) {
+status wal_store::append(std::vector<log_record>& batch) {
   if (batch.empty())
     return {};
   if (auto st = writable(); !st)
@@ -392,7 +394,7 @@ status wal_store::append(std::vector<wal_record>& batch) {
       it = touched.emplace(enc, std::move(s)).first;
     }
     auto& s = it->second;
-    if (rec.op == wal_op::insert) {
+    if (rec.op == log_op::insert) {
       auto dim = rec.entry.embedding.size();
       if (s.meta.dimension == 0)
         s.meta.dimension = dim;

@@ -19,7 +19,7 @@
 #include "storage/lmdb_env.hpp"
 #include "storage/record_codec.hpp"
 #include "storage/snapshot_files.hpp"
-#include "storage/wal_record.hpp"
+#include "common/log_record.hpp"
 
 namespace ferro {
 
@@ -97,7 +97,7 @@ public:
   /// Inserts must carry a uuid and an embedding of the namespace's dimension
   /// (fixed by its first insert); removes a uuid and a valid reason; a batch
   /// breaking this is refused whole (errc::internal: a caller bug).
-  status append(std::vector<wal_record>& batch);
+  status append(std::vector<log_record>& batch);
 
   /// Total records ever appended on this node (monotonic across restarts);
   /// any thread.
@@ -177,7 +177,7 @@ public:
     std::string quality_state{};
     /// Records with ns_seq > snapshot_ns_seq, in ns_seq order, only those
     /// that verify and are safe to apply (see the corruption policy).
-    std::vector<wal_record> tail;
+    std::vector<log_record> tail;
     /// The snapshot existed but failed verification (its entries are gone).
     bool snapshot_lost = false;
     /// The highest ns_seq the log accounts for. After replaying the tail the

@@ -146,7 +146,7 @@ result<wal_store::recovery_report> wal_store::recover() {
       }
       w->expected = seq + 1;
       w->max_seen = std::max(w->max_seen, seq);
-      wal_record rec;
+      log_record rec;
       bool is_void = false;
       auto payload = codec::unseal(k, v);
       auto decoded = payload ? codec::decode_wal_payload(*payload, rec, is_void) : status{payload.err()};
@@ -158,7 +158,7 @@ result<wal_store::recovery_report> wal_store::recover() {
       }
       if (is_void)
         continue; // its batch failed; nothing to apply
-      if (rec.op == wal_op::insert && w->rn.dimension != 0 && rec.entry.embedding.size() != w->rn.dimension) {
+      if (rec.op == log_op::insert && w->rn.dimension != 0 && rec.entry.embedding.size() != w->rn.dimension) {
         // It verified as an insert, so skipping it loses one write and
         // cannot resurrect anything.
         ++rep.corrupt_records;
@@ -211,7 +211,7 @@ result<wal_store::recovery_report> wal_store::recover() {
     }
     if (w.bad_seq != 0) {
       auto keep_from = std::find_if(w.rn.tail.begin(), w.rn.tail.end(),
-                                    [&](const wal_record& r) { return r.ns_seq > w.bad_seq; });
+                                    [&](const log_record& r) { return r.ns_seq > w.bad_seq; });
       auto withheld = static_cast<std::uint64_t>(keep_from - w.rn.tail.begin());
       rep.discarded_records += withheld;
       rep.discarded_snapshot_entries += w.rn.snapshot_entries.size();
@@ -229,7 +229,7 @@ result<wal_store::recovery_report> wal_store::recover() {
                              " more problems not listed");
     if (w.rn.dimension == 0)
       for (const auto& r : w.rn.tail)
-        if (r.op == wal_op::insert) {
+        if (r.op == log_op::insert) {
           w.rn.dimension = r.entry.embedding.size();
           break;
         }

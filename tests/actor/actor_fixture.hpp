@@ -83,6 +83,7 @@ struct actor_fixture {
     cfg.set("scheduler.policy", caf::atom("testing"));
     cfg.set("logger.file-verbosity", caf::atom("quiet"));
     cfg.set("logger.console-verbosity", caf::atom("quiet"));
+    register_wire_types(cfg);
     sys = std::make_unique<caf::actor_system>(cfg);
     sched = &dynamic_cast<caf::scheduler::test_coordinator&>(sys->scheduler());
     ns_settings.clock = [this] { return now_ms; };

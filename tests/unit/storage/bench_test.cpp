@@ -22,7 +22,7 @@ void run_append_bench(sync_mode mode, const char* label) {
   constexpr int batches = 200;
   constexpr int batch_size = 256;
   const std::string response(512, 'r');
-  std::vector<std::vector<wal_record>> prepared(batches);
+  std::vector<std::vector<log_record>> prepared(batches);
   for (int b = 0; b < batches; ++b)
     for (int i = 0; i < batch_size; ++i) {
       namespace_key ns{"bench::384", numbered("tenant-", i % 16), ""};

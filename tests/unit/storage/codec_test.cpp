@@ -29,11 +29,11 @@ TEST_CASE("an insert record survives encoding and decoding unchanged") {
   auto sealed = codec::seal(key, codec::encode_wal_payload(rec));
   auto payload = codec::unseal(key, sealed);
   REQUIRE(payload.ok());
-  wal_record back;
+  log_record back;
   bool is_void = true;
   REQUIRE(codec::decode_wal_payload(*payload, back, is_void).ok());
   CHECK_FALSE(is_void);
-  CHECK(back.op == wal_op::insert);
+  CHECK(back.op == log_op::insert);
   CHECK(back.entry.uuid == rec.entry.uuid);
   CHECK(back.entry.embedding == rec.entry.embedding);
   CHECK(back.entry.response == rec.entry.response);
@@ -50,13 +50,56 @@ TEST_CASE("a remove record survives encoding and decoding unchanged") {
   auto sealed = codec::seal(key, codec::encode_wal_payload(rec));
   auto payload = codec::unseal(key, sealed); // a view into `sealed`
   REQUIRE(payload.ok());
-  wal_record back;
+  log_record back;
   bool is_void = true;
   REQUIRE(codec::decode_wal_payload(*payload, back, is_void).ok());
   CHECK_FALSE(is_void);
-  CHECK(back.op == wal_op::remove);
+  CHECK(back.op == log_op::remove);
   CHECK(back.uuid == "gone");
   CHECK(back.reason == removal_reason::invalidated);
+}
+
+TEST_CASE("a record's epoch survives encoding and decoding") {
+  auto ins = insert_of({"m", "", ""}, "u", 8);
+  ins.epoch = 7;
+  auto rem = remove_of({"m", "", ""}, "u", removal_reason::expired);
+  rem.epoch = (std::uint64_t{1} << 40) + 3;
+  for (const auto& rec : {ins, rem}) {
+    log_record back;
+    bool is_void = true;
+    REQUIRE(codec::decode_wal_payload(codec::encode_wal_payload(rec), back, is_void).ok());
+    CHECK(back.op == rec.op);
+    CHECK(back.epoch == rec.epoch);
+  }
+}
+
+TEST_CASE("a record of epoch 0 is written exactly as before epochs existed") {
+  // Old data dirs hold these bytes; single-node records must not change.
+  auto rem = remove_of({"m", "", ""}, "u", removal_reason::deleted);
+  CHECK(codec::encode_wal_payload(rem) == std::string("\x93\x02\xa1u\x01"));
+  log_record back;
+  bool is_void = true;
+  REQUIRE(codec::decode_wal_payload(std::string("\x93\x02\xa1u\x01"), back, is_void).ok());
+  CHECK(back.epoch == 0);
+  CHECK(back.op == log_op::remove);
+}
+
+TEST_CASE("a record with anything after its epoch is rejected") {
+  log_record out;
+  bool v = false;
+  CHECK_FALSE(codec::decode_wal_payload("\x95\x02\xa1u\x01\x05\x06", out, v).ok());
+  CHECK_FALSE(codec::decode_wal_payload("\x94\x02\xa1u\x01\xa1x", out, v).ok()); // epoch not a number
+}
+
+TEST_CASE("a void record encodes as the void placeholder") {
+  log_record rec;
+  rec.op = log_op::void_;
+  CHECK(codec::encode_wal_payload(rec) == codec::encode_void_payload());
+  log_record back;
+  bool is_void = false;
+  REQUIRE(codec::decode_wal_payload(codec::encode_wal_payload(rec), back, is_void).ok());
+  CHECK(is_void);
+  CHECK(back.op == log_op::void_);
 }
 
 TEST_CASE("a sealed value with any flipped bit does not verify") {
@@ -85,7 +128,7 @@ TEST_CASE("a sealed value does not verify under another key or truncated or with
 }
 
 TEST_CASE("garbage payloads are rejected without throwing") {
-  wal_record out;
+  log_record out;
   bool v = false;
   CHECK_FALSE(codec::decode_wal_payload("", out, v).ok());
   CHECK_FALSE(codec::decode_wal_payload("\xc1", out, v).ok());                            // never-used byte
@@ -97,7 +140,7 @@ TEST_CASE("garbage payloads are rejected without throwing") {
 }
 
 TEST_CASE("a void placeholder decodes as void and fills nothing") {
-  wal_record out;
+  log_record out;
   bool is_void = false;
   REQUIRE(codec::decode_wal_payload(codec::encode_void_payload(), out, is_void).ok());
   CHECK(is_void);
@@ -179,8 +222,8 @@ TEST_CASE("an entries file round-trips and detects truncation and flipped bytes"
 }
 
 TEST_CASE("a feedback record survives encoding and decoding unchanged") {
-  wal_record rec;
-  rec.op = wal_op::feedback;
+  log_record rec;
+  rec.op = log_op::feedback;
   rec.ns = {"m", "", ""};
   rec.uuid = "entry-7";
   rec.feedback = feedback_fields{0.8725, false, 3, "What is the tax rate in 2024?"};
@@ -188,18 +231,29 @@ TEST_CASE("a feedback record survives encoding and decoding unchanged") {
   auto sealed = codec::seal(key, codec::encode_wal_payload(rec));
   auto payload = codec::unseal(key, sealed);
   REQUIRE(payload.ok());
-  wal_record back;
+  log_record back;
   bool is_void = true;
   REQUIRE(codec::decode_wal_payload(*payload, back, is_void).ok());
   CHECK_FALSE(is_void);
-  CHECK(back.op == wal_op::feedback);
+  CHECK(back.op == log_op::feedback);
   CHECK(back.uuid == "entry-7");
   CHECK(back.feedback.similarity == 0.8725);
   CHECK_FALSE(back.feedback.correct);
   CHECK(back.feedback.feature_class == 3);
   CHECK(back.feedback.query_text == "What is the tax rate in 2024?");
+  CHECK(back.epoch == 0);
+  back.ns = rec.ns; // the key, not the payload, names the namespace
+  CHECK(back == rec);
+  // With an epoch, it is the optional seventh element, as for the other ops.
+  rec.epoch = 9;
+  log_record with_epoch;
+  REQUIRE(codec::decode_wal_payload(codec::encode_wal_payload(rec), with_epoch, is_void).ok());
+  with_epoch.ns = rec.ns;
+  CHECK(with_epoch == rec);
+  CHECK(codec::encode_wal_payload(rec).size() > codec::encode_wal_payload(back).size());
+  rec.epoch = 0;
   // A truncated feedback body is refused, not half-applied.
-  wal_record short_back;
+  log_record short_back;
   CHECK_FALSE(
       codec::decode_wal_payload(codec::encode_wal_payload(rec).substr(0, 12), short_back, is_void).ok());
 }

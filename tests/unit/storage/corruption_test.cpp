@@ -14,7 +14,7 @@ const namespace_key ns_a{"model-a::8", "", ""}; // id 1: first namespace appende
 const namespace_key ns_b{"model-b::8", "", ""}; // id 2
 constexpr std::size_t dim = 8;
 
-void append_ok(wal_store& s, std::vector<wal_record> batch) {
+void append_ok(wal_store& s, std::vector<log_record> batch) {
   auto st = s.append(batch);
   if (!st.ok())
     FAIL("append failed: " << st.err().message);
@@ -74,7 +74,7 @@ TEST_CASE(
   // new records continue the sequence.
   auto again = recover_all(*store);
   CHECK(again.corrupt_records == 1);
-  std::vector<wal_record> next{insert_of(ns_a, "a5", dim)};
+  std::vector<log_record> next{insert_of(ns_a, "a5", dim)};
   REQUIRE(store->append(next).ok());
   CHECK(next[0].ns_seq == 6);
 }
@@ -131,7 +131,7 @@ TEST_CASE("records missing from the end of a namespace's log count as corrupt") 
   CHECK(a->last_ns_seq == 5); // resume here, so the next snapshot drops the rest
   CHECK(rep.discarded_records == 4);
   // Numbers lost with the record are still never handed out again.
-  std::vector<wal_record> next{insert_of(ns_a, "a5", dim)};
+  std::vector<log_record> next{insert_of(ns_a, "a5", dim)};
   REQUIRE(store->append(next).ok());
   CHECK(next[0].ns_seq == 6);
 }
@@ -168,7 +168,7 @@ TEST_CASE("a corrupt namespace record leaves its records unattributed and others
   CHECK_THAT(rep.messages[0], Catch::Contains("id 1"));
   // The namespace can be written again, under a fresh id, with numbers above
   // anything it had.
-  std::vector<wal_record> next{insert_of(ns_a, "again", dim)};
+  std::vector<log_record> next{insert_of(ns_a, "again", dim)};
   REQUIRE(store->append(next).ok());
   CHECK(next[0].ns_seq > 5);
 }
@@ -178,7 +178,7 @@ TEST_CASE("a truncated data file is refused at open with a clear error") {
   {
     auto store = open_store(options_for(tmp.path()));
     for (int b = 0; b < 20; ++b) {
-      std::vector<wal_record> batch;
+      std::vector<log_record> batch;
       for (int i = 0; i < 20; ++i)
         batch.push_back(insert_of(ns_a, numbered("u", b * 20 + i), 64));
       REQUIRE(store->append(batch).ok());

@@ -26,7 +26,7 @@ std::vector<labelled_entry> labelled(const std::vector<std::string>& uuids) {
   return out;
 }
 
-void append_ok(wal_store& s, std::vector<wal_record> batch) {
+void append_ok(wal_store& s, std::vector<log_record> batch) {
   auto st = s.append(batch);
   if (!st.ok())
     FAIL("append failed: " << st.err().message);

@@ -23,7 +23,7 @@ std::vector<labelled_entry> labelled(const std::vector<std::string>& uuids, std:
   return out;
 }
 
-void append_ok(wal_store& s, std::vector<wal_record> batch) {
+void append_ok(wal_store& s, std::vector<log_record> batch) {
   auto st = s.append(batch);
   if (!st.ok())
     FAIL("append failed: " << st.err().message);
@@ -73,7 +73,7 @@ TEST_CASE("a committed snapshot is recovered with its graph and only the later t
   CHECK(tail_seqs(*b) == std::vector<std::uint64_t>{1});
   CHECK(rep.replayable_records == 3);
   // Sequence numbers continue above the records the snapshot dropped.
-  std::vector<wal_record> next{insert_of(ns_a, "a5", dim)};
+  std::vector<log_record> next{insert_of(ns_a, "a5", dim)};
   REQUIRE(store->append(next).ok());
   CHECK(next[0].ns_seq == 6);
 }
@@ -378,7 +378,7 @@ TEST_CASE("drop_namespace forgets the namespace and keeps its sequence numbers m
     CHECK(rep.messages.empty());
     // The namespace reappears, with another dimension even: a new incarnation
     // whose numbers start above every number it had before.
-    std::vector<wal_record> batch{insert_of(ns_a, "new", 4)};
+    std::vector<log_record> batch{insert_of(ns_a, "new", 4)};
     REQUIRE(store->append(batch).ok());
     reappeared_at = batch[0].ns_seq;
     CHECK(reappeared_at > 4);
@@ -390,7 +390,7 @@ TEST_CASE("drop_namespace forgets the namespace and keeps its sequence numbers m
   CHECK(a->dimension == 4);
   CHECK(tail_seqs(*a) == std::vector<std::uint64_t>{reappeared_at});
   CHECK(rep.corrupt_records == 0);
-  std::vector<wal_record> batch{insert_of(ns_a, "newer", 4)};
+  std::vector<log_record> batch{insert_of(ns_a, "newer", 4)};
   REQUIRE(store->append(batch).ok());
   CHECK(batch[0].ns_seq == reappeared_at + 1);
 }

@@ -70,19 +70,19 @@ inline cache_entry make_entry(const std::string& uuid, std::size_t dim, float se
   return e;
 }
 
-inline wal_record insert_of(const namespace_key& ns, const std::string& uuid, std::size_t dim,
+inline log_record insert_of(const namespace_key& ns, const std::string& uuid, std::size_t dim,
                             float seed = 1.0f, std::string response = {}) {
-  wal_record r;
-  r.op = wal_op::insert;
+  log_record r;
+  r.op = log_op::insert;
   r.ns = ns;
   r.entry = make_entry(uuid, dim, seed, std::move(response));
   return r;
 }
 
-inline wal_record remove_of(const namespace_key& ns, const std::string& uuid,
+inline log_record remove_of(const namespace_key& ns, const std::string& uuid,
                             removal_reason reason = removal_reason::deleted) {
-  wal_record r;
-  r.op = wal_op::remove;
+  log_record r;
+  r.op = log_op::remove;
   r.ns = ns;
   r.uuid = uuid;
   r.reason = reason;
@@ -125,7 +125,7 @@ inline std::map<std::string, std::string> replay(const wal_store::recovered_name
   for (const auto& le : n.snapshot_entries)
     live[le.entry.uuid] = le.entry.response;
   for (const auto& r : n.tail) {
-    if (r.op == wal_op::insert)
+    if (r.op == log_op::insert)
       live[r.entry.uuid] = r.entry.response;
     else
       live.erase(r.uuid);

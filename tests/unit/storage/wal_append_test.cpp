@@ -17,14 +17,14 @@ TEST_CASE("appended records of several namespaces come back from recovery in ord
   temp_dir tmp;
   {
     auto store = open_store(options_for(tmp.path()));
-    std::vector<wal_record> batch{insert_of(ns_a, "a1", 8), insert_of(ns_b, "b1", 4),
+    std::vector<log_record> batch{insert_of(ns_a, "a1", 8), insert_of(ns_b, "b1", 4),
                                   insert_of(ns_a, "a2", 8), insert_of(ns_c, "c1", 8)};
     REQUIRE(store->append(batch).ok());
     CHECK(batch[0].ns_seq == 1);
     CHECK(batch[1].ns_seq == 1);
     CHECK(batch[2].ns_seq == 2);
     CHECK(batch[3].ns_seq == 1);
-    std::vector<wal_record> second{remove_of(ns_a, "a1", removal_reason::expired),
+    std::vector<log_record> second{remove_of(ns_a, "a1", removal_reason::expired),
                                    insert_of(ns_b, "b2", 4, 2.0f)};
     REQUIRE(store->append(second).ok());
     CHECK(second[0].ns_seq == 3);
@@ -43,7 +43,7 @@ TEST_CASE("appended records of several namespaces come back from recovery in ord
   CHECK(tail_seqs(*a) == std::vector<std::uint64_t>{1, 2, 3});
   CHECK(a->tail[0].entry.uuid == "a1");
   CHECK(a->tail[0].entry.embedding == make_embedding(8, 1.0f));
-  CHECK(a->tail[2].op == wal_op::remove);
+  CHECK(a->tail[2].op == log_op::remove);
   CHECK(a->tail[2].uuid == "a1");
   CHECK(a->tail[2].reason == removal_reason::expired);
   CHECK(a->tail[2].ns == ns_a);
@@ -63,14 +63,14 @@ TEST_CASE("sequence numbers continue across a restart") {
   temp_dir tmp;
   {
     auto store = open_store(options_for(tmp.path()));
-    std::vector<wal_record> batch{insert_of(ns_a, "a1", 8), insert_of(ns_a, "a2", 8)};
+    std::vector<log_record> batch{insert_of(ns_a, "a1", 8), insert_of(ns_a, "a2", 8)};
     REQUIRE(store->append(batch).ok());
   }
   auto store = open_store(options_for(tmp.path()));
   recover_all(*store);
   CHECK(store->last_ns_seq(ns_a) == 2);
   CHECK(store->wal_sequence() == 2);
-  std::vector<wal_record> batch{insert_of(ns_a, "a3", 8), insert_of(ns_b, "b1", 4)};
+  std::vector<log_record> batch{insert_of(ns_a, "a3", 8), insert_of(ns_b, "b1", 4)};
   REQUIRE(store->append(batch).ok());
   CHECK(batch[0].ns_seq == 3);
   CHECK(store->wal_sequence() == 4);
@@ -79,7 +79,7 @@ TEST_CASE("sequence numbers continue across a restart") {
 TEST_CASE("an empty batch is a no-op") {
   temp_dir tmp;
   auto store = open_store(options_for(tmp.path()));
-  std::vector<wal_record> none;
+  std::vector<log_record> none;
   auto before = store->stats();
   REQUIRE(store->append(none).ok());
   CHECK(store->stats().commits == before.commits);
@@ -90,7 +90,7 @@ TEST_CASE("an empty batch is a no-op") {
 TEST_CASE("one append is one commit and one durable sync whatever the batch size") {
   temp_dir tmp;
   auto store = open_store(options_for(tmp.path()));
-  std::vector<wal_record> batch;
+  std::vector<log_record> batch;
   for (int i = 0; i < 256; ++i)
     batch.push_back(insert_of(i % 2 ? ns_a : ns_c, numbered("u", i), 8));
   auto before = store->stats();
@@ -102,10 +102,10 @@ TEST_CASE("one append is one commit and one durable sync whatever the batch size
 TEST_CASE("a batch with an invalid record is refused whole and writes nothing") {
   temp_dir tmp;
   auto store = open_store(options_for(tmp.path()));
-  std::vector<wal_record> first{insert_of(ns_a, "a1", 8)};
+  std::vector<log_record> first{insert_of(ns_a, "a1", 8)};
   REQUIRE(store->append(first).ok());
 
-  std::vector<wal_record> batch{insert_of(ns_b, "b1", 4)};
+  std::vector<log_record> batch{insert_of(ns_b, "b1", 4)};
   SECTION("dimension differs from the namespace's") {
     batch.push_back(insert_of(ns_a, "a2", 16));
   }
@@ -144,11 +144,11 @@ TEST_CASE("a batch whose commit fails leaves nothing behind and moves no counter
   auto faults = std::make_shared<scripted_faults>();
   {
     auto store = open_store(options_for(tmp.path(), faults));
-    std::vector<wal_record> first{insert_of(ns_a, "a1", 8), insert_of(ns_a, "a2", 8)};
+    std::vector<log_record> first{insert_of(ns_a, "a1", 8), insert_of(ns_a, "a2", 8)};
     REQUIRE(store->append(first).ok());
 
     faults->fail_at(io_step::commit, 1);
-    std::vector<wal_record> failed{insert_of(ns_a, "a3", 8), insert_of(ns_b, "b1", 4)};
+    std::vector<log_record> failed{insert_of(ns_a, "a3", 8), insert_of(ns_b, "b1", 4)};
     auto st = store->append(failed);
     REQUIRE_FALSE(st.ok());
     CHECK(st.err().code == errc::unavailable);
@@ -158,7 +158,7 @@ TEST_CASE("a batch whose commit fails leaves nothing behind and moves no counter
     CHECK(store->wal_sequence() == 2);
 
     // The store stays usable once the fault is gone.
-    std::vector<wal_record> later{insert_of(ns_a, "a4", 8)};
+    std::vector<log_record> later{insert_of(ns_a, "a4", 8)};
     REQUIRE(store->append(later).ok());
     CHECK(later[0].ns_seq == 3);
   }
@@ -177,11 +177,11 @@ TEST_CASE("a batch whose sync fails is an error that burns its numbers and is no
   auto faults = std::make_shared<scripted_faults>();
   {
     auto store = open_store(options_for(tmp.path(), faults));
-    std::vector<wal_record> first{insert_of(ns_a, "a1", 8), insert_of(ns_a, "a2", 8)};
+    std::vector<log_record> first{insert_of(ns_a, "a1", 8), insert_of(ns_a, "a2", 8)};
     REQUIRE(store->append(first).ok());
 
     faults->fail_at(io_step::sync, 1);
-    std::vector<wal_record> failed{insert_of(ns_a, "a3", 8), remove_of(ns_a, "a1")};
+    std::vector<log_record> failed{insert_of(ns_a, "a3", 8), remove_of(ns_a, "a1")};
     auto st = store->append(failed);
     REQUIRE_FALSE(st.ok());
     CHECK(st.err().code == errc::unavailable);
@@ -190,7 +190,7 @@ TEST_CASE("a batch whose sync fails is an error that burns its numbers and is no
     CHECK(store->last_ns_seq(ns_a) == 4);
     CHECK(store->wal_sequence() == 4);
 
-    std::vector<wal_record> later{insert_of(ns_a, "a5", 8)};
+    std::vector<log_record> later{insert_of(ns_a, "a5", 8)};
     REQUIRE(store->append(later).ok());
     CHECK(later[0].ns_seq == 5);
   }
@@ -206,7 +206,7 @@ TEST_CASE("a batch whose sync fails is an error that burns its numbers and is no
   CHECK(replay(*a).count("a3") == 0);
   CHECK(rep.corrupt_records == 0);
   CHECK(rep.messages.empty());
-  std::vector<wal_record> after{insert_of(ns_a, "a6", 8)};
+  std::vector<log_record> after{insert_of(ns_a, "a6", 8)};
   REQUIRE(store->append(after).ok());
   CHECK(after[0].ns_seq == 6);
 }
@@ -216,12 +216,12 @@ TEST_CASE("a batch whose sync fails and whose rollback cannot commit may reappea
   auto faults = std::make_shared<scripted_faults>();
   {
     auto store = open_store(options_for(tmp.path(), faults));
-    std::vector<wal_record> first{insert_of(ns_a, "a1", 8)};
+    std::vector<log_record> first{insert_of(ns_a, "a1", 8)};
     REQUIRE(store->append(first).ok());
     // As if the node died right after the failed fsync: nothing else reaches
     // the disk, the rollback included.
     faults->fail_at(io_step::sync, 1, true);
-    std::vector<wal_record> failed{insert_of(ns_a, "a2", 8)};
+    std::vector<log_record> failed{insert_of(ns_a, "a2", 8)};
     REQUIRE_FALSE(store->append(failed).ok());
   }
   auto store = open_store(options_for(tmp.path()));
@@ -232,7 +232,7 @@ TEST_CASE("a batch whose sync fails and whose rollback cannot commit may reappea
   // error, which permits either outcome; the numbers stay strictly increasing.
   CHECK(tail_seqs(*a) == std::vector<std::uint64_t>{1, 2});
   CHECK(rep.corrupt_records == 0);
-  std::vector<wal_record> after{insert_of(ns_a, "a3", 8)};
+  std::vector<log_record> after{insert_of(ns_a, "a3", 8)};
   REQUIRE(store->append(after).ok());
   CHECK(after[0].ns_seq == 3);
 }
@@ -244,12 +244,12 @@ TEST_CASE("in single-fsync mode a failed sync refuses writes until the store is 
   opts.sync = sync_mode::single;
   {
     auto store = open_store(opts);
-    std::vector<wal_record> first{insert_of(ns_a, "a1", 8)};
+    std::vector<log_record> first{insert_of(ns_a, "a1", 8)};
     REQUIRE(store->append(first).ok());
     faults->fail_at(io_step::sync, 1);
-    std::vector<wal_record> failed{insert_of(ns_a, "a2", 8)};
+    std::vector<log_record> failed{insert_of(ns_a, "a2", 8)};
     REQUIRE_FALSE(store->append(failed).ok());
-    std::vector<wal_record> refused{insert_of(ns_a, "a3", 8)};
+    std::vector<log_record> refused{insert_of(ns_a, "a3", 8)};
     auto st = store->append(refused);
     REQUIRE_FALSE(st.ok());
     CHECK(st.err().code == errc::unavailable);
@@ -259,7 +259,7 @@ TEST_CASE("in single-fsync mode a failed sync refuses writes until the store is 
   }
   auto store = open_store(opts);
   recover_all(*store);
-  std::vector<wal_record> later{insert_of(ns_a, "a3", 8)};
+  std::vector<log_record> later{insert_of(ns_a, "a3", 8)};
   REQUIRE(store->append(later).ok());
   CHECK(later[0].ns_seq == 3);
 }
@@ -273,7 +273,7 @@ TEST_CASE("the map grows when full and everything appended recovers") {
   {
     auto store = open_store(opts);
     for (int b = 0; b < 40; ++b) {
-      std::vector<wal_record> batch;
+      std::vector<log_record> batch;
       for (int i = 0; i < 8; ++i)
         batch.push_back(insert_of(ns_a, numbered("u", b * 8 + i), 384, 1.0f, big_response));
       auto st = store->append(batch);
@@ -289,7 +289,7 @@ TEST_CASE("the map grows when full and everything appended recovers") {
   CHECK(rep.replayable_records == appended);
   CHECK(rep.corrupt_records == 0);
   // And it keeps growing after a reopen with the small initial size.
-  std::vector<wal_record> batch;
+  std::vector<log_record> batch;
   for (int i = 0; i < 16; ++i)
     batch.push_back(insert_of(ns_a, numbered("more", i), 384, 1.0f, big_response));
   REQUIRE(store->append(batch).ok());
@@ -301,10 +301,10 @@ TEST_CASE("a full map at its maximum is unavailable and the store stays usable")
   opts.map_size_bytes = 256 << 10;
   opts.max_map_size_bytes = 512 << 10;
   auto store = open_store(opts);
-  std::vector<wal_record> small{insert_of(ns_a, "a1", 8)};
+  std::vector<log_record> small{insert_of(ns_a, "a1", 8)};
   REQUIRE(store->append(small).ok());
 
-  std::vector<wal_record> huge;
+  std::vector<log_record> huge;
   for (int i = 0; i < 64; ++i)
     huge.push_back(insert_of(ns_a, numbered("h", i), 8, 1.0f, std::string(16 << 10, 'x')));
   auto st = store->append(huge);
@@ -313,7 +313,7 @@ TEST_CASE("a full map at its maximum is unavailable and the store stays usable")
   CHECK(store->last_ns_seq(ns_a) == 1);
   CHECK(store->wal_sequence() == 1);
 
-  std::vector<wal_record> again{insert_of(ns_a, "a2", 8)};
+  std::vector<log_record> again{insert_of(ns_a, "a2", 8)};
   REQUIRE(store->append(again).ok());
   CHECK(again[0].ns_seq == 2);
 }

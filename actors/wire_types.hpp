@@ -1,0 +1,152 @@
+#pragma once
+
+// How the messages that cross nodes are serialised: one inspect() per wire
+// type (CAF 0.17 finds them by argument-dependent lookup), and the names
+// every node registers them under. Only light CAF headers here: this is
+// included by actors.hpp, and through it by every actor translation unit.
+
+#include <cstdint>
+#include <optional>
+
+#include <caf/error.hpp>
+#include <caf/fwd.hpp>
+#include <caf/meta/load_callback.hpp>
+#include <caf/meta/type_name.hpp>
+#include <caf/none.hpp>
+
+#include "common/log_record.hpp"
+#include "common/status.hpp"
+#include "service/messages.hpp"
+
+namespace ferro {
+
+/// Bumped whenever a wire type changes shape; peers of another version are
+/// refused at the handshake.
+constexpr std::uint32_t wire_version = 2;
+
+/// A batch of log records on its way to the storage actor or a replica.
+struct log_batch {
+  std::vector<log_record> records;
+
+  friend bool operator==(const log_batch&, const log_batch&) = default;
+};
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, namespace_key& x) {
+  return f(caf::meta::type_name("ferro.namespace_key"), x.model_id, x.cache_scope, x.conversation_id);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, cache_entry& x) {
+  return f(caf::meta::type_name("ferro.cache_entry"), x.uuid, x.embedding, x.response, x.query_text,
+           x.created_at_ms, x.expires_at_ms, x.access_count, x.last_accessed_ms);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, feedback_fields& x) {
+  return f(caf::meta::type_name("ferro.feedback_fields"), x.similarity, x.correct, x.feature_class,
+           x.query_text);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, log_record& x) {
+  return f(caf::meta::type_name("ferro.log_record"), x.op, x.ns, x.ns_seq, x.epoch, x.entry, x.uuid, x.reason,
+           x.feedback);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, log_batch& x) {
+  return f(caf::meta::type_name("ferro.log_batch"), x.records);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, insert_request& x) {
+  // std::optional has no inspect() in CAF 0.17: it travels as a flag and a
+  // value, and is put back together after loading.
+  bool has_ttl = x.ttl_seconds.has_value();
+  std::int64_t ttl = x.ttl_seconds.value_or(0);
+  auto rebuild = caf::meta::load_callback([&]() -> caf::error {
+    x.ttl_seconds = has_ttl ? std::optional<std::int64_t>{ttl} : std::nullopt;
+    return caf::none;
+  });
+  return f(caf::meta::type_name("ferro.insert_request"), x.ns, x.embedding, x.response, x.query_text, x.uuid,
+           has_ttl, ttl, x.local, rebuild);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, insert_reply& x) {
+  return f(caf::meta::type_name("ferro.insert_reply"), x.id);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, query_request& x) {
+  // Optional fields travel as a flag and a value (see insert_request).
+  bool has_max_error = x.max_error_rate.has_value();
+  double max_error = x.max_error_rate.value_or(0.0);
+  auto rebuild = caf::meta::load_callback([&]() -> caf::error {
+    x.max_error_rate = has_max_error ? std::optional<double>{max_error} : std::nullopt;
+    return caf::none;
+  });
+  return f(caf::meta::type_name("ferro.query_request"), x.ns, x.embedding, x.threshold, x.query_text, x.local,
+           x.strict_check, has_max_error, max_error, rebuild);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, query_reply& x) {
+  bool has_estimate = x.error_estimate.has_value();
+  double estimate = x.error_estimate.value_or(0.0);
+  bool has_bound = x.error_bound.has_value();
+  double bound = x.error_bound.value_or(0.0);
+  auto rebuild = caf::meta::load_callback([&]() -> caf::error {
+    x.error_estimate = has_estimate ? std::optional<double>{estimate} : std::nullopt;
+    x.error_bound = has_bound ? std::optional<double>{bound} : std::nullopt;
+    return caf::none;
+  });
+  return f(caf::meta::type_name("ferro.query_reply"), x.hit, x.id, x.response, x.similarity, x.exact_match,
+           x.scope, x.matched_query_text, x.decided_by, has_estimate, estimate, has_bound, bound, rebuild);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, feedback_request& x) {
+  return f(caf::meta::type_name("ferro.feedback_request"), x.ns, x.id, x.similarity, x.query_text, x.correct,
+           x.local);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, feedback_reply&) {
+  return f(caf::meta::type_name("ferro.feedback_reply"));
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, delete_request& x) {
+  return f(caf::meta::type_name("ferro.delete_request"), x.uuid, x.local);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, delete_reply& x) {
+  return f(caf::meta::type_name("ferro.delete_reply"), x.deleted);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, invalidate_request& x) {
+  return f(caf::meta::type_name("ferro.invalidate_request"), x.ns, x.embedding, x.threshold, x.local);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, invalidate_reply& x) {
+  return f(caf::meta::type_name("ferro.invalidate_reply"), x.uuids);
+}
+
+/// Registers every wire type with the names all nodes use. Every actor
+/// system config calls it (production, tests, the simulator): CAF 0.17
+/// delivers an unregistered type to a remote node as an empty message,
+/// without any error.
+void register_wire_types(caf::actor_system_config& cfg);
+
+/// Sends a sample of every wire type through CAF's binary serialiser as a
+/// message and back, and checks that it arrives whole: catches a type that
+/// was not registered, a field an inspect() forgot, or two nodes that would
+/// disagree. Run at start-up; the error names the type.
+status wire_self_test(caf::actor_system& sys);
+
+} // namespace ferro
