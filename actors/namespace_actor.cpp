@@ -32,6 +32,7 @@ struct pending_apply {
 
 struct namespace_state {
   namespace_key key;
+  namespace_role role = namespace_role::standalone;
   namespace_settings settings;
   storage_actor storage;
   snapshot_writer_actor writer;
@@ -210,7 +211,7 @@ void remove_durably(ns_pointer self, std::vector<std::string> uuids, removal_rea
 // Keeps the namespace within its LRU cap; one eviction batch at a time.
 void enforce_cap(ns_pointer self) {
   auto& st = self->state;
-  if (!st.settings.max_entries || !st.index || st.eviction_in_flight)
+  if (!decides_writes(st.role) || !st.settings.max_entries || !st.index || st.eviction_in_flight)
     return;
   auto victims = st.index->lru_victims(*st.settings.max_entries);
   if (victims.empty())
@@ -336,6 +337,11 @@ void link_backlog(ns_pointer self) {
                std::chrono::duration<double>(std::chrono::steady_clock::now() - st.backlog_started).count());
 }
 
+caf::error refuse_write(const namespace_state& st) {
+  return to_caf_error(errc::not_owner, "this node holds a replica of namespace '" + display_name(st.key) +
+                                           "'; writes go to its primary");
+}
+
 std::int64_t expiry_for(const namespace_state& st, const insert_request& req, std::int64_t now) {
   std::int64_t ttl = 0;
   if (req.ttl_seconds)
@@ -351,6 +357,7 @@ namespace_actor::behavior_type namespace_behavior(ns_pointer self, namespace_sta
                                                   namespace_directory* directory) {
   auto& st = self->state;
   st.key = std::move(start.key);
+  st.role = start.role;
   st.settings = std::move(settings);
   st.storage = std::move(storage);
   st.writer = std::move(writer);
@@ -360,7 +367,8 @@ namespace_actor::behavior_type namespace_behavior(ns_pointer self, namespace_sta
   st.applied_ns_seq = start.applied_ns_seq;
   st.inserts_since_snapshot = start.replayed_inserts;
   st.ids = std::make_unique<uuid_generator>(st.settings.seed ^ namespace_key_hash{}(st.key));
-  self->delayed_send(self, st.settings.expire_interval, expire_atom::value);
+  if (decides_writes(st.role))
+    self->delayed_send(self, st.settings.expire_interval, expire_atom::value);
   if (st.index && st.index->backlog_size() > 0) {
     st.backlog_started = std::chrono::steady_clock::now();
     st.backlog = st.index->backlog_size();
@@ -370,6 +378,8 @@ namespace_actor::behavior_type namespace_behavior(ns_pointer self, namespace_sta
   return {
       [=](insert_atom, insert_request& req) -> caf::result<insert_reply> {
         auto& st = self->state;
+        if (!decides_writes(st.role))
+          return refuse_write(st);
         if (st.dimension != 0 && req.embedding.size() != st.dimension)
           return to_caf_error(errc::bad_request, "embedding has " + std::to_string(req.embedding.size()) +
                                                      " dimensions but namespace '" + display_name(st.key) +
@@ -425,6 +435,8 @@ namespace_actor::behavior_type namespace_behavior(ns_pointer self, namespace_sta
       },
       [=](delete_atom, const std::string& uuid) -> caf::result<bool> {
         auto& st = self->state;
+        if (!decides_writes(st.role))
+          return refuse_write(st);
         if (!st.index || !st.index->contains(uuid))
           return false;
         auto promise = self->make_response_promise<bool>();
@@ -439,6 +451,8 @@ namespace_actor::behavior_type namespace_behavior(ns_pointer self, namespace_sta
       },
       [=](invalidate_atom, const invalidate_request& req) -> caf::result<invalidate_reply> {
         auto& st = self->state;
+        if (!decides_writes(st.role))
+          return refuse_write(st);
         if (!st.index)
           return invalidate_reply{};
         if (req.embedding.size() != st.dimension)
