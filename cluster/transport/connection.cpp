@@ -66,7 +66,9 @@ void connection::arm_deadline(std::chrono::milliseconds after, const char* what)
         self->phase_ == phase::established)
       return;
     auto reason = std::string(what) + " timed out after " + std::to_string(after.count()) + " ms";
-    if (self->outbound_)
+    if (self->refusing_)
+      self->do_close("refusal not flushed: " + reason, false); // already counted and logged
+    else if (self->outbound_)
       self->do_close(reason, true);
     else
       self->refuse("", reason, false);
@@ -167,7 +169,10 @@ void connection::on_read(const error_code& ec, std::size_t n) {
       break;
     if (out == wire::frame_decoder::outcome::oversized) {
       auto declared = std::to_string(decoder_.declared_length());
-      if (phase_ != phase::established) {
+      if (outbound_ && phase_ == phase::established) {
+        core_.stats.protocol_errors.fetch_add(1);
+        do_close("unexpected data from the accepting side", true);
+      } else if (phase_ != phase::established) {
         core_.stats.protocol_errors.fetch_add(1);
         if (outbound_)
           do_close("hello reply declares " + declared + " bytes: not our protocol", true);

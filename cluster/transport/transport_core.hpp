@@ -13,6 +13,7 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <spdlog/spdlog.h>
 
 #include "cluster/transport/transport_types.hpp"
 
@@ -57,15 +58,29 @@ struct transport_core {
 
   void notify_up(const peer_info& p) const {
     if (!stopping.load() && handlers.on_peer_up)
-      handlers.on_peer_up(p);
+      guarded("on_peer_up", [&] { handlers.on_peer_up(p); });
   }
   void notify_down(const std::string& node_id, const std::string& address, const std::string& reason) const {
     if (!stopping.load() && handlers.on_peer_down)
-      handlers.on_peer_down(node_id, address, reason);
+      guarded("on_peer_down", [&] { handlers.on_peer_down(node_id, address, reason); });
   }
   void notify_frame(const std::string& node_id, std::string frame) const {
     if (!stopping.load() && handlers.on_frame)
-      handlers.on_frame(node_id, std::move(frame));
+      guarded("on_frame", [&] { handlers.on_frame(node_id, std::move(frame)); });
+  }
+
+private:
+  /// A throwing handler must not leave a connection half-updated: log it and
+  /// carry on as if it had returned.
+  template <class F>
+  void guarded(const char* which, F&& f) const {
+    try {
+      f();
+    } catch (const std::exception& e) {
+      spdlog::error("{}: {} threw: {}", self_name(), which, e.what());
+    } catch (...) {
+      spdlog::error("{}: {} threw", self_name(), which);
+    }
   }
 };
 

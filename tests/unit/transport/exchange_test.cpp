@@ -1,3 +1,5 @@
+#include <atomic>
+#include <stdexcept>
 #include <thread>
 
 #include <catch2/catch.hpp>
@@ -173,4 +175,47 @@ TEST_CASE("send refuses a frame above max_frame_bytes and one to an unknown node
   CHECK_FALSE(a->send("b", std::string(options_for("x").max_frame_bytes + 1, 'x')));
   CHECK_FALSE(a->send("nobody", "x"));
   REQUIRE(frame_arrives(*a, "a", rb, "b", "still fine"));
+}
+
+TEST_CASE("a handler that throws does not break the connection it was called for", "[transport]") {
+  recorder ra;
+  std::atomic<int> calls{0};
+  transport_handlers hb;
+  hb.on_frame = [&](const std::string&, std::string f) {
+    ++calls;
+    if (f == "boom")
+      throw std::runtime_error("handler failure");
+  };
+  auto a = start_ok(options_for("a"), ra);
+  auto b = frame_transport::start(options_for("b"), hb);
+  REQUIRE(b.ok());
+  connect_ok(*a, ra, **b, "b");
+  REQUIRE(a->send("b", "boom"));
+  REQUIRE(a->send("b", "after"));
+  REQUIRE(wait_until([&] { return calls == 2; }));
+  CHECK(ra.downs().empty());
+}
+
+TEST_CASE("an accepting side that sends data after its hello is dropped as a protocol error", "[transport]") {
+  asio::io_context io;
+  tcp::acceptor acceptor(io, {asio::ip::make_address("127.0.0.1"), 0});
+  std::thread server([&] {
+    tcp::socket s(io);
+    acceptor.accept(s);
+    std::array<char, 1024> buf{};
+    s.read_some(asio::buffer(buf)); // the dialer's hello (small: one read)
+    asio::write(s, asio::buffer(hello_frame("chatty") + framed("unsolicited")));
+    char c;
+    boost::system::error_code ec;
+    s.read_some(asio::buffer(&c, 1), ec); // until the dialer closes
+  });
+  recorder ra;
+  auto a = start_ok(options_for("a"), ra);
+  a->connect("127.0.0.1:" + std::to_string(acceptor.local_endpoint().port()));
+  REQUIRE(wait_until([&] { return !ra.downs().empty(); }));
+  server.join();
+  CHECK(ra.downs()[0].node_id == "chatty");
+  CHECK(ra.downs()[0].reason.find("unexpected data") != std::string::npos);
+  CHECK(a->stats().protocol_errors == 1);
+  CHECK(a->stats().oversized_frames == 0);
 }
