@@ -112,6 +112,7 @@ void connection::on_connected() {
       return;
     if (ec) {
       self->core_.stats.protocol_errors.fetch_add(1);
+      self->faulty_ = true;
       self->do_close("TLS handshake failed: " + ec.message(), true);
       return;
     }
@@ -150,6 +151,7 @@ void connection::on_read(const error_code& ec, std::size_t n) {
     std::string reason;
     if (decoder_.mid_frame()) {
       core_.stats.protocol_errors.fetch_add(1);
+      faulty_ = true;
       reason = "truncated frame (" + std::to_string(decoder_.declared_length()) +
                " bytes declared): " + ec.message();
     } else {
@@ -171,15 +173,18 @@ void connection::on_read(const error_code& ec, std::size_t n) {
       auto declared = std::to_string(decoder_.declared_length());
       if (outbound_ && phase_ == phase::established) {
         core_.stats.protocol_errors.fetch_add(1);
+        faulty_ = true;
         do_close("unexpected data from the accepting side", true);
       } else if (phase_ != phase::established) {
         core_.stats.protocol_errors.fetch_add(1);
+        faulty_ = true;
         if (outbound_)
           do_close("hello reply declares " + declared + " bytes: not our protocol", true);
         else
           refuse("", "not a hello (first frame declares " + declared + " bytes)", false);
       } else {
         core_.stats.oversized_frames.fetch_add(1);
+        faulty_ = true;
         do_close("frame declares " + declared + " bytes, above max_frame_bytes " +
                      std::to_string(core_.opts.max_frame_bytes) + "; refused before allocating",
                  true);
@@ -197,6 +202,7 @@ void connection::handle_frame(std::string frame) {
   if (phase_ == phase::established) {
     if (outbound_) {
       core_.stats.protocol_errors.fetch_add(1);
+      faulty_ = true;
       do_close("unexpected frame from the accepting side", true);
       return;
     }
@@ -215,6 +221,7 @@ void connection::handle_hello_inbound(const std::string& payload) {
   auto first = wire::decode_first_frame(payload);
   if (!first) {
     core_.stats.protocol_errors.fetch_add(1);
+    faulty_ = true;
     refuse("", first.err().message, false);
     return;
   }
@@ -274,6 +281,7 @@ void connection::handle_hello_reply(const std::string& payload) {
   const auto& o = core_.opts;
   auto fail = [&](const std::string& why) {
     core_.stats.protocol_errors.fetch_add(1);
+    faulty_ = true;
     do_close(why, true);
   };
   if (!first)
@@ -491,8 +499,9 @@ void connection::do_close(const std::string& reason, bool notify) {
     core_.stats.dials_failed.fetch_add(1);
   }
   if (outbound_ || was_established)
-    spdlog::info("{}: {} {} ({}) down: {}", core_.self_name(), outbound_ ? "outgoing to" : "incoming from",
-                 peer_.node_id.empty() ? dial_address_ : peer_.node_id, remote_, reason);
+    spdlog::log(faulty_ ? spdlog::level::warn : spdlog::level::info, "{}: {} {} ({}) down: {}",
+                core_.self_name(), outbound_ ? "outgoing to" : "incoming from",
+                peer_.node_id.empty() ? dial_address_ : peer_.node_id, remote_, reason);
   if (!notify)
     return;
   if (outbound_)

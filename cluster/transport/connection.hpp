@@ -69,6 +69,7 @@ private:
   peer_info peer_;           ///< after the hello
   phase phase_ = phase::connecting;
   unsigned deadline_generation_ = 0;
+  bool faulty_ = false;   ///< closed for a protocol error: logged as a warning
   bool refusing_ = false; ///< a refusal is being flushed; nothing more is read
 
   tcp::resolver resolver_;
