@@ -62,7 +62,8 @@ TEST_CASE("a peer that stops reading makes send return false at the queue bound,
   CHECK(refused > 1500);
   CHECK(a->stats().queue_drops == refused);
   CHECK(accepted * (chunk.size() + 4) < 40 * 1024 * 1024);
-  CHECK(rss_bytes() < rss_before + 40 * 1024 * 1024);
+  if (rss_is_meaningful)
+    CHECK(rss_bytes() < rss_before + 40 * 1024 * 1024);
   CHECK(ra.downs().empty());
 }
 

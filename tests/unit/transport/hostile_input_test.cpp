@@ -62,7 +62,8 @@ TEST_CASE("a frame length above max_frame_bytes closes that connection without a
   CHECK(n.b->stats().oversized_frames == 4);
   // Allocating one of them (zero-filled) would add at least 256 KiB each and
   // 4 GiB for the others; measured growth stays far below.
-  CHECK(rss_bytes() < rss_before + 32 * 1024 * 1024);
+  if (rss_is_meaningful)
+    CHECK(rss_bytes() < rss_before + 32 * 1024 * 1024);
   REQUIRE(wait_until([&] { return n.rb.downs().size() == 4; }));
   CHECK(n.rb.downs().back().reason.find("max_frame_bytes") != std::string::npos);
   n.check_a_unaffected();

@@ -210,6 +210,14 @@ inline std::size_t rss_bytes() {
   return resident * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE));
 }
 
+/// ASan keeps freed memory in quarantine, so RSS says nothing about what the
+/// code under test holds; the byte counters in stats() still do.
+#if defined(__SANITIZE_ADDRESS__)
+constexpr bool rss_is_meaningful = false;
+#else
+constexpr bool rss_is_meaningful = true;
+#endif
+
 /// A fresh directory under the system temp dir, removed at scope exit.
 struct temp_dir {
   std::filesystem::path path;
