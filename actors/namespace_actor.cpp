@@ -33,6 +33,7 @@ struct pending_apply {
 
 struct namespace_state {
   namespace_key key;
+  namespace_role role = namespace_role::standalone;
   namespace_settings settings;
   storage_actor storage;
   snapshot_writer_actor writer;
@@ -222,7 +223,7 @@ void remove_durably(ns_pointer self, std::vector<std::string> uuids, removal_rea
 // Keeps the namespace within its LRU cap; one eviction batch at a time.
 void enforce_cap(ns_pointer self) {
   auto& st = self->state;
-  if (!st.settings.max_entries || !st.index || st.eviction_in_flight)
+  if (!decides_writes(st.role) || !st.settings.max_entries || !st.index || st.eviction_in_flight)
     return;
   auto victims = st.index->lru_victims(*st.settings.max_entries);
   if (victims.empty())
@@ -349,12 +350,19 @@ void link_backlog(ns_pointer self) {
                std::chrono::duration<double>(std::chrono::steady_clock::now() - st.backlog_started).count());
 }
 
+caf::error refuse_write(const namespace_state& st) {
+  return to_caf_error(errc::not_owner, "this node holds a replica of namespace '" + display_name(st.key) +
+                                           "'; writes go to its primary");
+}
+
 // Feedback is a mutation like any other: logged, then applied in log order.
 // The feature class is computed now, from the entry's text as it is, and
 // logged with the record, so that a replay rebuilds the same model even if
 // the entry changes or goes away later.
 caf::result<feedback_reply> record_feedback(ns_pointer self, feedback_request req) {
   auto& st = self->state;
+  if (!decides_writes(st.role))
+    return refuse_write(st);
   auto entry = st.index ? st.index->get(req.id) : std::nullopt;
   if (!entry)
     return to_caf_error(errc::not_found,
@@ -406,6 +414,7 @@ namespace_actor::behavior_type namespace_behavior(ns_pointer self, namespace_sta
                                                   namespace_directory* directory) {
   auto& st = self->state;
   st.key = std::move(start.key);
+  st.role = start.role;
   st.settings = std::move(settings);
   st.storage = std::move(storage);
   st.writer = std::move(writer);
@@ -418,7 +427,8 @@ namespace_actor::behavior_type namespace_behavior(ns_pointer self, namespace_sta
   st.feedback = std::move(start.feedback);
   st.quality_view = std::make_shared<quality::model_view>(st.feedback.fit(st.settings.quality));
   st.directory->publish_quality(st.key, st.quality_view);
-  self->delayed_send(self, st.settings.expire_interval, expire_atom::value);
+  if (decides_writes(st.role))
+    self->delayed_send(self, st.settings.expire_interval, expire_atom::value);
   if (st.index && st.index->backlog_size() > 0) {
     st.backlog_started = std::chrono::steady_clock::now();
     st.backlog = st.index->backlog_size();
@@ -428,6 +438,8 @@ namespace_actor::behavior_type namespace_behavior(ns_pointer self, namespace_sta
   return {
       [=](insert_atom, insert_request& req) -> caf::result<insert_reply> {
         auto& st = self->state;
+        if (!decides_writes(st.role))
+          return refuse_write(st);
         if (st.dimension != 0 && req.embedding.size() != st.dimension)
           return to_caf_error(errc::bad_request, "embedding has " + std::to_string(req.embedding.size()) +
                                                      " dimensions but namespace '" + display_name(st.key) +
@@ -483,6 +495,8 @@ namespace_actor::behavior_type namespace_behavior(ns_pointer self, namespace_sta
       },
       [=](delete_atom, const std::string& uuid) -> caf::result<bool> {
         auto& st = self->state;
+        if (!decides_writes(st.role))
+          return refuse_write(st);
         if (!st.index || !st.index->contains(uuid))
           return false;
         auto promise = self->make_response_promise<bool>();
@@ -497,6 +511,8 @@ namespace_actor::behavior_type namespace_behavior(ns_pointer self, namespace_sta
       },
       [=](invalidate_atom, const invalidate_request& req) -> caf::result<invalidate_reply> {
         auto& st = self->state;
+        if (!decides_writes(st.role))
+          return refuse_write(st);
         if (!st.index)
           return invalidate_reply{};
         if (req.embedding.size() != st.dimension)

@@ -35,6 +35,24 @@ struct namespace_settings {
   quality::model_params quality;
 };
 
+/// What a namespace actor may decide on its own.
+enum class namespace_role : std::uint8_t {
+  /// A single node: takes writes, decides expiry and LRU eviction.
+  standalone,
+  /// A cluster's primary of the namespace: as standalone, and ships every
+  /// record (its expiries and evictions included) to the replicas.
+  primary,
+  /// A copy kept up to date by its primary's records only: refuses client
+  /// writes (errc::not_owner) and never expires or evicts by itself, since
+  /// a removal decided here would diverge from the primary.
+  replica,
+};
+
+/// Whether a namespace in `role` takes client writes and decides removals.
+constexpr bool decides_writes(namespace_role role) {
+  return role != namespace_role::replica;
+}
+
 /// Where a namespace actor starts from: empty, or a recovered index.
 struct namespace_start {
   namespace_key key;
@@ -43,6 +61,7 @@ struct namespace_start {
   /// Inserts replayed from the log after the last snapshot: they count
   /// towards the next automatic one, which bounds the next replay.
   std::uint64_t replayed_inserts = 0;
+  namespace_role role = namespace_role::standalone;
   /// Feedback counts as recovered (snapshot + replayed log).
   quality::feedback_counts feedback{};
 };

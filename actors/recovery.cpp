@@ -110,7 +110,9 @@ result<std::vector<namespace_start>> recover_namespaces(wal_store& store, const 
     // Resume after every sequence number the store has seen (void or
     // withheld records included), so the next snapshot drops them.
     auto applied = std::max({r.snapshot_ns_seq, counts.last_seq, r.last_ns_seq});
-    out.push_back(namespace_start{r.ns, std::move(index), applied, counts.inserts, std::move(feedback)});
+    namespace_start start{r.ns, std::move(index), applied, counts.inserts};
+    start.feedback = std::move(feedback);
+    out.push_back(std::move(start));
   }
   metrics.recovery_replayed_records_total.fetch_add(replayed, std::memory_order_relaxed);
   spdlog::info("recovery: {} namespaces, {} log records replayed, {} corrupt, {:.3f} s (reading the store "

@@ -117,4 +117,20 @@ constexpr std::size_t phi_window = 1000;
 constexpr double phi_min_stddev_ms = 100.0;
 } // namespace cluster
 
+// Peer transport (cluster/transport/README.md).
+/// Wire version of the peer frame protocol; peers with another version are refused.
+constexpr std::uint32_t transport_wire_version = 1;
+/// Largest frame payload accepted or sent; checked before any allocation.
+constexpr std::size_t transport_max_frame_bytes = std::size_t{16} << 20;
+/// Bytes queued (and in flight) towards one peer before send() says no.
+constexpr std::size_t transport_max_queue_bytes_per_peer = std::size_t{64} << 20;
+/// Resolve + TCP connect + TLS handshake of a dial.
+constexpr std::uint64_t transport_connect_timeout_ms = 3000;
+/// From accept (or from the end of the dial) until the peer's hello arrives.
+constexpr std::uint64_t transport_hello_timeout_ms = 3000;
+/// A connection whose pending write makes no progress this long is closed (0: never).
+constexpr std::uint64_t transport_write_stall_timeout_ms = 10000;
+/// Accepted connections still in their handshake; further accepts are closed at once.
+constexpr std::size_t transport_max_pending_handshakes = 64;
+
 } // namespace ferro::defaults

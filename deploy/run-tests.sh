@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole test suite: clang-format check, C++ unit and actor tests (ctest),
-# the integration tests against the real binary, then the Python client and
+# The whole test suite: clang-format and include-rule checks, C++ unit and
+# actor tests (ctest), the integration tests against the real binary, then
+# the Python client and
 # wrapper tests. Every suite runs; the exit code is non-zero if any failed.
 set -uo pipefail
 build=${1:-build}
@@ -10,6 +11,7 @@ FERROCACHE_BIN=$(cd "$build" && pwd)/ferrocache
 failed_suites=()
 
 bash deploy/format-check.sh || failed_suites+=(format)
+bash deploy/include-rules.sh || failed_suites+=(include-rules)
 (cd "$build" && ctest --output-on-failure -j "$(nproc)") || failed_suites+=(ctest)
 "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/integration || failed_suites+=(integration)
 if [ -d clients/python/tests ]; then

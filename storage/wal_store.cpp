@@ -403,6 +403,17 @@ status wal_store::append(std::vector<log_record>& batch) {
                                          std::to_string(dim) + " in a namespace of dimension " +
                                          std::to_string(s.meta.dimension)};
     }
+    if (rec.ns_seq != 0) {
+      // A sequence number chosen by the caller (a replica logging its
+      // primary's record): the namespace's stream must stay dense.
+      if (s.meta.last_ns_seq == s.meta.base_ns_seq && by_key_.find(enc) == by_key_.end())
+        s.meta.base_ns_seq = s.meta.last_ns_seq = rec.ns_seq - 1; // a namespace that starts here
+      if (rec.ns_seq != s.meta.last_ns_seq + 1)
+        return error{errc::internal, "append: record #" + std::to_string(i) + " at ns_seq " +
+                                         std::to_string(rec.ns_seq) + " but namespace " +
+                                         display_name(rec.ns) + " is at " +
+                                         std::to_string(s.meta.last_ns_seq)};
+    }
     auto seq = ++s.meta.last_ns_seq;
     seqs.push_back(seq);
     auto key = codec::wal_key(s.id, seq);

@@ -97,7 +97,26 @@ public:
   /// Inserts must carry a uuid and an embedding of the namespace's dimension
   /// (fixed by its first insert); removes a uuid and a valid reason; a batch
   /// breaking this is refused whole (errc::internal: a caller bug).
+  /// A record with ns_seq != 0 is logged at that sequence number (a
+  /// replica logging its primary's stream): it must be the namespace's next
+  /// one (or, for a namespace this store does not know, any number: the
+  /// namespace starts there), else the batch is refused (errc::internal).
   status append(std::vector<log_record>& batch);
+
+  /// Up to `max_records` logged records of `ns` with ns_seq > `after`, in
+  /// order (void ones included, so the stream stays dense): what a replica
+  /// that applied `after` needs next. errc::not_found when records after
+  /// `after` were already dropped by a snapshot (the replica needs the
+  /// snapshot instead) or the namespace is unknown.
+  result<std::vector<log_record>> read_after(const namespace_key& ns, std::uint64_t after,
+                                             std::size_t max_records) const;
+
+  /// Drops the logged records of `ns` with ns_seq > `seq`, durably: a
+  /// replica discarding the tail its old primary never committed, before it
+  /// follows the new one. The only way a sequence number is ever used
+  /// twice, and only for records that were never acknowledged. Refused
+  /// (errc::internal) below the namespace's snapshot.
+  status truncate_after(const namespace_key& ns, std::uint64_t seq);
 
   /// Total records ever appended on this node (monotonic across restarts);
   /// any thread.
@@ -239,6 +258,8 @@ private:
   void void_batch(const std::vector<std::pair<std::string, std::string>>& puts);
   status remove_dir(const std::filesystem::path& dir);
   int delete_wal_range(storage::lmdb_txn& txn, std::uint64_t id, std::uint64_t upto, std::uint64_t& deleted);
+  int delete_wal_above(storage::lmdb_txn& txn, std::uint64_t id, std::uint64_t above);
+  std::uint64_t snapshot_floor(std::uint64_t id) const;
   std::string sealed_namespace(std::uint64_t id, const storage::codec::namespace_meta& m) const;
   std::string sealed_meta_u64(std::string_view key, std::uint64_t v) const;
   std::filesystem::path snapshots_dir() const { return opts_.data_dir / "snapshots"; }

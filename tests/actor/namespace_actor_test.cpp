@@ -299,3 +299,46 @@ TEST_CASE("a namespace started with a backlog links it step by step and keeps se
   f.settle();
   CHECK(f.metrics.compactions == 1);
 }
+
+TEST_CASE("a replica refuses client writes and never expires or evicts on its own") {
+  actor_fixture f;
+  f.ns_settings.expire_interval = std::chrono::seconds(10);
+  f.ns_settings.max_entries = 1;
+  namespace_key key{"m", "", ""};
+  // Two entries over a cap of one, one of them past its expiry: a primary
+  // would log an eviction and an expiry; a replica waits for its primary's.
+  auto index = std::make_shared<namespace_index>(4, f.ns_settings.hnsw);
+  cache_entry stale;
+  stale.uuid = "stale";
+  stale.embedding = {1, 0, 0, 0};
+  stale.expires_at_ms = f.now_ms - 1;
+  cache_entry other;
+  other.uuid = "other";
+  other.embedding = {0, 1, 0, 0};
+  REQUIRE(index->upsert(stale).ok());
+  REQUIRE(index->upsert(other).ok());
+  namespace_start start{key, index, 2, 0, namespace_role::replica};
+  auto replica = spawn_namespace_actor(*f.sys, start, f.ns_settings, f.storage, f.writer, &f.directory);
+  f.directory.add(namespace_directory::item{key, replica, index});
+  caf::scoped_actor self{*f.sys};
+  self->send(replica, insert_atom::value, make_insert({0, 0, 1, 0}, "client"));
+  self->send(replica, delete_atom::value, std::string("other"));
+  f.settle();
+  auto refused = next_reply<insert_reply>(self);
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.err().code == errc::not_owner);
+  auto refused_delete = next_reply<bool>(self);
+  REQUIRE_FALSE(refused_delete.ok());
+  CHECK(refused_delete.err().code == errc::not_owner);
+  f.now_ms += 60'000;
+  for (int i = 0; i < 3; ++i) {
+    f.sched->advance_time(std::chrono::seconds(10));
+    f.settle();
+  }
+  CHECK(index->contains("stale"));
+  CHECK(index->contains("other"));
+  CHECK_FALSE(index->contains("client"));
+  CHECK(f.metrics.expirations_total == 0);
+  CHECK(f.metrics.evictions_total == 0);
+  CHECK(f.metrics.wal_records_total == 0);
+}

@@ -64,8 +64,8 @@ def test_tls_overlay_gives_every_node_its_own_certificate():
     for name, svc in tls["services"].items():
         env = svc["environment"]
         assert env["FERROCACHE_CLUSTER__TLS__ENABLED"] == "true"
-        assert env["FERROCACHE_CLUSTER__TLS__CA_CERT_PATH"] == "/etc/ferrocache/certs/ca.crt"
-        assert env["FERROCACHE_CLUSTER__TLS__NODE_CERT_PATH"] == f"/etc/ferrocache/certs/{name}.crt"
+        assert env["FERROCACHE_CLUSTER__TLS__CA_CERT_PATH"] == "/etc/ferrocache/certs/ca.pem"
+        assert env["FERROCACHE_CLUSTER__TLS__NODE_CERT_PATH"] == f"/etc/ferrocache/certs/{name}.pem"
         assert env["FERROCACHE_CLUSTER__TLS__NODE_KEY_PATH"] == f"/etc/ferrocache/certs/{name}.key"
         assert any(v.endswith(":/etc/ferrocache/certs:ro") for v in svc["volumes"])
 
