@@ -22,6 +22,19 @@ log_record at(log_record r, std::uint64_t seq, std::uint64_t epoch = 1) {
   return r;
 }
 
+/// A namespace with records 1..3 whose snapshot covers (and dropped) 1..2.
+std::unique_ptr<wal_store> three_records_two_in_a_snapshot(const temp_dir& tmp) {
+  auto store = open_store(options_for(tmp.path()));
+  append_ok(*store, {insert_of(primary_ns, "a", dim), insert_of(primary_ns, "b", dim),
+                     insert_of(primary_ns, "c", dim)});
+  auto dir = store->begin_snapshot(primary_ns);
+  REQUIRE(dir.ok());
+  REQUIRE(
+      store->commit_snapshot(primary_ns, *dir, 2, dim, {{0, make_entry("a", dim)}, {1, make_entry("b", dim)}})
+          .ok());
+  return store;
+}
+
 std::vector<std::uint64_t> seqs_of(const std::vector<log_record>& records) {
   std::vector<std::uint64_t> out;
   for (const auto& r : records)
@@ -90,14 +103,7 @@ TEST_CASE("read_after returns the stream after a sequence number, voids included
 
 TEST_CASE("read_after says not found once a snapshot has dropped the records asked for") {
   temp_dir tmp;
-  auto store = open_store(options_for(tmp.path()));
-  append_ok(*store, {insert_of(primary_ns, "a", dim), insert_of(primary_ns, "b", dim),
-                     insert_of(primary_ns, "c", dim)});
-  auto dir = store->begin_snapshot(primary_ns);
-  REQUIRE(dir.ok());
-  REQUIRE(
-      store->commit_snapshot(primary_ns, *dir, 2, dim, {{0, make_entry("a", dim)}, {1, make_entry("b", dim)}})
-          .ok());
+  auto store = three_records_two_in_a_snapshot(tmp);
   auto gone = store->read_after(primary_ns, 1, 10);
   REQUIRE_FALSE(gone.ok());
   CHECK(gone.err().code == errc::not_found);
@@ -133,14 +139,7 @@ TEST_CASE("truncate_after drops an uncommitted tail durably and the new primary'
 
 TEST_CASE("truncate_after refuses to cut into the namespace's snapshot") {
   temp_dir tmp;
-  auto store = open_store(options_for(tmp.path()));
-  append_ok(*store, {insert_of(primary_ns, "a", dim), insert_of(primary_ns, "b", dim),
-                     insert_of(primary_ns, "c", dim)});
-  auto dir = store->begin_snapshot(primary_ns);
-  REQUIRE(dir.ok());
-  REQUIRE(
-      store->commit_snapshot(primary_ns, *dir, 2, dim, {{0, make_entry("a", dim)}, {1, make_entry("b", dim)}})
-          .ok());
+  auto store = three_records_two_in_a_snapshot(tmp);
   auto st = store->truncate_after(primary_ns, 1);
   REQUIRE_FALSE(st.ok());
   CHECK(st.err().code == errc::internal);
