@@ -21,6 +21,7 @@ forbid() {
 
 forbid "common/*.?pp" "caf/|boost/|actors/|cluster/|http/|index/|storage/|service/|app/" "common/ is the ground floor"
 forbid "index/*.?pp storage/*.?pp service/*.?pp" "caf/|actors/|cluster/|http/|app/" "index/, storage/ and service/ know no CAF and nothing above them"
+forbid "quality/*.?pp" "caf/|actors/|cluster/|http/|index/|storage/|service/|app/" "quality/ sits just above common/ (index/ uses it)"
 forbid "index/*.?pp" "storage/" "index/ and storage/ do not know each other"
 forbid "storage/*.?pp" "index/" "index/ and storage/ do not know each other"
 forbid "http/*.?pp" "caf/|actors/|cluster/|index/|storage/|app/" "http/ talks to a node only through service/"
