@@ -28,13 +28,14 @@ struct wire_system {
 
 log_batch sample_batch() {
   log_batch b;
+  const char* uuids[] = {"u0", "u1", "u2"};
   for (int i = 0; i < 3; ++i) {
     log_record r;
     r.op = i == 1 ? log_op::remove : log_op::insert;
     r.ns = {"model::4", "tenant", i == 2 ? "conv" : ""};
     r.ns_seq = 100 + static_cast<std::uint64_t>(i);
     r.epoch = 3;
-    r.entry.uuid = "u" + std::to_string(i);
+    r.entry.uuid = uuids[i];
     r.entry.embedding = {0.5f, 0.5f, 0.5f, 0.5f};
     r.entry.response = "response";
     r.uuid = "removed";
