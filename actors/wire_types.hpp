@@ -31,6 +31,25 @@ struct log_batch {
   friend bool operator==(const log_batch&, const log_batch&) = default;
 };
 
+/// A std::optional field on the wire: CAF 0.17 has no inspect() for
+/// std::optional, so it travels as a flag and a value and is put back
+/// together after loading. Use as `f(..., wire_optional{x.field}, ...)`.
+template <class T>
+struct wire_optional {
+  std::optional<T>& field;
+};
+
+template <class Inspector, class T>
+typename Inspector::result_type inspect(Inspector& f, wire_optional<T>& x) {
+  bool present = x.field.has_value();
+  T value = x.field.value_or(T{});
+  auto rebuild = caf::meta::load_callback([&]() -> caf::error {
+    x.field = present ? std::optional<T>{value} : std::nullopt;
+    return caf::none;
+  });
+  return f(present, value, rebuild);
+}
+
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, namespace_key& x) {
   return f(caf::meta::type_name("ferro.namespace_key"), x.model_id, x.cache_scope, x.conversation_id);
@@ -61,16 +80,8 @@ typename Inspector::result_type inspect(Inspector& f, log_batch& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, insert_request& x) {
-  // std::optional has no inspect() in CAF 0.17: it travels as a flag and a
-  // value, and is put back together after loading.
-  bool has_ttl = x.ttl_seconds.has_value();
-  std::int64_t ttl = x.ttl_seconds.value_or(0);
-  auto rebuild = caf::meta::load_callback([&]() -> caf::error {
-    x.ttl_seconds = has_ttl ? std::optional<std::int64_t>{ttl} : std::nullopt;
-    return caf::none;
-  });
   return f(caf::meta::type_name("ferro.insert_request"), x.ns, x.embedding, x.response, x.query_text, x.uuid,
-           has_ttl, ttl, x.local, rebuild);
+           wire_optional<std::int64_t>{x.ttl_seconds}, x.local);
 }
 
 template <class Inspector>
@@ -80,30 +91,15 @@ typename Inspector::result_type inspect(Inspector& f, insert_reply& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, query_request& x) {
-  // Optional fields travel as a flag and a value (see insert_request).
-  bool has_max_error = x.max_error_rate.has_value();
-  double max_error = x.max_error_rate.value_or(0.0);
-  auto rebuild = caf::meta::load_callback([&]() -> caf::error {
-    x.max_error_rate = has_max_error ? std::optional<double>{max_error} : std::nullopt;
-    return caf::none;
-  });
   return f(caf::meta::type_name("ferro.query_request"), x.ns, x.embedding, x.threshold, x.query_text, x.local,
-           x.strict_check, has_max_error, max_error, rebuild);
+           x.strict_check, wire_optional<double>{x.max_error_rate});
 }
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, query_reply& x) {
-  bool has_estimate = x.error_estimate.has_value();
-  double estimate = x.error_estimate.value_or(0.0);
-  bool has_bound = x.error_bound.has_value();
-  double bound = x.error_bound.value_or(0.0);
-  auto rebuild = caf::meta::load_callback([&]() -> caf::error {
-    x.error_estimate = has_estimate ? std::optional<double>{estimate} : std::nullopt;
-    x.error_bound = has_bound ? std::optional<double>{bound} : std::nullopt;
-    return caf::none;
-  });
   return f(caf::meta::type_name("ferro.query_reply"), x.hit, x.id, x.response, x.similarity, x.exact_match,
-           x.scope, x.matched_query_text, x.decided_by, has_estimate, estimate, has_bound, bound, rebuild);
+           x.scope, x.matched_query_text, x.decided_by, wire_optional<double>{x.error_estimate},
+           wire_optional<double>{x.error_bound});
 }
 
 template <class Inspector>
