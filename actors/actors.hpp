@@ -39,6 +39,33 @@ using expire_atom = caf::atom_constant<caf::atom("expire")>;
 using apply_atom = caf::atom_constant<caf::atom("apply")>;
 using backlog_atom = caf::atom_constant<caf::atom("backlog")>;
 using feedback_atom = caf::atom_constant<caf::atom("feedback")>;
+// Cluster roles and replication (cluster/edges drives these).
+using read_after_atom = caf::atom_constant<caf::atom("readafter")>;
+using drop_atom = caf::atom_constant<caf::atom("drop")>;
+using role_atom = caf::atom_constant<caf::atom("role")>;
+using position_atom = caf::atom_constant<caf::atom("position")>;
+using follow_atom = caf::atom_constant<caf::atom("follow")>;
+using reset_atom = caf::atom_constant<caf::atom("reset")>;
+using image_atom = caf::atom_constant<caf::atom("image")>;
+using ship_atom = caf::atom_constant<caf::atom("ship")>;
+
+/// What a namespace actor may decide on its own.
+enum class namespace_role : std::uint8_t {
+  /// A single node: takes writes, decides expiry and LRU eviction.
+  standalone,
+  /// A cluster's primary of the namespace: as standalone, and ships every
+  /// record (its expiries and evictions included) to the replicas.
+  primary,
+  /// A copy kept up to date by its primary's records only: refuses client
+  /// writes (errc::not_owner) and never expires or evicts by itself, since
+  /// a removal decided here would diverge from the primary.
+  replica,
+};
+
+/// Whether a namespace in `role` takes client writes and decides removals.
+constexpr bool decides_writes(namespace_role role) {
+  return role != namespace_role::replica;
+}
 
 /// A namespace snapshot on its way to the snapshot writer: the image the
 /// namespace actor took and the temp dir its files go to. The image is
@@ -68,7 +95,22 @@ using storage_actor = caf::typed_actor<
     // Remove a temp folder whose snapshot will not be published.
     caf::reacts_to<snap_abandon_atom, std::string>,
     // Total records ever appended on this node.
-    caf::replies_to<wal_seq_atom>::with<std::uint64_t>>;
+    caf::replies_to<wal_seq_atom>::with<std::uint64_t>,
+    // Up to `max` logged records of the namespace after a sequence number
+    // (what a replica behind by that much needs); not_found when a snapshot
+    // already dropped them.
+    caf::replies_to<read_after_atom, namespace_key, std::uint64_t, std::uint64_t>::with<log_batch>,
+    // Forget a namespace's log and snapshot (a replica starting over).
+    caf::replies_to<drop_atom, namespace_key>::with<bool>>;
+
+/// The cluster's side of a primary's writes: a namespace actor in primary
+/// role sends every durable batch here and answers its client only once
+/// the replicas in sync have it too. Implemented in cluster/edges; absent
+/// (null) on a single node.
+using replicator_actor = caf::typed_actor<
+    // The batch (with sequence numbers and epoch) is durable here; replies
+    // once every replica in sync has it durable, or with an error.
+    caf::replies_to<ship_atom, log_batch>::with<bool>>;
 
 /// One per node, detached: writes snapshot files off the hot threads (the
 /// namespace actors keep applying mutations, the storage actor keeps
@@ -93,6 +135,20 @@ using namespace_actor = caf::typed_actor<
     caf::replies_to<feedback_atom, feedback_request>::with<feedback_reply>,
     // Timer: log and drop expired entries.
     caf::reacts_to<expire_atom>,
+    // Cluster: become primary at an epoch (or replica, or refuse an older
+    // epoch); replies with the copy's position. Epoch 0 only asks.
+    caf::replies_to<role_atom, namespace_role, std::uint64_t>::with<ns_position>,
+    caf::replies_to<position_atom>::with<ns_position>,
+    // Replica: log and apply the primary's records at its sequence numbers;
+    // records already held are acknowledged again. stale_replica on a gap,
+    // fenced for an epoch older than this copy's.
+    caf::replies_to<follow_atom, std::uint64_t, log_batch>::with<ns_position>,
+    // Replica: drop everything and continue at `next_seq` (a full resync;
+    // the primary's image follows as insert records).
+    caf::replies_to<reset_atom, std::uint64_t, std::uint64_t>::with<ns_position>,
+    // The live entries as insert records numbered to end at the applied
+    // sequence (void records fill the rest), for a full resync.
+    caf::replies_to<image_atom>::with<log_batch>,
     // To itself: apply the next durable mutation.
     caf::reacts_to<apply_atom>,
     // To itself: link the next few recovered entries into the graph.

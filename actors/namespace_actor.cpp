@@ -44,6 +44,15 @@ struct namespace_state {
   /// still on its way to the log.
   std::size_t dimension = 0;
   std::uint64_t applied_ns_seq = 0;
+  /// Highest ns_seq sent to the log (durable or on its way); a replica
+  /// takes its primary's records only in this order.
+  std::uint64_t logged_ns_seq = 0;
+  /// Cluster: the highest epoch this copy accepted, and the epoch of its
+  /// newest logged record. A primary stamps its records with `epoch`.
+  std::uint64_t epoch = 0;
+  std::uint64_t last_epoch = 0;
+  std::uint64_t applied_epoch = 0; ///< epoch of the newest applied record
+  bool expiry_scheduled = false;
   std::uint64_t inserts_since_snapshot = 0;
   std::size_t inserts_in_flight = 0;
   bool eviction_in_flight = false;
@@ -96,6 +105,73 @@ void ensure_index(ns_pointer self) {
 
 void enforce_cap(ns_pointer self);
 void maybe_auto_compact(ns_pointer self);
+
+/// A client's answer waits for two things: its records applied here, and
+/// (in primary role) the replicas in sync holding them. Whichever comes
+/// second delivers.
+template <class T>
+struct reply_gate {
+  std::function<void(result<T>)> deliver;
+  bool applied = false;
+  bool replicated = false;
+  T value{};
+  std::optional<error> failure; ///< the first error of either side
+
+  void try_finish() {
+    if (!applied || !replicated)
+      return;
+    if (failure)
+      deliver(*failure);
+    else
+      deliver(std::move(value));
+  }
+  void set_value(T v) {
+    value = std::move(v);
+    applied = true;
+    try_finish();
+  }
+  void fail_local(const error& e) {
+    if (!failure)
+      failure = e;
+    applied = true;
+    try_finish();
+  }
+  void set_replicated(const status& s) {
+    if (!s && !failure)
+      failure = s.err();
+    replicated = true;
+    try_finish();
+  }
+};
+
+void note_logged(namespace_state& st, const std::vector<log_record>& records) {
+  for (const auto& r : records) {
+    st.logged_ns_seq = std::max(st.logged_ns_seq, r.ns_seq);
+    st.last_epoch = std::max(st.last_epoch, r.epoch);
+  }
+}
+
+// Ships durable records to the replicas when this copy is a cluster's
+// primary; calls `done` at once otherwise.
+void replicate(ns_pointer self, const std::vector<log_record>& records, std::function<void(status)> done) {
+  auto& st = self->state;
+  if (st.role != namespace_role::primary || !st.settings.replicator) {
+    done({});
+    return;
+  }
+  self->request(st.settings.replicator, caf::infinite, ship_atom::value, log_batch{records})
+      .then([done](bool) { done({}); }, [done](caf::error& err) { done(from_caf_error(err)); });
+}
+
+ns_position position_of(const namespace_state& st) {
+  ns_position p;
+  p.exists = st.index != nullptr || st.logged_ns_seq > 0 || st.applied_ns_seq > 0;
+  p.last_seq = std::max(st.logged_ns_seq, st.applied_ns_seq);
+  p.last_epoch = st.last_epoch;
+  p.epoch = st.epoch;
+  p.entries = st.index ? st.index->size() : 0;
+  return p;
+}
 
 // Durable mutations are applied a little at a time, one step per message,
 // with the next step queued behind whatever arrived meanwhile: new requests
@@ -156,6 +232,8 @@ void apply_next(ns_pointer self) {
       outcome.last_seq = std::max(outcome.last_seq, rec.ns_seq);
   }
   st.applied_ns_seq = std::max(st.applied_ns_seq, outcome.last_seq);
+  for (const auto& rec : records)
+    st.applied_epoch = std::max(st.applied_epoch, rec.epoch);
   st.inserts_since_snapshot += outcome.inserts;
   count(st.settings.metrics, &node_metrics::inserts_total, outcome.inserts);
   for (auto reason : {removal_reason::deleted, removal_reason::invalidated, removal_reason::expired,
@@ -195,6 +273,7 @@ void remove_durably(ns_pointer self, std::vector<std::string> uuids, removal_rea
     r.ns = self->state.key;
     r.uuid = u;
     r.reason = reason;
+    r.epoch = self->state.epoch;
     batch.records.push_back(std::move(r));
   }
   self->request(self->state.storage, caf::infinite, append_atom::value, batch)
@@ -202,14 +281,18 @@ void remove_durably(ns_pointer self, std::vector<std::string> uuids, removal_rea
           [=](const std::vector<std::uint64_t>& seqs) mutable {
             for (std::size_t i = 0; i < seqs.size() && i < batch.records.size(); ++i)
               batch.records[i].ns_seq = seqs[i];
+            note_logged(self->state, batch.records);
+            auto gate = std::make_shared<reply_gate<std::vector<std::string>>>();
+            gate->deliver = done;
+            replicate(self, batch.records, [gate](const status& s) { gate->set_replicated(s); });
             pending_apply p;
             p.records = std::move(batch.records);
-            p.done = [uuids = std::move(uuids), done](apply_outcome& out, std::size_t first) {
+            p.done = [uuids = std::move(uuids), gate](apply_outcome& out, std::size_t first) {
               std::vector<std::string> removed;
               for (std::size_t i = 0; i < uuids.size(); ++i)
                 if (out.removed[first + i])
                   removed.push_back(uuids[i]);
-              done(std::move(removed));
+              gate->set_value(std::move(removed));
             };
             enqueue_apply(self, std::move(p));
           },
@@ -374,29 +457,198 @@ caf::result<feedback_reply> record_feedback(ns_pointer self, feedback_request re
   rec.ns = st.key;
   rec.uuid = req.id;
   rec.feedback = feedback_fields{req.similarity, req.correct, static_cast<std::uint8_t>(cls), req.query_text};
+  rec.epoch = st.epoch;
   auto promise = self->make_response_promise<feedback_reply>();
   // The storage actor gets a copy; this actor keeps the record to apply.
   self->request(st.storage, caf::infinite, append_atom::value, log_batch{{rec}})
       .then(
           [=, rec = std::move(rec)](const std::vector<std::uint64_t>& seqs) mutable {
             rec.ns_seq = seqs.empty() ? std::uint64_t{0} : seqs.front();
+            note_logged(self->state, {rec});
+            auto gate = std::make_shared<reply_gate<feedback_reply>>();
+            gate->deliver = [promise](result<feedback_reply> r) mutable {
+              if (r)
+                promise.deliver(r.value());
+              else
+                promise.deliver(to_caf_error(r.err()));
+            };
+            replicate(self, {rec}, [gate](const status& s) { gate->set_replicated(s); });
             pending_apply p;
             p.records.push_back(std::move(rec));
             // apply_next applies it to st.feedback (apply_log) and publishes
             // the refitted model.
-            p.done = [self, promise](apply_outcome& out, std::size_t at) mutable {
+            p.done = [self, gate](apply_outcome& out, std::size_t at) mutable {
               if (out.results[at]) {
-                promise.deliver(feedback_reply{});
+                gate->set_value(feedback_reply{});
                 return;
               }
               spdlog::error("namespace {}: logged feedback not applied: {}", display_name(self->state.key),
                             out.results[at].err().message);
-              promise.deliver(to_caf_error(out.results[at].err()));
+              gate->fail_local(out.results[at].err());
             };
             enqueue_apply(self, std::move(p));
           },
           [=](caf::error& err) mutable { promise.deliver(err); });
   return promise;
+}
+
+// ---- cluster roles (cluster/edges drives these; docs/cluster.md)
+
+void schedule_expiry(ns_pointer self) {
+  auto& st = self->state;
+  if (st.expiry_scheduled || !decides_writes(st.role))
+    return;
+  st.expiry_scheduled = true;
+  self->delayed_send(self, st.settings.expire_interval, expire_atom::value);
+}
+
+caf::error fenced_error(const namespace_state& st, std::uint64_t epoch) {
+  return to_caf_error(errc::fenced, "namespace '" + display_name(st.key) + "' is at epoch " +
+                                        std::to_string(st.epoch) + "; epoch " + std::to_string(epoch) +
+                                        " is over");
+}
+
+// Adopts a newer epoch. A primary that sees one steps down: another node
+// was made primary after it (a failover it slept through).
+caf::error adopt_epoch(ns_pointer self, std::uint64_t epoch, std::optional<namespace_role> role) {
+  auto& st = self->state;
+  if (epoch < st.epoch)
+    return fenced_error(st, epoch);
+  if (epoch > st.epoch && st.role == namespace_role::primary && role != namespace_role::primary)
+    st.role = namespace_role::replica;
+  st.epoch = epoch;
+  if (role)
+    st.role = *role;
+  schedule_expiry(self);
+  return caf::none;
+}
+
+// A replica logs its primary's records at the primary's sequence numbers,
+// then applies them like its own: the same apply_log, in the same order.
+caf::result<ns_position> follow(ns_pointer self, std::uint64_t epoch, log_batch& batch) {
+  auto& st = self->state;
+  if (auto err = adopt_epoch(self, epoch, namespace_role::replica))
+    return err;
+  std::vector<log_record> fresh;
+  // An empty copy starts wherever its primary's stream does (a new
+  // namespace's first sequence number is not 1: see wal_store::append).
+  if (!position_of(st).exists && !batch.records.empty() && batch.records.front().ns_seq > 0)
+    st.logged_ns_seq = st.applied_ns_seq = batch.records.front().ns_seq - 1;
+  for (auto& r : batch.records) {
+    if (r.ns_seq <= st.logged_ns_seq)
+      continue; // already held: a retransmission, acknowledged again below
+    if (r.ns_seq != st.logged_ns_seq + fresh.size() + 1 || !(r.ns == st.key))
+      return to_caf_error(errc::stale_replica, "namespace '" + display_name(st.key) + "' holds up to " +
+                                                   std::to_string(st.logged_ns_seq) + ", got record " +
+                                                   std::to_string(r.ns_seq));
+    if (r.op == log_op::insert) {
+      auto dim = r.entry.embedding.size();
+      if (st.dimension != 0 && dim != st.dimension)
+        return to_caf_error(errc::internal, "replicated insert of dimension " + std::to_string(dim) +
+                                                " into namespace of dimension " + std::to_string(st.dimension));
+      st.dimension = dim;
+    }
+    fresh.push_back(std::move(r));
+  }
+  if (fresh.empty())
+    return position_of(st);
+  note_logged(st, fresh);
+  std::size_t inserts = 0;
+  for (const auto& r : fresh)
+    inserts += r.op == log_op::insert ? 1 : 0;
+  st.inserts_in_flight += inserts;
+  auto promise = self->make_response_promise<ns_position>();
+  auto first = fresh.front().ns_seq;
+  self->request(st.storage, caf::infinite, append_atom::value, log_batch{fresh})
+      .then(
+          [=, fresh = std::move(fresh)](const std::vector<std::uint64_t>&) mutable {
+            pending_apply p;
+            p.records = std::move(fresh);
+            p.done = [self, promise](apply_outcome&, std::size_t) mutable {
+              promise.deliver(position_of(self->state));
+            };
+            enqueue_apply(self, std::move(p));
+          },
+          [=](caf::error& err) mutable {
+            auto& st = self->state;
+            st.inserts_in_flight -= inserts;
+            // Not durable: the primary sends these again.
+            st.logged_ns_seq = std::min(st.logged_ns_seq, first - 1);
+            promise.deliver(err);
+          });
+  return promise;
+}
+
+// Drops this copy (memory, log, snapshot) so that the primary's image can
+// be shipped into it, numbered from `next_seq`. Refused while records are
+// on their way to the log or the index: the caller retries.
+caf::result<ns_position> reset_copy(ns_pointer self, std::uint64_t epoch, std::uint64_t next_seq) {
+  auto& st = self->state;
+  if (auto err = adopt_epoch(self, epoch, namespace_role::replica))
+    return err;
+  if (!st.apply_queue.empty() || st.inserts_in_flight > 0 || st.logged_ns_seq > st.applied_ns_seq)
+    return to_caf_error(errc::unavailable, "namespace '" + display_name(st.key) + "' is busy; retry the reset");
+  auto promise = self->make_response_promise<ns_position>();
+  self->request(st.storage, caf::infinite, drop_atom::value, st.key)
+      .then(
+          [=](bool) mutable {
+            auto& st = self->state;
+            st.index = nullptr;
+            st.directory->publish_index(st.key, nullptr);
+            st.dimension = 0;
+            st.applied_ns_seq = st.logged_ns_seq = next_seq > 0 ? next_seq - 1 : 0;
+            st.last_epoch = st.applied_epoch = 0;
+            st.inserts_since_snapshot = 0;
+            st.feedback = quality::feedback_counts{};
+            st.quality_view->publish(st.feedback.fit(st.settings.quality));
+            promise.deliver(position_of(st));
+          },
+          [=](caf::error& err) mutable { promise.deliver(err); });
+  return promise;
+}
+
+// The live entries as insert records whose sequence numbers end at the
+// applied one, so that a reset replica that applies them and then the log
+// after that number holds exactly this copy's state.
+log_batch image_records(namespace_state& st) {
+  log_batch out;
+  std::vector<cache_entry> entries;
+  if (st.index) {
+    auto image = st.index->snapshot_image();
+    if (image) {
+      entries.reserve(image->entries.size());
+      for (std::size_t i = 0; i < image->entries.size(); ++i) {
+        auto e = image->entries[i].entry;
+        auto v = image->embedding(i);
+        e.embedding.assign(v.begin(), v.end());
+        entries.push_back(std::move(e));
+      }
+    }
+  }
+  auto last = st.applied_ns_seq;
+  if (entries.size() > last) // cannot happen: every entry took a record
+    last = entries.size();
+  auto seq = last - entries.size();
+  if (entries.empty() && last > 0) {
+    log_record v;
+    v.op = log_op::void_;
+    v.ns = st.key;
+    v.ns_seq = last;
+    v.epoch = st.applied_epoch;
+    out.records.push_back(std::move(v));
+  }
+  for (auto& e : entries) {
+    log_record r;
+    r.op = log_op::insert;
+    r.ns = st.key;
+    r.ns_seq = ++seq;
+    // The epoch of the state the image shows, so that a copy built from it
+    // compares equal to this one (catch-up checks sequence and epoch).
+    r.epoch = st.applied_epoch;
+    r.entry = std::move(e);
+    out.records.push_back(std::move(r));
+  }
+  return out;
 }
 
 std::int64_t expiry_for(const namespace_state& st, const insert_request& req, std::int64_t now) {
@@ -422,13 +674,14 @@ namespace_actor::behavior_type namespace_behavior(ns_pointer self, namespace_sta
   st.index = std::move(start.index);
   st.dimension = st.index ? st.index->dimension() : 0;
   st.applied_ns_seq = start.applied_ns_seq;
+  st.logged_ns_seq = start.applied_ns_seq;
+  st.epoch = st.last_epoch = st.applied_epoch = start.last_epoch;
   st.inserts_since_snapshot = start.replayed_inserts;
   st.ids = std::make_unique<uuid_generator>(st.settings.seed ^ namespace_key_hash{}(st.key));
   st.feedback = std::move(start.feedback);
   st.quality_view = std::make_shared<quality::model_view>(st.feedback.fit(st.settings.quality));
   st.directory->publish_quality(st.key, st.quality_view);
-  if (decides_writes(st.role))
-    self->delayed_send(self, st.settings.expire_interval, expire_atom::value);
+  schedule_expiry(self);
   if (st.index && st.index->backlog_size() > 0) {
     st.backlog_started = std::chrono::steady_clock::now();
     st.backlog = st.index->backlog_size();
@@ -460,6 +713,7 @@ namespace_actor::behavior_type namespace_behavior(ns_pointer self, namespace_sta
         rec.op = log_op::insert;
         rec.ns = st.key;
         rec.entry = std::move(e);
+        rec.epoch = st.epoch;
         auto promise = self->make_response_promise<insert_reply>();
         ++st.inserts_in_flight;
         // The storage actor gets a copy; this actor keeps the record to apply.
@@ -467,19 +721,28 @@ namespace_actor::behavior_type namespace_behavior(ns_pointer self, namespace_sta
             .then(
                 [=, rec = std::move(rec)](const std::vector<std::uint64_t>& seqs) mutable {
                   rec.ns_seq = seqs.empty() ? std::uint64_t{0} : seqs.front();
+                  note_logged(self->state, {rec});
+                  auto gate = std::make_shared<reply_gate<insert_reply>>();
+                  gate->deliver = [promise](result<insert_reply> r) mutable {
+                    if (r)
+                      promise.deliver(std::move(r.value()));
+                    else
+                      promise.deliver(to_caf_error(r.err()));
+                  };
+                  replicate(self, {rec}, [gate](const status& s) { gate->set_replicated(s); });
                   pending_apply p;
                   auto id = rec.entry.uuid;
                   p.records.push_back(std::move(rec));
-                  p.done = [self, promise, id = std::move(id)](apply_outcome& out, std::size_t at) mutable {
+                  p.done = [self, gate, id = std::move(id)](apply_outcome& out, std::size_t at) mutable {
                     if (out.results[at]) {
-                      promise.deliver(insert_reply{std::move(id)});
+                      gate->set_value(insert_reply{std::move(id)});
                       return;
                     }
                     // Durable but not applied: only a bug or memory exhaustion
                     // gets here; recovery applies the record on the next start.
                     spdlog::error("namespace {}: logged insert {} not applied: {}",
                                   display_name(self->state.key), id, out.results[at].err().message);
-                    promise.deliver(to_caf_error(out.results[at].err()));
+                    gate->fail_local(out.results[at].err());
                   };
                   enqueue_apply(self, std::move(p));
                 },
@@ -548,9 +811,29 @@ namespace_actor::behavior_type namespace_behavior(ns_pointer self, namespace_sta
       },
       [=](apply_atom) { apply_next(self); },
       [=](backlog_atom) { link_backlog(self); },
+      [=](role_atom, namespace_role role, std::uint64_t epoch) -> caf::result<ns_position> {
+        if (epoch == 0)
+          return position_of(self->state);
+        if (auto err = adopt_epoch(self, epoch, role))
+          return err;
+        return position_of(self->state);
+      },
+      [=](position_atom) -> ns_position { return position_of(self->state); },
+      [=](follow_atom, std::uint64_t epoch, log_batch& batch) -> caf::result<ns_position> {
+        return follow(self, epoch, batch);
+      },
+      [=](reset_atom, std::uint64_t epoch, std::uint64_t next_seq) -> caf::result<ns_position> {
+        return reset_copy(self, epoch, next_seq);
+      },
+      [=](image_atom) -> log_batch { return image_records(self->state); },
       [=](expire_atom) {
         auto& st = self->state;
-        self->delayed_send(self, st.settings.expire_interval, expire_atom::value);
+        st.expiry_scheduled = false;
+        // Only the copy that decides writes expires entries; a replica
+        // receives its primary's expiry records instead.
+        if (!decides_writes(st.role))
+          return;
+        schedule_expiry(self);
         if (!st.index)
           return;
         auto expired = st.index->expired(st.settings.clock());

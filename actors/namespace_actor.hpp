@@ -33,25 +33,11 @@ struct namespace_settings {
   std::size_t backlog_step_entries = defaults::backlog_step_entries;
   /// The quality model's decision tuning (docs/quality.md).
   quality::model_params quality;
+  /// Cluster only: where a primary ships its durable batches (null on a
+  /// single node) and the role a namespace starts in.
+  replicator_actor replicator{};
+  namespace_role initial_role = namespace_role::standalone;
 };
-
-/// What a namespace actor may decide on its own.
-enum class namespace_role : std::uint8_t {
-  /// A single node: takes writes, decides expiry and LRU eviction.
-  standalone,
-  /// A cluster's primary of the namespace: as standalone, and ships every
-  /// record (its expiries and evictions included) to the replicas.
-  primary,
-  /// A copy kept up to date by its primary's records only: refuses client
-  /// writes (errc::not_owner) and never expires or evicts by itself, since
-  /// a removal decided here would diverge from the primary.
-  replica,
-};
-
-/// Whether a namespace in `role` takes client writes and decides removals.
-constexpr bool decides_writes(namespace_role role) {
-  return role != namespace_role::replica;
-}
 
 /// Where a namespace actor starts from: empty, or a recovered index.
 struct namespace_start {
@@ -62,6 +48,8 @@ struct namespace_start {
   /// towards the next automatic one, which bounds the next replay.
   std::uint64_t replayed_inserts = 0;
   namespace_role role = namespace_role::standalone;
+  /// Epoch of the newest recovered log record (0: none or unknown).
+  std::uint64_t last_epoch = 0;
   /// Feedback counts as recovered (snapshot + replayed log).
   quality::feedback_counts feedback{};
 };

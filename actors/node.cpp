@@ -116,9 +116,12 @@ status node::start() {
   auto ns_settings = d.settings.ns;
   auto* sys = &d.sys;
   dir->set_factory([=](const namespace_key& key) {
-    return spawn_namespace_actor(*sys, namespace_start{key, nullptr, 0}, ns_settings, storage, writer, dir);
+    namespace_start fresh{key, nullptr, 0};
+    fresh.role = ns_settings.initial_role;
+    return spawn_namespace_actor(*sys, std::move(fresh), ns_settings, storage, writer, dir);
   });
   for (auto& r : recovered.value()) {
+    r.role = ns_settings.initial_role;
     auto key = r.key;
     auto index = r.index;
     auto actor = spawn_namespace_actor(d.sys, std::move(r), ns_settings, storage, writer, dir);
@@ -258,6 +261,33 @@ cluster_status_reply node::cluster_status() {
 
 node_metrics& node::metrics() {
   return impl_->metrics;
+}
+
+namespace_actor node::namespace_for(const namespace_key& key) {
+  return impl_->directory.actor_for(key);
+}
+
+std::vector<namespace_key> node::local_namespaces() const {
+  std::vector<namespace_key> out;
+  for (auto& it : impl_->directory.all())
+    out.push_back(it.key);
+  return out;
+}
+
+std::vector<namespace_key> node::holders_of(const std::string& uuid) const {
+  std::vector<namespace_key> out;
+  for (auto& it : impl_->directory.all())
+    if (it.index && it.index->contains(uuid))
+      out.push_back(it.key);
+  return out;
+}
+
+storage_actor node::storage_handle() const {
+  return impl_->storage;
+}
+
+const node_settings& node::settings() const {
+  return impl_->settings;
 }
 
 } // namespace ferro

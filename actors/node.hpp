@@ -84,6 +84,18 @@ public:
   cluster_status_reply cluster_status() override;
   node_metrics& metrics() override;
 
+  // ---- for the cluster layer (cluster/edges), once start() succeeded
+
+  /// The namespace's actor on this node, spawned (in the initial role) on
+  /// first use. Null after stop().
+  namespace_actor namespace_for(const namespace_key& key);
+  /// Namespaces this node holds a copy of.
+  std::vector<namespace_key> local_namespaces() const;
+  /// Namespaces whose copy here holds an entry with this id.
+  std::vector<namespace_key> holders_of(const std::string& uuid) const;
+  storage_actor storage_handle() const;
+  const node_settings& settings() const;
+
 private:
   struct impl;
   std::unique_ptr<impl> impl_;

@@ -112,6 +112,11 @@ result<std::vector<namespace_start>> recover_namespaces(wal_store& store, const 
     auto applied = std::max({r.snapshot_ns_seq, counts.last_seq, r.last_ns_seq});
     namespace_start start{r.ns, std::move(index), applied, counts.inserts};
     start.feedback = std::move(feedback);
+    // The epoch of the newest record is what a failover ranks copies by;
+    // a snapshot does not keep it, so a copy whose tail is empty reports
+    // 0 (unknown) and is brought up to date by a full resync.
+    for (const auto& rec : r.tail)
+      start.last_epoch = std::max(start.last_epoch, rec.epoch);
     out.push_back(std::move(start));
   }
   metrics.recovery_replayed_records_total.fetch_add(replayed, std::memory_order_relaxed);

@@ -120,6 +120,21 @@ storage_actor::behavior_type storage_behavior(storage_pointer self, std::shared_
         flush(self);
         return self->state.store->wal_sequence();
       },
+      [=](read_after_atom, const namespace_key& ns, std::uint64_t after,
+          std::uint64_t max) -> caf::result<log_batch> {
+        // Pending appends first: a reader must see everything acknowledged.
+        flush(self);
+        auto records = self->state.store->read_after(ns, after, max);
+        if (!records)
+          return to_caf_error(records.err());
+        return log_batch{std::move(records.value())};
+      },
+      [=](drop_atom, const namespace_key& ns) -> caf::result<bool> {
+        flush(self);
+        if (auto st = self->state.store->drop_namespace(ns); !st)
+          return to_caf_error(st.err());
+        return true;
+      },
   };
 }
 

@@ -18,6 +18,7 @@ void register_wire_types(caf::actor_system_config& cfg) {
   cfg.add_message_type<cache_entry>("ferro.cache_entry");
   cfg.add_message_type<log_record>("ferro.log_record");
   cfg.add_message_type<log_batch>("ferro.log_batch");
+  cfg.add_message_type<ns_position>("ferro.ns_position");
   cfg.add_message_type<insert_request>("ferro.insert_request");
   cfg.add_message_type<insert_reply>("ferro.insert_reply");
   cfg.add_message_type<query_request>("ferro.query_request");
@@ -101,6 +102,7 @@ status wire_self_test(caf::actor_system& sys) {
   invalidate_request inval{sample_key, {0.5f}, 0.75, true};
   for (auto st : {
            round_trip(sys, "namespace_key", sample_key),
+           round_trip(sys, "ns_position", ns_position{true, 41, 3, 4, 17}),
            round_trip(sys, "cache_entry", sample_entry()),
            round_trip(sys, "log_record (insert)", sample_record(log_op::insert)),
            round_trip(sys, "log_record (remove)", sample_record(log_op::remove)),

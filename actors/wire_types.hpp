@@ -22,13 +22,31 @@ namespace ferro {
 
 /// Bumped whenever a wire type changes shape; peers of another version are
 /// refused at the handshake.
-constexpr std::uint32_t wire_version = 2;
+constexpr std::uint32_t wire_version = 3;
 
 /// A batch of log records on its way to the storage actor or a replica.
 struct log_batch {
   std::vector<log_record> records;
 
   friend bool operator==(const log_batch&, const log_batch&) = default;
+};
+
+/// Where a namespace's copy on this node stands, for the cluster: the
+/// replicas' positions decide who is most advanced at a failover, and where
+/// catch-up starts.
+struct ns_position {
+  bool exists = false;          ///< the node has (had) this namespace
+  std::uint64_t last_seq = 0;   ///< highest ns_seq logged here
+  std::uint64_t last_epoch = 0; ///< epoch of the newest logged record (0: unknown)
+  std::uint64_t epoch = 0;      ///< the highest epoch this copy has accepted
+  std::uint64_t entries = 0;
+
+  friend bool operator==(const ns_position&, const ns_position&) = default;
+
+  /// Log order of two copies: the newer epoch wins, then the longer log.
+  friend bool ahead_of(const ns_position& a, const ns_position& b) {
+    return a.last_epoch != b.last_epoch ? a.last_epoch > b.last_epoch : a.last_seq > b.last_seq;
+  }
 };
 
 /// A std::optional field on the wire: CAF 0.17 has no inspect() for
@@ -76,6 +94,11 @@ typename Inspector::result_type inspect(Inspector& f, log_record& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, log_batch& x) {
   return f(caf::meta::type_name("ferro.log_batch"), x.records);
+}
+
+template <class Inspector>
+typename Inspector::result_type inspect(Inspector& f, ns_position& x) {
+  return f(caf::meta::type_name("ferro.ns_position"), x.exists, x.last_seq, x.last_epoch, x.epoch, x.entries);
 }
 
 template <class Inspector>

@@ -230,6 +230,9 @@ const std::map<std::string, applier>& settings() {
       {"cluster.read_repair_enabled", boolean(FIELD(cluster.read_repair_enabled))},
       {"cluster.dead_node_removal_enabled", boolean(FIELD(cluster.dead_node_removal_enabled))},
       {"cluster.phi_threshold", number_in(FIELD(cluster.phi_threshold), 0.1, 1000.0)},
+      {"cluster.advertise_host", text(FIELD(cluster.advertise_host), true)},
+      {"cluster.heartbeat_interval_ms", uint_in(FIELD(cluster.heartbeat_interval_ms), 10, 60000)},
+      {"cluster.replication_timeout_ms", uint_in(FIELD(cluster.replication_timeout_ms), 20, 600000)},
       {"cluster.tls.enabled", boolean(FIELD(cluster.tls.enabled))},
       {"cluster.tls.ca_cert_path", text(FIELD(cluster.tls.ca_cert_path), true)},
       {"cluster.tls.node_cert_path", text(FIELD(cluster.tls.node_cert_path), true)},
@@ -291,8 +294,10 @@ status validate(const node_config& c) {
     return bad("log_level", "must be one of trace, debug, info, warn, error, critical, off");
   if (c.actor_scheduler != "stealing" && c.actor_scheduler != "sharing")
     return bad("actor_scheduler", "must be stealing or sharing");
-  if (c.cluster.enabled)
-    return bad("cluster.enabled", "cluster mode is not available in this build yet");
+  if (c.cluster.enabled && c.node_id.empty())
+    return bad("node_id", "a clustered node needs a node_id unique in its cluster");
+  if (c.cluster.enabled && c.cluster.heartbeat_interval_ms * 2 > c.cluster.replication_timeout_ms)
+    return bad("cluster.replication_timeout_ms", "must be at least twice cluster.heartbeat_interval_ms");
   if (c.cluster.tls.enabled && (c.cluster.tls.ca_cert_path.empty() || c.cluster.tls.node_cert_path.empty() ||
                                 c.cluster.tls.node_key_path.empty()))
     return bad("cluster.tls.enabled", "needs ca_cert_path, node_cert_path and node_key_path");

@@ -58,6 +58,11 @@ struct node_config {
     bool read_repair_enabled = defaults::cluster_read_repair_enabled;
     bool dead_node_removal_enabled = true;
     double phi_threshold = defaults::cluster_phi_threshold;
+    /// The host peers dial (with cluster.port); empty: bind_address, or
+    /// 127.0.0.1 when that is 0.0.0.0.
+    std::string advertise_host;
+    std::uint64_t heartbeat_interval_ms = defaults::cluster::heartbeat_interval_ms;
+    std::uint64_t replication_timeout_ms = defaults::cluster::replication_timeout_ms;
     struct tls_config {
       bool enabled = false;
       std::string ca_cert_path;

@@ -20,6 +20,8 @@
 
 #include "actors/node.hpp"
 #include "app/config.hpp"
+#include "cluster/edges/cluster_node.hpp"
+#include "cluster/edges/peer_messages.hpp"
 #include "http/http_server.hpp"
 
 namespace {
@@ -62,6 +64,28 @@ http_options to_http_options(const node_config& c) {
   o.default_strict_check = c.quality.default_check == "strict";
   o.max_connections = c.max_connections;
   return o;
+}
+
+cluster::cluster_settings to_cluster_settings(const node_config& c) {
+  cluster::cluster_settings s;
+  s.node_id = c.node_id;
+  auto host = c.cluster.advertise_host;
+  if (host.empty())
+    host = c.bind_address == "0.0.0.0" || c.bind_address.empty() ? "127.0.0.1" : c.bind_address;
+  s.advertise = host + ":" + std::to_string(c.cluster.port);
+  s.seeds = c.cluster.seed_nodes;
+  s.replication_factor = c.cluster.replication_factor;
+  s.heartbeat_interval = std::chrono::milliseconds(c.cluster.heartbeat_interval_ms);
+  s.replication_timeout = std::chrono::milliseconds(c.cluster.replication_timeout_ms);
+  s.phi_threshold = c.cluster.phi_threshold;
+  s.transport.bind_address = c.bind_address.empty() ? "0.0.0.0" : c.bind_address;
+  s.transport.port = c.cluster.port;
+  s.transport.wire_version = (defaults::transport_wire_version << 16) | ferro::wire_version;
+  s.transport.tls.enabled = c.cluster.tls.enabled;
+  s.transport.tls.ca_cert_path = c.cluster.tls.ca_cert_path;
+  s.transport.tls.cert_path = c.cluster.tls.node_cert_path;
+  s.transport.tls.key_path = c.cluster.tls.node_key_path;
+  return s;
 }
 
 void usage() {
@@ -108,9 +132,29 @@ int main(int argc, char** argv) {
   auto settings = to_node_settings(*cfg);
   caf::actor_system_config actor_cfg;
   configure_actor_system(actor_cfg, settings);
+  cluster::register_peer_types(actor_cfg);
   caf::actor_system actors{actor_cfg}; // outlives the node
+  // In a cluster the HTTP layer talks to the routing service, which talks
+  // to the node; the cluster port is bound before anything else starts.
+  std::unique_ptr<cluster::cluster_node> clustered;
+  if (cfg->cluster.enabled) {
+    if (auto st = cluster::peer_self_test(actors); !st) {
+      spdlog::critical("{}", st.err().message);
+      return 1;
+    }
+    auto made = cluster::cluster_node::create(to_cluster_settings(*cfg), actors);
+    if (!made) {
+      spdlog::critical("cluster: {}", made.err().message);
+      return 1;
+    }
+    clustered = std::move(made.value());
+    clustered->configure(settings);
+  }
   ferro::node node{settings, actors};
-  http_server server{to_http_options(*cfg), node};
+  if (clustered)
+    clustered->attach(node);
+  cache_service& service = clustered ? static_cast<cache_service&>(*clustered) : node;
+  http_server server{to_http_options(*cfg), service};
   auto port = server.start();
   if (!port) {
     spdlog::critical("cannot listen on {}:{}: {}", cfg->bind_address, cfg->port, port.err().message);
@@ -123,12 +167,16 @@ int main(int argc, char** argv) {
     server.stop();
     return 1;
   }
+  if (clustered)
+    clustered->start();
 
   int sig = 0;
   sigwait(&stop_signals, &sig);
   spdlog::info("signal {} received: stopping", sig);
   server.stop();
   node.shutdown();
+  if (clustered)
+    clustered->stop();
   spdlog::info("stopped");
   return 0;
 }

@@ -107,6 +107,13 @@ constexpr double cluster_phi_threshold = 8.0;
 namespace cluster {
 // How often a node bumps its heartbeat and tells its peers.
 constexpr std::int64_t heartbeat_interval_ms = 500;
+// A replica slower than this leaves the in-sync set (cluster.replication_timeout_ms).
+constexpr std::int64_t replication_timeout_ms = 2000;
+// Records per catch-up batch, and the most bytes of image entries per batch.
+constexpr std::size_t catchup_batch_records = 256;
+constexpr std::size_t catchup_batch_bytes = std::size_t{4} << 20;
+// A node waits this long after start for its seeds before it judges placement.
+constexpr std::int64_t startup_settle_ms = 1500;
 // phi at which a peer is suspected; it is convicted (dead) at twice this.
 constexpr double phi_threshold = cluster_phi_threshold;
 // Virtual nodes per node on the placement ring.

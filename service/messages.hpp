@@ -170,6 +170,13 @@ struct cluster_status_reply {
   bool read_repair_enabled = false;
   std::map<std::string, peer_health> peers;
   std::vector<std::string> dead_nodes;
+  // Clustered mode only (docs/cluster.md).
+  std::uint64_t placement_epoch = 0; ///< bumped whenever this node's view of live members changes
+  std::uint64_t under_replicated_namespaces = 0; ///< led here with fewer in-sync replicas than wanted
+  std::uint64_t primary_namespaces = 0;          ///< namespaces this node leads
+  std::uint64_t replication_timeouts_total = 0;  ///< replicas dropped from an in-sync set
+  std::uint64_t failovers_total = 0;             ///< times this node took over a namespace
+  double replication_lag_seconds = 0; ///< age of the oldest batch waiting for replica acks
 };
 
 } // namespace ferro

@@ -1,0 +1,128 @@
+#include "cluster/edges/cluster_actor.hpp"
+
+#include <caf/actor_system.hpp>
+#include <caf/event_based_actor.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include "actors/errors.hpp"
+#include "cluster/edges/cluster_state.hpp"
+#include "cluster/edges/peer_codec.hpp"
+
+namespace ferro::cluster {
+
+std::int64_t now_ms() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
+const std::string& self_id(cluster_pointer self) {
+  return self->state.settings.node_id;
+}
+
+namespace {
+
+void on_frame(cluster_pointer self, const std::string& from, const std::string& frame) {
+  auto msg = decode_peer_message(self->system(), frame);
+  if (!msg) {
+    spdlog::warn("cluster: frame from {} refused: {}", from, msg.err().message);
+    return;
+  }
+  auto& m = msg.value();
+  if (m.match_elements<heartbeat_msg>()) {
+    on_heartbeat(self, m.get_as<heartbeat_msg>(0));
+  } else if (m.match_elements<call_msg>()) {
+    auto call = m.get_as<call_msg>(0);
+    call.from = from; // the transport authenticated the sender; the field does not
+    on_call(self, std::move(call));
+  } else if (m.match_elements<reply_msg>()) {
+    on_reply(self, m.get_as<reply_msg>(0));
+  } else {
+    spdlog::warn("cluster: frame from {} holds no peer message", from);
+  }
+}
+
+void begin(cluster_pointer self, node* local) {
+  auto& st = self->state;
+  if (st.local)
+    return;
+  st.local = local;
+  st.started_ms = now_ms();
+  for (const auto& s : st.settings.seeds)
+    if (!s.empty() && s != st.settings.advertise)
+      st.seed_addresses.insert(s);
+  phi_settings phi;
+  phi.first_heartbeat_estimate_ms = st.settings.heartbeat_interval.count();
+  // A floor of one interval: on a loaded machine heartbeats jitter by about
+  // that much, and a false conviction costs an election.
+  phi.min_stddev_ms = std::max<double>(50.0, static_cast<double>(st.settings.heartbeat_interval.count()));
+  st.phi = phi_detector{phi};
+  // Copies recovered from disk: their epochs are where elections start.
+  for (const auto& key : local->local_namespaces()) {
+    auto& sp = space(self, key);
+    sp.holds_copy = true;
+    if (auto actor = local->namespace_for(key))
+      self->request(actor, st.settings.request_timeout, position_atom::value)
+          .then([self, key](const ns_position& pos) {
+            auto& sp = space(self, key);
+            sp.epoch = std::max(sp.epoch, pos.epoch);
+          },
+                [](caf::error&) {});
+  }
+  publish_board(self);
+  self->send(self, tick_atom::value);
+}
+
+caf::behavior cluster_behavior(cluster_pointer self, cluster_settings settings, transport::frame_transport* link,
+                               std::shared_ptr<cluster_board> board) {
+  auto& st = self->state;
+  st.settings = std::move(settings);
+  st.link = link;
+  st.board = std::move(board);
+  // Until the node has started, peers' frames are dropped (they retry)
+  // and primaries cannot exist yet.
+  auto started = [self] { return self->state.local != nullptr; };
+  return {
+      [=](start_atom, const cluster_start& s) { begin(self, s.local); },
+      [=](frame_atom, const std::string& from, const std::string& frame) {
+        if (started())
+          on_frame(self, from, frame);
+      },
+      [=](peer_up_atom, const std::string& id, std::uint64_t incarnation, const std::string& address) {
+        if (started())
+          on_peer_up(self, id, incarnation, address);
+      },
+      [=](peer_down_atom, const std::string& id, const std::string& address) {
+        if (started())
+          on_peer_down(self, id, address);
+      },
+      [=](tick_atom) {
+        self->delayed_send(self, self->state.settings.heartbeat_interval, tick_atom::value);
+        expire_calls(self);
+        membership_tick(self);
+        election_tick(self);
+        replication_tick(self);
+        publish_board(self);
+      },
+      [=](reply_msg& reply) { on_reply(self, reply); },
+      [=](route_atom, routed_call& rc) {
+        if (!started()) {
+          rc.done(reply_msg::failure(0, error{errc::unavailable, "the node is starting"}));
+          return;
+        }
+        route(self, std::move(rc));
+      },
+      [=](ship_atom, log_batch& batch) -> caf::result<bool> { return ship(self, batch); },
+      [=](defer_atom, deferred& d) { d.fn(); },
+  };
+}
+
+} // namespace
+
+caf::actor spawn_cluster_actor(caf::actor_system& sys, cluster_settings settings, transport::frame_transport* link,
+                               std::shared_ptr<cluster_board> board) {
+  return sys.spawn(cluster_behavior, std::move(settings), link, std::move(board));
+}
+
+} // namespace ferro::cluster

@@ -1,0 +1,55 @@
+#pragma once
+
+#include <functional>
+#include <memory>
+
+#include <caf/allowed_unsafe_message_type.hpp>
+#include <caf/atom.hpp>
+#include <caf/fwd.hpp>
+
+#include "cluster/edges/cluster_board.hpp"
+#include "cluster/edges/cluster_settings.hpp"
+#include "cluster/edges/peer_messages.hpp"
+
+namespace ferro {
+class node;
+namespace transport {
+class frame_transport;
+}
+} // namespace ferro
+
+namespace ferro::cluster {
+
+using frame_atom = caf::atom_constant<caf::atom("frame")>;
+using peer_up_atom = caf::atom_constant<caf::atom("peerup")>;
+using peer_down_atom = caf::atom_constant<caf::atom("peerdown")>;
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
+using route_atom = caf::atom_constant<caf::atom("route")>;
+using start_atom = caf::atom_constant<caf::atom("start")>;
+
+/// Sent once the local node has started: the actor begins dialing,
+/// heartbeating and electing.
+struct cluster_start {
+  node* local = nullptr;
+};
+
+/// A request from this node's HTTP layer, routed by the cluster actor; `done`
+/// runs exactly once, on whatever thread produced the answer.
+struct routed_call {
+  call_msg call;
+  std::function<void(reply_msg)> done;
+};
+
+/// Spawns the node's cluster actor: membership (heartbeats, phi accrual),
+/// placement, elections of namespace primaries, replication to the replicas
+/// and their catch-up, and the routing of requests between nodes
+/// (docs/cluster.md). It is spawned before the node (whose primaries ship
+/// to it) and idles until `cluster_start` names the started node. `link`
+/// and the node must outlive it.
+caf::actor spawn_cluster_actor(caf::actor_system& sys, cluster_settings settings, transport::frame_transport* link,
+                               std::shared_ptr<cluster_board> board);
+
+} // namespace ferro::cluster
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::cluster::routed_call)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::cluster::cluster_start)

@@ -1,0 +1,45 @@
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <mutex>
+#include <set>
+
+#include "common/namespace_key.hpp"
+#include "service/messages.hpp"
+
+namespace ferro::cluster {
+
+/// What the cluster actor publishes for the I/O threads: the status that
+/// /cluster/status and /metrics show, and which namespaces this node may
+/// answer queries for from its own copy (it is their primary, or a replica
+/// its primary declared in sync). Written by the actor only.
+class cluster_board {
+public:
+  void publish(cluster_status_reply status, std::set<namespace_key> servable) {
+    std::lock_guard lock{mtx_};
+    status_ = std::move(status);
+    servable_ = std::move(servable);
+  }
+  cluster_status_reply status() const {
+    std::lock_guard lock{mtx_};
+    auto out = status_;
+    out.replication_timeouts_total = replication_timeouts.load(std::memory_order_relaxed);
+    out.failovers_total = failovers.load(std::memory_order_relaxed);
+    return out;
+  }
+  bool servable(const namespace_key& key) const {
+    std::lock_guard lock{mtx_};
+    return servable_.count(key) > 0;
+  }
+
+  std::atomic<std::uint64_t> replication_timeouts{0};
+  std::atomic<std::uint64_t> failovers{0};
+
+private:
+  mutable std::mutex mtx_;
+  cluster_status_reply status_;
+  std::set<namespace_key> servable_;
+};
+
+} // namespace ferro::cluster

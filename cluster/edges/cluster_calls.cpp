@@ -1,0 +1,414 @@
+// Requests between nodes: calls with an id and a deadline, the handler of
+// every call a peer (or this node, through the same path) makes, and the
+// routing of this node's own client requests to the node that must answer.
+
+#include <algorithm>
+
+#include <caf/send.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include "actors/errors.hpp"
+#include "cluster/edges/cluster_state.hpp"
+#include "cluster/edges/peer_codec.hpp"
+
+namespace ferro::cluster {
+
+namespace {
+
+using reply_fn = std::function<void(reply_msg)>;
+
+// How the answer to `msg` gets back: a frame to the caller, or (when this
+// node called itself) a message to this actor. Either is safe from any
+// thread, so node callbacks may answer directly.
+reply_fn reply_to(cluster_pointer self, const call_msg& msg) {
+  auto& st = self->state;
+  auto rid = msg.rid;
+  if (rid == 0)
+    return [](reply_msg) {};
+  if (msg.from == st.settings.node_id) {
+    caf::actor handle = caf::actor_cast<caf::actor>(self);
+    return [handle, rid](reply_msg r) {
+      r.rid = rid;
+      caf::anon_send(handle, std::move(r));
+    };
+  }
+  auto* link = st.link;
+  auto* sys = &self->system();
+  return [link, sys, rid, to = msg.from](reply_msg r) {
+    r.rid = rid;
+    link->send(to, encode_peer_message(*sys, caf::make_message(std::move(r))));
+  };
+}
+
+template <class T>
+std::function<void(result<T>)> answer_with(reply_fn reply, T reply_msg::*field) {
+  return [reply = std::move(reply), field](result<T> r) {
+    if (!r) {
+      reply(reply_msg::failure(0, r.err()));
+      return;
+    }
+    reply_msg m;
+    m.*field = std::move(r.value());
+    reply(std::move(m));
+  };
+}
+
+error not_leader(cluster_pointer self, const namespace_key& ns) {
+  auto placed = placement_of(self, ns);
+  return error{errc::not_owner, "node " + self_id(self) + " does not lead namespace '" + display_name(ns) +
+                                    "' (placement names " + (placed.empty() ? "no live node" : placed.front()) +
+                                    "); retry"};
+}
+
+bool has_local(cluster_pointer self, const namespace_key& ns) {
+  auto keys = self->state.local->local_namespaces();
+  return std::find(keys.begin(), keys.end(), ns) != keys.end();
+}
+
+// Runs `work` at this node as the namespace's leader, or refuses.
+void as_leader(cluster_pointer self, const namespace_key& ns, reply_fn reply, std::function<void()> work) {
+  with_leadership(self, ns, [self, ns, reply, work = std::move(work)](bool leading) {
+    if (!leading) {
+      reply(reply_msg::failure(0, not_leader(self, ns)));
+      return;
+    }
+    work();
+  });
+}
+
+template <class Atom, class... Ts>
+void ask_namespace(cluster_pointer self, const namespace_key& ns, reply_fn reply, Atom atom, Ts... args) {
+  auto actor = self->state.local->namespace_for(ns);
+  if (!actor) {
+    reply(reply_msg::failure(0, error{errc::unavailable, "the node is shutting down"}));
+    return;
+  }
+  self->request(actor, self->state.settings.request_timeout, atom, std::move(args)...)
+      .then(
+          [reply](const ns_position& pos) {
+            reply_msg m;
+            m.pos = pos;
+            reply(std::move(m));
+          },
+          [reply](caf::error& err) { reply(reply_msg::failure(0, from_caf_error(err))); });
+}
+
+void on_follow(cluster_pointer self, call_msg& msg, reply_fn reply) {
+  auto& sp = space(self, msg.ns);
+  if (msg.epoch < sp.epoch) {
+    auto r = reply_msg::failure(0, error{errc::fenced, "epoch " + std::to_string(msg.epoch) + " of '" +
+                                                           display_name(msg.ns) + "' is over (now " +
+                                                           std::to_string(sp.epoch) + ")"});
+    r.pos.epoch = sp.epoch;
+    reply(std::move(r));
+    return;
+  }
+  if (sp.mode == ns_mode::primary && msg.epoch > sp.epoch)
+    step_down(self, msg.ns, msg.epoch);
+  // While electing itself, a node is brought up to date by the most
+  // advanced copy at its own election epoch: that does not make it a follower.
+  bool own_election = sp.mode == ns_mode::electing && msg.epoch == sp.epoch;
+  if (!own_election && sp.mode != ns_mode::primary) {
+    if (sp.mode != ns_mode::follower || sp.primary != msg.from)
+      sp.local_in_sync = false;
+    sp.mode = ns_mode::follower;
+    sp.primary = msg.from;
+  }
+  sp.epoch = msg.epoch;
+  sp.holds_copy = true;
+  if (msg.op == call_op::reset) {
+    sp.local_in_sync = false;
+    ask_namespace(self, msg.ns, std::move(reply), reset_atom::value, msg.epoch, msg.seq);
+  } else {
+    ask_namespace(self, msg.ns, std::move(reply), follow_atom::value, msg.epoch, std::move(msg.batch));
+  }
+}
+
+} // namespace
+
+void defer(cluster_pointer self, std::chrono::milliseconds delay, std::function<void()> fn) {
+  self->delayed_send(self, delay, defer_atom::value, deferred{std::move(fn)});
+}
+
+void send_call(cluster_pointer self, const std::string& peer, call_msg msg, std::chrono::milliseconds timeout,
+               std::function<void(const reply_msg&)> done) {
+  auto& st = self->state;
+  msg.rid = st.next_rid++;
+  msg.from = st.settings.node_id;
+  st.calls[msg.rid] = pending_call{peer, now_ms() + timeout.count(), std::move(done)};
+  if (peer == st.settings.node_id) {
+    on_call(self, std::move(msg));
+    return;
+  }
+  auto rid = msg.rid;
+  if (!st.link->send(peer, encode_peer_message(self->system(), caf::make_message(std::move(msg))))) {
+    auto it = st.calls.find(rid);
+    auto pending = std::move(it->second);
+    st.calls.erase(it);
+    pending.done(reply_msg::failure(rid, error{errc::unavailable, "no connection to node " + peer}));
+  }
+}
+
+void on_reply(cluster_pointer self, const reply_msg& reply) {
+  auto it = self->state.calls.find(reply.rid);
+  if (it == self->state.calls.end())
+    return; // timed out meanwhile
+  auto pending = std::move(it->second);
+  self->state.calls.erase(it);
+  pending.done(reply);
+}
+
+void fail_calls_to(cluster_pointer self, const std::string& peer, const std::string& why) {
+  std::vector<pending_call> failed;
+  for (auto it = self->state.calls.begin(); it != self->state.calls.end();) {
+    if (it->second.peer == peer) {
+      failed.push_back(std::move(it->second));
+      it = self->state.calls.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto& c : failed)
+    c.done(reply_msg::failure(0, error{errc::unavailable, why}));
+}
+
+void expire_calls(cluster_pointer self) {
+  auto now = now_ms();
+  std::vector<pending_call> expired;
+  for (auto it = self->state.calls.begin(); it != self->state.calls.end();) {
+    if (it->second.deadline_ms <= now) {
+      expired.push_back(std::move(it->second));
+      it = self->state.calls.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (auto& c : expired)
+    c.done(reply_msg::failure(0, error{errc::timeout, "node " + c.peer + " did not answer in time"}));
+}
+
+void on_call(cluster_pointer self, call_msg msg) {
+  auto& st = self->state;
+  auto* local = st.local;
+  auto reply = reply_to(self, msg);
+  switch (msg.op) {
+    case call_op::insert: {
+      auto ns = msg.ins.ns; // read before the request moves into the lambda
+      as_leader(self, ns, reply, [local, reply, req = std::move(msg.ins)]() mutable {
+        local->insert(std::move(req), answer_with(reply, &reply_msg::ins_reply));
+      });
+      return;
+    }
+    case call_op::invalidate: {
+      auto ns = msg.inv.ns; // read before the request moves into the lambda
+      as_leader(self, ns, reply, [local, reply, req = std::move(msg.inv)]() mutable {
+        local->invalidate(std::move(req), answer_with(reply, &reply_msg::inv_reply));
+      });
+      return;
+    }
+    case call_op::feedback: {
+      auto ns = msg.fb.ns; // read before the request moves into the lambda
+      as_leader(self, ns, reply, [local, reply, req = std::move(msg.fb)]() mutable {
+        local->feedback(std::move(req), [reply](result<feedback_reply> r) {
+          reply(r ? reply_msg{} : reply_msg::failure(0, r.err()));
+        });
+      });
+      return;
+    }
+    case call_op::query:
+      local->query(std::move(msg.qry), answer_with(reply, &reply_msg::qry_reply));
+      return;
+    case call_op::locate: {
+      reply_msg m;
+      m.keys = local->holders_of(msg.text);
+      reply(std::move(m));
+      return;
+    }
+    case call_op::remove:
+      as_leader(self, msg.ns, reply, [self, local, reply, ns = msg.ns, uuid = msg.text] {
+        auto actor = local->namespace_for(ns);
+        if (!actor) {
+          reply(reply_msg::failure(0, error{errc::unavailable, "the node is shutting down"}));
+          return;
+        }
+        self->request(actor, self->state.settings.request_timeout, delete_atom::value, uuid)
+            .then(
+                [reply](bool deleted) {
+                  reply_msg m;
+                  m.deleted = deleted;
+                  reply(std::move(m));
+                },
+                [reply](caf::error& err) { reply(reply_msg::failure(0, from_caf_error(err))); });
+      });
+      return;
+    case call_op::prepare:
+      on_prepare(self, msg, std::move(reply));
+      return;
+    case call_op::follow:
+    case call_op::reset:
+      on_follow(self, msg, std::move(reply));
+      return;
+    case call_op::position:
+      if (!has_local(self, msg.ns)) {
+        reply_msg m;
+        m.pos.epoch = st.spaces.count(msg.ns) ? st.spaces[msg.ns].epoch : 0;
+        reply(std::move(m));
+        return;
+      }
+      ask_namespace(self, msg.ns, std::move(reply), position_atom::value);
+      return;
+    case call_op::push:
+      sync_replica(self, msg.ns, msg.text, msg.epoch, [reply](result<ns_position> r) {
+        if (!r) {
+          reply(reply_msg::failure(0, r.err()));
+          return;
+        }
+        reply_msg m;
+        m.pos = r.value();
+        reply(std::move(m));
+      });
+      return;
+    case call_op::in_sync: {
+      auto& sp = space(self, msg.ns);
+      if (msg.epoch >= sp.epoch && sp.mode == ns_mode::follower) {
+        sp.epoch = msg.epoch;
+        sp.primary = msg.from;
+        sp.local_in_sync = msg.seq == 1;
+        publish_board(self);
+      }
+      return;
+    }
+    case call_op::owner_hint:
+      space(self, msg.ns).holds_copy |= has_local(self, msg.ns);
+      with_leadership(self, msg.ns, [](bool) {});
+      return;
+    case call_op::confirm: {
+      auto& sp = space(self, msg.ns);
+      reply_msg m;
+      m.pos.epoch = sp.epoch;
+      if (msg.epoch < sp.epoch)
+        m = reply_msg::failure(0, error{errc::fenced, "a newer epoch leads '" + display_name(msg.ns) + "'"});
+      m.pos.epoch = sp.epoch;
+      reply(std::move(m));
+      return;
+    }
+  }
+  reply(reply_msg::failure(0, error{errc::bad_request, "unknown call"}));
+}
+
+namespace {
+
+// DELETE /cache/{id} names no namespace: find every namespace holding the id
+// (any copy will do: ask every live node), then delete through each one's
+// leader.
+void route_delete(cluster_pointer self, routed_call rc) {
+  struct fan {
+    std::set<namespace_key> keys;
+    std::size_t waiting = 0;
+    bool deleted = false;
+    std::optional<error> failure;
+    std::function<void(reply_msg)> done;
+  };
+  auto state = std::make_shared<fan>();
+  state->done = std::move(rc.done);
+  auto uuid = rc.call.text;
+  auto finish = [state] {
+    if (state->failure && !state->deleted) {
+      state->done(reply_msg::failure(0, *state->failure));
+      return;
+    }
+    reply_msg m;
+    m.deleted = state->deleted;
+    state->done(std::move(m));
+  };
+  auto delete_each = [self, state, uuid, finish] {
+    if (state->keys.empty()) {
+      finish();
+      return;
+    }
+    state->waiting = state->keys.size();
+    for (const auto& key : state->keys) {
+      auto placed = placement_of(self, key);
+      if (placed.empty()) {
+        state->failure = error{errc::unavailable, "no live node holds namespace '" + display_name(key) + "'"};
+        if (--state->waiting == 0)
+          finish();
+        continue;
+      }
+      call_msg c;
+      c.op = call_op::remove;
+      c.ns = key;
+      c.text = uuid;
+      send_call(self, placed.front(), std::move(c), self->state.settings.request_timeout,
+                [state, finish](const reply_msg& r) {
+                  if (r.ok())
+                    state->deleted = state->deleted || r.deleted;
+                  else
+                    state->failure = r.err();
+                  if (--state->waiting == 0)
+                    finish();
+                });
+    }
+  };
+  auto nodes = alive_peers(self);
+  nodes.push_back(self_id(self));
+  state->waiting = nodes.size();
+  for (const auto& n : nodes) {
+    call_msg c;
+    c.op = call_op::locate;
+    c.text = uuid;
+    send_call(self, n, std::move(c), self->state.settings.request_timeout,
+              [state, delete_each](const reply_msg& r) {
+                if (r.ok())
+                  state->keys.insert(r.keys.begin(), r.keys.end());
+                else
+                  state->failure = r.err();
+                if (--state->waiting == 0)
+                  delete_each();
+              });
+  }
+}
+
+} // namespace
+
+void route(cluster_pointer self, routed_call rc) {
+  auto& call = rc.call;
+  if (call.op == call_op::remove && call.ns.model_id.empty()) {
+    route_delete(self, std::move(rc));
+    return;
+  }
+  namespace_key ns = call.op == call_op::insert       ? call.ins.ns
+                     : call.op == call_op::query      ? call.qry.ns
+                     : call.op == call_op::invalidate ? call.inv.ns
+                     : call.op == call_op::feedback   ? call.fb.ns
+                                                      : call.ns;
+  auto placed = placement_of(self, ns);
+  if (call.op == call_op::query) {
+    // The primary answers; when it cannot, a copy here is better than nothing.
+    auto* local = self->state.local;
+    auto req = call.qry;
+    auto fallback = [local, req, done = rc.done](const reply_msg& r) mutable {
+      if (r.ok() || !(r.err().code == errc::unavailable || r.err().code == errc::timeout)) {
+        done(r);
+        return;
+      }
+      local->query(std::move(req), answer_with(std::move(done), &reply_msg::qry_reply));
+    };
+    if (placed.empty()) {
+      fallback(reply_msg::failure(0, error{errc::unavailable, "no live node"}));
+      return;
+    }
+    send_call(self, placed.front(), std::move(call), self->state.settings.request_timeout, std::move(fallback));
+    return;
+  }
+  if (placed.empty()) {
+    rc.done(reply_msg::failure(0, error{errc::unavailable, "no live node can take namespace '" +
+                                                               display_name(ns) + "'"}));
+    return;
+  }
+  send_call(self, placed.front(), std::move(call), self->state.settings.request_timeout,
+            [done = std::move(rc.done)](const reply_msg& r) { done(r); });
+}
+
+} // namespace ferro::cluster

@@ -1,0 +1,315 @@
+// Who leads a namespace. Placement names the primary (the first live node
+// on the ring for the namespace); that node becomes primary only through an
+// election at a new epoch:
+//   1. prepare(epoch) to every live node: each grants by refusing every
+//      older epoch from then on (a copy there is fenced), and reports its
+//      copy's position;
+//   2. with grants from a majority of all known nodes, the most advanced
+//      copy (newest epoch, then longest log) is pushed to this node first,
+//      so nothing a former primary acknowledged is lost;
+//   3. the local copy becomes primary at the epoch and catches its replicas
+//      up; requests wait (bounded by cluster.replication_timeout_ms) until
+//      they are in sync, so that acknowledged writes have their copies.
+// Two elections at one epoch cannot both win: their majorities intersect in
+// a node that grants only once per epoch.
+
+#include <random>
+
+#include <spdlog/spdlog.h>
+
+#include "actors/errors.hpp"
+#include "cluster/edges/cluster_state.hpp"
+
+namespace ferro::cluster {
+
+namespace {
+
+void fail_waiting(ns_state& sp) {
+  auto waiting = std::move(sp.waiting);
+  sp.waiting.clear();
+  for (auto& fn : waiting)
+    fn(false);
+}
+
+void make_ready(cluster_pointer self, const namespace_key& ns) {
+  auto& sp = space(self, ns);
+  if (sp.mode != ns_mode::primary || sp.ready)
+    return;
+  sp.ready = true;
+  spdlog::info("cluster: {} leads '{}' at epoch {} with {} of {} replicas in sync", self_id(self),
+               display_name(ns), sp.epoch, sp.in_sync.size(), sp.replicas.size());
+  publish_board(self);
+  auto waiting = std::move(sp.waiting);
+  sp.waiting.clear();
+  for (auto& fn : waiting)
+    fn(true);
+}
+
+void election_failed(cluster_pointer self, const namespace_key& ns, std::uint64_t epoch, const std::string& why) {
+  auto& sp = space(self, ns);
+  if (sp.mode != ns_mode::electing || sp.epoch != epoch)
+    return;
+  spdlog::info("cluster: {} could not take '{}' at epoch {}: {}", self_id(self), display_name(ns), epoch, why);
+  sp.mode = ns_mode::none;
+  static thread_local std::minstd_rand jitter{std::random_device{}()};
+  sp.next_election_ms = now_ms() + 100 + static_cast<std::int64_t>(jitter() % 300);
+  fail_waiting(sp);
+}
+
+void become_primary(cluster_pointer self, const namespace_key& ns, std::uint64_t epoch) {
+  auto actor = self->state.local->namespace_for(ns);
+  if (!actor) {
+    election_failed(self, ns, epoch, "the node is shutting down");
+    return;
+  }
+  self->request(actor, self->state.settings.request_timeout, role_atom::value, namespace_role::primary, epoch)
+      .then(
+          [=](const ns_position& pos) {
+            auto& sp = space(self, ns);
+            if (sp.mode != ns_mode::electing || sp.epoch != epoch) {
+              // Overtaken meanwhile: hand the copy back to replica role.
+              self->request(actor, self->state.settings.request_timeout, role_atom::value,
+                            namespace_role::replica, sp.epoch)
+                  .then([](const ns_position&) {}, [](caf::error&) {});
+              return;
+            }
+            auto placed = placement_of(self, ns);
+            sp.mode = ns_mode::primary;
+            sp.ready = false;
+            sp.holds_copy = true;
+            sp.shipped_seq = pos.last_seq;
+            sp.replicas.assign(placed.size() > 1 ? placed.begin() + 1 : placed.end(), placed.end());
+            sp.in_sync.clear();
+            sp.syncing.clear();
+            sp.ready_deadline_ms = now_ms() + self->state.settings.replication_timeout.count();
+            self->state.board->failovers.fetch_add(1, std::memory_order_relaxed);
+            for (const auto& r : sp.replicas)
+              start_catch_up(self, ns, r);
+            if (sp.replicas.empty())
+              make_ready(self, ns);
+            publish_board(self);
+          },
+          [=](caf::error& err) { election_failed(self, ns, epoch, from_caf_error(err).message); });
+}
+
+struct tally {
+  std::size_t expected = 0;
+  std::size_t replies = 0;
+  std::size_t grants = 0;
+  std::uint64_t newest_refused = 0;
+  bool any_copy = false;
+  ns_position best;
+  std::string best_node;
+};
+
+void conclude(cluster_pointer self, const namespace_key& ns, std::uint64_t epoch, const tally& t) {
+  auto& sp = space(self, ns);
+  if (sp.mode != ns_mode::electing || sp.epoch != epoch)
+    return;
+  if (t.grants * 2 <= cluster_size(self)) {
+    sp.epoch = std::max(sp.epoch, t.newest_refused);
+    election_failed(self, ns, epoch,
+                    std::to_string(t.grants) + " grants of " + std::to_string(cluster_size(self)) + " nodes");
+    return;
+  }
+  if (!t.any_copy || t.best_node == self_id(self)) {
+    become_primary(self, ns, epoch);
+    return;
+  }
+  // Another copy is ahead: it brings this one up to date before we lead.
+  call_msg push;
+  push.op = call_op::push;
+  push.ns = ns;
+  push.epoch = epoch;
+  push.text = self_id(self);
+  spdlog::info("cluster: {} takes '{}' at epoch {} from the copy on {} (seq {}, epoch {})", self_id(self),
+               display_name(ns), epoch, t.best_node, t.best.last_seq, t.best.last_epoch);
+  send_call(self, t.best_node, std::move(push), std::chrono::minutes(2), [=](const reply_msg& r) {
+    if (!r.ok()) {
+      election_failed(self, ns, epoch, "catch-up from " + t.best_node + " failed: " + r.message);
+      return;
+    }
+    become_primary(self, ns, epoch);
+  });
+}
+
+void start_election(cluster_pointer self, const namespace_key& ns) {
+  auto& sp = space(self, ns);
+  if (sp.mode == ns_mode::electing || sp.mode == ns_mode::primary || now_ms() < sp.next_election_ms)
+    return;
+  sp.mode = ns_mode::electing;
+  sp.ready = false;
+  auto epoch = ++sp.epoch;
+  auto targets = alive_peers(self);
+  targets.push_back(self_id(self));
+  auto t = std::make_shared<tally>();
+  t->expected = targets.size();
+  for (const auto& target : targets) {
+    call_msg prepare;
+    prepare.op = call_op::prepare;
+    prepare.ns = ns;
+    prepare.epoch = epoch;
+    send_call(self, target, std::move(prepare), self->state.settings.replication_timeout,
+              [=](const reply_msg& r) {
+                if (r.ok()) {
+                  ++t->grants;
+                  if (r.pos.exists && (!t->any_copy || ahead_of(r.pos, t->best))) {
+                    t->any_copy = true;
+                    t->best = r.pos;
+                    t->best_node = target;
+                  }
+                } else {
+                  t->newest_refused = std::max(t->newest_refused, r.pos.epoch);
+                }
+                if (++t->replies == t->expected)
+                  conclude(self, ns, epoch, *t);
+              });
+  }
+}
+
+bool placed_here(cluster_pointer self, const namespace_key& ns) {
+  auto placed = placement_of(self, ns);
+  return !placed.empty() && placed.front() == self_id(self);
+}
+
+void notify(cluster_pointer self, const std::string& peer, call_op op, const namespace_key& ns) {
+  call_msg m;
+  m.op = op;
+  m.ns = ns;
+  send_call(self, peer, std::move(m), std::chrono::seconds(1), [](const reply_msg&) {});
+}
+
+} // namespace
+
+ns_state& space(cluster_pointer self, const namespace_key& ns) {
+  return self->state.spaces[ns];
+}
+
+void with_leadership(cluster_pointer self, const namespace_key& ns, std::function<void(bool)> fn) {
+  auto& sp = space(self, ns);
+  if (sp.mode == ns_mode::primary && sp.ready) {
+    fn(true);
+    return;
+  }
+  if (!self->state.settled || !placed_here(self, ns)) {
+    fn(false);
+    return;
+  }
+  sp.waiting.push_back(std::move(fn));
+  if (sp.mode != ns_mode::primary)
+    start_election(self, ns);
+}
+
+void step_down(cluster_pointer self, const namespace_key& ns, std::uint64_t epoch) {
+  auto& sp = space(self, ns);
+  bool was_primary = sp.mode == ns_mode::primary || sp.mode == ns_mode::electing;
+  sp.epoch = std::max(sp.epoch, epoch);
+  if (!was_primary)
+    return;
+  spdlog::info("cluster: {} steps down from '{}' (epoch {})", self_id(self), display_name(ns), sp.epoch);
+  sp.mode = ns_mode::follower;
+  sp.ready = false;
+  sp.local_in_sync = false;
+  sp.in_sync.clear();
+  sp.syncing.clear();
+  fail_waiting(sp);
+  if (auto actor = self->state.local->namespace_for(ns))
+    self->request(actor, self->state.settings.request_timeout, role_atom::value, namespace_role::replica, sp.epoch)
+        .then([](const ns_position&) {}, [](caf::error&) {});
+  publish_board(self);
+}
+
+void on_prepare(cluster_pointer self, const call_msg& msg, std::function<void(reply_msg)> reply) {
+  auto& sp = space(self, msg.ns);
+  bool own = msg.from == self_id(self);
+  auto refuse = [&](errc code, const std::string& why) {
+    auto r = reply_msg::failure(0, error{code, why});
+    r.pos.epoch = sp.epoch;
+    reply(std::move(r));
+  };
+  if (!own) {
+    if (msg.epoch <= sp.epoch) {
+      refuse(errc::fenced, "epoch " + std::to_string(msg.epoch) + " is not newer than " + std::to_string(sp.epoch));
+      return;
+    }
+    // A leader that placement still names keeps its namespace: a node with
+    // a stale view cannot take it away.
+    if (sp.mode == ns_mode::primary && sp.ready && placed_here(self, msg.ns)) {
+      refuse(errc::not_owner, self_id(self) + " leads '" + display_name(msg.ns) + "' and is placed to");
+      return;
+    }
+    step_down(self, msg.ns, msg.epoch);
+    sp.epoch = msg.epoch;
+    if (sp.mode != ns_mode::primary)
+      sp.mode = ns_mode::follower;
+    sp.primary = msg.from;
+    sp.local_in_sync = false;
+  }
+  auto keys = self->state.local->local_namespaces();
+  if (std::find(keys.begin(), keys.end(), msg.ns) == keys.end()) {
+    reply_msg m;
+    m.pos.epoch = msg.epoch;
+    reply(std::move(m));
+    return;
+  }
+  sp.holds_copy = true;
+  auto actor = self->state.local->namespace_for(msg.ns);
+  self->request(actor, self->state.settings.request_timeout, role_atom::value, namespace_role::replica, msg.epoch)
+      .then(
+          [reply](const ns_position& pos) {
+            reply_msg m;
+            m.pos = pos;
+            reply(std::move(m));
+          },
+          [reply](caf::error& err) { reply(reply_msg::failure(0, from_caf_error(err))); });
+}
+
+void evaluate_placement(cluster_pointer self) {
+  auto& st = self->state;
+  for (const auto& key : st.local->local_namespaces())
+    space(self, key).holds_copy = true;
+  for (auto& [key, sp] : st.spaces) {
+    auto placed = placement_of(self, key);
+    if (placed.empty())
+      continue;
+    if (placed.front() == self_id(self)) {
+      if (sp.mode == ns_mode::primary) {
+        std::vector<std::string> replicas(placed.begin() + 1, placed.end());
+        for (auto it = sp.in_sync.begin(); it != sp.in_sync.end();)
+          it = std::find(replicas.begin(), replicas.end(), *it) == replicas.end() ? sp.in_sync.erase(it) : ++it;
+        sp.replicas = replicas;
+        for (const auto& r : replicas)
+          start_catch_up(self, key, r);
+      } else if (sp.mode != ns_mode::electing && sp.holds_copy) {
+        start_election(self, key);
+      }
+    } else {
+      if (sp.mode == ns_mode::primary)
+        step_down(self, key, sp.epoch);
+      // The node placement names may not know this namespace yet (it just
+      // joined, or came back with an empty disk): tell it.
+      if (sp.holds_copy)
+        notify(self, placed.front(), call_op::owner_hint, key);
+    }
+  }
+  publish_board(self);
+}
+
+void election_tick(cluster_pointer self) {
+  auto now = now_ms();
+  std::vector<namespace_key> ready, retry;
+  for (auto& [key, sp] : self->state.spaces) {
+    if (sp.mode == ns_mode::primary && !sp.ready &&
+        (sp.in_sync.size() >= sp.replicas.size() || now >= sp.ready_deadline_ms))
+      ready.push_back(key);
+    else if ((sp.mode == ns_mode::none || sp.mode == ns_mode::follower) && sp.holds_copy && self->state.settled &&
+             now >= sp.next_election_ms && placed_here(self, key))
+      retry.push_back(key);
+  }
+  for (const auto& key : ready)
+    make_ready(self, key);
+  for (const auto& key : retry)
+    start_election(self, key);
+}
+
+} // namespace ferro::cluster

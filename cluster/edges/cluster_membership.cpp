@@ -1,0 +1,275 @@
+// Who is alive: dialing seeds and learned peers, heartbeats, phi accrual,
+// and the status this node publishes. A broken connection convicts a peer
+// at once (a crash closes its sockets); phi accrual convicts a peer that is
+// connected but silent (paused, or cut off without a reset).
+
+#include <algorithm>
+
+#include <caf/send.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include "cluster/edges/cluster_state.hpp"
+#include "cluster/edges/peer_codec.hpp"
+
+namespace ferro::cluster {
+
+namespace {
+
+constexpr std::int64_t first_dial_backoff_ms = 100;
+constexpr std::int64_t max_dial_backoff_ms = 2000;
+
+peer_member* member_at(cluster_pointer self, const std::string& address) {
+  for (auto& [id, m] : self->state.members)
+    if (m.address == address)
+      return &m;
+  return nullptr;
+}
+
+void dial_due(cluster_pointer self) {
+  auto& st = self->state;
+  auto now = now_ms();
+  std::set<std::string> targets = st.seed_addresses;
+  for (auto& [id, m] : st.members)
+    if (!m.address.empty())
+      targets.insert(m.address);
+  for (const auto& address : targets) {
+    if (address == st.settings.advertise)
+      continue;
+    auto* m = member_at(self, address);
+    if (m && m->connected)
+      continue;
+    // A seed not yet known by id keeps a backoff of its own.
+    auto& seed = st.seed_dials[address];
+    std::int64_t& next = m ? m->next_dial_ms : seed.first;
+    std::int64_t& backoff = m ? m->dial_backoff_ms : seed.second;
+    if (next > now)
+      continue;
+    backoff = std::clamp(backoff * 2, first_dial_backoff_ms, max_dial_backoff_ms);
+    next = now + backoff;
+    st.link->connect(address);
+  }
+}
+
+void send_heartbeats(cluster_pointer self) {
+  auto& st = self->state;
+  heartbeat_msg hb;
+  hb.from = st.settings.node_id;
+  hb.incarnation = st.settings.transport.incarnation;
+  hb.members.push_back(st.settings.node_id + "@" + st.settings.advertise);
+  for (auto& [id, m] : st.members) {
+    if (!m.address.empty())
+      hb.members.push_back(id + "@" + m.address);
+    if (m.status == member_status::dead)
+      hb.convicted.push_back(id);
+  }
+  auto frame = encode_peer_message(self->system(), caf::make_message(std::move(hb)));
+  for (auto& [id, m] : st.members)
+    if (m.connected)
+      st.link->send(id, frame);
+}
+
+member_status judge(cluster_pointer self, const peer_member& m, std::int64_t now) {
+  if (!m.connected)
+    return member_status::dead;
+  auto phi = self->state.phi.phi(m.id, now);
+  if (phi >= 2 * self->state.settings.phi_threshold)
+    return member_status::dead;
+  if (phi >= self->state.settings.phi_threshold)
+    return member_status::suspected;
+  return member_status::alive;
+}
+
+// Re-judges every peer; a change in who is alive changes placement.
+void update_view(cluster_pointer self) {
+  auto& st = self->state;
+  auto now = now_ms();
+  std::set<std::string> alive;
+  for (auto& [id, m] : st.members) {
+    auto status = judge(self, m, now);
+    if (status != m.status)
+      spdlog::info("cluster: peer {} is {} (was {})", id, to_string(status), to_string(m.status));
+    m.status = status;
+    if (status != member_status::dead)
+      alive.insert(id);
+  }
+  if (!st.settled && (now - st.started_ms >= defaults::cluster::startup_settle_ms ||
+                      (alive.size() >= st.seed_addresses.size() && !st.seed_addresses.empty()))) {
+    st.settled = true;
+    st.last_alive.clear();
+    spdlog::info("cluster: {} settled with {} live peers of {} known", st.settings.node_id, alive.size(),
+                 st.members.size());
+    ++st.view_epoch;
+    st.last_alive = alive;
+    evaluate_placement(self);
+    return;
+  }
+  if (alive != st.last_alive) {
+    st.last_alive = alive;
+    ++st.view_epoch;
+    if (st.settled)
+      evaluate_placement(self);
+  }
+}
+
+void learn_member(cluster_pointer self, const std::string& id, const std::string& address) {
+  auto& st = self->state;
+  if (id.empty() || id == st.settings.node_id)
+    return;
+  auto& m = st.members[id];
+  if (m.id.empty()) {
+    m.id = id;
+    spdlog::info("cluster: learned of node {} at {}", id, address);
+  }
+  if (m.address.empty())
+    m.address = address;
+}
+
+} // namespace
+
+bool is_alive(cluster_pointer self, const std::string& id) {
+  if (id == self_id(self))
+    return true;
+  auto it = self->state.members.find(id);
+  return it != self->state.members.end() && it->second.status != member_status::dead;
+}
+
+std::vector<std::string> alive_peers(cluster_pointer self) {
+  std::vector<std::string> out;
+  for (auto& [id, m] : self->state.members)
+    if (m.status != member_status::dead)
+      out.push_back(id);
+  return out;
+}
+
+std::size_t cluster_size(cluster_pointer self) {
+  auto& st = self->state;
+  return std::max(st.members.size(), st.seed_addresses.size()) + 1;
+}
+
+std::vector<std::string> placement_of(cluster_pointer self, const namespace_key& ns) {
+  auto& st = self->state;
+  placement_table table;
+  table.nodes.push_back(st.settings.node_id);
+  for (auto& [id, m] : st.members)
+    table.nodes.push_back(id);
+  hash_ring ring{table};
+  std::vector<std::string> out;
+  for (auto& id : ring.replicas_for(placement_key(ns), table.nodes.size())) {
+    if (!is_alive(self, id))
+      continue;
+    out.push_back(id);
+    if (out.size() >= st.settings.replication_factor)
+      break;
+  }
+  return out;
+}
+
+void on_heartbeat(cluster_pointer self, const heartbeat_msg& hb) {
+  auto& st = self->state;
+  if (hb.from.empty() || hb.from == st.settings.node_id)
+    return;
+  for (const auto& entry : hb.members) {
+    auto at = entry.find('@');
+    if (at != std::string::npos)
+      learn_member(self, entry.substr(0, at), entry.substr(at + 1));
+  }
+  auto it = st.members.find(hb.from);
+  if (it == st.members.end())
+    return;
+  if (it->second.incarnation != hb.incarnation && it->second.incarnation != 0)
+    st.phi.forget(hb.from); // a restart: its old intervals say nothing now
+  it->second.incarnation = hb.incarnation;
+  st.phi.heartbeat(hb.from, now_ms());
+}
+
+void on_peer_up(cluster_pointer self, const std::string& id, std::uint64_t incarnation, const std::string& address) {
+  auto& st = self->state;
+  if (id == st.settings.node_id) {
+    // A seed list that names this node under another address.
+    st.seed_addresses.erase(address);
+    st.link->disconnect(id);
+    return;
+  }
+  learn_member(self, id, address);
+  auto& m = st.members[id];
+  m.address = address;
+  m.connected = true;
+  m.dial_backoff_ms = 0;
+  m.next_dial_ms = 0;
+  if (m.incarnation != incarnation)
+    st.phi.forget(id);
+  m.incarnation = incarnation;
+  st.phi.heartbeat(id, now_ms());
+  spdlog::info("cluster: connected to {} at {}", id, address);
+  update_view(self);
+  publish_board(self);
+}
+
+void on_peer_down(cluster_pointer self, const std::string& id, const std::string& address) {
+  auto& st = self->state;
+  auto* m = id.empty() ? member_at(self, address) : nullptr;
+  if (!id.empty()) {
+    auto it = st.members.find(id);
+    if (it != st.members.end())
+      m = &it->second;
+  }
+  if (!m)
+    return;
+  if (m->connected)
+    spdlog::info("cluster: lost connection to {} ({})", m->id, address);
+  bool was_connected = m->connected;
+  m->connected = false;
+  if (was_connected) {
+    // Redial at once: a peer that only dropped one connection comes back
+    // before anyone convicts it.
+    m->next_dial_ms = 0;
+    m->dial_backoff_ms = 0;
+  }
+  fail_calls_to(self, m->id, "connection to " + m->id + " lost");
+  update_view(self);
+  publish_board(self);
+}
+
+void membership_tick(cluster_pointer self) {
+  dial_due(self);
+  send_heartbeats(self);
+  update_view(self);
+}
+
+void publish_board(cluster_pointer self) {
+  auto& st = self->state;
+  cluster_status_reply s;
+  s.mode = "clustered";
+  s.self_node_id = st.settings.node_id;
+  s.nodes.push_back(st.settings.node_id);
+  auto now = now_ms();
+  for (auto& [id, m] : st.members) {
+    s.nodes.push_back(id);
+    s.peers[id] = peer_health{std::string(to_string(m.status)), st.phi.knows(id) ? st.phi.phi(id, now) : 0.0};
+    if (m.status == member_status::dead)
+      s.dead_nodes.push_back(id);
+  }
+  std::sort(s.nodes.begin(), s.nodes.end());
+  s.replication_factor = st.settings.replication_factor;
+  s.placement_epoch = st.view_epoch;
+  std::set<namespace_key> servable;
+  for (auto& [key, ns] : st.spaces) {
+    if (ns.mode == ns_mode::primary && ns.ready) {
+      servable.insert(key);
+      ++s.primary_namespaces;
+      auto wanted = std::min<std::size_t>(ns.replicas.size(), st.settings.replication_factor - 1);
+      if (ns.in_sync.size() < wanted || placement_of(self, key).size() < st.settings.replication_factor)
+        ++s.under_replicated_namespaces;
+    } else if (ns.mode == ns_mode::follower && ns.local_in_sync && is_alive(self, ns.primary)) {
+      servable.insert(key);
+    }
+  }
+  double lag = 0;
+  for (auto& [id, ship] : st.ships)
+    lag = std::max(lag, static_cast<double>(now - ship.started_ms) / 1000.0);
+  s.replication_lag_seconds = lag;
+  st.board->publish(std::move(s), std::move(servable));
+}
+
+} // namespace ferro::cluster

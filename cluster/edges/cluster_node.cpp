@@ -1,0 +1,217 @@
+#include "cluster/edges/cluster_node.hpp"
+
+#include <mutex>
+#include <random>
+
+#include <caf/actor_cast.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/send.hpp>
+
+#include <spdlog/spdlog.h>
+
+#include "cluster/edges/cluster_actor.hpp"
+
+namespace ferro::cluster {
+
+/// The transport's handlers run on its own thread and may fire before the
+/// actor exists (a peer dials early): they post through this holder.
+struct cluster_node::target_holder {
+  std::mutex mtx;
+  caf::actor actor;
+
+  template <class... Ts>
+  void post(Ts&&... xs) {
+    caf::actor target;
+    {
+      std::lock_guard lock{mtx};
+      target = actor;
+    }
+    if (target)
+      caf::anon_send(target, std::forward<Ts>(xs)...);
+  }
+};
+
+namespace {
+
+template <class T>
+std::function<void(reply_msg)> deliver(cache_service::callback<T> done, T reply_msg::*field) {
+  return [done = std::move(done), field](reply_msg r) {
+    if (!r.ok())
+      done(r.err());
+    else
+      done(std::move(r.*field));
+  };
+}
+
+} // namespace
+
+result<std::unique_ptr<cluster_node>> cluster_node::create(cluster_settings settings, caf::actor_system& sys) {
+  std::unique_ptr<cluster_node> out{new cluster_node};
+  out->sys_ = &sys;
+  out->board_ = std::make_shared<cluster_board>();
+  out->target_ = std::make_shared<target_holder>();
+  auto opts = settings.transport;
+  opts.node_id = settings.node_id;
+  opts.advertise = settings.advertise;
+  opts.incarnation = std::random_device{}() | (std::uint64_t{std::random_device{}()} << 32);
+  settings.transport.incarnation = opts.incarnation;
+  transport::transport_handlers handlers;
+  auto target = out->target_;
+  handlers.on_peer_up = [target](const transport::peer_info& p) {
+    target->post(peer_up_atom::value, p.node_id, p.incarnation, p.address);
+  };
+  handlers.on_frame = [target](const std::string& from, std::string frame) {
+    target->post(frame_atom::value, from, std::move(frame));
+  };
+  handlers.on_peer_down = [target](const std::string& id, const std::string& address, const std::string& why) {
+    if (!id.empty())
+      spdlog::debug("cluster: connection to {} ({}) down: {}", id, address, why);
+    target->post(peer_down_atom::value, id, address);
+  };
+  auto link = transport::frame_transport::start(opts, std::move(handlers));
+  if (!link)
+    return link.err();
+  out->link_ = std::move(link.value());
+  out->actor_ = spawn_cluster_actor(sys, std::move(settings), out->link_.get(), out->board_);
+  {
+    std::lock_guard lock{out->target_->mtx};
+    out->target_->actor = out->actor_;
+  }
+  return out;
+}
+
+cluster_node::~cluster_node() {
+  stop();
+}
+
+void cluster_node::configure(node_settings& settings) const {
+  settings.ns.replicator = caf::actor_cast<replicator_actor>(actor_);
+  settings.ns.initial_role = namespace_role::replica;
+}
+
+void cluster_node::attach(node& local) {
+  local_ = &local;
+}
+
+void cluster_node::start() {
+  caf::anon_send(actor_, start_atom::value, cluster_start{local_});
+}
+
+void cluster_node::stop() {
+  if (stopped_)
+    return;
+  stopped_ = true;
+  {
+    std::lock_guard lock{target_->mtx};
+    target_->actor = nullptr;
+  }
+  if (actor_)
+    caf::anon_send_exit(actor_, caf::exit_reason::user_shutdown);
+  actor_ = nullptr;
+  if (link_)
+    link_->stop();
+}
+
+void cluster_node::route(call_msg call, std::function<void(reply_msg)> done) {
+  caf::anon_send(actor_, route_atom::value, routed_call{std::move(call), std::move(done)});
+}
+
+void cluster_node::insert(insert_request req, callback<insert_reply> done) {
+  if (req.local) {
+    local_->insert(std::move(req), std::move(done));
+    return;
+  }
+  call_msg c;
+  c.op = call_op::insert;
+  c.ins = std::move(req);
+  route(std::move(c), deliver(std::move(done), &reply_msg::ins_reply));
+}
+
+void cluster_node::query(query_request req, callback<query_reply> done) {
+  // An in-sync copy here answers on this thread, without a hop.
+  if (req.local || board_->servable(req.ns)) {
+    local_->query(std::move(req), std::move(done));
+    return;
+  }
+  call_msg c;
+  c.op = call_op::query;
+  c.qry = std::move(req);
+  route(std::move(c), deliver(std::move(done), &reply_msg::qry_reply));
+}
+
+void cluster_node::remove(delete_request req, callback<delete_reply> done) {
+  if (req.local) {
+    local_->remove(std::move(req), std::move(done));
+    return;
+  }
+  call_msg c;
+  c.op = call_op::remove;
+  c.text = req.uuid;
+  route(std::move(c), [done = std::move(done)](reply_msg r) {
+    if (!r.ok())
+      done(r.err());
+    else
+      done(delete_reply{r.deleted});
+  });
+}
+
+void cluster_node::invalidate(invalidate_request req, callback<invalidate_reply> done) {
+  if (req.local) {
+    local_->invalidate(std::move(req), std::move(done));
+    return;
+  }
+  call_msg c;
+  c.op = call_op::invalidate;
+  c.inv = std::move(req);
+  route(std::move(c), deliver(std::move(done), &reply_msg::inv_reply));
+}
+
+void cluster_node::feedback(feedback_request req, callback<feedback_reply> done) {
+  if (req.local) {
+    local_->feedback(std::move(req), std::move(done));
+    return;
+  }
+  call_msg c;
+  c.op = call_op::feedback;
+  c.fb = std::move(req);
+  route(std::move(c), [done = std::move(done)](reply_msg r) {
+    if (!r.ok())
+      done(r.err());
+    else
+      done(feedback_reply{});
+  });
+}
+
+void cluster_node::compact(callback<compact_reply> done) {
+  local_->compact(std::move(done));
+}
+
+void cluster_node::entry_stats(callback<entry_stats_reply> done) {
+  local_->entry_stats(std::move(done));
+}
+
+void cluster_node::stats(callback<stats_reply> done) {
+  local_->stats(std::move(done));
+}
+
+health_reply cluster_node::health() {
+  return local_->health();
+}
+
+cluster_status_reply cluster_node::cluster_status() {
+  auto out = board_->status();
+  out.read_repair_enabled = local_->settings().read_repair_enabled;
+  if (out.mode.empty()) { // the actor has not published yet
+    out.mode = "clustered";
+    out.self_node_id = local_->settings().node_id;
+    out.nodes = {out.self_node_id};
+    out.replication_factor = local_->settings().replication_factor;
+  }
+  return out;
+}
+
+node_metrics& cluster_node::metrics() {
+  return local_->metrics();
+}
+
+} // namespace ferro::cluster

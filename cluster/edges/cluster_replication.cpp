@@ -1,0 +1,369 @@
+// Shipping a primary's durable batches to its in-sync replicas, and
+// bringing any copy up to date (catch-up): by the log after the copy's last
+// record when the two logs agree there, else by a reset and the image of
+// the live entries, then the log after it. Restarts, returns from a
+// partition, empty disks and joins all take this one path.
+
+#include <spdlog/spdlog.h>
+
+#include "actors/errors.hpp"
+#include "cluster/edges/cluster_state.hpp"
+
+namespace ferro::cluster {
+
+namespace {
+
+struct sync_job {
+  namespace_key ns;
+  std::string target;
+  std::uint64_t epoch = 0;
+  std::function<void(result<ns_position>)> done;
+  int busy_retries = 0;
+  int rounds = 0;
+};
+using job_ptr = std::shared_ptr<sync_job>;
+
+void step(cluster_pointer self, job_ptr job);
+
+void fail(const job_ptr& job, const error& e) {
+  job->done(e);
+}
+
+template <class F>
+void local_position(cluster_pointer self, const namespace_key& ns, F then, std::function<void(error)> failed) {
+  auto actor = self->state.local->namespace_for(ns);
+  if (!actor) {
+    failed(error{errc::unavailable, "the node is shutting down"});
+    return;
+  }
+  self->request(actor, self->state.settings.request_timeout, position_atom::value)
+      .then(std::move(then), [failed](caf::error& err) { failed(from_caf_error(err)); });
+}
+
+void send_records(cluster_pointer self, job_ptr job, log_batch batch, std::function<void()> next) {
+  call_msg m;
+  m.op = call_op::follow;
+  m.ns = job->ns;
+  m.epoch = job->epoch;
+  m.batch = std::move(batch);
+  send_call(self, job->target, std::move(m), self->state.settings.request_timeout,
+            [self, job, next = std::move(next)](const reply_msg& r) {
+              if (r.ok()) {
+                next();
+              } else if (r.err().code == errc::stale_replica) {
+                step(self, job); // the copy moved (a reset elsewhere): look again
+              } else {
+                fail(job, r.err());
+              }
+            });
+}
+
+void tail(cluster_pointer self, job_ptr job, std::uint64_t after);
+
+// A reset, then the image in batches, then the log after it.
+void full(cluster_pointer self, job_ptr job) {
+  auto actor = self->state.local->namespace_for(job->ns);
+  if (!actor) {
+    fail(job, error{errc::unavailable, "the node is shutting down"});
+    return;
+  }
+  self->request(actor, std::chrono::minutes(1), image_atom::value)
+      .then(
+          [self, job](log_batch& image) {
+            std::uint64_t first = image.records.empty() ? 1 : image.records.front().ns_seq;
+            std::uint64_t last = image.records.empty() ? 0 : image.records.back().ns_seq;
+            call_msg reset;
+            reset.op = call_op::reset;
+            reset.ns = job->ns;
+            reset.epoch = job->epoch;
+            reset.seq = first;
+            auto records = std::make_shared<std::vector<log_record>>(std::move(image.records));
+            spdlog::info("cluster: full resync of '{}' on {}: {} records from seq {}", display_name(job->ns),
+                         job->target, records->size(), first);
+            send_call(self, job->target, std::move(reset), self->state.settings.request_timeout,
+                      [self, job, records, last](const reply_msg& r) {
+                        if (!r.ok()) {
+                          if (r.err().code == errc::unavailable && ++job->busy_retries < 100) {
+                            defer(self, std::chrono::milliseconds(50), [self, job] { full(self, job); });
+                            return;
+                          }
+                          fail(job, r.err());
+                          return;
+                        }
+                        // Ship the image in bounded batches, one at a time.
+                        auto pos = std::make_shared<std::size_t>(0);
+                        auto next = std::make_shared<std::function<void()>>();
+                        *next = [self, job, records, pos, next, last] {
+                          if (*pos >= records->size()) {
+                            // Break the cycle through `next`, which destroys
+                            // this lambda: keep what is needed on the stack.
+                            auto keep_job = job;
+                            auto keep_next = next;
+                            auto done_with = std::move(*keep_next);
+                            (void)done_with;
+                            tail(self, keep_job, last);
+                            return;
+                          }
+                          log_batch chunk;
+                          std::size_t bytes = 0;
+                          while (*pos < records->size() &&
+                                 chunk.records.size() < defaults::cluster::catchup_batch_records &&
+                                 bytes < defaults::cluster::catchup_batch_bytes) {
+                            auto& rec = (*records)[(*pos)++];
+                            bytes += rec.entry.embedding.size() * sizeof(float) + rec.entry.response.size() +
+                                     rec.entry.query_text.size() + 64;
+                            chunk.records.push_back(std::move(rec));
+                          }
+                          send_records(self, job, std::move(chunk), [next] { (*next)(); });
+                        };
+                        (*next)();
+                      });
+          },
+          [job](caf::error& err) { fail(job, from_caf_error(err)); });
+}
+
+// The log after `after`, batch by batch, until it is exhausted.
+void tail(cluster_pointer self, job_ptr job, std::uint64_t after) {
+  self->request(self->state.local->storage_handle(), self->state.settings.request_timeout, read_after_atom::value,
+                job->ns, after, static_cast<std::uint64_t>(defaults::cluster::catchup_batch_records))
+      .then(
+          [self, job](log_batch& batch) {
+            if (batch.records.empty()) {
+              step(self, job);
+              return;
+            }
+            auto last = batch.records.back().ns_seq;
+            send_records(self, job, std::move(batch), [self, job, last] { tail(self, job, last); });
+          },
+          // Dropped by a snapshot here (or never logged): the image it is.
+          [self, job](caf::error&) { full(self, job); });
+}
+
+// Compares the two copies and picks the way to bring the target up.
+void step(cluster_pointer self, job_ptr job) {
+  if (++job->rounds > 10000) {
+    fail(job, error{errc::unavailable, "catch-up does not converge"});
+    return;
+  }
+  call_msg ask;
+  ask.op = call_op::position;
+  ask.ns = job->ns;
+  send_call(self, job->target, std::move(ask), self->state.settings.request_timeout, [self, job](const reply_msg& r) {
+    if (!r.ok()) {
+      fail(job, r.err());
+      return;
+    }
+    auto theirs = r.pos;
+    if (theirs.epoch > job->epoch) {
+      fail(job, error{errc::fenced, job->target + " is at a newer epoch of '" + display_name(job->ns) + "'"});
+      return;
+    }
+    local_position(
+        self, job->ns,
+        [self, job, theirs](const ns_position& mine) {
+          if (theirs.last_seq == mine.last_seq && theirs.last_epoch == mine.last_epoch &&
+              theirs.exists == mine.exists) {
+            job->done(theirs);
+            return;
+          }
+          if (!theirs.exists || theirs.last_epoch == 0 || theirs.last_seq > mine.last_seq) {
+            full(self, job);
+            return;
+          }
+          // Do the logs agree at the target's last record? Then only what
+          // follows it is missing.
+          self->request(self->state.local->storage_handle(), self->state.settings.request_timeout,
+                        read_after_atom::value, job->ns, theirs.last_seq - 1, std::uint64_t{1})
+              .then(
+                  [self, job, theirs](const log_batch& b) {
+                    if (!b.records.empty() && b.records.front().ns_seq == theirs.last_seq &&
+                        b.records.front().epoch == theirs.last_epoch)
+                      tail(self, job, theirs.last_seq);
+                    else
+                      full(self, job);
+                  },
+                  [self, job](caf::error&) { full(self, job); });
+        },
+        [job](error e) { fail(job, e); });
+  });
+}
+
+} // namespace
+
+void sync_replica(cluster_pointer self, const namespace_key& ns, const std::string& target, std::uint64_t epoch,
+                  std::function<void(result<ns_position>)> done) {
+  auto job = std::make_shared<sync_job>();
+  job->ns = ns;
+  job->target = target;
+  job->epoch = epoch;
+  job->done = std::move(done);
+  step(self, job);
+}
+
+void start_catch_up(cluster_pointer self, const namespace_key& ns, const std::string& target) {
+  auto& sp = space(self, ns);
+  if (sp.mode != ns_mode::primary || sp.in_sync.count(target) || sp.syncing.count(target) ||
+      !is_alive(self, target))
+    return;
+  sp.syncing.insert(target);
+  auto epoch = sp.epoch;
+  sync_replica(self, ns, target, epoch, [self, ns, target, epoch](result<ns_position> r) {
+    auto& sp = space(self, ns);
+    sp.syncing.erase(target);
+    if (sp.mode != ns_mode::primary || sp.epoch != epoch)
+      return;
+    if (!r) {
+      spdlog::info("cluster: catch-up of '{}' on {} stopped: {}", display_name(ns), target, r.err().message);
+      if (r.err().code == errc::fenced)
+        step_down(self, ns, epoch + 1);
+      return; // replication_tick tries again
+    }
+    if (r->last_seq < sp.shipped_seq) {
+      start_catch_up(self, ns, target); // writes went on meanwhile
+      return;
+    }
+    // Joins the set in the same step that checked it: every later batch
+    // is shipped to it live.
+    sp.in_sync.insert(target);
+    call_msg notice;
+    notice.op = call_op::in_sync;
+    notice.ns = ns;
+    notice.epoch = epoch;
+    notice.seq = 1;
+    send_call(self, target, std::move(notice), std::chrono::seconds(1), [](const reply_msg&) {});
+    publish_board(self);
+  });
+}
+
+namespace {
+
+// After a replica failed a batch, the primary may acknowledge without it
+// only while it still leads: a majority confirms that no newer epoch exists
+// (an election needs a majority too, so one of them would know).
+void confirm_leadership(cluster_pointer self, const namespace_key& ns, std::uint64_t epoch,
+                        std::function<void(bool)> done) {
+  struct count {
+    std::size_t expected = 0, replies = 0, yes = 0;
+    bool fenced = false;
+    std::uint64_t newer = 0;
+  };
+  auto c = std::make_shared<count>();
+  auto targets = alive_peers(self);
+  targets.push_back(self_id(self));
+  c->expected = targets.size();
+  for (const auto& t : targets) {
+    call_msg m;
+    m.op = call_op::confirm;
+    m.ns = ns;
+    m.epoch = epoch;
+    send_call(self, t, std::move(m), self->state.settings.replication_timeout, [=](const reply_msg& r) {
+      if (r.ok())
+        ++c->yes;
+      else if (r.err().code == errc::fenced) {
+        c->fenced = true;
+        c->newer = std::max(c->newer, r.pos.epoch);
+      }
+      if (++c->replies < c->expected)
+        return;
+      if (c->fenced) {
+        step_down(self, ns, c->newer);
+        done(false);
+        return;
+      }
+      done(c->yes * 2 > cluster_size(self));
+    });
+  }
+}
+
+void finish_ship(cluster_pointer self, std::uint64_t id) {
+  auto it = self->state.ships.find(id);
+  if (it == self->state.ships.end() || !it->second.waiting.empty())
+    return;
+  auto ship = std::move(it->second);
+  self->state.ships.erase(it);
+  if (!ship.lost_replica) {
+    ship.promise.deliver(true);
+    return;
+  }
+  auto promise = ship.promise;
+  confirm_leadership(self, ship.ns, ship.epoch, [promise, ns = ship.ns](bool leading) mutable {
+    if (leading)
+      promise.deliver(true);
+    else
+      promise.deliver(to_caf_error(errc::unavailable, "lost the lead of namespace '" + display_name(ns) +
+                                                          "' while replicating; retry"));
+  });
+}
+
+} // namespace
+
+caf::result<bool> ship(cluster_pointer self, log_batch& batch) {
+  if (batch.records.empty())
+    return true;
+  auto ns = batch.records.front().ns;
+  auto& sp = space(self, ns);
+  if (sp.mode != ns_mode::primary)
+    return to_caf_error(errc::fenced, "node " + self_id(self) + " no longer leads '" + display_name(ns) + "'");
+  for (const auto& r : batch.records)
+    sp.shipped_seq = std::max(sp.shipped_seq, r.ns_seq);
+  if (sp.in_sync.empty())
+    return true; // under-replicated: /cluster/status and the metric say so
+  auto id = self->state.next_ship++;
+  auto& entry = self->state.ships[id];
+  entry.promise = self->make_response_promise<bool>();
+  entry.ns = ns;
+  entry.epoch = sp.epoch;
+  entry.waiting = sp.in_sync;
+  entry.started_ms = now_ms();
+  auto promise = entry.promise;
+  auto epoch = sp.epoch;
+  auto targets = sp.in_sync; // callbacks may change the set
+  for (const auto& target : targets) {
+    call_msg m;
+    m.op = call_op::follow;
+    m.ns = ns;
+    m.epoch = epoch;
+    m.batch = batch;
+    send_call(self, target, std::move(m), self->state.settings.replication_timeout, [=](const reply_msg& r) {
+      auto it = self->state.ships.find(id);
+      if (it == self->state.ships.end())
+        return;
+      auto& sp = space(self, ns);
+      if (r.ok()) {
+        it->second.waiting.erase(target);
+      } else if (r.err().code == errc::fenced) {
+        auto ship = std::move(it->second);
+        self->state.ships.erase(it);
+        step_down(self, ns, r.pos.epoch);
+        ship.promise.deliver(to_caf_error(r.err()));
+        return;
+      } else {
+        spdlog::warn("cluster: replica {} of '{}' leaves the in-sync set: {}", target, display_name(ns),
+                     r.message);
+        if (r.err().code == errc::timeout)
+          self->state.board->replication_timeouts.fetch_add(1, std::memory_order_relaxed);
+        sp.in_sync.erase(target);
+        it->second.lost_replica = true;
+        it->second.waiting.erase(target);
+        call_msg notice;
+        notice.op = call_op::in_sync;
+        notice.ns = ns;
+        notice.epoch = epoch;
+        notice.seq = 0;
+        send_call(self, target, std::move(notice), std::chrono::seconds(1), [](const reply_msg&) {});
+      }
+      finish_ship(self, id);
+    });
+  }
+  return promise;
+}
+
+void replication_tick(cluster_pointer self) {
+  for (auto& [key, sp] : self->state.spaces)
+    if (sp.mode == ns_mode::primary)
+      for (const auto& r : sp.replicas)
+        if (!sp.in_sync.count(r) && !sp.syncing.count(r))
+          start_catch_up(self, key, r);
+}
+
+} // namespace ferro::cluster

@@ -1,0 +1,159 @@
+#pragma once
+
+// The cluster actor's state and the functions over it, shared by the files
+// that implement its parts: cluster_membership.cpp (who is alive),
+// cluster_election.cpp (who leads a namespace), cluster_replication.cpp
+// (shipping and catch-up) and cluster_calls.cpp (requests between nodes).
+// Everything here runs in the actor's context, one message at a time.
+
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <caf/event_based_actor.hpp>
+#include <caf/response_promise.hpp>
+#include <caf/typed_response_promise.hpp>
+#include <caf/stateful_actor.hpp>
+
+#include "actors/actors.hpp"
+#include "actors/node.hpp"
+#include "cluster/edges/cluster_actor.hpp"
+#include "cluster/member.hpp"
+#include "cluster/phi_detector.hpp"
+#include "cluster/placement.hpp"
+#include "cluster/transport/frame_transport.hpp"
+
+namespace ferro::cluster {
+
+using defer_atom = caf::atom_constant<caf::atom("defer")>;
+
+/// A continuation run later on the actor (a retry after a pause).
+struct deferred {
+  std::function<void()> fn;
+};
+
+struct peer_member {
+  std::string id;
+  std::string address;
+  std::uint64_t incarnation = 0;
+  bool connected = false; ///< our outgoing connection is up
+  member_status status = member_status::dead;
+  std::int64_t next_dial_ms = 0;
+  std::int64_t dial_backoff_ms = 0;
+};
+
+enum class ns_mode : std::uint8_t { none, follower, electing, primary };
+
+/// This node's part in one namespace.
+struct ns_state {
+  ns_mode mode = ns_mode::none;
+  std::uint64_t epoch = 0; ///< highest epoch granted or seen here
+  // As primary:
+  bool ready = false;                ///< elected and past the first catch-up wait
+  std::int64_t ready_deadline_ms = 0;
+  std::vector<std::string> replicas; ///< placement's replicas, without this node
+  std::set<std::string> in_sync;     ///< replicas every write waits for
+  std::set<std::string> syncing;     ///< replicas a catch-up is running for
+  std::uint64_t shipped_seq = 0;     ///< newest sequence number shipped live
+  std::deque<std::function<void(bool)>> waiting; ///< requests held until ready
+  std::int64_t next_election_ms = 0;
+  // As replica:
+  std::string primary;        ///< who last sent records at our epoch
+  bool local_in_sync = false; ///< the primary declared this copy in sync
+  bool holds_copy = false;    ///< this node has a copy (logged or recovered)
+};
+
+struct pending_call {
+  std::string peer;
+  std::int64_t deadline_ms = 0;
+  std::function<void(const reply_msg&)> done;
+};
+
+/// A live batch waiting for the in-sync replicas.
+struct pending_ship {
+  caf::typed_response_promise<bool> promise;
+  namespace_key ns;
+  std::uint64_t epoch = 0;
+  std::set<std::string> waiting;
+  bool lost_replica = false; ///< a replica failed: confirm leadership before acking
+  std::int64_t started_ms = 0;
+};
+
+struct cluster_state {
+  cluster_settings settings;
+  node* local = nullptr;
+  transport::frame_transport* link = nullptr;
+  std::shared_ptr<cluster_board> board;
+  std::int64_t started_ms = 0;
+  bool settled = false; ///< past the start-up wait for seeds
+  std::map<std::string, peer_member> members; ///< every peer ever seen (not this node)
+  std::set<std::string> seed_addresses;       ///< without our own
+  std::map<std::string, std::pair<std::int64_t, std::int64_t>> seed_dials; ///< next dial, backoff
+  phi_detector phi;
+  std::uint64_t view_epoch = 0;
+  std::set<std::string> last_alive;
+  std::map<namespace_key, ns_state> spaces;
+  std::map<std::uint64_t, pending_call> calls;
+  std::uint64_t next_rid = 1;
+  std::map<std::uint64_t, pending_ship> ships;
+  std::uint64_t next_ship = 1;
+  static inline const char* name = "ferro.cluster";
+};
+
+using cluster_pointer = caf::stateful_actor<cluster_state>*;
+
+std::int64_t now_ms();
+const std::string& self_id(cluster_pointer self);
+
+// ---- cluster_membership.cpp
+void on_heartbeat(cluster_pointer self, const heartbeat_msg& hb);
+void on_peer_up(cluster_pointer self, const std::string& id, std::uint64_t incarnation, const std::string& address);
+void on_peer_down(cluster_pointer self, const std::string& id, const std::string& address);
+void membership_tick(cluster_pointer self);
+bool is_alive(cluster_pointer self, const std::string& id);
+std::vector<std::string> alive_peers(cluster_pointer self);
+/// Members the cluster is known to have, this node included (dead ones too):
+/// the electorate majorities are counted in.
+std::size_t cluster_size(cluster_pointer self);
+/// The live nodes that should hold `ns`, its primary first.
+std::vector<std::string> placement_of(cluster_pointer self, const namespace_key& ns);
+void publish_board(cluster_pointer self);
+
+// ---- cluster_calls.cpp
+void send_call(cluster_pointer self, const std::string& peer, call_msg msg, std::chrono::milliseconds timeout,
+               std::function<void(const reply_msg&)> done);
+void on_reply(cluster_pointer self, const reply_msg& reply);
+void on_call(cluster_pointer self, call_msg msg);
+void route(cluster_pointer self, routed_call rc);
+void fail_calls_to(cluster_pointer self, const std::string& peer, const std::string& why);
+void expire_calls(cluster_pointer self);
+void defer(cluster_pointer self, std::chrono::milliseconds delay, std::function<void()> fn);
+
+// ---- cluster_election.cpp
+ns_state& space(cluster_pointer self, const namespace_key& ns);
+/// Runs `fn(true)` once this node leads `ns` and is ready, electing it if
+/// placement says it should lead; `fn(false)` when it must not.
+void with_leadership(cluster_pointer self, const namespace_key& ns, std::function<void(bool)> fn);
+void evaluate_placement(cluster_pointer self);
+void step_down(cluster_pointer self, const namespace_key& ns, std::uint64_t epoch);
+void election_tick(cluster_pointer self);
+/// A prepare from another node: grant (fence this copy at `epoch`) or refuse.
+void on_prepare(cluster_pointer self, const call_msg& msg, std::function<void(reply_msg)> reply);
+
+// ---- cluster_replication.cpp
+caf::result<bool> ship(cluster_pointer self, log_batch& batch);
+/// Brings `target`'s copy of `ns` up to this node's, at `epoch`; `done`
+/// gets the target's final position or the error that stopped it.
+void sync_replica(cluster_pointer self, const namespace_key& ns, const std::string& target, std::uint64_t epoch,
+                  std::function<void(result<ns_position>)> done);
+void start_catch_up(cluster_pointer self, const namespace_key& ns, const std::string& target);
+void replication_tick(cluster_pointer self);
+
+} // namespace ferro::cluster
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::cluster::deferred)
