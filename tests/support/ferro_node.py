@@ -38,6 +38,7 @@ class FerroNode:
         self.extra_env = dict(env or {})
         self.port = port or free_port()
         self.proc: Optional[subprocess.Popen] = None
+        self.paused = False
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}-node.log"
 
     @property
@@ -85,11 +86,20 @@ class FerroNode:
         except OSError:
             return ""
 
+    @property
+    def running(self) -> bool:
+        """The process exists and has not exited (it may be paused)."""
+        return self.proc is not None and self.proc.poll() is None
+
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30.0) -> int:
         if self.proc is None:
             return 0
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
+            if self.paused:
+                # A stopped process only acts on a pending SIGTERM once continued.
+                self.proc.send_signal(signal.SIGCONT)
+        self.paused = False
         try:
             rc = self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -100,6 +110,18 @@ class FerroNode:
 
     def kill(self) -> None:
         self.stop(signal.SIGKILL)
+
+    def pause(self) -> None:
+        """SIGSTOP: the process keeps its sockets but answers nothing (a hung node, not a dead one)."""
+        assert self.running, "pause() needs a running node"
+        self.proc.send_signal(signal.SIGSTOP)
+        self.paused = True
+
+    def resume(self) -> None:
+        """SIGCONT after pause()."""
+        if self.running:
+            self.proc.send_signal(signal.SIGCONT)
+        self.paused = False
 
     def __enter__(self) -> "FerroNode":
         return self.start()
