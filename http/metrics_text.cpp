@@ -195,6 +195,23 @@ std::string render_metrics(const node_metrics& m, const health_reply& health, co
   e.gauge("ferrocache_cluster_nodes", "Nodes in the ring (1 in single mode).", nodes);
   e.gauge("ferrocache_cluster_peers_suspected", "Peers the failure detector suspects.", suspected);
   e.gauge("ferrocache_cluster_peers_dead", "Peers considered dead.", dead);
+  if (cluster.mode == "clustered") {
+    e.header("ferrocache_cluster_peer_phi", "gauge", "Phi accrual suspicion of each peer.");
+    for (const auto& [id, p] : cluster.peers)
+      e.sample("ferrocache_cluster_peer_phi", "peer=\"" + escape_label_value(id) + "\"", p.phi);
+    e.gauge("ferrocache_cluster_under_replicated_namespaces",
+            "Namespaces led here with fewer in-sync replicas than the replication factor wants.",
+            cluster.under_replicated_namespaces);
+    e.gauge("ferrocache_cluster_primary_namespaces", "Namespaces this node leads.", cluster.primary_namespaces);
+    e.header("ferrocache_replication_lag_seconds", "gauge",
+             "Age of the oldest write waiting for its in-sync replicas.");
+    e.sample("ferrocache_replication_lag_seconds", {}, cluster.replication_lag_seconds);
+    e.header("ferrocache_replication_timeouts_total", "counter",
+             "Replicas that left an in-sync set because a write timed out.");
+    e.sample("ferrocache_replication_timeouts_total", {}, cluster.replication_timeouts_total);
+    e.header("ferrocache_failovers_total", "counter", "Namespaces this node took the lead of (elections won).");
+    e.sample("ferrocache_failovers_total", {}, cluster.failovers_total);
+  }
 
   e.histogram("ferrocache_query_duration_seconds", "POST /query latency, request parsed to response ready.",
               m.query_duration);

@@ -323,7 +323,14 @@ http_response cluster_status_response(const cluster_status_reply& r) {
   w.end_object().key("dead_nodes").begin_array();
   for (const auto& n : r.dead_nodes)
     w.string(n);
-  w.end_array().end_object();
+  w.end_array()
+      .key("placement_epoch")
+      .number(r.placement_epoch)
+      .key("under_replicated_namespaces")
+      .number(r.under_replicated_namespaces)
+      .key("primary_namespaces")
+      .number(r.primary_namespaces)
+      .end_object();
   return json_ok(w.take());
 }
 

@@ -1,6 +1,8 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <set>
@@ -16,10 +18,13 @@ namespace ferro::cluster {
 /// its primary declared in sync). Written by the actor only.
 class cluster_board {
 public:
-  void publish(cluster_status_reply status, std::set<namespace_key> servable) {
+  /// `lease_until_ms` (steady clock): after it, no copy here is served
+  /// until the actor publishes again (see read_lease_until).
+  void publish(cluster_status_reply status, std::set<namespace_key> servable, std::int64_t lease_until_ms) {
     std::lock_guard lock{mtx_};
     status_ = std::move(status);
     servable_ = std::move(servable);
+    lease_until_ms_ = lease_until_ms;
   }
   cluster_status_reply status() const {
     std::lock_guard lock{mtx_};
@@ -29,8 +34,11 @@ public:
     return out;
   }
   bool servable(const namespace_key& key) const {
+    auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                   std::chrono::steady_clock::now().time_since_epoch())
+                   .count();
     std::lock_guard lock{mtx_};
-    return servable_.count(key) > 0;
+    return now < lease_until_ms_ && servable_.count(key) > 0;
   }
 
   std::atomic<std::uint64_t> replication_timeouts{0};
@@ -40,6 +48,7 @@ private:
   mutable std::mutex mtx_;
   cluster_status_reply status_;
   std::set<namespace_key> servable_;
+  std::int64_t lease_until_ms_ = 0;
 };
 
 } // namespace ferro::cluster

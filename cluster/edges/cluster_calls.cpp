@@ -217,6 +217,15 @@ void on_call(cluster_pointer self, call_msg msg) {
       return;
     }
     case call_op::query:
+      // Only a leader or an in-sync replica answers for others: a copy that
+      // is behind (or no copy) would report misses for entries that exist.
+      if (!msg.qry.local && !serves_reads(self, msg.qry.ns)) {
+        auto r = reply_msg::failure(0, error{errc::not_owner, self_id(self) + " holds no in-sync copy of '" +
+                                                                   display_name(msg.qry.ns) + "'"});
+        r.pos.exists = has_local(self, msg.qry.ns); // a copy that is behind, or none at all
+        reply(std::move(r));
+        return;
+      }
       local->query(std::move(msg.qry), answer_with(reply, &reply_msg::qry_reply));
       return;
     case call_op::locate: {
@@ -279,10 +288,17 @@ void on_call(cluster_pointer self, call_msg msg) {
       }
       return;
     }
-    case call_op::owner_hint:
-      space(self, msg.ns).holds_copy |= has_local(self, msg.ns);
+    case call_op::owner_hint: {
+      auto& sp = space(self, msg.ns);
+      sp.holds_copy |= has_local(self, msg.ns);
+      sp.hinted = true; // election_tick keeps trying while placement names this node
+      // A leader told of a newer epoch than its own was deposed while it
+      // could not hear (a pause): it must win a new election first.
+      if ((sp.mode == ns_mode::primary || sp.mode == ns_mode::electing) && msg.epoch > sp.epoch)
+        step_down(self, msg.ns, msg.epoch);
       with_leadership(self, msg.ns, [](bool) {});
       return;
+    }
     case call_op::confirm: {
       auto& sp = space(self, msg.ns);
       reply_msg m;
@@ -370,6 +386,51 @@ void route_delete(cluster_pointer self, routed_call rc) {
   }
 }
 
+// A query goes to the first node in ring order that serves reads of its
+// namespace (the leader, or an in-sync replica); a node that does not
+// refuses and the next is asked. When none does (a namespace nobody holds
+// yet, or every copy catching up), this node's own copy answers.
+void ask_next(cluster_pointer self, std::shared_ptr<routed_call> rc, std::vector<std::string> candidates,
+              std::size_t at, bool copy_behind = false) {
+  auto* local = self->state.local;
+  if (at >= candidates.size()) {
+    // No node serves it. When copies exist but are all behind (a failover
+    // in progress), a miss could be a lie: refuse. When none exists, a
+    // miss is the truth.
+    if (copy_behind || has_local(self, rc->call.qry.ns)) {
+      rc->done(reply_msg::failure(0, error{errc::unavailable, "no in-sync copy of '" +
+                                                                  display_name(rc->call.qry.ns) +
+                                                                  "' answers right now (failover); retry"}));
+      return;
+    }
+    local->query(rc->call.qry, answer_with(rc->done, &reply_msg::qry_reply));
+    return;
+  }
+  auto target = candidates[at];
+  if (target == self_id(self) && !serves_reads(self, rc->call.qry.ns)) {
+    ask_next(self, std::move(rc), std::move(candidates), at + 1, copy_behind);
+    return;
+  }
+  call_msg c = rc->call;
+  send_call(self, target, std::move(c), self->state.settings.request_timeout,
+            [self, rc, candidates, at, copy_behind](const reply_msg& r) {
+              if (r.ok()) {
+                rc->done(r);
+                return;
+              }
+              auto code = r.err().code;
+              if (code == errc::not_owner || code == errc::unavailable || code == errc::timeout)
+                ask_next(self, rc, candidates, at + 1, copy_behind || code != errc::not_owner || r.pos.exists);
+              else
+                rc->done(r);
+            });
+}
+
+void route_query(cluster_pointer self, routed_call rc) {
+  auto candidates = ring_order(self, rc.call.qry.ns);
+  ask_next(self, std::make_shared<routed_call>(std::move(rc)), std::move(candidates), 0);
+}
+
 } // namespace
 
 void route(cluster_pointer self, routed_call rc) {
@@ -383,25 +444,11 @@ void route(cluster_pointer self, routed_call rc) {
                      : call.op == call_op::invalidate ? call.inv.ns
                      : call.op == call_op::feedback   ? call.fb.ns
                                                       : call.ns;
-  auto placed = placement_of(self, ns);
   if (call.op == call_op::query) {
-    // The primary answers; when it cannot, a copy here is better than nothing.
-    auto* local = self->state.local;
-    auto req = call.qry;
-    auto fallback = [local, req, done = rc.done](const reply_msg& r) mutable {
-      if (r.ok() || !(r.err().code == errc::unavailable || r.err().code == errc::timeout)) {
-        done(r);
-        return;
-      }
-      local->query(std::move(req), answer_with(std::move(done), &reply_msg::qry_reply));
-    };
-    if (placed.empty()) {
-      fallback(reply_msg::failure(0, error{errc::unavailable, "no live node"}));
-      return;
-    }
-    send_call(self, placed.front(), std::move(call), self->state.settings.request_timeout, std::move(fallback));
+    route_query(self, std::move(rc));
     return;
   }
+  auto placed = placement_of(self, ns);
   if (placed.empty()) {
     rc.done(reply_msg::failure(0, error{errc::unavailable, "no live node can take namespace '" +
                                                                display_name(ns) + "'"}));

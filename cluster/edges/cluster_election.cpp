@@ -97,6 +97,7 @@ struct tally {
   std::size_t replies = 0;
   std::size_t grants = 0;
   std::uint64_t newest_refused = 0;
+  bool leader_refused = false; ///< a live leader that placement (in its view) still names said no
   bool any_copy = false;
   ns_position best;
   std::string best_node;
@@ -106,6 +107,14 @@ void conclude(cluster_pointer self, const namespace_key& ns, std::uint64_t epoch
   auto& sp = space(self, ns);
   if (sp.mode != ns_mode::electing || sp.epoch != epoch)
     return;
+  // A live leader keeps its namespace until it agrees to hand it over (its
+  // view changes and it hints this node): winning without it could miss
+  // writes it acknowledged alone, with its replicas out of sync.
+  if (t.leader_refused) {
+    sp.epoch = std::max(sp.epoch, t.newest_refused);
+    election_failed(self, ns, epoch, "the current leader still holds it");
+    return;
+  }
   if (t.grants * 2 <= cluster_size(self)) {
     sp.epoch = std::max(sp.epoch, t.newest_refused);
     election_failed(self, ns, epoch,
@@ -160,6 +169,7 @@ void start_election(cluster_pointer self, const namespace_key& ns) {
                   }
                 } else {
                   t->newest_refused = std::max(t->newest_refused, r.pos.epoch);
+                  t->leader_refused |= r.err().code == errc::not_owner;
                 }
                 if (++t->replies == t->expected)
                   conclude(self, ns, epoch, *t);
@@ -176,6 +186,7 @@ void notify(cluster_pointer self, const std::string& peer, call_op op, const nam
   call_msg m;
   m.op = op;
   m.ns = ns;
+  m.epoch = space(self, ns).epoch;
   send_call(self, peer, std::move(m), std::chrono::seconds(1), [](const reply_msg&) {});
 }
 
@@ -280,7 +291,7 @@ void evaluate_placement(cluster_pointer self) {
         sp.replicas = replicas;
         for (const auto& r : replicas)
           start_catch_up(self, key, r);
-      } else if (sp.mode != ns_mode::electing && sp.holds_copy) {
+      } else if (sp.mode != ns_mode::electing && (sp.holds_copy || sp.hinted)) {
         start_election(self, key);
       }
     } else {
@@ -302,8 +313,8 @@ void election_tick(cluster_pointer self) {
     if (sp.mode == ns_mode::primary && !sp.ready &&
         (sp.in_sync.size() >= sp.replicas.size() || now >= sp.ready_deadline_ms))
       ready.push_back(key);
-    else if ((sp.mode == ns_mode::none || sp.mode == ns_mode::follower) && sp.holds_copy && self->state.settled &&
-             now >= sp.next_election_ms && placed_here(self, key))
+    else if ((sp.mode == ns_mode::none || sp.mode == ns_mode::follower) && (sp.holds_copy || sp.hinted) &&
+             self->state.settled && now >= sp.next_election_ms && placed_here(self, key))
       retry.push_back(key);
   }
   for (const auto& key : ready)

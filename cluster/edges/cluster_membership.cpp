@@ -4,6 +4,7 @@
 // connected but silent (paused, or cut off without a reset).
 
 #include <algorithm>
+#include <climits>
 
 #include <caf/send.hpp>
 
@@ -147,7 +148,7 @@ std::size_t cluster_size(cluster_pointer self) {
   return std::max(st.members.size(), st.seed_addresses.size()) + 1;
 }
 
-std::vector<std::string> placement_of(cluster_pointer self, const namespace_key& ns) {
+std::vector<std::string> ring_order(cluster_pointer self, const namespace_key& ns) {
   auto& st = self->state;
   placement_table table;
   table.nodes.push_back(st.settings.node_id);
@@ -155,14 +156,44 @@ std::vector<std::string> placement_of(cluster_pointer self, const namespace_key&
     table.nodes.push_back(id);
   hash_ring ring{table};
   std::vector<std::string> out;
-  for (auto& id : ring.replicas_for(placement_key(ns), table.nodes.size())) {
-    if (!is_alive(self, id))
-      continue;
-    out.push_back(id);
-    if (out.size() >= st.settings.replication_factor)
-      break;
-  }
+  for (auto& id : ring.replicas_for(placement_key(ns), table.nodes.size()))
+    if (is_alive(self, id))
+      out.push_back(id);
   return out;
+}
+
+std::vector<std::string> placement_of(cluster_pointer self, const namespace_key& ns) {
+  auto out = ring_order(self, ns);
+  if (out.size() > self->state.settings.replication_factor)
+    out.resize(self->state.settings.replication_factor);
+  return out;
+}
+
+std::int64_t read_lease_until(cluster_pointer self) {
+  auto& st = self->state;
+  std::vector<std::int64_t> heard;
+  for (auto& [id, m] : st.members)
+    heard.push_back(m.last_heard_ms);
+  std::sort(heard.rbegin(), heard.rend());
+  // This node counts itself; it needs majority - 1 peers.
+  auto needed = cluster_size(self) / 2; // (size/2 + 1) - 1
+  std::int64_t lease = 3 * st.settings.heartbeat_interval.count();
+  if (needed == 0)
+    return INT64_MAX;
+  if (heard.size() < needed)
+    return 0;
+  return heard[needed - 1] + lease;
+}
+
+bool serves_reads(cluster_pointer self, const namespace_key& ns) {
+  if (now_ms() >= read_lease_until(self))
+    return false;
+  auto it = self->state.spaces.find(ns);
+  if (it == self->state.spaces.end())
+    return false;
+  auto& sp = it->second;
+  return (sp.mode == ns_mode::primary && sp.ready) ||
+         (sp.mode == ns_mode::follower && sp.local_in_sync && is_alive(self, sp.primary));
 }
 
 void on_heartbeat(cluster_pointer self, const heartbeat_msg& hb) {
@@ -180,7 +211,23 @@ void on_heartbeat(cluster_pointer self, const heartbeat_msg& hb) {
   if (it->second.incarnation != hb.incarnation && it->second.incarnation != 0)
     st.phi.forget(hb.from); // a restart: its old intervals say nothing now
   it->second.incarnation = hb.incarnation;
+  it->second.last_heard_ms = now_ms();
   st.phi.heartbeat(hb.from, now_ms());
+  // A peer that has just convicted this node (we were paused or cut off)
+  // may have elected new leaders for what we led: stop leading, and let
+  // elections (which fetch the most advanced copy) decide again.
+  bool convicts = std::find(hb.convicted.begin(), hb.convicted.end(), st.settings.node_id) != hb.convicted.end();
+  bool newly = convicts && !it->second.convicts_us;
+  it->second.convicts_us = convicts;
+  if (newly) {
+    spdlog::warn("cluster: {} holds this node dead: stepping down from every namespace led here", hb.from);
+    std::vector<std::pair<namespace_key, std::uint64_t>> led;
+    for (auto& [key, sp] : st.spaces)
+      if (sp.mode == ns_mode::primary || sp.mode == ns_mode::electing)
+        led.emplace_back(key, sp.epoch);
+    for (auto& [key, epoch] : led)
+      step_down(self, key, epoch);
+  }
 }
 
 void on_peer_up(cluster_pointer self, const std::string& id, std::uint64_t incarnation, const std::string& address) {
@@ -255,21 +302,20 @@ void publish_board(cluster_pointer self) {
   s.placement_epoch = st.view_epoch;
   std::set<namespace_key> servable;
   for (auto& [key, ns] : st.spaces) {
-    if (ns.mode == ns_mode::primary && ns.ready) {
+    if (serves_reads(self, key))
       servable.insert(key);
+    if (ns.mode == ns_mode::primary && ns.ready) {
       ++s.primary_namespaces;
       auto wanted = std::min<std::size_t>(ns.replicas.size(), st.settings.replication_factor - 1);
       if (ns.in_sync.size() < wanted || placement_of(self, key).size() < st.settings.replication_factor)
         ++s.under_replicated_namespaces;
-    } else if (ns.mode == ns_mode::follower && ns.local_in_sync && is_alive(self, ns.primary)) {
-      servable.insert(key);
     }
   }
   double lag = 0;
   for (auto& [id, ship] : st.ships)
     lag = std::max(lag, static_cast<double>(now - ship.started_ms) / 1000.0);
   s.replication_lag_seconds = lag;
-  st.board->publish(std::move(s), std::move(servable));
+  st.board->publish(std::move(s), std::move(servable), read_lease_until(self));
 }
 
 } // namespace ferro::cluster

@@ -306,16 +306,25 @@ caf::result<bool> ship(cluster_pointer self, log_batch& batch) {
     return to_caf_error(errc::fenced, "node " + self_id(self) + " no longer leads '" + display_name(ns) + "'");
   for (const auto& r : batch.records)
     sp.shipped_seq = std::max(sp.shipped_seq, r.ns_seq);
-  if (sp.in_sync.empty())
-    return true; // under-replicated: /cluster/status and the metric say so
+  // Alone (no replica in sync; /cluster/status and the metric say so), a
+  // leader acknowledges only once a majority confirms that it still leads:
+  // it may have been paused or cut off while another node was elected.
+  bool alone = sp.in_sync.empty();
+  if (alone && sp.replicas.empty())
+    return true; // replication factor 1, or no other live node: nothing to wait for
   auto id = self->state.next_ship++;
   auto& entry = self->state.ships[id];
   entry.promise = self->make_response_promise<bool>();
   entry.ns = ns;
   entry.epoch = sp.epoch;
   entry.waiting = sp.in_sync;
+  entry.lost_replica = alone;
   entry.started_ms = now_ms();
   auto promise = entry.promise;
+  if (alone) {
+    finish_ship(self, id);
+    return promise;
+  }
   auto epoch = sp.epoch;
   auto targets = sp.in_sync; // callbacks may change the set
   for (const auto& target : targets) {

@@ -45,6 +45,8 @@ struct peer_member {
   member_status status = member_status::dead;
   std::int64_t next_dial_ms = 0;
   std::int64_t dial_backoff_ms = 0;
+  std::int64_t last_heard_ms = 0; ///< newest heartbeat from it
+  bool convicts_us = false;       ///< its last heartbeat held this node dead
 };
 
 enum class ns_mode : std::uint8_t { none, follower, electing, primary };
@@ -66,6 +68,7 @@ struct ns_state {
   std::string primary;        ///< who last sent records at our epoch
   bool local_in_sync = false; ///< the primary declared this copy in sync
   bool holds_copy = false;    ///< this node has a copy (logged or recovered)
+  bool hinted = false;        ///< a peer said placement makes this node the leader
 };
 
 struct pending_call {
@@ -122,6 +125,15 @@ std::vector<std::string> alive_peers(cluster_pointer self);
 std::size_t cluster_size(cluster_pointer self);
 /// The live nodes that should hold `ns`, its primary first.
 std::vector<std::string> placement_of(cluster_pointer self, const namespace_key& ns);
+/// Every live node in ring order for `ns` (placement first, then the rest).
+std::vector<std::string> ring_order(cluster_pointer self, const namespace_key& ns);
+/// Whether this node answers queries of `ns` from its own copy.
+bool serves_reads(cluster_pointer self, const namespace_key& ns);
+/// Until when (steady ms) this node may trust its own copies for reads: a
+/// majority of the cluster was heard from within the lease (a few
+/// heartbeat intervals, well under the time peers take to convict it). A
+/// node that was paused or cut off wakes up without one.
+std::int64_t read_lease_until(cluster_pointer self);
 void publish_board(cluster_pointer self);
 
 // ---- cluster_calls.cpp

@@ -99,6 +99,12 @@ def test_a_paused_primary_is_fenced_and_neither_loses_nor_resurrects(cluster):
           f"load={s['duration_s']}s")
     if s["last_failure"]:
         print(f"last failed write: {s['last_failure']}")
+    if lost:  # where the missing ones are, for the failure report
+        by_id = {e.uuid: e for e in live}
+        sample = [by_id[u] for u in lost[:5]]
+        print("lost sample (uuid, via): answer", list(routed.missing.items())[:6])
+        print("lost sample (namespace, local holders):",
+              [((e.model_id, e.cache_scope), sorted(h)) for e, h in zip(sample, checker.holders(sample).values())])
 
     holders = checker.wait_copies(live, timeout=budget.cap(25))
     settle_s = c.wait_fully_replicated(timeout=budget.cap(10))
