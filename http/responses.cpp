@@ -330,7 +330,29 @@ http_response cluster_status_response(const cluster_status_reply& r) {
       .number(r.under_replicated_namespaces)
       .key("primary_namespaces")
       .number(r.primary_namespaces)
-      .end_object();
+      .key("namespaces")
+      .begin_object();
+  for (const auto& [name, ns] : r.namespaces) {
+    w.key(name)
+        .begin_object()
+        .key("role")
+        .string(ns.role)
+        .key("epoch")
+        .number(ns.epoch)
+        .key("primary")
+        .string(ns.primary)
+        .key("serving")
+        .boolean(ns.serving)
+        .key("replicas")
+        .begin_array();
+    for (const auto& id : ns.replicas)
+      w.string(id);
+    w.end_array().key("in_sync").begin_array();
+    for (const auto& id : ns.in_sync)
+      w.string(id);
+    w.end_array().end_object();
+  }
+  w.end_object().end_object();
   return json_ok(w.take());
 }
 

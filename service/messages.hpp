@@ -162,6 +162,16 @@ struct peer_health {
   std::string status; ///< "alive" | "suspected" | "dead"
   double phi = 0.0;
 };
+/// This node's part in one namespace (clustered mode).
+struct namespace_cluster_state {
+  std::string role;    ///< "primary" | "replica" | "electing" | "none"
+  std::uint64_t epoch = 0;
+  std::string primary; ///< as a replica: the leader it follows
+  bool serving = false; ///< answers reads from its own copy
+  std::vector<std::string> replicas{}; ///< as primary: placement's replicas
+  std::vector<std::string> in_sync{};  ///< as primary: those every write waits for
+};
+
 struct cluster_status_reply {
   std::string mode; ///< "single" | "clustered"
   std::string self_node_id;
@@ -177,6 +187,7 @@ struct cluster_status_reply {
   std::uint64_t replication_timeouts_total = 0;  ///< replicas dropped from an in-sync set
   std::uint64_t failovers_total = 0;             ///< times this node took over a namespace
   double replication_lag_seconds = 0; ///< age of the oldest batch waiting for replica acks
+  std::map<std::string, namespace_cluster_state> namespaces{}; ///< by display name
 };
 
 } // namespace ferro

@@ -299,6 +299,24 @@ void on_call(cluster_pointer self, call_msg msg) {
       with_leadership(self, msg.ns, [](bool) {});
       return;
     }
+    case call_op::retire: {
+      auto& sp = space(self, msg.ns);
+      auto placed = placement_of(self, msg.ns);
+      bool named = std::find(placed.begin(), placed.end(), self_id(self)) != placed.end();
+      if (msg.epoch < sp.epoch || sp.mode == ns_mode::primary || sp.mode == ns_mode::electing || named ||
+          !has_local(self, msg.ns)) {
+        reply(reply_msg::failure(0, error{errc::not_owner, "keeping this copy"}));
+        return;
+      }
+      spdlog::info("cluster: {} drops its surplus copy of '{}' (placement moved it)", self_id(self),
+                   display_name(msg.ns));
+      sp.mode = ns_mode::none;
+      sp.local_in_sync = false;
+      sp.holds_copy = false;
+      sp.hinted = false;
+      ask_namespace(self, msg.ns, std::move(reply), reset_atom::value, msg.epoch, std::uint64_t{1});
+      return;
+    }
     case call_op::confirm: {
       auto& sp = space(self, msg.ns);
       reply_msg m;

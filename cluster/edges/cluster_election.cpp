@@ -56,7 +56,8 @@ void election_failed(cluster_pointer self, const namespace_key& ns, std::uint64_
   fail_waiting(sp);
 }
 
-void become_primary(cluster_pointer self, const namespace_key& ns, std::uint64_t epoch) {
+void become_primary(cluster_pointer self, const namespace_key& ns, std::uint64_t epoch,
+                    std::set<std::string> holders) {
   auto actor = self->state.local->namespace_for(ns);
   if (!actor) {
     election_failed(self, ns, epoch, "the node is shutting down");
@@ -81,6 +82,11 @@ void become_primary(cluster_pointer self, const namespace_key& ns, std::uint64_t
             sp.replicas.assign(placed.size() > 1 ? placed.begin() + 1 : placed.end(), placed.end());
             sp.in_sync.clear();
             sp.syncing.clear();
+            // Copies on nodes placement does not name go once the new set is in sync.
+            sp.retiring.clear();
+            for (const auto& h : holders)
+              if (h != self_id(self) && std::find(placed.begin(), placed.end(), h) == placed.end())
+                sp.retiring.insert(h);
             sp.ready_deadline_ms = now_ms() + self->state.settings.replication_timeout.count();
             self->state.board->failovers.fetch_add(1, std::memory_order_relaxed);
             for (const auto& r : sp.replicas)
@@ -101,6 +107,7 @@ struct tally {
   bool any_copy = false;
   ns_position best;
   std::string best_node;
+  std::set<std::string> holders; ///< nodes that reported a copy
 };
 
 void conclude(cluster_pointer self, const namespace_key& ns, std::uint64_t epoch, const tally& t) {
@@ -122,7 +129,7 @@ void conclude(cluster_pointer self, const namespace_key& ns, std::uint64_t epoch
     return;
   }
   if (!t.any_copy || t.best_node == self_id(self)) {
-    become_primary(self, ns, epoch);
+    become_primary(self, ns, epoch, t.holders);
     return;
   }
   // Another copy is ahead: it brings this one up to date before we lead.
@@ -138,7 +145,7 @@ void conclude(cluster_pointer self, const namespace_key& ns, std::uint64_t epoch
       election_failed(self, ns, epoch, "catch-up from " + t.best_node + " failed: " + r.message);
       return;
     }
-    become_primary(self, ns, epoch);
+    become_primary(self, ns, epoch, t.holders);
   });
 }
 
@@ -162,6 +169,8 @@ void start_election(cluster_pointer self, const namespace_key& ns) {
               [=](const reply_msg& r) {
                 if (r.ok()) {
                   ++t->grants;
+                  if (r.pos.exists)
+                    t->holders.insert(target);
                   if (r.pos.exists && (!t->any_copy || ahead_of(r.pos, t->best))) {
                     t->any_copy = true;
                     t->best = r.pos;
@@ -286,8 +295,14 @@ void evaluate_placement(cluster_pointer self) {
     if (placed.front() == self_id(self)) {
       if (sp.mode == ns_mode::primary) {
         std::vector<std::string> replicas(placed.begin() + 1, placed.end());
-        for (auto it = sp.in_sync.begin(); it != sp.in_sync.end();)
-          it = std::find(replicas.begin(), replicas.end(), *it) == replicas.end() ? sp.in_sync.erase(it) : ++it;
+        for (const auto& old : sp.replicas)
+          if (std::find(replicas.begin(), replicas.end(), old) == replicas.end()) {
+            sp.in_sync.erase(old);
+            sp.retiring.insert(old); // dropped once the new set is in sync
+            notify(self, old, call_op::in_sync, key); // seq 0: no longer in sync
+          }
+        for (const auto& r : replicas)
+          sp.retiring.erase(r);
         sp.replicas = replicas;
         for (const auto& r : replicas)
           start_catch_up(self, key, r);

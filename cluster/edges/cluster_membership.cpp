@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdlib>
 
 #include <caf/send.hpp>
 
@@ -58,11 +59,18 @@ void send_heartbeats(cluster_pointer self) {
   hb.from = st.settings.node_id;
   hb.incarnation = st.settings.transport.incarnation;
   hb.members.push_back(st.settings.node_id + "@" + st.settings.advertise);
+  hb.seq = ++st.heartbeat_seq;
+  auto now = now_ms();
+  st.heartbeat_sent_ms[hb.seq] = now;
+  while (st.heartbeat_sent_ms.size() > 256) // echoes older than this renew nothing anyway
+    st.heartbeat_sent_ms.erase(st.heartbeat_sent_ms.begin());
   for (auto& [id, m] : st.members) {
     if (!m.address.empty())
       hb.members.push_back(id + "@" + m.address);
     if (m.status == member_status::dead)
       hb.convicted.push_back(id);
+    if (m.last_seq > 0)
+      hb.echoes.push_back(id + ":" + std::to_string(m.last_seq));
   }
   auto frame = encode_peer_message(self->system(), caf::make_message(std::move(hb)));
   for (auto& [id, m] : st.members)
@@ -172,8 +180,11 @@ std::vector<std::string> placement_of(cluster_pointer self, const namespace_key&
 std::int64_t read_lease_until(cluster_pointer self) {
   auto& st = self->state;
   std::vector<std::int64_t> heard;
+  // By the echoes of our own heartbeats: a peer heard us at the time we
+  // sent what it echoes. Frames buffered while this node was paused echo
+  // old heartbeats and renew nothing.
   for (auto& [id, m] : st.members)
-    heard.push_back(m.last_heard_ms);
+    heard.push_back(m.echo_sent_ms);
   std::sort(heard.rbegin(), heard.rend());
   // This node counts itself; it needs majority - 1 peers.
   auto needed = cluster_size(self) / 2; // (size/2 + 1) - 1
@@ -212,6 +223,14 @@ void on_heartbeat(cluster_pointer self, const heartbeat_msg& hb) {
     st.phi.forget(hb.from); // a restart: its old intervals say nothing now
   it->second.incarnation = hb.incarnation;
   it->second.last_heard_ms = now_ms();
+  it->second.last_seq = hb.seq;
+  auto prefix = st.settings.node_id + ":";
+  for (const auto& echo : hb.echoes)
+    if (echo.size() > prefix.size() && echo.compare(0, prefix.size(), prefix) == 0) {
+      auto seq = std::strtoull(echo.c_str() + prefix.size(), nullptr, 10);
+      if (auto sent = st.heartbeat_sent_ms.find(seq); sent != st.heartbeat_sent_ms.end())
+        it->second.echo_sent_ms = std::max(it->second.echo_sent_ms, sent->second);
+    }
   st.phi.heartbeat(hb.from, now_ms());
   // A peer that has just convicted this node (we were paused or cut off)
   // may have elected new leaders for what we led: stop leading, and let
@@ -221,6 +240,9 @@ void on_heartbeat(cluster_pointer self, const heartbeat_msg& hb) {
   it->second.convicts_us = convicts;
   if (newly) {
     spdlog::warn("cluster: {} holds this node dead: stepping down from every namespace led here", hb.from);
+    // Records may have been missed meanwhile: no copy here is in sync.
+    for (auto& [key, sp] : st.spaces)
+      sp.local_in_sync = false;
     std::vector<std::pair<namespace_key, std::uint64_t>> led;
     for (auto& [key, sp] : st.spaces)
       if (sp.mode == ns_mode::primary || sp.mode == ns_mode::electing)
@@ -274,6 +296,12 @@ void on_peer_down(cluster_pointer self, const std::string& id, const std::string
     m->dial_backoff_ms = 0;
   }
   fail_calls_to(self, m->id, "connection to " + m->id + " lost");
+  // Frames from it may have been lost with the connection: copies that
+  // follow it are no longer known to be in sync (it says so again after
+  // a catch-up).
+  for (auto& [key, sp] : st.spaces)
+    if (sp.primary == m->id)
+      sp.local_in_sync = false;
   update_view(self);
   publish_board(self);
 }
@@ -302,8 +330,19 @@ void publish_board(cluster_pointer self) {
   s.placement_epoch = st.view_epoch;
   std::set<namespace_key> servable;
   for (auto& [key, ns] : st.spaces) {
-    if (serves_reads(self, key))
+    bool serving = serves_reads(self, key);
+    if (serving)
       servable.insert(key);
+    auto& out = s.namespaces[display_name(key)];
+    out.role = ns.mode == ns_mode::primary    ? (ns.ready ? "primary" : "primary (catching up replicas)")
+               : ns.mode == ns_mode::follower ? "replica"
+               : ns.mode == ns_mode::electing ? "electing"
+                                              : "none";
+    out.epoch = ns.epoch;
+    out.primary = ns.mode == ns_mode::follower ? ns.primary : std::string{};
+    out.serving = serving;
+    out.replicas = ns.replicas;
+    out.in_sync.assign(ns.in_sync.begin(), ns.in_sync.end());
     if (ns.mode == ns_mode::primary && ns.ready) {
       ++s.primary_namespaces;
       auto wanted = std::min<std::size_t>(ns.replicas.size(), st.settings.replication_factor - 1);

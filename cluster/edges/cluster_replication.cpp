@@ -231,8 +231,28 @@ void start_catch_up(cluster_pointer self, const namespace_key& ns, const std::st
     notice.epoch = epoch;
     notice.seq = 1;
     send_call(self, target, std::move(notice), std::chrono::seconds(1), [](const reply_msg&) {});
+    retire_former_replicas(self, ns);
     publish_board(self);
   });
+}
+
+void retire_former_replicas(cluster_pointer self, const namespace_key& ns) {
+  auto& sp = space(self, ns);
+  if (sp.mode != ns_mode::primary || sp.retiring.empty() || sp.in_sync.size() < sp.replicas.size())
+    return;
+  // Every replica placement names is in sync: the copies on nodes it no
+  // longer names are surplus. They are dropped only now, so that the
+  // namespace never has fewer than R copies on the way.
+  for (const auto& old : sp.retiring) {
+    if (!is_alive(self, old))
+      continue;
+    call_msg m;
+    m.op = call_op::retire;
+    m.ns = ns;
+    m.epoch = sp.epoch;
+    send_call(self, old, std::move(m), self->state.settings.request_timeout, [](const reply_msg&) {});
+  }
+  sp.retiring.clear();
 }
 
 namespace {
@@ -368,11 +388,17 @@ caf::result<bool> ship(cluster_pointer self, log_batch& batch) {
 }
 
 void replication_tick(cluster_pointer self) {
+  std::vector<namespace_key> led;
   for (auto& [key, sp] : self->state.spaces)
     if (sp.mode == ns_mode::primary)
-      for (const auto& r : sp.replicas)
-        if (!sp.in_sync.count(r) && !sp.syncing.count(r))
-          start_catch_up(self, key, r);
+      led.push_back(key);
+  for (const auto& key : led) {
+    auto& sp = space(self, key);
+    for (const auto& r : std::vector<std::string>(sp.replicas))
+      if (!sp.in_sync.count(r) && !sp.syncing.count(r))
+        start_catch_up(self, key, r);
+    retire_former_replicas(self, key);
+  }
 }
 
 } // namespace ferro::cluster

@@ -45,7 +45,9 @@ struct peer_member {
   member_status status = member_status::dead;
   std::int64_t next_dial_ms = 0;
   std::int64_t dial_backoff_ms = 0;
-  std::int64_t last_heard_ms = 0; ///< newest heartbeat from it
+  std::int64_t last_heard_ms = 0; ///< newest heartbeat from it (arrival)
+  std::uint64_t last_seq = 0;     ///< its newest heartbeat's counter (echoed back to it)
+  std::int64_t echo_sent_ms = 0;  ///< when we sent the newest heartbeat it echoed
   bool convicts_us = false;       ///< its last heartbeat held this node dead
 };
 
@@ -61,6 +63,7 @@ struct ns_state {
   std::vector<std::string> replicas; ///< placement's replicas, without this node
   std::set<std::string> in_sync;     ///< replicas every write waits for
   std::set<std::string> syncing;     ///< replicas a catch-up is running for
+  std::set<std::string> retiring;    ///< former replicas to drop their copy once the new set is in sync
   std::uint64_t shipped_seq = 0;     ///< newest sequence number shipped live
   std::deque<std::function<void(bool)>> waiting; ///< requests held until ready
   std::int64_t next_election_ms = 0;
@@ -99,6 +102,8 @@ struct cluster_state {
   std::map<std::string, std::pair<std::int64_t, std::int64_t>> seed_dials; ///< next dial, backoff
   phi_detector phi;
   std::uint64_t view_epoch = 0;
+  std::uint64_t heartbeat_seq = 0;
+  std::map<std::uint64_t, std::int64_t> heartbeat_sent_ms; ///< recent heartbeats by counter
   std::set<std::string> last_alive;
   std::map<namespace_key, ns_state> spaces;
   std::map<std::uint64_t, pending_call> calls;
@@ -164,6 +169,8 @@ caf::result<bool> ship(cluster_pointer self, log_batch& batch);
 void sync_replica(cluster_pointer self, const namespace_key& ns, const std::string& target, std::uint64_t epoch,
                   std::function<void(result<ns_position>)> done);
 void start_catch_up(cluster_pointer self, const namespace_key& ns, const std::string& target);
+/// Tells former replicas to drop their copies once every current one is in sync.
+void retire_former_replicas(cluster_pointer self, const namespace_key& ns);
 void replication_tick(cluster_pointer self);
 
 } // namespace ferro::cluster

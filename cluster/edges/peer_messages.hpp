@@ -22,6 +22,12 @@ struct heartbeat_msg {
   std::uint64_t incarnation = 0;
   std::vector<std::string> members;  ///< "node_id@host:port" of every member the sender knows
   std::vector<std::string> convicted; ///< ids the sender holds dead
+  std::uint64_t seq = 0;              ///< the sender's heartbeat counter
+  /// "node_id:seq": the newest heartbeat the sender received from each
+  /// peer. A node learns from the echo of its own heartbeat that the peer
+  /// heard it then (by its own clock): that, not the arrival of a frame
+  /// that may have waited in a buffer, is what renews its read lease.
+  std::vector<std::string> echoes;
 
   friend bool operator==(const heartbeat_msg&, const heartbeat_msg&) = default;
 };
@@ -41,6 +47,7 @@ enum class call_op : std::uint8_t {
   in_sync = 12,   ///< ns, epoch, seq = 1|0: the primary says the receiver is (not) in sync; no reply
   owner_hint = 13, ///< ns: the receiver should be this namespace's primary now; no reply
   confirm = 14,   ///< ns, epoch -> pos: is `epoch` still the newest one the receiver knows?
+  retire = 15,    ///< ns, epoch: placement no longer names the receiver; drop its copy -> pos
 };
 
 struct call_msg {
@@ -80,7 +87,8 @@ struct reply_msg {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, heartbeat_msg& x) {
-  return f(caf::meta::type_name("ferro.heartbeat"), x.from, x.incarnation, x.members, x.convicted);
+  return f(caf::meta::type_name("ferro.heartbeat"), x.from, x.incarnation, x.members, x.convicted, x.seq,
+           x.echoes);
 }
 
 template <class Inspector>

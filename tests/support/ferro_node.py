@@ -52,7 +52,7 @@ class FerroNode:
             "FERROCACHE_PORT": str(self.port),
             "FERROCACHE_DATA_DIR": str(self.data_dir),
             "FERROCACHE_NODE_ID": env.get("FERROCACHE_NODE_ID", "test-node"),
-            "FERROCACHE_LOG_LEVEL": "warn",
+            "FERROCACHE_LOG_LEVEL": os.environ.get("FERRO_TEST_LOG_LEVEL", "warn"),
             "FERROCACHE_BIND_ADDRESS": "127.0.0.1",
         })
         env.update(self.extra_env)

@@ -103,6 +103,9 @@ def test_a_paused_primary_is_fenced_and_neither_loses_nor_resurrects(cluster):
         by_id = {e.uuid: e for e in live}
         sample = [by_id[u] for u in lost[:5]]
         print("lost sample (uuid, via): answer", list(routed.missing.items())[:6])
+        for i in IDS:
+            nss = c.status(i).get("namespaces", {})
+            print(i, {k: v for k, v in nss.items() if k.startswith(sample[0].model_id)})
         print("lost sample (namespace, local holders):",
               [((e.model_id, e.cache_scope), sorted(h)) for e, h in zip(sample, checker.holders(sample).values())])
 
