@@ -14,17 +14,10 @@ paused ones included, is stopped at teardown, after the test's write loads are
 told to stop; when the test failed, the tail of each node's log is printed.
 
 The long tests carry the `cluster` marker: `pytest -m "not cluster"` leaves
-them out.
-
-A binary that refuses cluster mode (the state of the build until the cluster
-lands: "cluster mode is not available in this build yet") makes these tests
-skip, so that the integration suite of that build stays green. Set
-FERROCACHE_REQUIRE_CLUSTER=1 to make that a failure instead (for a build that
-is supposed to have the cluster).
+them out. A node that refuses cluster mode fails the test.
 """
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Dict, List, Optional
@@ -36,7 +29,7 @@ for _p in (HERE, HERE.parent, HERE.parents[1] / "support"):
     if str(_p) not in sys.path:
         sys.path.insert(0, str(_p))
 
-from cluster_harness import Cluster, ClusterUnsupported  # noqa: E402
+from cluster_harness import Cluster  # noqa: E402
 
 
 def pytest_configure(config):
@@ -65,13 +58,7 @@ class ClusterFactory:
         self.clusters.append(c)
         for i in range(1, n + 1):
             c.add(f"n{i}")
-        try:
-            c.start()
-        except ClusterUnsupported as exc:
-            if os.environ.get("FERROCACHE_REQUIRE_CLUSTER") == "1":
-                raise
-            pytest.skip(f"this ferrocache binary refuses cluster mode ({exc}); "
-                        "the cluster tests wait for the cluster to land")
+        c.start()
         c.wait_formed(timeout=formed_timeout)
         return c
 
