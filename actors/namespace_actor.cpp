@@ -545,7 +545,8 @@ caf::result<ns_position> follow(ns_pointer self, std::uint64_t epoch, log_batch&
       auto dim = r.entry.embedding.size();
       if (st.dimension != 0 && dim != st.dimension)
         return to_caf_error(errc::internal, "replicated insert of dimension " + std::to_string(dim) +
-                                                " into namespace of dimension " + std::to_string(st.dimension));
+                                                " into namespace of dimension " +
+                                                std::to_string(st.dimension));
       st.dimension = dim;
     }
     fresh.push_back(std::move(r));
@@ -587,7 +588,8 @@ caf::result<ns_position> reset_copy(ns_pointer self, std::uint64_t epoch, std::u
   if (auto err = adopt_epoch(self, epoch, namespace_role::replica))
     return err;
   if (!st.apply_queue.empty() || st.inserts_in_flight > 0 || st.logged_ns_seq > st.applied_ns_seq)
-    return to_caf_error(errc::unavailable, "namespace '" + display_name(st.key) + "' is busy; retry the reset");
+    return to_caf_error(errc::unavailable,
+                        "namespace '" + display_name(st.key) + "' is busy; retry the reset");
   auto promise = self->make_response_promise<ns_position>();
   self->request(st.storage, caf::infinite, drop_atom::value, st.key)
       .then(

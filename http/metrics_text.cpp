@@ -202,14 +202,16 @@ std::string render_metrics(const node_metrics& m, const health_reply& health, co
     e.gauge("ferrocache_cluster_under_replicated_namespaces",
             "Namespaces led here with fewer in-sync replicas than the replication factor wants.",
             cluster.under_replicated_namespaces);
-    e.gauge("ferrocache_cluster_primary_namespaces", "Namespaces this node leads.", cluster.primary_namespaces);
+    e.gauge("ferrocache_cluster_primary_namespaces", "Namespaces this node leads.",
+            cluster.primary_namespaces);
     e.header("ferrocache_replication_lag_seconds", "gauge",
              "Age of the oldest write waiting for its in-sync replicas.");
     e.sample("ferrocache_replication_lag_seconds", {}, cluster.replication_lag_seconds);
     e.header("ferrocache_replication_timeouts_total", "counter",
              "Replicas that left an in-sync set because a write timed out.");
     e.sample("ferrocache_replication_timeouts_total", {}, cluster.replication_timeouts_total);
-    e.header("ferrocache_failovers_total", "counter", "Namespaces this node took the lead of (elections won).");
+    e.header("ferrocache_failovers_total", "counter",
+             "Namespaces this node took the lead of (elections won).");
     e.sample("ferrocache_failovers_total", {}, cluster.failovers_total);
   }
 

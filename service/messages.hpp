@@ -164,10 +164,10 @@ struct peer_health {
 };
 /// This node's part in one namespace (clustered mode).
 struct namespace_cluster_state {
-  std::string role;    ///< "primary" | "replica" | "electing" | "none"
+  std::string role; ///< "primary" | "replica" | "electing" | "none"
   std::uint64_t epoch = 0;
-  std::string primary; ///< as a replica: the leader it follows
-  bool serving = false; ///< answers reads from its own copy
+  std::string primary;                 ///< as a replica: the leader it follows
+  bool serving = false;                ///< answers reads from its own copy
   std::vector<std::string> replicas{}; ///< as primary: placement's replicas
   std::vector<std::string> in_sync{};  ///< as primary: those every write waits for
 };
@@ -181,12 +181,12 @@ struct cluster_status_reply {
   std::map<std::string, peer_health> peers;
   std::vector<std::string> dead_nodes;
   // Clustered mode only (docs/cluster.md).
-  std::uint64_t placement_epoch = 0; ///< bumped whenever this node's view of live members changes
+  std::uint64_t placement_epoch = 0;             ///< bumped whenever this node's view of live members changes
   std::uint64_t under_replicated_namespaces = 0; ///< led here with fewer in-sync replicas than wanted
   std::uint64_t primary_namespaces = 0;          ///< namespaces this node leads
   std::uint64_t replication_timeouts_total = 0;  ///< replicas dropped from an in-sync set
   std::uint64_t failovers_total = 0;             ///< times this node took over a namespace
-  double replication_lag_seconds = 0; ///< age of the oldest batch waiting for replica acks
+  double replication_lag_seconds = 0;            ///< age of the oldest batch waiting for replica acks
   std::map<std::string, namespace_cluster_state> namespaces{}; ///< by display name
 };
 

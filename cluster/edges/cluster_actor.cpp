@@ -13,7 +13,8 @@
 namespace ferro::cluster {
 
 std::int64_t now_ms() {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
       .count();
 }
 
@@ -64,17 +65,18 @@ void begin(cluster_pointer self, node* local) {
     sp.holds_copy = true;
     if (auto actor = local->namespace_for(key))
       self->request(actor, st.settings.request_timeout, position_atom::value)
-          .then([self, key](const ns_position& pos) {
-            auto& sp = space(self, key);
-            sp.epoch = std::max(sp.epoch, pos.epoch);
-          },
-                [](caf::error&) {});
+          .then(
+              [self, key](const ns_position& pos) {
+                auto& sp = space(self, key);
+                sp.epoch = std::max(sp.epoch, pos.epoch);
+              },
+              [](caf::error&) {});
   }
   publish_board(self);
   self->send(self, tick_atom::value);
 }
 
-caf::behavior cluster_behavior(cluster_pointer self, cluster_settings settings, transport::frame_transport* link,
+caf::behavior cluster_behavior(cluster_pointer self, cluster_settings settings, peer_link* link,
                                std::shared_ptr<cluster_board> board) {
   auto& st = self->state;
   st.settings = std::move(settings);
@@ -120,7 +122,7 @@ caf::behavior cluster_behavior(cluster_pointer self, cluster_settings settings, 
 
 } // namespace
 
-caf::actor spawn_cluster_actor(caf::actor_system& sys, cluster_settings settings, transport::frame_transport* link,
+caf::actor spawn_cluster_actor(caf::actor_system& sys, cluster_settings settings, peer_link* link,
                                std::shared_ptr<cluster_board> board) {
   return sys.spawn(cluster_behavior, std::move(settings), link, std::move(board));
 }

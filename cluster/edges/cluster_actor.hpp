@@ -9,13 +9,11 @@
 
 #include "cluster/edges/cluster_board.hpp"
 #include "cluster/edges/cluster_settings.hpp"
+#include "cluster/edges/peer_link.hpp"
 #include "cluster/edges/peer_messages.hpp"
 
 namespace ferro {
 class node;
-namespace transport {
-class frame_transport;
-}
 } // namespace ferro
 
 namespace ferro::cluster {
@@ -46,7 +44,7 @@ struct routed_call {
 /// (docs/cluster.md). It is spawned before the node (whose primaries ship
 /// to it) and idles until `cluster_start` names the started node. `link`
 /// and the node must outlive it.
-caf::actor spawn_cluster_actor(caf::actor_system& sys, cluster_settings settings, transport::frame_transport* link,
+caf::actor spawn_cluster_actor(caf::actor_system& sys, cluster_settings settings, peer_link* link,
                                std::shared_ptr<cluster_board> board);
 
 } // namespace ferro::cluster

@@ -57,8 +57,8 @@ std::function<void(result<T>)> answer_with(reply_fn reply, T reply_msg::*field) 
 error not_leader(cluster_pointer self, const namespace_key& ns) {
   auto placed = placement_of(self, ns);
   return error{errc::not_owner, "node " + self_id(self) + " does not lead namespace '" + display_name(ns) +
-                                    "' (placement names " + (placed.empty() ? "no live node" : placed.front()) +
-                                    "); retry"};
+                                    "' (placement names " +
+                                    (placed.empty() ? "no live node" : placed.front()) + "); retry"};
 }
 
 bool has_local(cluster_pointer self, const namespace_key& ns) {
@@ -221,7 +221,7 @@ void on_call(cluster_pointer self, call_msg msg) {
       // is behind (or no copy) would report misses for entries that exist.
       if (!msg.qry.local && !serves_reads(self, msg.qry.ns)) {
         auto r = reply_msg::failure(0, error{errc::not_owner, self_id(self) + " holds no in-sync copy of '" +
-                                                                   display_name(msg.qry.ns) + "'"});
+                                                                  display_name(msg.qry.ns) + "'"});
         r.pos.exists = has_local(self, msg.qry.ns); // a copy that is behind, or none at all
         reply(std::move(r));
         return;
@@ -438,7 +438,8 @@ void ask_next(cluster_pointer self, std::shared_ptr<routed_call> rc, std::vector
               }
               auto code = r.err().code;
               if (code == errc::not_owner || code == errc::unavailable || code == errc::timeout)
-                ask_next(self, rc, candidates, at + 1, copy_behind || code != errc::not_owner || r.pos.exists);
+                ask_next(self, rc, candidates, at + 1,
+                         copy_behind || code != errc::not_owner || r.pos.exists);
               else
                 rc->done(r);
             });
@@ -468,8 +469,8 @@ void route(cluster_pointer self, routed_call rc) {
   }
   auto placed = placement_of(self, ns);
   if (placed.empty()) {
-    rc.done(reply_msg::failure(0, error{errc::unavailable, "no live node can take namespace '" +
-                                                               display_name(ns) + "'"}));
+    rc.done(reply_msg::failure(
+        0, error{errc::unavailable, "no live node can take namespace '" + display_name(ns) + "'"}));
     return;
   }
   send_call(self, placed.front(), std::move(call), self->state.settings.request_timeout,

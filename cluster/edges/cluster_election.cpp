@@ -45,11 +45,13 @@ void make_ready(cluster_pointer self, const namespace_key& ns) {
     fn(true);
 }
 
-void election_failed(cluster_pointer self, const namespace_key& ns, std::uint64_t epoch, const std::string& why) {
+void election_failed(cluster_pointer self, const namespace_key& ns, std::uint64_t epoch,
+                     const std::string& why) {
   auto& sp = space(self, ns);
   if (sp.mode != ns_mode::electing || sp.epoch != epoch)
     return;
-  spdlog::info("cluster: {} could not take '{}' at epoch {}: {}", self_id(self), display_name(ns), epoch, why);
+  spdlog::info("cluster: {} could not take '{}' at epoch {}: {}", self_id(self), display_name(ns), epoch,
+               why);
   sp.mode = ns_mode::none;
   static thread_local std::minstd_rand jitter{std::random_device{}()};
   sp.next_election_ms = now_ms() + 100 + static_cast<std::int64_t>(jitter() % 300);
@@ -234,7 +236,8 @@ void step_down(cluster_pointer self, const namespace_key& ns, std::uint64_t epoc
   sp.syncing.clear();
   fail_waiting(sp);
   if (auto actor = self->state.local->namespace_for(ns))
-    self->request(actor, self->state.settings.request_timeout, role_atom::value, namespace_role::replica, sp.epoch)
+    self->request(actor, self->state.settings.request_timeout, role_atom::value, namespace_role::replica,
+                  sp.epoch)
         .then([](const ns_position&) {}, [](caf::error&) {});
   publish_board(self);
 }
@@ -249,7 +252,8 @@ void on_prepare(cluster_pointer self, const call_msg& msg, std::function<void(re
   };
   if (!own) {
     if (msg.epoch <= sp.epoch) {
-      refuse(errc::fenced, "epoch " + std::to_string(msg.epoch) + " is not newer than " + std::to_string(sp.epoch));
+      refuse(errc::fenced,
+             "epoch " + std::to_string(msg.epoch) + " is not newer than " + std::to_string(sp.epoch));
       return;
     }
     // A leader that placement still names keeps its namespace: a node with
@@ -274,7 +278,8 @@ void on_prepare(cluster_pointer self, const call_msg& msg, std::function<void(re
   }
   sp.holds_copy = true;
   auto actor = self->state.local->namespace_for(msg.ns);
-  self->request(actor, self->state.settings.request_timeout, role_atom::value, namespace_role::replica, msg.epoch)
+  self->request(actor, self->state.settings.request_timeout, role_atom::value, namespace_role::replica,
+                msg.epoch)
       .then(
           [reply](const ns_position& pos) {
             reply_msg m;
@@ -298,7 +303,7 @@ void evaluate_placement(cluster_pointer self) {
         for (const auto& old : sp.replicas)
           if (std::find(replicas.begin(), replicas.end(), old) == replicas.end()) {
             sp.in_sync.erase(old);
-            sp.retiring.insert(old); // dropped once the new set is in sync
+            sp.retiring.insert(old);                  // dropped once the new set is in sync
             notify(self, old, call_op::in_sync, key); // seq 0: no longer in sync
           }
         for (const auto& r : replicas)

@@ -235,7 +235,8 @@ void on_heartbeat(cluster_pointer self, const heartbeat_msg& hb) {
   // A peer that has just convicted this node (we were paused or cut off)
   // may have elected new leaders for what we led: stop leading, and let
   // elections (which fetch the most advanced copy) decide again.
-  bool convicts = std::find(hb.convicted.begin(), hb.convicted.end(), st.settings.node_id) != hb.convicted.end();
+  bool convicts =
+      std::find(hb.convicted.begin(), hb.convicted.end(), st.settings.node_id) != hb.convicted.end();
   bool newly = convicts && !it->second.convicts_us;
   it->second.convicts_us = convicts;
   if (newly) {
@@ -252,7 +253,8 @@ void on_heartbeat(cluster_pointer self, const heartbeat_msg& hb) {
   }
 }
 
-void on_peer_up(cluster_pointer self, const std::string& id, std::uint64_t incarnation, const std::string& address) {
+void on_peer_up(cluster_pointer self, const std::string& id, std::uint64_t incarnation,
+                const std::string& address) {
   auto& st = self->state;
   if (id == st.settings.node_id) {
     // A seed list that names this node under another address.

@@ -45,7 +45,8 @@ std::function<void(reply_msg)> deliver(cache_service::callback<T> done, T reply_
 
 } // namespace
 
-result<std::unique_ptr<cluster_node>> cluster_node::create(cluster_settings settings, caf::actor_system& sys) {
+result<std::unique_ptr<cluster_node>> cluster_node::create(cluster_settings settings,
+                                                           caf::actor_system& sys) {
   std::unique_ptr<cluster_node> out{new cluster_node};
   out->sys_ = &sys;
   out->board_ = std::make_shared<cluster_board>();
@@ -63,7 +64,8 @@ result<std::unique_ptr<cluster_node>> cluster_node::create(cluster_settings sett
   handlers.on_frame = [target](const std::string& from, std::string frame) {
     target->post(frame_atom::value, from, std::move(frame));
   };
-  handlers.on_peer_down = [target](const std::string& id, const std::string& address, const std::string& why) {
+  handlers.on_peer_down = [target](const std::string& id, const std::string& address,
+                                   const std::string& why) {
     if (!id.empty())
       spdlog::debug("cluster: connection to {} ({}) down: {}", id, address, why);
     target->post(peer_down_atom::value, id, address);
@@ -71,7 +73,8 @@ result<std::unique_ptr<cluster_node>> cluster_node::create(cluster_settings sett
   auto link = transport::frame_transport::start(opts, std::move(handlers));
   if (!link)
     return link.err();
-  out->link_ = std::move(link.value());
+  out->transport_ = std::move(link.value());
+  out->link_ = make_transport_link(*out->transport_);
   out->actor_ = spawn_cluster_actor(sys, std::move(settings), out->link_.get(), out->board_);
   {
     std::lock_guard lock{out->target_->mtx};
@@ -108,8 +111,8 @@ void cluster_node::stop() {
   if (actor_)
     caf::anon_send_exit(actor_, caf::exit_reason::user_shutdown);
   actor_ = nullptr;
-  if (link_)
-    link_->stop();
+  if (transport_)
+    transport_->stop();
 }
 
 void cluster_node::route(call_msg call, std::function<void(reply_msg)> done) {

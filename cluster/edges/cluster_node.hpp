@@ -9,6 +9,7 @@
 #include "cluster/edges/cluster_board.hpp"
 #include "cluster/edges/peer_messages.hpp"
 #include "cluster/edges/cluster_settings.hpp"
+#include "cluster/edges/peer_link.hpp"
 #include "cluster/transport/frame_transport.hpp"
 #include "service/cache_service.hpp"
 
@@ -55,7 +56,8 @@ private:
 
   caf::actor_system* sys_ = nullptr;
   node* local_ = nullptr;
-  std::unique_ptr<transport::frame_transport> link_;
+  std::unique_ptr<transport::frame_transport> transport_;
+  std::unique_ptr<peer_link> link_;
   caf::actor actor_;
   std::shared_ptr<cluster_board> board_;
   struct target_holder;

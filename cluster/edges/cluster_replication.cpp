@@ -30,7 +30,8 @@ void fail(const job_ptr& job, const error& e) {
 }
 
 template <class F>
-void local_position(cluster_pointer self, const namespace_key& ns, F then, std::function<void(error)> failed) {
+void local_position(cluster_pointer self, const namespace_key& ns, F then,
+                    std::function<void(error)> failed) {
   auto actor = self->state.local->namespace_for(ns);
   if (!actor) {
     failed(error{errc::unavailable, "the node is shutting down"});
@@ -124,8 +125,9 @@ void full(cluster_pointer self, job_ptr job) {
 
 // The log after `after`, batch by batch, until it is exhausted.
 void tail(cluster_pointer self, job_ptr job, std::uint64_t after) {
-  self->request(self->state.local->storage_handle(), self->state.settings.request_timeout, read_after_atom::value,
-                job->ns, after, static_cast<std::uint64_t>(defaults::cluster::catchup_batch_records))
+  self->request(self->state.local->storage_handle(), self->state.settings.request_timeout,
+                read_after_atom::value, job->ns, after,
+                static_cast<std::uint64_t>(defaults::cluster::catchup_batch_records))
       .then(
           [self, job](log_batch& batch) {
             if (batch.records.empty()) {
@@ -148,50 +150,52 @@ void step(cluster_pointer self, job_ptr job) {
   call_msg ask;
   ask.op = call_op::position;
   ask.ns = job->ns;
-  send_call(self, job->target, std::move(ask), self->state.settings.request_timeout, [self, job](const reply_msg& r) {
-    if (!r.ok()) {
-      fail(job, r.err());
-      return;
-    }
-    auto theirs = r.pos;
-    if (theirs.epoch > job->epoch) {
-      fail(job, error{errc::fenced, job->target + " is at a newer epoch of '" + display_name(job->ns) + "'"});
-      return;
-    }
-    local_position(
-        self, job->ns,
-        [self, job, theirs](const ns_position& mine) {
-          if (theirs.last_seq == mine.last_seq && theirs.last_epoch == mine.last_epoch &&
-              theirs.exists == mine.exists) {
-            job->done(theirs);
-            return;
-          }
-          if (!theirs.exists || theirs.last_epoch == 0 || theirs.last_seq > mine.last_seq) {
-            full(self, job);
-            return;
-          }
-          // Do the logs agree at the target's last record? Then only what
-          // follows it is missing.
-          self->request(self->state.local->storage_handle(), self->state.settings.request_timeout,
-                        read_after_atom::value, job->ns, theirs.last_seq - 1, std::uint64_t{1})
-              .then(
-                  [self, job, theirs](const log_batch& b) {
-                    if (!b.records.empty() && b.records.front().ns_seq == theirs.last_seq &&
-                        b.records.front().epoch == theirs.last_epoch)
-                      tail(self, job, theirs.last_seq);
-                    else
+  send_call(self, job->target, std::move(ask), self->state.settings.request_timeout,
+            [self, job](const reply_msg& r) {
+              if (!r.ok()) {
+                fail(job, r.err());
+                return;
+              }
+              auto theirs = r.pos;
+              if (theirs.epoch > job->epoch) {
+                fail(job, error{errc::fenced,
+                                job->target + " is at a newer epoch of '" + display_name(job->ns) + "'"});
+                return;
+              }
+              local_position(
+                  self, job->ns,
+                  [self, job, theirs](const ns_position& mine) {
+                    if (theirs.last_seq == mine.last_seq && theirs.last_epoch == mine.last_epoch &&
+                        theirs.exists == mine.exists) {
+                      job->done(theirs);
+                      return;
+                    }
+                    if (!theirs.exists || theirs.last_epoch == 0 || theirs.last_seq > mine.last_seq) {
                       full(self, job);
+                      return;
+                    }
+                    // Do the logs agree at the target's last record? Then only what
+                    // follows it is missing.
+                    self->request(self->state.local->storage_handle(), self->state.settings.request_timeout,
+                                  read_after_atom::value, job->ns, theirs.last_seq - 1, std::uint64_t{1})
+                        .then(
+                            [self, job, theirs](const log_batch& b) {
+                              if (!b.records.empty() && b.records.front().ns_seq == theirs.last_seq &&
+                                  b.records.front().epoch == theirs.last_epoch)
+                                tail(self, job, theirs.last_seq);
+                              else
+                                full(self, job);
+                            },
+                            [self, job](caf::error&) { full(self, job); });
                   },
-                  [self, job](caf::error&) { full(self, job); });
-        },
-        [job](error e) { fail(job, e); });
-  });
+                  [job](error e) { fail(job, e); });
+            });
 }
 
 } // namespace
 
-void sync_replica(cluster_pointer self, const namespace_key& ns, const std::string& target, std::uint64_t epoch,
-                  std::function<void(result<ns_position>)> done) {
+void sync_replica(cluster_pointer self, const namespace_key& ns, const std::string& target,
+                  std::uint64_t epoch, std::function<void(result<ns_position>)> done) {
   auto job = std::make_shared<sync_job>();
   job->ns = ns;
   job->target = target;
@@ -323,7 +327,8 @@ caf::result<bool> ship(cluster_pointer self, log_batch& batch) {
   auto ns = batch.records.front().ns;
   auto& sp = space(self, ns);
   if (sp.mode != ns_mode::primary)
-    return to_caf_error(errc::fenced, "node " + self_id(self) + " no longer leads '" + display_name(ns) + "'");
+    return to_caf_error(errc::fenced,
+                        "node " + self_id(self) + " no longer leads '" + display_name(ns) + "'");
   for (const auto& r : batch.records)
     sp.shipped_seq = std::max(sp.shipped_seq, r.ns_seq);
   // Alone (no replica in sync; /cluster/status and the metric say so), a

@@ -26,7 +26,7 @@
 #include "cluster/member.hpp"
 #include "cluster/phi_detector.hpp"
 #include "cluster/placement.hpp"
-#include "cluster/transport/frame_transport.hpp"
+#include "cluster/edges/peer_link.hpp"
 
 namespace ferro::cluster {
 
@@ -58,7 +58,7 @@ struct ns_state {
   ns_mode mode = ns_mode::none;
   std::uint64_t epoch = 0; ///< highest epoch granted or seen here
   // As primary:
-  bool ready = false;                ///< elected and past the first catch-up wait
+  bool ready = false; ///< elected and past the first catch-up wait
   std::int64_t ready_deadline_ms = 0;
   std::vector<std::string> replicas; ///< placement's replicas, without this node
   std::set<std::string> in_sync;     ///< replicas every write waits for
@@ -93,10 +93,10 @@ struct pending_ship {
 struct cluster_state {
   cluster_settings settings;
   node* local = nullptr;
-  transport::frame_transport* link = nullptr;
+  peer_link* link = nullptr;
   std::shared_ptr<cluster_board> board;
   std::int64_t started_ms = 0;
-  bool settled = false; ///< past the start-up wait for seeds
+  bool settled = false;                       ///< past the start-up wait for seeds
   std::map<std::string, peer_member> members; ///< every peer ever seen (not this node)
   std::set<std::string> seed_addresses;       ///< without our own
   std::map<std::string, std::pair<std::int64_t, std::int64_t>> seed_dials; ///< next dial, backoff
@@ -120,7 +120,8 @@ const std::string& self_id(cluster_pointer self);
 
 // ---- cluster_membership.cpp
 void on_heartbeat(cluster_pointer self, const heartbeat_msg& hb);
-void on_peer_up(cluster_pointer self, const std::string& id, std::uint64_t incarnation, const std::string& address);
+void on_peer_up(cluster_pointer self, const std::string& id, std::uint64_t incarnation,
+                const std::string& address);
 void on_peer_down(cluster_pointer self, const std::string& id, const std::string& address);
 void membership_tick(cluster_pointer self);
 bool is_alive(cluster_pointer self, const std::string& id);
@@ -166,8 +167,8 @@ void on_prepare(cluster_pointer self, const call_msg& msg, std::function<void(re
 caf::result<bool> ship(cluster_pointer self, log_batch& batch);
 /// Brings `target`'s copy of `ns` up to this node's, at `epoch`; `done`
 /// gets the target's final position or the error that stopped it.
-void sync_replica(cluster_pointer self, const namespace_key& ns, const std::string& target, std::uint64_t epoch,
-                  std::function<void(result<ns_position>)> done);
+void sync_replica(cluster_pointer self, const namespace_key& ns, const std::string& target,
+                  std::uint64_t epoch, std::function<void(result<ns_position>)> done);
 void start_catch_up(cluster_pointer self, const namespace_key& ns, const std::string& target);
 /// Tells former replicas to drop their copies once every current one is in sync.
 void retire_former_replicas(cluster_pointer self, const namespace_key& ns);

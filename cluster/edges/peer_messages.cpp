@@ -36,7 +36,8 @@ status round_trip(caf::actor_system& sys, const char* name, const T& sample) {
   if (!back)
     return error{errc::internal, std::string("peer message self-test: ") + name + ": " + back.err().message};
   if (!back->template match_elements<T>() || !(back->template get_as<T>(0) == sample))
-    return error{errc::internal, std::string("peer message self-test: ") + name + " does not survive the wire"};
+    return error{errc::internal,
+                 std::string("peer message self-test: ") + name + " does not survive the wire"};
   return {};
 }
 
@@ -75,7 +76,8 @@ status peer_self_test(caf::actor_system& sys) {
   reply.inv_reply.uuids = {"a"};
   reply.deleted = true;
   reply.keys = {key};
-  for (auto st : {round_trip(sys, "heartbeat", hb), round_trip(sys, "call", call), round_trip(sys, "reply", reply)})
+  for (auto st :
+       {round_trip(sys, "heartbeat", hb), round_trip(sys, "call", call), round_trip(sys, "reply", reply)})
     if (!st)
       return st;
   return {};

@@ -20,7 +20,7 @@ namespace ferro::cluster {
 struct heartbeat_msg {
   std::string from;
   std::uint64_t incarnation = 0;
-  std::vector<std::string> members;  ///< "node_id@host:port" of every member the sender knows
+  std::vector<std::string> members;   ///< "node_id@host:port" of every member the sender knows
   std::vector<std::string> convicted; ///< ids the sender holds dead
   std::uint64_t seq = 0;              ///< the sender's heartbeat counter
   /// "node_id:seq": the newest heartbeat the sender received from each
@@ -33,21 +33,21 @@ struct heartbeat_msg {
 };
 
 enum class call_op : std::uint8_t {
-  insert = 1,     ///< ins -> ins_reply (at the namespace's primary)
-  query = 2,      ///< qry -> qry_reply (at a node holding an in-sync copy)
-  invalidate = 3, ///< inv -> inv_reply (at the primary)
-  feedback = 4,   ///< fb (at the primary)
-  locate = 5,     ///< text = uuid -> keys: namespaces whose copy here holds it
-  remove = 6,     ///< ns, text = uuid -> deleted (at the primary)
-  prepare = 7,    ///< ns, epoch -> pos; the receiver refuses older epochs from now on
-  follow = 8,     ///< ns, epoch, batch -> pos (a replica logs and applies the records)
-  reset = 9,      ///< ns, epoch, seq = next sequence number -> pos (a replica drops its copy)
-  position = 10,  ///< ns -> pos
-  push = 11,      ///< ns, epoch, text = target: bring target up to this copy -> pos of target
-  in_sync = 12,   ///< ns, epoch, seq = 1|0: the primary says the receiver is (not) in sync; no reply
+  insert = 1,      ///< ins -> ins_reply (at the namespace's primary)
+  query = 2,       ///< qry -> qry_reply (at a node holding an in-sync copy)
+  invalidate = 3,  ///< inv -> inv_reply (at the primary)
+  feedback = 4,    ///< fb (at the primary)
+  locate = 5,      ///< text = uuid -> keys: namespaces whose copy here holds it
+  remove = 6,      ///< ns, text = uuid -> deleted (at the primary)
+  prepare = 7,     ///< ns, epoch -> pos; the receiver refuses older epochs from now on
+  follow = 8,      ///< ns, epoch, batch -> pos (a replica logs and applies the records)
+  reset = 9,       ///< ns, epoch, seq = next sequence number -> pos (a replica drops its copy)
+  position = 10,   ///< ns -> pos
+  push = 11,       ///< ns, epoch, text = target: bring target up to this copy -> pos of target
+  in_sync = 12,    ///< ns, epoch, seq = 1|0: the primary says the receiver is (not) in sync; no reply
   owner_hint = 13, ///< ns: the receiver should be this namespace's primary now; no reply
-  confirm = 14,   ///< ns, epoch -> pos: is `epoch` still the newest one the receiver knows?
-  retire = 15,    ///< ns, epoch: placement no longer names the receiver; drop its copy -> pos
+  confirm = 14,    ///< ns, epoch -> pos: is `epoch` still the newest one the receiver knows?
+  retire = 15,     ///< ns, epoch: placement no longer names the receiver; drop its copy -> pos
 };
 
 struct call_msg {
@@ -93,8 +93,8 @@ typename Inspector::result_type inspect(Inspector& f, heartbeat_msg& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, call_msg& x) {
-  return f(caf::meta::type_name("ferro.call"), x.rid, x.from, x.op, x.ns, x.epoch, x.seq, x.text, x.batch, x.ins,
-           x.qry, x.inv, x.fb);
+  return f(caf::meta::type_name("ferro.call"), x.rid, x.from, x.op, x.ns, x.epoch, x.seq, x.text, x.batch,
+           x.ins, x.qry, x.inv, x.fb);
 }
 
 template <class Inspector>
