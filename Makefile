@@ -9,7 +9,7 @@ WERROR := $(if $(CI),ON,OFF)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: deps build run test test-cpp test-integration test-python pyenv fuzz bench clean format-check \
+.PHONY: deps build run test test-cpp test-integration test-python pyenv fuzz bench bench-cluster clean format-check \
 	base-image image image-test monitoring-image monitoring-check
 
 deps:
@@ -45,6 +45,10 @@ fuzz: deps
 
 bench: build pyenv
 	bash bench/run-all.sh $(BUILD_DIR) $(VENV)
+
+# What the cluster costs a request against a single node (docs/benchmarks.md, "Cluster").
+bench-cluster: build
+	python3 bench/cluster/cluster_bench.py $(BUILD_DIR) --entries 2000 --rounds 3 --out $(BUILD_DIR)/cluster-bench.json
 
 # Docker: the base image is built locally from Debian's packages when it
 # cannot be pulled (deploy/docker/make-base-image.sh does nothing when present).
