@@ -5,8 +5,9 @@
 - Debian's Prometheus, on loopback, scrapes a real node that gets some
   traffic, with the shipped scrape job and rule file; then every query of the
   Grafana dashboard is evaluated through Prometheus's HTTP API and must return
-  data. Panels of cluster-only metrics are skipped, by name, while the node
-  does not export those metrics (the test checks that it does not).
+  data. Panels of cluster-only metrics are skipped, by name, on a single
+  node (the test checks that it does not export them); a second run scrapes
+  a real 3-node cluster and evaluates every panel, those included.
 """
 from __future__ import annotations
 
@@ -41,7 +42,7 @@ CLUSTER_ONLY_METRICS = {
     "ferrocache_cluster_under_replicated_namespaces": "namespaces with fewer than R replicas (cluster mode)",
     "ferrocache_replication_lag_seconds": "age of the oldest write not acknowledged by every replica (cluster mode)",
     "ferrocache_replication_timeouts_total": "replica writes that timed out (cluster mode)",
-    "ferrocache_failovers_total": "requests served for a dead or suspected owner (cluster mode)",
+    "ferrocache_failovers_total": "elections this node won, i.e. namespaces it took the lead of (cluster mode)",
 }
 
 # Grafana's built-in variables and the dashboard's own, as Grafana would
@@ -168,13 +169,13 @@ def poll(pred, timeout: float, what: str, proc: subprocess.Popen = None, log: Pa
 
 @pytest.fixture
 def prometheus_on(tmp_path):
-    """Starts Debian's prometheus on loopback scraping the given node port."""
+    """Starts Debian's prometheus on loopback scraping the given node port(s)."""
     binary = shutil.which("prometheus")
     if binary is None:
         pytest.skip("prometheus not installed (deploy/install-deps.sh installs it)")
     procs = []
 
-    def start(node_port: int) -> Prometheus:
+    def start(node_port, *more_ports: int) -> Prometheus:
         # The shipped configuration, with the test node as the only target
         # and a 1 s scrape interval.
         cfg = yaml.safe_load((MONITORING / "prometheus.single.yml").read_text())
@@ -184,7 +185,7 @@ def prometheus_on(tmp_path):
         cfg["rule_files"] = [str(MONITORING / f) for f in cfg["rule_files"]]
         (job,) = cfg["scrape_configs"]
         assert job["job_name"] == "ferrocache"
-        job["static_configs"] = [{"targets": [f"127.0.0.1:{node_port}"]}]
+        job["static_configs"] = [{"targets": [f"127.0.0.1:{p}" for p in (node_port, *more_ports)]}]
         conf = tmp_path / "prometheus.yml"
         conf.write_text(yaml.safe_dump(cfg))
         port = free_port()
@@ -242,6 +243,62 @@ def make_traffic(port: int) -> int:
     return 41  # inserts
 
 
+def evaluate_dashboard(prom: Prometheus, exported: set, skip_cluster_only: bool):
+    """Runs every dashboard query; returns (failures, skipped, checked)."""
+    failures, skipped, checked = [], [], 0
+    for t in dashboard_targets():
+        expr = expand(t["expr"])
+        missing = cluster_only(expr)
+        if missing and skip_cluster_only:
+            skipped.append(f"{t['panel']} [{t['ref']}]: needs {', '.join(missing)}")
+            continue
+        unknown = {base_metric(m) for m in METRIC_NAME.findall(expr)} - exported
+        if unknown:
+            failures.append(f"{t['panel']} [{t['ref']}]: metrics the node does not export: {sorted(unknown)}")
+            continue
+        res = prom.query(expr)
+        checked += 1
+        if res.get("status") != "success":
+            failures.append(f"{t['panel']} [{t['ref']}]: error {res.get('errorType')}: {res.get('error')}")
+            continue
+        series = res["data"]["result"]
+        values = [float(s["value"][1]) for s in series]
+        if not series or all(math.isnan(v) for v in values):
+            failures.append(f"{t['panel']} [{t['ref']}]: no data for {expr}")
+    return failures, skipped, checked
+
+
+def test_every_dashboard_query_returns_data_from_a_cluster(tmp_path, prometheus_on):
+    import sys
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "cluster"))
+    from cluster_harness import Cluster
+
+    c = Cluster(tmp_path / "cluster", 2, None, None)
+    for i in (1, 2, 3):
+        c.add(f"n{i}")
+    try:
+        c.start()
+        c.wait_formed(timeout=30)
+        ports = [c[i].port for i in ("n1", "n2", "n3")]
+        prom = prometheus_on(*ports)
+        poll(lambda: prom.scalar('count(up{job="ferrocache"} == 1)') == 3, 30, "the first scrape of every node",
+             prom.proc, prom.log)
+        inserts = make_traffic(ports[0])
+        poll(lambda: prom.scalar('sum(max_over_time(ferrocache_inserts_total{job="ferrocache"}[1m]))') >= inserts
+             and prom.scalar('min(count_over_time(ferrocache_inserts_total{job="ferrocache"}[1m]))') >= 3,
+             60, "scrapes that saw the traffic", prom.proc, prom.log)
+        _, _, payload = request(ports[0], "GET", "/metrics")
+        exported = {base_metric(m) for m in METRIC_NAME.findall(payload.decode())}
+        for name in CLUSTER_ONLY_METRICS:
+            assert name in exported, f"a clustered node does not export {name}"
+        failures, skipped, checked = evaluate_dashboard(prom, exported, skip_cluster_only=False)
+        assert not failures, "\n".join(failures)
+        assert not skipped and checked >= 30, (checked, skipped)
+        print(f"{checked} dashboard queries returned data from a 3-node cluster, cluster panels included")
+    finally:
+        c.stop_all()
+
+
 def test_every_dashboard_query_returns_data(node, prometheus_on):
     prom = prometheus_on(node.port)
     poll(lambda: prom.scalar('up{job="ferrocache"}') == 1, 30, "the first scrape of the node", prom.proc, prom.log)
@@ -259,26 +316,7 @@ def test_every_dashboard_query_returns_data(node, prometheus_on):
         assert name not in exported, (f"{name} is exported now: remove it from CLUSTER_ONLY_METRICS so its "
                                       "panels are checked")
 
-    failures, skipped, checked = [], [], 0
-    for t in dashboard_targets():
-        expr = expand(t["expr"])
-        missing = cluster_only(expr)
-        if missing:
-            skipped.append(f"{t['panel']} [{t['ref']}]: needs {', '.join(missing)}")
-            continue
-        unknown = {base_metric(m) for m in METRIC_NAME.findall(expr)} - exported
-        if unknown:
-            failures.append(f"{t['panel']} [{t['ref']}]: metrics the node does not export: {sorted(unknown)}")
-            continue
-        res = prom.query(expr)
-        checked += 1
-        if res.get("status") != "success":
-            failures.append(f"{t['panel']} [{t['ref']}]: error {res.get('errorType')}: {res.get('error')}")
-            continue
-        series = res["data"]["result"]
-        values = [float(s["value"][1]) for s in series]
-        if not series or all(math.isnan(v) for v in values):
-            failures.append(f"{t['panel']} [{t['ref']}]: no data for {expr}")
+    failures, skipped, checked = evaluate_dashboard(prom, exported, skip_cluster_only=True)
     assert not failures, "\n".join(failures)
     # Exactly the cluster panels are skipped, nothing else.
     assert checked >= 25, checked
