@@ -12,7 +12,7 @@
 
 namespace ferro::cluster {
 
-std::int64_t now_ms() {
+std::int64_t now_ms(cluster_pointer self) {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
              std::chrono::steady_clock::now().time_since_epoch())
       .count();
@@ -49,7 +49,7 @@ void begin(cluster_pointer self, node* local) {
   if (st.local)
     return;
   st.local = local;
-  st.started_ms = now_ms();
+  st.started_ms = now_ms(self);
   for (const auto& s : st.settings.seeds)
     if (!s.empty() && s != st.settings.advertise)
       st.seed_addresses.insert(s);
@@ -80,6 +80,7 @@ caf::behavior cluster_behavior(cluster_pointer self, cluster_settings settings, 
                                std::shared_ptr<cluster_board> board) {
   auto& st = self->state;
   st.settings = std::move(settings);
+  st.jitter.seed(static_cast<std::uint_fast32_t>(st.settings.seed | 1));
   st.link = link;
   st.board = std::move(board);
   // Until the node has started, peers' frames are dropped (they retry)

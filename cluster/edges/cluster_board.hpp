@@ -2,6 +2,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -34,13 +35,17 @@ public:
     return out;
   }
   bool servable(const namespace_key& key) const {
-    auto now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                   std::chrono::steady_clock::now().time_since_epoch())
-                   .count();
+    auto now = clock ? clock()
+                     : std::chrono::duration_cast<std::chrono::milliseconds>(
+                           std::chrono::steady_clock::now().time_since_epoch())
+                           .count();
     std::lock_guard lock{mtx_};
     return now < lease_until_ms_ && servable_.count(key) > 0;
   }
 
+  /// The actor clock in ms, when it is not steady_clock (a simulation's
+  /// virtual time); set before the cluster actor starts.
+  std::function<std::int64_t()> clock;
   std::atomic<std::uint64_t> replication_timeouts{0};
   std::atomic<std::uint64_t> failovers{0};
 

@@ -136,7 +136,7 @@ void send_call(cluster_pointer self, const std::string& peer, call_msg msg, std:
   auto& st = self->state;
   msg.rid = st.next_rid++;
   msg.from = st.settings.node_id;
-  st.calls[msg.rid] = pending_call{peer, now_ms() + timeout.count(), std::move(done)};
+  st.calls[msg.rid] = pending_call{peer, now_ms(self) + timeout.count(), std::move(done)};
   if (peer == st.settings.node_id) {
     on_call(self, std::move(msg));
     return;
@@ -174,7 +174,7 @@ void fail_calls_to(cluster_pointer self, const std::string& peer, const std::str
 }
 
 void expire_calls(cluster_pointer self) {
-  auto now = now_ms();
+  auto now = now_ms(self);
   std::vector<pending_call> expired;
   for (auto it = self->state.calls.begin(); it != self->state.calls.end();) {
     if (it->second.deadline_ms <= now) {

@@ -53,8 +53,7 @@ void election_failed(cluster_pointer self, const namespace_key& ns, std::uint64_
   spdlog::info("cluster: {} could not take '{}' at epoch {}: {}", self_id(self), display_name(ns), epoch,
                why);
   sp.mode = ns_mode::none;
-  static thread_local std::minstd_rand jitter{std::random_device{}()};
-  sp.next_election_ms = now_ms() + 100 + static_cast<std::int64_t>(jitter() % 300);
+  sp.next_election_ms = now_ms(self) + 100 + static_cast<std::int64_t>(self->state.jitter() % 300);
   fail_waiting(sp);
 }
 
@@ -89,7 +88,7 @@ void become_primary(cluster_pointer self, const namespace_key& ns, std::uint64_t
             for (const auto& h : holders)
               if (h != self_id(self) && std::find(placed.begin(), placed.end(), h) == placed.end())
                 sp.retiring.insert(h);
-            sp.ready_deadline_ms = now_ms() + self->state.settings.replication_timeout.count();
+            sp.ready_deadline_ms = now_ms(self) + self->state.settings.replication_timeout.count();
             self->state.board->failovers.fetch_add(1, std::memory_order_relaxed);
             for (const auto& r : sp.replicas)
               start_catch_up(self, ns, r);
@@ -153,7 +152,7 @@ void conclude(cluster_pointer self, const namespace_key& ns, std::uint64_t epoch
 
 void start_election(cluster_pointer self, const namespace_key& ns) {
   auto& sp = space(self, ns);
-  if (sp.mode == ns_mode::electing || sp.mode == ns_mode::primary || now_ms() < sp.next_election_ms)
+  if (sp.mode == ns_mode::electing || sp.mode == ns_mode::primary || now_ms(self) < sp.next_election_ms)
     return;
   sp.mode = ns_mode::electing;
   sp.ready = false;
@@ -327,7 +326,7 @@ void evaluate_placement(cluster_pointer self) {
 }
 
 void election_tick(cluster_pointer self) {
-  auto now = now_ms();
+  auto now = now_ms(self);
   std::vector<namespace_key> ready, retry;
   for (auto& [key, sp] : self->state.spaces) {
     if (sp.mode == ns_mode::primary && !sp.ready &&

@@ -30,7 +30,7 @@ peer_member* member_at(cluster_pointer self, const std::string& address) {
 
 void dial_due(cluster_pointer self) {
   auto& st = self->state;
-  auto now = now_ms();
+  auto now = now_ms(self);
   std::set<std::string> targets = st.seed_addresses;
   for (auto& [id, m] : st.members)
     if (!m.address.empty())
@@ -60,7 +60,7 @@ void send_heartbeats(cluster_pointer self) {
   hb.incarnation = st.settings.transport.incarnation;
   hb.members.push_back(st.settings.node_id + "@" + st.settings.advertise);
   hb.seq = ++st.heartbeat_seq;
-  auto now = now_ms();
+  auto now = now_ms(self);
   st.heartbeat_sent_ms[hb.seq] = now;
   while (st.heartbeat_sent_ms.size() > 256) // echoes older than this renew nothing anyway
     st.heartbeat_sent_ms.erase(st.heartbeat_sent_ms.begin());
@@ -92,7 +92,7 @@ member_status judge(cluster_pointer self, const peer_member& m, std::int64_t now
 // Re-judges every peer; a change in who is alive changes placement.
 void update_view(cluster_pointer self) {
   auto& st = self->state;
-  auto now = now_ms();
+  auto now = now_ms(self);
   std::set<std::string> alive;
   for (auto& [id, m] : st.members) {
     auto status = judge(self, m, now);
@@ -197,7 +197,7 @@ std::int64_t read_lease_until(cluster_pointer self) {
 }
 
 bool serves_reads(cluster_pointer self, const namespace_key& ns) {
-  if (now_ms() >= read_lease_until(self))
+  if (now_ms(self) >= read_lease_until(self))
     return false;
   auto it = self->state.spaces.find(ns);
   if (it == self->state.spaces.end())
@@ -222,7 +222,7 @@ void on_heartbeat(cluster_pointer self, const heartbeat_msg& hb) {
   if (it->second.incarnation != hb.incarnation && it->second.incarnation != 0)
     st.phi.forget(hb.from); // a restart: its old intervals say nothing now
   it->second.incarnation = hb.incarnation;
-  it->second.last_heard_ms = now_ms();
+  it->second.last_heard_ms = now_ms(self);
   it->second.last_seq = hb.seq;
   auto prefix = st.settings.node_id + ":";
   for (const auto& echo : hb.echoes)
@@ -231,7 +231,7 @@ void on_heartbeat(cluster_pointer self, const heartbeat_msg& hb) {
       if (auto sent = st.heartbeat_sent_ms.find(seq); sent != st.heartbeat_sent_ms.end())
         it->second.echo_sent_ms = std::max(it->second.echo_sent_ms, sent->second);
     }
-  st.phi.heartbeat(hb.from, now_ms());
+  st.phi.heartbeat(hb.from, now_ms(self));
   // A peer that has just convicted this node (we were paused or cut off)
   // may have elected new leaders for what we led: stop leading, and let
   // elections (which fetch the most advanced copy) decide again.
@@ -271,7 +271,7 @@ void on_peer_up(cluster_pointer self, const std::string& id, std::uint64_t incar
   if (m.incarnation != incarnation)
     st.phi.forget(id);
   m.incarnation = incarnation;
-  st.phi.heartbeat(id, now_ms());
+  st.phi.heartbeat(id, now_ms(self));
   spdlog::info("cluster: connected to {} at {}", id, address);
   update_view(self);
   publish_board(self);
@@ -320,7 +320,7 @@ void publish_board(cluster_pointer self) {
   s.mode = "clustered";
   s.self_node_id = st.settings.node_id;
   s.nodes.push_back(st.settings.node_id);
-  auto now = now_ms();
+  auto now = now_ms(self);
   for (auto& [id, m] : st.members) {
     s.nodes.push_back(id);
     s.peers[id] = peer_health{std::string(to_string(m.status)), st.phi.knows(id) ? st.phi.phi(id, now) : 0.0};

@@ -56,6 +56,7 @@ result<std::unique_ptr<cluster_node>> cluster_node::create(cluster_settings sett
   opts.advertise = settings.advertise;
   opts.incarnation = std::random_device{}() | (std::uint64_t{std::random_device{}()} << 32);
   settings.transport.incarnation = opts.incarnation;
+  settings.seed = opts.incarnation;
   transport::transport_handlers handlers;
   auto target = out->target_;
   handlers.on_peer_up = [target](const transport::peer_info& p) {

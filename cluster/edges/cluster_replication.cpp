@@ -344,7 +344,7 @@ caf::result<bool> ship(cluster_pointer self, log_batch& batch) {
   entry.epoch = sp.epoch;
   entry.waiting = sp.in_sync;
   entry.lost_replica = alone;
-  entry.started_ms = now_ms();
+  entry.started_ms = now_ms(self);
   auto promise = entry.promise;
   if (alone) {
     finish_ship(self, id);

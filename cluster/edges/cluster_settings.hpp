@@ -29,6 +29,9 @@ struct cluster_settings {
   /// Forwarded client requests (to a primary, a replica) give up after this.
   std::chrono::milliseconds request_timeout{defaults::request_timeout_ms};
   transport::transport_options transport; ///< node_id/advertise filled from above
+  /// Seeds the election back-off (random per process in production, fixed
+  /// in deterministic runs).
+  std::uint64_t seed = 1;
 };
 
 } // namespace ferro::cluster

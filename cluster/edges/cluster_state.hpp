@@ -11,6 +11,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <random>
 #include <set>
 #include <string>
 #include <vector>
@@ -110,12 +111,15 @@ struct cluster_state {
   std::uint64_t next_rid = 1;
   std::map<std::uint64_t, pending_ship> ships;
   std::uint64_t next_ship = 1;
+  std::minstd_rand jitter{1}; ///< election back-off; seeded from settings.seed
   static inline const char* name = "ferro.cluster";
 };
 
 using cluster_pointer = caf::stateful_actor<cluster_state>*;
 
-std::int64_t now_ms();
+/// The actor system's clock in milliseconds: steady time in production,
+/// virtual time under CAF's test coordinator (deterministic runs).
+std::int64_t now_ms(cluster_pointer self);
 const std::string& self_id(cluster_pointer self);
 
 // ---- cluster_membership.cpp

@@ -10,7 +10,9 @@ class transport_link final : public peer_link {
 public:
   explicit transport_link(transport::frame_transport& t) : t_(t) {}
   void connect(const std::string& address) override { t_.connect(address); }
-  bool send(const std::string& node_id, std::string frame) override { return t_.send(node_id, std::move(frame)); }
+  bool send(const std::string& node_id, std::string frame) override {
+    return t_.send(node_id, std::move(frame));
+  }
   void disconnect(const std::string& node_id) override { t_.disconnect(node_id); }
 
 private:
