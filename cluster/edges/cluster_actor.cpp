@@ -78,6 +78,17 @@ void begin(cluster_pointer self, node* local) {
 
 caf::behavior cluster_behavior(cluster_pointer self, cluster_settings settings, peer_link* link,
                                std::shared_ptr<cluster_board> board) {
+  // A bug here must be loud: this actor is the node's whole cluster side.
+  self->set_exception_handler([self](std::exception_ptr& eptr) -> caf::error {
+    try {
+      std::rethrow_exception(eptr);
+    } catch (const std::exception& e) {
+      spdlog::critical("cluster: {} stops on an exception: {}", self->state.settings.node_id, e.what());
+    } catch (...) {
+      spdlog::critical("cluster: {} stops on an unknown exception", self->state.settings.node_id);
+    }
+    return caf::exit_reason::unhandled_exception;
+  });
   auto& st = self->state;
   st.settings = std::move(settings);
   st.jitter.seed(static_cast<std::uint_fast32_t>(st.settings.seed | 1));

@@ -1,0 +1,353 @@
+#include "sim/simulation.hpp"
+
+#include <filesystem>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <set>
+#include <vector>
+
+#include <caf/actor_cast.hpp>
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/scheduler/test_coordinator.hpp>
+#include <caf/send.hpp>
+
+#include <unistd.h>
+
+#include "actors/node.hpp"
+#include "cluster/edges/cluster_actor.hpp"
+#include "sim/sim_network.hpp"
+
+namespace ferro::sim {
+
+namespace {
+
+using namespace std::chrono_literals;
+constexpr std::int64_t step_ms = 5;
+constexpr std::int64_t epoch_wall_ms = 1'700'000'000'000;
+constexpr std::size_t dim = 8;
+
+struct sim_node {
+  std::string id;
+  std::string address;
+  std::unique_ptr<cluster::peer_link> link;
+  std::shared_ptr<cluster::cluster_board> board;
+  caf::actor actor;
+  std::unique_ptr<node> local;
+};
+
+struct acked_entry {
+  std::string uuid;
+  namespace_key ns;
+  std::vector<float> vec;
+};
+
+class simulation {
+public:
+  explicit simulation(const sim_options& o) : opts_(o), rng_(o.seed * 0x9E3779B97F4A7C15ull + 1), net_(o.seed) {
+    root_ = std::filesystem::temp_directory_path() /
+            ("ferro-sim-" + std::to_string(::getpid()) + "-" + std::to_string(o.seed));
+    std::filesystem::remove_all(root_);
+    node_settings base;
+    configure_actor_system(cfg_, base);
+    cluster::register_peer_types(cfg_);
+    cfg_.set("scheduler.policy", caf::atom("testing"));
+    sys_ = std::make_unique<caf::actor_system>(cfg_);
+    sched_ = &dynamic_cast<caf::scheduler::test_coordinator&>(sys_->scheduler());
+  }
+
+  ~simulation() {
+    for (auto& n : nodes_) {
+      bool stopped = false;
+      n.local->stop([&] { stopped = true; });
+      for (int i = 0; i < 2000 && !stopped; ++i)
+        step();
+      caf::anon_send_exit(n.actor, caf::exit_reason::user_shutdown);
+    }
+    sched_->run();
+    nodes_.clear();
+    sys_.reset();
+    std::error_code ec;
+    std::filesystem::remove_all(root_, ec);
+  }
+
+  sim_result run();
+
+private:
+  std::int64_t now() const {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(sched_->clock().now().time_since_epoch()).count();
+  }
+
+  void step() {
+    sched_->advance_time(std::chrono::milliseconds(step_ms));
+    net_.deliver_due(now());
+    sched_->run();
+  }
+
+  void start_nodes();
+  void issue_load();
+  void inject_faults();
+  void check_one_primary_per_epoch();
+  void verify();
+
+  template <class Pred>
+  bool run_until(Pred done, std::int64_t max_ms) {
+    for (std::int64_t t = 0; t < max_ms && !done(); t += step_ms)
+      step();
+    return done();
+  }
+
+  void route(sim_node& n, cluster::call_msg call, std::function<void(cluster::reply_msg)> done) {
+    ++in_flight_;
+    caf::anon_send(n.actor, cluster::route_atom::value,
+                   cluster::routed_call{std::move(call), [this, done = std::move(done)](cluster::reply_msg r) {
+                                          --in_flight_;
+                                          done(std::move(r));
+                                        }});
+  }
+
+  void fail(const std::string& why) {
+    if (failure_.empty())
+      failure_ = "t=" + std::to_string(now()) + "ms: " + why;
+  }
+
+  sim_options opts_;
+  std::mt19937_64 rng_;
+  sim_network net_;
+  std::filesystem::path root_;
+  caf::actor_system_config cfg_;
+  std::unique_ptr<caf::actor_system> sys_;
+  caf::scheduler::test_coordinator* sched_ = nullptr;
+  std::vector<sim_node> nodes_;
+  std::map<std::string, acked_entry> live_;  ///< acknowledged and not deleted
+  std::map<std::string, acked_entry> gone_;  ///< acknowledged deletes
+  std::set<std::string> uncertain_;          ///< writes that got no clear answer
+  std::int64_t in_flight_ = 0;
+  std::uint64_t next_uuid_ = 1;
+  std::string failure_;
+  sim_result result_;
+  std::vector<std::pair<std::string, std::string>> cut_now_;
+  std::int64_t heal_at_ = 0;
+};
+
+void simulation::start_nodes() {
+  std::vector<std::string> addresses;
+  for (std::size_t i = 1; i <= opts_.nodes; ++i)
+    addresses.push_back("sim-" + std::to_string(i) + ":4000");
+  nodes_.resize(opts_.nodes);
+  for (std::size_t i = 0; i < opts_.nodes; ++i) {
+    auto& n = nodes_[i];
+    n.id = "s" + std::to_string(i + 1);
+    n.address = addresses[i];
+    n.link = net_.link_for(n.id);
+    n.board = std::make_shared<cluster::cluster_board>();
+    n.board->clock = [this] { return now(); };
+    cluster::cluster_settings cs;
+    cs.node_id = n.id;
+    cs.advertise = n.address;
+    cs.seeds = addresses;
+    cs.replication_factor = 2;
+    cs.heartbeat_interval = 100ms;
+    cs.replication_timeout = 500ms;
+    cs.request_timeout = 2000ms;
+    cs.seed = rng_();
+    cs.transport.incarnation = rng_();
+    n.actor = cluster::spawn_cluster_actor(*sys_, cs, n.link.get(), n.board);
+    node_settings s;
+    s.node_id = n.id;
+    s.data_dir = root_ / n.id;
+    s.insert_threads = 1;
+    s.detached_io = false;
+    s.ns.seed = rng_();
+    s.ns.clock = [this] { return epoch_wall_ms + now(); };
+    s.ns.replicator = caf::actor_cast<replicator_actor>(n.actor);
+    s.ns.initial_role = namespace_role::replica;
+    n.local = std::make_unique<node>(s, *sys_);
+    if (auto st = n.local->start(); !st)
+      fail("node " + n.id + " did not start: " + st.err().message);
+    caf::anon_send(n.actor, cluster::start_atom::value, cluster::cluster_start{n.local.get()});
+    net_.add_node(n.id, n.address, n.actor, cs.transport.incarnation);
+  }
+}
+
+// One request now and then at a random node: inserts with explicit ids
+// (idempotent, as clients retry them), and deletes of acknowledged entries.
+void simulation::issue_load() {
+  std::uniform_int_distribution<std::size_t> pick(0, nodes_.size() - 1);
+  auto& n = nodes_[pick(rng_)];
+  bool remove = !live_.empty() && std::uniform_int_distribution<int>(0, 9)(rng_) == 0;
+  if (remove) {
+    auto it = live_.begin();
+    std::advance(it, std::uniform_int_distribution<std::size_t>(0, live_.size() - 1)(rng_));
+    auto entry = it->second;
+    cluster::call_msg c;
+    c.op = cluster::call_op::remove;
+    c.text = entry.uuid;
+    route(n, std::move(c), [this, entry](cluster::reply_msg r) {
+      if (r.ok()) {
+        live_.erase(entry.uuid);
+        gone_[entry.uuid] = entry;
+        ++result_.acked_deletes;
+      } else {
+        ++result_.refused;
+      }
+    });
+    return;
+  }
+  acked_entry e;
+  e.uuid = "u" + std::to_string(next_uuid_++);
+  // Tenants x models, the same vectors under several tenants.
+  e.ns = namespace_key{"m" + std::to_string(rng_() % 2), "t" + std::to_string(rng_() % 3), ""};
+  std::normal_distribution<float> g;
+  for (std::size_t i = 0; i < dim; ++i)
+    e.vec.push_back(g(rng_));
+  cluster::call_msg c;
+  c.op = cluster::call_op::insert;
+  c.ins.ns = e.ns;
+  c.ins.embedding = e.vec;
+  c.ins.response = "r-" + e.uuid;
+  c.ins.query_text = "";
+  c.ins.uuid = e.uuid;
+  uncertain_.insert(e.uuid);
+  route(n, std::move(c), [this, e](cluster::reply_msg r) {
+    if (r.ok()) {
+      if (r.ins_reply.id != e.uuid)
+        fail("insert of " + e.uuid + " acknowledged with id " + r.ins_reply.id);
+      uncertain_.erase(e.uuid);
+      live_[e.uuid] = e;
+      ++result_.acked_inserts;
+    } else {
+      ++result_.refused;
+    }
+  });
+}
+
+// lite: a node cut off from the others now and then, for 1-4 s; swarm: also
+// frames lost (each loss breaks its connection, as TCP would).
+void simulation::inject_faults() {
+  if (!cut_now_.empty()) {
+    if (now() >= heal_at_) {
+      for (auto& [a, b] : cut_now_)
+        net_.cut(a, b, false);
+      cut_now_.clear();
+    }
+    return;
+  }
+  if (std::uniform_int_distribution<int>(0, 999)(rng_) >= 3) // about one every 1.7 s of steps
+    return;
+  auto victim = nodes_[std::uniform_int_distribution<std::size_t>(0, nodes_.size() - 1)(rng_)].id;
+  for (auto& n : nodes_)
+    if (n.id != victim) {
+      net_.cut(victim, n.id, true);
+      cut_now_.emplace_back(victim, n.id);
+    }
+  heal_at_ = now() + std::uniform_int_distribution<std::int64_t>(1000, 4000)(rng_);
+  ++result_.partitions;
+}
+
+// At most one node leads a namespace at any epoch (as each one reports it).
+void simulation::check_one_primary_per_epoch() {
+  std::map<std::pair<std::string, std::uint64_t>, std::string> leaders;
+  for (auto& n : nodes_) {
+    auto status = n.board->status();
+    for (const auto& [name, ns] : status.namespaces) {
+      if (ns.role != "primary")
+        continue;
+      auto [it, fresh] = leaders.emplace(std::make_pair(name, ns.epoch), n.id);
+      if (!fresh)
+        fail("two primaries of '" + name + "' at epoch " + std::to_string(ns.epoch) + ": " + it->second + " and " +
+             n.id);
+    }
+  }
+}
+
+// After the heal: every acknowledged live entry is answered by every node,
+// no acknowledged delete is, and nothing is left unanswered.
+void simulation::verify() {
+  std::map<std::pair<std::string, std::string>, std::string> answers; // (uuid, node) -> "hit"/"miss"/error
+  std::size_t expected = 0;
+  auto ask = [&](const acked_entry& e, sim_node& n) {
+    ++expected;
+    cluster::call_msg c;
+    c.op = cluster::call_op::query;
+    c.qry.ns = e.ns;
+    c.qry.embedding = e.vec;
+    c.qry.threshold = 0.999;
+    route(n, std::move(c), [&answers, key = std::make_pair(e.uuid, n.id), uuid = e.uuid](cluster::reply_msg r) {
+      answers[key] = !r.ok() ? "error: " + r.message : (r.qry_reply.hit && r.qry_reply.id == uuid) ? "hit" : "miss";
+    });
+  };
+  for (auto& [uuid, e] : live_)
+    for (auto& n : nodes_)
+      ask(e, n);
+  for (auto& [uuid, e] : gone_)
+    for (auto& n : nodes_)
+      ask(e, n);
+  if (!run_until([&] { return answers.size() == expected; }, 20'000))
+    fail(std::to_string(expected - answers.size()) + " verification queries never answered");
+  for (auto& [key, answer] : answers) {
+    bool deleted = gone_.count(key.first) > 0;
+    if (!deleted && answer != "hit")
+      fail("acknowledged insert " + key.first + " not answered by " + key.second + " (" + answer + ")");
+    if (deleted && answer == "hit" && !uncertain_.count(key.first))
+      fail("acknowledged delete of " + key.first + " undone: " + key.second + " still answers it");
+  }
+}
+
+sim_result simulation::run() {
+  start_nodes();
+  // Formation: every node sees every other alive.
+  auto formed = [&] {
+    for (auto& n : nodes_) {
+      auto s = n.board->status();
+      std::size_t alive = 0;
+      for (auto& [id, p] : s.peers)
+        alive += p.status == "alive" ? 1 : 0;
+      if (alive + 1 != nodes_.size())
+        return false;
+    }
+    return true;
+  };
+  if (!run_until(formed, 10'000))
+    fail("the cluster did not form within 10 s");
+  net_.set_faults(opts_.profile == "swarm" ? net_faults{0.0005, 1, 20} : net_faults{0, 1, 5});
+  auto end = now() + opts_.fault_seconds * 1000;
+  std::int64_t checks = 0;
+  while (now() < end && failure_.empty()) {
+    if (std::uniform_int_distribution<int>(0, 9)(rng_) < 3)
+      issue_load();
+    inject_faults();
+    step();
+    if (++checks % 20 == 0)
+      check_one_primary_per_epoch();
+  }
+  for (auto& [a, b] : cut_now_)
+    net_.cut(a, b, false);
+  cut_now_.clear();
+  net_.set_faults(net_faults{0, 1, 5});
+  run_until([&] { return in_flight_ == 0; }, opts_.heal_seconds * 1000);
+  run_until([] { return false; }, opts_.heal_seconds * 1000); // settle: catch-ups, elections
+  if (in_flight_ != 0)
+    fail(std::to_string(in_flight_) + " requests never answered");
+  if (failure_.empty())
+    verify();
+  result_.ok = failure_.empty();
+  result_.failure = failure_;
+  result_.frames = net_.frames_delivered();
+  auto h = net_.trace_hash();
+  for (auto& [uuid, e] : live_)
+    h = (h ^ std::hash<std::string>{}(uuid)) * 1099511628211ull;
+  result_.trace = h;
+  return result_;
+}
+
+} // namespace
+
+sim_result run_simulation(const sim_options& opts) {
+  simulation s{opts};
+  return s.run();
+}
+
+} // namespace ferro::sim

@@ -1,0 +1,33 @@
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+/// One deterministic run of a FerroCache cluster in a single process: the
+/// real node, namespace, storage and cluster actors on CAF's test
+/// coordinator (virtual time, one job at a time), peers talking through
+/// sim_network, every random choice drawn from one seed. docs/simulation.md.
+namespace ferro::sim {
+
+struct sim_options {
+  std::uint64_t seed = 1;
+  std::size_t nodes = 3;
+  std::int64_t fault_seconds = 20;  ///< virtual time with faults and load
+  std::int64_t heal_seconds = 15;   ///< then no faults, no load, until checked
+  std::string profile = "lite";     ///< lite: partitions and delays; swarm: also frame loss
+};
+
+struct sim_result {
+  bool ok = false;
+  std::string failure; ///< the invariant broken, and where
+  std::uint64_t trace = 0;
+  std::uint64_t acked_inserts = 0;
+  std::uint64_t acked_deletes = 0;
+  std::uint64_t refused = 0;
+  std::uint64_t partitions = 0;
+  std::uint64_t frames = 0;
+};
+
+sim_result run_simulation(const sim_options& opts);
+
+} // namespace ferro::sim
