@@ -9,7 +9,8 @@
 namespace ferro::cluster {
 
 error reply_msg::err() const {
-  return error{errc_from_wire(static_cast<std::uint8_t>(code)), message};
+  // A code beyond one byte (a newer peer) is unknown, not its low byte.
+  return error{code <= 0xff ? errc_from_wire(static_cast<std::uint8_t>(code)) : errc::internal, message};
 }
 
 reply_msg reply_msg::failure(std::uint64_t rid, const error& e) {

@@ -77,8 +77,16 @@ struct actor_fixture {
   namespace_settings ns_settings;
   std::chrono::milliseconds batch_timeout{1};
 
-  explicit actor_fixture(std::size_t batch_size = 256) {
-    dir = std::filesystem::temp_directory_path() / ("ferro-actor-" + std::to_string(std::random_device{}()));
+  explicit actor_fixture(std::size_t batch_size = 256)
+      : actor_fixture(std::filesystem::temp_directory_path() /
+                          ("ferro-actor-" + std::to_string(std::random_device{}())),
+                      batch_size) {}
+
+  /// On the data dir of another fixture whose actors were stopped (a
+  /// restart): the store is opened but not recovered; the test calls
+  /// recover_namespaces itself. The dir is removed by whichever fixture ends
+  /// first.
+  actor_fixture(std::filesystem::path data_dir, std::size_t batch_size) : dir(std::move(data_dir)) {
     std::filesystem::create_directories(dir);
     cfg.set("scheduler.policy", caf::atom("testing"));
     cfg.set("logger.file-verbosity", caf::atom("quiet"));

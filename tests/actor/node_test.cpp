@@ -1,8 +1,10 @@
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <filesystem>
 #include <optional>
 #include <random>
+#include <vector>
 
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
@@ -100,6 +102,78 @@ TEST_CASE("a node on an injected test coordinator serves, stops without blocking
     REQUIRE(answer->ok());
     CHECK(answer->value().hit);
     CHECK(answer->value().id == id);
+    t.stop();
+  }
+  std::filesystem::remove_all(dir);
+}
+
+namespace {
+
+bool has_key(const std::vector<namespace_key>& keys, const namespace_key& k) {
+  return std::find(keys.begin(), keys.end(), k) != keys.end();
+}
+
+} // namespace
+
+TEST_CASE("a node lists the namespaces it holds and which of them hold an id", "[node]") {
+  auto dir =
+      std::filesystem::temp_directory_path() / ("ferro-node-" + std::to_string(std::random_device{}()));
+  namespace_key global{"model", "", ""};
+  namespace_key tenant{"model", "acme", ""};
+  namespace_key other{"model", "other", ""};
+  std::string in_global, shared_id = "shared-id";
+  {
+    node_under_test t{dir};
+    REQUIRE(t.n->start().ok());
+    CHECK(t.n->local_namespaces().empty());
+    auto insert = [&](insert_request req) {
+      std::optional<result<insert_reply>> r;
+      t.n->insert(std::move(req), [&](result<insert_reply> x) { r = std::move(x); });
+      REQUIRE(t.run_until([&] { return r.has_value(); }));
+      REQUIRE(r->ok());
+      return r->value().id;
+    };
+    in_global = insert(insert_of("first", {1.0f, 0.0f, 0.0f}));
+    auto a = insert_of("second", {0.0f, 1.0f, 0.0f});
+    a.ns = tenant;
+    a.uuid = shared_id;
+    insert(a);
+    auto b = insert_of("third", {0.0f, 0.0f, 1.0f});
+    b.uuid = shared_id;
+    insert(b); // the same id in the global namespace too
+
+    auto keys = t.n->local_namespaces();
+    CHECK(keys.size() == 2);
+    CHECK(has_key(keys, global));
+    CHECK(has_key(keys, tenant));
+    CHECK_FALSE(has_key(keys, other));
+    CHECK(t.n->holders_of(in_global) == std::vector<namespace_key>{global});
+    auto holders = t.n->holders_of(shared_id);
+    CHECK(holders.size() == 2);
+    CHECK(has_key(holders, global));
+    CHECK(has_key(holders, tenant));
+    CHECK(t.n->holders_of("no-such-id").empty());
+
+    // A delete removes the id from every namespace holding it.
+    std::optional<result<delete_reply>> removed;
+    delete_request del;
+    del.uuid = shared_id;
+    t.n->remove(del, [&](result<delete_reply> r) { removed = std::move(r); });
+    REQUIRE(t.run_until([&] { return removed.has_value(); }));
+    REQUIRE(removed->ok());
+    CHECK(removed->value().deleted);
+    CHECK(t.n->holders_of(shared_id).empty());
+    CHECK(t.n->holders_of(in_global) == std::vector<namespace_key>{global});
+    t.stop();
+  }
+  {
+    // After a restart the recovered namespaces are listed again.
+    node_under_test t{dir};
+    REQUIRE(t.n->start().ok());
+    auto keys = t.n->local_namespaces();
+    CHECK(has_key(keys, global));
+    CHECK(t.n->holders_of(in_global) == std::vector<namespace_key>{global});
+    CHECK(t.n->holders_of(shared_id).empty());
     t.stop();
   }
   std::filesystem::remove_all(dir);
