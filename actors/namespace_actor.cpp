@@ -47,6 +47,15 @@ struct namespace_state {
   /// Highest ns_seq sent to the log (durable or on its way); a replica
   /// takes its primary's records only in this order.
   std::uint64_t logged_ns_seq = 0;
+  /// Highest ns_seq the log has made durable here; a replica acknowledges
+  /// (and reports) only up to it.
+  std::uint64_t durable_ns_seq = 0;
+  /// Retransmissions waiting for records still on their way to the log.
+  std::vector<std::pair<std::uint64_t, caf::typed_response_promise<ns_position>>> durable_waiters;
+  /// A replica whose log can no longer follow its primary's stream (a
+  /// failed append, a recovered log of unknown lineage): it refuses records
+  /// until a reset rebuilds it from the primary's image.
+  bool needs_reset = false;
   /// Cluster: the highest epoch this copy accepted, and the epoch of its
   /// newest logged record. A primary stamps its records with `epoch`.
   std::uint64_t epoch = 0;
@@ -147,6 +156,7 @@ struct reply_gate {
 void note_logged(namespace_state& st, const std::vector<log_record>& records) {
   for (const auto& r : records) {
     st.logged_ns_seq = std::max(st.logged_ns_seq, r.ns_seq);
+    st.durable_ns_seq = std::max(st.durable_ns_seq, r.ns_seq);
     st.last_epoch = std::max(st.last_epoch, r.epoch);
   }
 }
@@ -166,8 +176,9 @@ void replicate(ns_pointer self, const std::vector<log_record>& records, std::fun
 ns_position position_of(const namespace_state& st) {
   ns_position p;
   p.exists = st.index != nullptr || st.logged_ns_seq > 0 || st.applied_ns_seq > 0;
-  p.last_seq = std::max(st.logged_ns_seq, st.applied_ns_seq);
-  p.last_epoch = st.last_epoch;
+  p.last_seq = std::max(st.durable_ns_seq, st.applied_ns_seq);
+  // Epoch 0 ("unknown") makes a primary's catch-up rebuild this copy.
+  p.last_epoch = st.needs_reset ? 0 : st.last_epoch;
   p.epoch = st.epoch;
   p.entries = st.index ? st.index->size() : 0;
   return p;
@@ -523,46 +534,86 @@ caf::error adopt_epoch(ns_pointer self, std::uint64_t epoch, std::optional<names
   return caf::none;
 }
 
+void release_durable_waiters(ns_pointer self) {
+  auto& st = self->state;
+  auto pos = position_of(st);
+  std::erase_if(st.durable_waiters, [&](auto& w) {
+    if (w.first > st.durable_ns_seq)
+      return false;
+    w.second.deliver(pos);
+    return true;
+  });
+}
+
+void fail_durable_waiters(ns_pointer self, const caf::error& err) {
+  for (auto& w : std::exchange(self->state.durable_waiters, {}))
+    w.second.deliver(err);
+}
+
 // A replica logs its primary's records at the primary's sequence numbers,
 // then applies them like its own: the same apply_log, in the same order.
 caf::result<ns_position> follow(ns_pointer self, std::uint64_t epoch, log_batch& batch) {
   auto& st = self->state;
   if (auto err = adopt_epoch(self, epoch, namespace_role::replica))
     return err;
-  std::vector<log_record> fresh;
+  if (st.needs_reset)
+    return to_caf_error(errc::stale_replica, "namespace '" + display_name(st.key) +
+                                                 "' must be rebuilt from its primary's image first");
+  // Checked whole before anything changes: a refused batch leaves no trace.
   // An empty copy starts wherever its primary's stream does (a new
   // namespace's first sequence number is not 1: see wal_store::append).
-  if (!position_of(st).exists && !batch.records.empty() && batch.records.front().ns_seq > 0)
-    st.logged_ns_seq = st.applied_ns_seq = batch.records.front().ns_seq - 1;
+  auto base = st.logged_ns_seq;
+  bool empty = !position_of(st).exists;
+  if (empty && !batch.records.empty() && batch.records.front().ns_seq > 0)
+    base = batch.records.front().ns_seq - 1;
+  auto dimension = st.dimension;
+  std::uint64_t newest = 0;
+  std::vector<log_record> fresh;
   for (auto& r : batch.records) {
-    if (r.ns_seq <= st.logged_ns_seq)
-      continue; // already held: a retransmission, acknowledged again below
-    if (r.ns_seq != st.logged_ns_seq + fresh.size() + 1 || !(r.ns == st.key))
+    newest = std::max(newest, r.ns_seq);
+    if (r.ns_seq <= base)
+      continue; // already held (or on its way to the log): acknowledged once durable
+    if (r.ns_seq != base + fresh.size() + 1 || !(r.ns == st.key))
       return to_caf_error(errc::stale_replica, "namespace '" + display_name(st.key) + "' holds up to " +
-                                                   std::to_string(st.logged_ns_seq) + ", got record " +
+                                                   std::to_string(base) + ", got record " +
                                                    std::to_string(r.ns_seq));
     if (r.op == log_op::insert) {
       auto dim = r.entry.embedding.size();
-      if (st.dimension != 0 && dim != st.dimension)
+      if (dimension != 0 && dim != dimension)
         return to_caf_error(errc::internal, "replicated insert of dimension " + std::to_string(dim) +
-                                                " into namespace of dimension " +
-                                                std::to_string(st.dimension));
-      st.dimension = dim;
+                                                " into namespace of dimension " + std::to_string(dimension));
+      dimension = dim;
     }
     fresh.push_back(std::move(r));
   }
-  if (fresh.empty())
-    return position_of(st);
-  note_logged(st, fresh);
+  if (empty)
+    st.logged_ns_seq = st.applied_ns_seq = st.durable_ns_seq = base;
+  st.dimension = dimension;
+  auto promise = self->make_response_promise<ns_position>();
+  if (fresh.empty()) {
+    // Retransmitted records count only once durable here.
+    if (newest <= st.durable_ns_seq)
+      promise.deliver(position_of(st));
+    else
+      st.durable_waiters.emplace_back(newest, promise);
+    return promise;
+  }
+  for (const auto& r : fresh) {
+    st.logged_ns_seq = std::max(st.logged_ns_seq, r.ns_seq);
+    st.last_epoch = std::max(st.last_epoch, r.epoch);
+  }
   std::size_t inserts = 0;
   for (const auto& r : fresh)
     inserts += r.op == log_op::insert ? 1 : 0;
   st.inserts_in_flight += inserts;
-  auto promise = self->make_response_promise<ns_position>();
   auto first = fresh.front().ns_seq;
+  auto last = fresh.back().ns_seq;
   self->request(st.storage, caf::infinite, append_atom::value, log_batch{fresh})
       .then(
           [=, fresh = std::move(fresh)](const std::vector<std::uint64_t>&) mutable {
+            auto& st = self->state;
+            st.durable_ns_seq = std::max(st.durable_ns_seq, last);
+            release_durable_waiters(self);
             pending_apply p;
             p.records = std::move(fresh);
             p.done = [self, promise](apply_outcome&, std::size_t) mutable {
@@ -573,8 +624,16 @@ caf::result<ns_position> follow(ns_pointer self, std::uint64_t epoch, log_batch&
           [=](caf::error& err) mutable {
             auto& st = self->state;
             st.inserts_in_flight -= inserts;
-            // Not durable: the primary sends these again.
+            // The store burns the sequence numbers of a batch whose fsync
+            // failed (void placeholders), and later batches may already be
+            // on their way: the log here can no longer take the primary's
+            // stream as is. Only a rebuild from the image (reset) repairs it.
             st.logged_ns_seq = std::min(st.logged_ns_seq, first - 1);
+            st.needs_reset = true;
+            spdlog::error(
+                "namespace {}: replicated records {}..{} not logged ({}); the copy waits for a rebuild",
+                display_name(st.key), first, last, from_caf_error(err).message);
+            fail_durable_waiters(self, err);
             promise.deliver(err);
           });
   return promise;
@@ -598,7 +657,8 @@ caf::result<ns_position> reset_copy(ns_pointer self, std::uint64_t epoch, std::u
             st.index = nullptr;
             st.directory->publish_index(st.key, nullptr);
             st.dimension = 0;
-            st.applied_ns_seq = st.logged_ns_seq = next_seq > 0 ? next_seq - 1 : 0;
+            st.applied_ns_seq = st.logged_ns_seq = st.durable_ns_seq = next_seq > 0 ? next_seq - 1 : 0;
+            st.needs_reset = false;
             st.last_epoch = st.applied_epoch = 0;
             st.inserts_since_snapshot = 0;
             st.feedback = quality::feedback_counts{};
@@ -676,7 +736,11 @@ namespace_actor::behavior_type namespace_behavior(ns_pointer self, namespace_sta
   st.index = std::move(start.index);
   st.dimension = st.index ? st.index->dimension() : 0;
   st.applied_ns_seq = start.applied_ns_seq;
-  st.logged_ns_seq = start.applied_ns_seq;
+  st.logged_ns_seq = st.durable_ns_seq = start.applied_ns_seq;
+  // A recovered copy whose log does not say which epoch wrote its newest
+  // record (a snapshot dropped the tail, or a void placeholder ends it)
+  // cannot prove it agrees with a primary: as a replica it is rebuilt.
+  st.needs_reset = start.applied_ns_seq > 0 && start.last_epoch == 0;
   st.epoch = st.last_epoch = st.applied_epoch = start.last_epoch;
   st.inserts_since_snapshot = start.replayed_inserts;
   st.ids = std::make_unique<uuid_generator>(st.settings.seed ^ namespace_key_hash{}(st.key));

@@ -117,6 +117,16 @@ result<std::vector<namespace_start>> recover_namespaces(wal_store& store, const 
     // 0 (unknown) and is brought up to date by a full resync.
     for (const auto& rec : r.tail)
       start.last_epoch = std::max(start.last_epoch, rec.epoch);
+    // A void placeholder (a batch whose fsync failed) may stand where the
+    // primary's record belongs: the lineage of this copy is unknown.
+    std::uint64_t newest_replayed = 0;
+    for (const auto& rec : r.tail) {
+      if (rec.op == log_op::void_)
+        start.last_epoch = 0;
+      newest_replayed = std::max(newest_replayed, rec.ns_seq);
+    }
+    if (r.last_ns_seq > std::max(newest_replayed, r.snapshot_ns_seq))
+      start.last_epoch = 0; // sequence numbers past the last record: burnt or withheld
     out.push_back(std::move(start));
   }
   metrics.recovery_replayed_records_total.fetch_add(replayed, std::memory_order_relaxed);

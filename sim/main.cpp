@@ -73,7 +73,8 @@ int main(int argc, char** argv) {
       std::printf("sim: seed %llu ok trace %016llx (%llu inserts, %llu deletes acknowledged, %llu refused, "
                   "%llu partitions, %llu frames)\n",
                   static_cast<unsigned long long>(seed), static_cast<unsigned long long>(r.trace),
-                  static_cast<unsigned long long>(r.acked_inserts), static_cast<unsigned long long>(r.acked_deletes),
+                  static_cast<unsigned long long>(r.acked_inserts),
+                  static_cast<unsigned long long>(r.acked_deletes),
                   static_cast<unsigned long long>(r.refused), static_cast<unsigned long long>(r.partitions),
                   static_cast<unsigned long long>(r.frames));
     else

@@ -48,7 +48,8 @@ bool sim_network::reachable(const std::string& a, const std::string& b) const {
 }
 
 std::int64_t sim_network::delay() {
-  std::uniform_int_distribution<int> d(faults_.min_delay_ms, std::max(faults_.min_delay_ms, faults_.max_delay_ms));
+  std::uniform_int_distribution<int> d(faults_.min_delay_ms,
+                                       std::max(faults_.min_delay_ms, faults_.max_delay_ms));
   return d(rng_);
 }
 

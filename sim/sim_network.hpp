@@ -20,8 +20,8 @@
 namespace ferro::sim {
 
 struct net_faults {
-  double loss = 0;          ///< probability a frame is dropped (the connection then breaks: TCP semantics)
-  int min_delay_ms = 1;     ///< one-way delay, uniform in [min, max]
+  double loss = 0;      ///< probability a frame is dropped (the connection then breaks: TCP semantics)
+  int min_delay_ms = 1; ///< one-way delay, uniform in [min, max]
   int max_delay_ms = 5;
 };
 
@@ -81,8 +81,8 @@ private:
   std::int64_t now_ = 0;
   std::uint64_t order_ = 0;
   std::map<std::string, node_entry> nodes_;
-  std::set<std::pair<std::string, std::string>> cuts_;        ///< unordered pairs, stored sorted
-  std::set<std::pair<std::string, std::string>> connections_; ///< (dialer, dialed) that are up
+  std::set<std::pair<std::string, std::string>> cuts_;                  ///< unordered pairs, stored sorted
+  std::set<std::pair<std::string, std::string>> connections_;           ///< (dialer, dialed) that are up
   std::map<std::pair<std::string, std::string>, std::int64_t> last_at_; ///< FIFO per direction
   std::map<std::pair<std::string, std::string>, std::uint64_t> generation_;
   std::priority_queue<event, std::vector<event>, std::greater<event>> queue_;

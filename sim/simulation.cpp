@@ -46,7 +46,8 @@ struct acked_entry {
 
 class simulation {
 public:
-  explicit simulation(const sim_options& o) : opts_(o), rng_(o.seed * 0x9E3779B97F4A7C15ull + 1), net_(o.seed) {
+  explicit simulation(const sim_options& o)
+      : opts_(o), rng_(o.seed * 0x9E3779B97F4A7C15ull + 1), net_(o.seed) {
     root_ = std::filesystem::temp_directory_path() /
             ("ferro-sim-" + std::to_string(::getpid()) + "-" + std::to_string(o.seed));
     std::filesystem::remove_all(root_);
@@ -77,7 +78,8 @@ public:
 
 private:
   std::int64_t now() const {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(sched_->clock().now().time_since_epoch()).count();
+    return std::chrono::duration_cast<std::chrono::milliseconds>(sched_->clock().now().time_since_epoch())
+        .count();
   }
 
   void step() {
@@ -101,11 +103,12 @@ private:
 
   void route(sim_node& n, cluster::call_msg call, std::function<void(cluster::reply_msg)> done) {
     ++in_flight_;
-    caf::anon_send(n.actor, cluster::route_atom::value,
-                   cluster::routed_call{std::move(call), [this, done = std::move(done)](cluster::reply_msg r) {
-                                          --in_flight_;
-                                          done(std::move(r));
-                                        }});
+    caf::anon_send(
+        n.actor, cluster::route_atom::value,
+        cluster::routed_call{std::move(call), [this, done = std::move(done)](cluster::reply_msg r) {
+                               --in_flight_;
+                               done(std::move(r));
+                             }});
   }
 
   void fail(const std::string& why) {
@@ -121,9 +124,9 @@ private:
   std::unique_ptr<caf::actor_system> sys_;
   caf::scheduler::test_coordinator* sched_ = nullptr;
   std::vector<sim_node> nodes_;
-  std::map<std::string, acked_entry> live_;  ///< acknowledged and not deleted
-  std::map<std::string, acked_entry> gone_;  ///< acknowledged deletes
-  std::set<std::string> uncertain_;          ///< writes that got no clear answer
+  std::map<std::string, acked_entry> live_; ///< acknowledged and not deleted
+  std::map<std::string, acked_entry> gone_; ///< acknowledged deletes
+  std::set<std::string> uncertain_;         ///< writes that got no clear answer
   std::int64_t in_flight_ = 0;
   std::uint64_t next_uuid_ = 1;
   std::string failure_;
@@ -257,8 +260,8 @@ void simulation::check_one_primary_per_epoch() {
         continue;
       auto [it, fresh] = leaders.emplace(std::make_pair(name, ns.epoch), n.id);
       if (!fresh)
-        fail("two primaries of '" + name + "' at epoch " + std::to_string(ns.epoch) + ": " + it->second + " and " +
-             n.id);
+        fail("two primaries of '" + name + "' at epoch " + std::to_string(ns.epoch) + ": " + it->second +
+             " and " + n.id);
     }
   }
 }
@@ -275,9 +278,12 @@ void simulation::verify() {
     c.qry.ns = e.ns;
     c.qry.embedding = e.vec;
     c.qry.threshold = 0.999;
-    route(n, std::move(c), [&answers, key = std::make_pair(e.uuid, n.id), uuid = e.uuid](cluster::reply_msg r) {
-      answers[key] = !r.ok() ? "error: " + r.message : (r.qry_reply.hit && r.qry_reply.id == uuid) ? "hit" : "miss";
-    });
+    route(n, std::move(c),
+          [&answers, key = std::make_pair(e.uuid, n.id), uuid = e.uuid](cluster::reply_msg r) {
+            answers[key] = !r.ok()                                       ? "error: " + r.message
+                           : (r.qry_reply.hit && r.qry_reply.id == uuid) ? "hit"
+                                                                         : "miss";
+          });
   };
   for (auto& [uuid, e] : live_)
     for (auto& n : nodes_)

@@ -12,9 +12,9 @@ namespace ferro::sim {
 struct sim_options {
   std::uint64_t seed = 1;
   std::size_t nodes = 3;
-  std::int64_t fault_seconds = 20;  ///< virtual time with faults and load
-  std::int64_t heal_seconds = 15;   ///< then no faults, no load, until checked
-  std::string profile = "lite";     ///< lite: partitions and delays; swarm: also frame loss
+  std::int64_t fault_seconds = 20; ///< virtual time with faults and load
+  std::int64_t heal_seconds = 15;  ///< then no faults, no load, until checked
+  std::string profile = "lite";    ///< lite: partitions and delays; swarm: also frame loss
 };
 
 struct sim_result {

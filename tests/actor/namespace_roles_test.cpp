@@ -676,36 +676,29 @@ TEST_CASE("a restarted replica keeps its position from its log tail") {
 }
 
 // ---- known bugs, found while writing these tests. Each is tagged
-// [!shouldfail]: it passes while the bug is there and fails once it is fixed
-// (then drop the tag).
+// ---- durability and repair of a replica's own log
 
-TEST_CASE("known bug: a retransmitted follow is acknowledged before its records are durable",
-          "[!shouldfail]") {
-  // follow() counts records as held as soon as they are sent to the log
-  // (logged_ns_seq), so a retransmission (or a position asked by catch-up)
-  // reports them before the append is durable. Here the append then fails:
-  // the primary was told the replica holds 1..2, and it holds nothing.
+TEST_CASE("a retransmitted follow is acknowledged only once its records are durable") {
+  // The records are on their way to the log (the storage actor waits for its
+  // batch timer): a retransmission must wait too, and share their fate.
   actor_fixture f;
   caf::scoped_actor self{*f.sys};
   auto ns = f.directory.actor_for(key);
   self->send(ns, follow_atom::value, std::uint64_t{1}, records(1, 2, 1));
-  f.sched->run(); // the append waits in the storage actor for the batch timer
+  f.sched->run();
   self->send(ns, follow_atom::value, std::uint64_t{1}, records(1, 2, 1));
   f.sched->run();
-  // Not durable yet: no acknowledgement may have gone out.
   CHECK_FALSE(has_reply(self));
   f.faults->fail_sync = true;
   f.settle();
   f.faults->fail_sync = false;
 }
 
-TEST_CASE("known bug: a replica whose append failed its fsync cannot take the records again",
-          "[!shouldfail]") {
-  // On a failed fsync the store burns the batch's sequence numbers (void
-  // placeholders, wal_store::append), but follow() rolls logged_ns_seq back
-  // to first - 1 ("the primary sends these again"): every retransmission is
-  // then refused by the store ("record #0 at ns_seq 3 but namespace m is at
-  // 3"), and catch-up by log retries the same tail forever.
+TEST_CASE("a replica whose append failed its fsync refuses the stream until it is rebuilt") {
+  // The store burns the sequence numbers of a batch whose fsync failed (void
+  // placeholders), so the log can no longer take the primary's records at
+  // those numbers: the copy refuses them and reports epoch 0, which makes
+  // the primary's catch-up rebuild it (reset, then the image).
   actor_fixture f;
   caf::scoped_actor self{*f.sys};
   auto ns = f.directory.actor_for(key);
@@ -715,16 +708,24 @@ TEST_CASE("known bug: a replica whose append failed its fsync cannot take the re
   f.faults->fail_sync = false;
   REQUIRE_FALSE(failed.ok());
   auto again = follow(f, self, ns, 1, records(3, 3, 1));
-  REQUIRE(again.ok());
-  CHECK(again->entries == 3);
+  REQUIRE_FALSE(again.ok());
+  CHECK(again.err().code == errc::stale_replica);
+  auto pos = ask(f, self, ns, position_atom::value);
+  REQUIRE(pos.ok());
+  CHECK(pos->last_epoch == 0);
+  REQUIRE(ask(f, self, ns, reset_atom::value, std::uint64_t{1}, std::uint64_t{1}).ok());
+  auto rebuilt = follow(f, self, ns, 1, records(1, 3, 1));
+  REQUIRE(rebuilt.ok());
+  CHECK(rebuilt->entries == 3);
+  CHECK(rebuilt->last_seq == 3);
+  CHECK(rebuilt->last_epoch == 1);
 }
 
-TEST_CASE("known bug: after a restart a replica counts a burnt sequence number as held", "[!shouldfail]") {
-  // The same failed fsync, then a restart: recovery resumes after the void
-  // placeholder, so the replica reports {last_seq 3, last_epoch 1}, exactly
-  // the primary's position, and acknowledges record 3 as already held. The
-  // primary's catch-up sees equal positions and calls it in sync; entry e3
-  // is missing from this copy for good.
+TEST_CASE("after a restart a replica with a burnt sequence number does not claim it") {
+  // The same failed fsync, then a restart: the log accounts for sequence
+  // number 3 (a void placeholder) but holds no record of the primary there.
+  // The copy must neither acknowledge record 3 as held nor claim the
+  // primary's position: it reports epoch 0 and refuses records until rebuilt.
   actor_fixture f;
   {
     caf::scoped_actor self{*f.sys};
@@ -743,16 +744,17 @@ TEST_CASE("known bug: after a restart a replica counts a burnt sequence number a
   start.role = namespace_role::replica;
   auto ns = spawn_namespace_actor(*g.sys, std::move(start), g.ns_settings, g.storage, g.writer, &g.directory);
   caf::scoped_actor self{*g.sys};
-  auto pos = follow(g, self, ns, 1, records(3, 3, 1));
+  auto pos = ask(g, self, ns, position_atom::value);
   REQUIRE(pos.ok());
-  CHECK(pos->entries == 3);
+  CHECK(pos->last_epoch == 0);
+  auto refused = follow(g, self, ns, 1, records(3, 3, 1));
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.err().code == errc::stale_replica);
 }
 
-TEST_CASE("known bug: a refused batch still moves an empty replica's position", "[!shouldfail]") {
-  // follow() sets an empty copy's position to the batch's first sequence
-  // number - 1 (and fixes its dimension) before it checks the batch; a
-  // batch refused for a gap leaves both behind. The copy then reports
-  // {exists, last_seq 4} and acknowledges records 1..4 it never received.
+TEST_CASE("a refused batch leaves an empty replica's position untouched") {
+  // The batch is checked whole before anything changes: after a batch
+  // refused for a gap, the copy is still empty and takes record 1.
   actor_fixture f;
   caf::scoped_actor self{*f.sys};
   auto ns = f.directory.actor_for(key);
