@@ -4,6 +4,8 @@
 
 #include <caf/send.hpp>
 
+#include <spdlog/spdlog.h>
+
 #include "cluster/edges/cluster_actor.hpp"
 
 namespace ferro::sim {
@@ -59,6 +61,7 @@ void sim_network::schedule(event e) {
 }
 
 void sim_network::connect(const std::string& from, const std::string& address) {
+  spdlog::debug("sim: t={} {} dials {}", now_, from, address);
   std::string target;
   for (const auto& [id, n] : nodes_)
     if (n.address == address)
@@ -126,6 +129,7 @@ void sim_network::disconnect(const std::string& from, const std::string& to) {
 }
 
 void sim_network::cut(const std::string& a, const std::string& b, bool cut_off) {
+  spdlog::debug("sim: t={} {} {} {}", now_, cut_off ? "cut" : "heal", a, b);
   if (!cut_off) {
     cuts_.erase(unordered(a, b));
     return;

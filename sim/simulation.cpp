@@ -1,5 +1,7 @@
 #include "sim/simulation.hpp"
 
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -15,6 +17,8 @@
 #include <caf/send.hpp>
 
 #include <unistd.h>
+
+#include <spdlog/spdlog.h>
 
 #include "actors/node.hpp"
 #include "cluster/edges/cluster_actor.hpp"
@@ -93,6 +97,25 @@ private:
   void inject_faults();
   void check_one_primary_per_epoch();
   void verify();
+  void dump_state();
+  void where_is(const acked_entry& e) {
+    if (!std::getenv("FERRO_SIM_LOG"))
+      return;
+    for (auto& n : nodes_) {
+      query_request q;
+      q.ns = e.ns;
+      q.embedding = e.vec;
+      q.threshold = 0.999;
+      q.local = true;
+      n.local->query(q, [&](result<query_reply> r) {
+        std::fprintf(stderr, "where is %s: %s holds it: %s (entries in ns: %s)\n", e.uuid.c_str(), n.id.c_str(),
+                     r && r->hit && r->id == e.uuid ? "yes" : "no", r ? "?" : r.err().message.c_str());
+      });
+      auto holders = n.local->holders_of(e.uuid);
+      std::fprintf(stderr, "   holders_of on %s: %zu namespaces\n", n.id.c_str(), holders.size());
+    }
+  }
+  const acked_entry& entry_of(const std::string& uuid) { return live_.count(uuid) ? live_[uuid] : gone_[uuid]; }
 
   template <class Pred>
   bool run_until(Pred done, std::int64_t max_ms) {
@@ -126,7 +149,8 @@ private:
   std::vector<sim_node> nodes_;
   std::map<std::string, acked_entry> live_; ///< acknowledged and not deleted
   std::map<std::string, acked_entry> gone_; ///< acknowledged deletes
-  std::set<std::string> uncertain_;         ///< writes that got no clear answer
+  std::set<std::string> uncertain_; ///< writes that got no clear answer
+  std::set<std::string> deleting_;  ///< deletes in flight
   std::int64_t in_flight_ = 0;
   std::uint64_t next_uuid_ = 1;
   std::string failure_;
@@ -185,11 +209,20 @@ void simulation::issue_load() {
     auto it = live_.begin();
     std::advance(it, std::uniform_int_distribution<std::size_t>(0, live_.size() - 1)(rng_));
     auto entry = it->second;
+    if (!deleting_.insert(entry.uuid).second)
+      return; // one delete of an entry at a time: a second would rightly find nothing
     cluster::call_msg c;
     c.op = cluster::call_op::remove;
     c.text = entry.uuid;
     route(n, std::move(c), [this, entry](cluster::reply_msg r) {
-      if (r.ok()) {
+      deleting_.erase(entry.uuid);
+      spdlog::debug("sim: t={} delete {} of '{}': {}", now(), entry.uuid, display_name(entry.ns),
+                    r.ok() ? (r.deleted ? "deleted" : "not found") : r.message);
+      if (r.ok() && !r.deleted) {
+        where_is(entry);
+        fail("delete of acknowledged entry " + entry.uuid + " of '" + display_name(entry.ns) +
+             "' answered 'not found'");
+      } else if (r.ok()) {
         live_.erase(entry.uuid);
         gone_[entry.uuid] = entry;
         ++result_.acked_deletes;
@@ -219,6 +252,7 @@ void simulation::issue_load() {
       if (r.ins_reply.id != e.uuid)
         fail("insert of " + e.uuid + " acknowledged with id " + r.ins_reply.id);
       uncertain_.erase(e.uuid);
+      spdlog::debug("sim: t={} insert {} of '{}' acknowledged", now(), e.uuid, display_name(e.ns));
       live_[e.uuid] = e;
       ++result_.acked_inserts;
     } else {
@@ -296,9 +330,32 @@ void simulation::verify() {
   for (auto& [key, answer] : answers) {
     bool deleted = gone_.count(key.first) > 0;
     if (!deleted && answer != "hit")
-      fail("acknowledged insert " + key.first + " not answered by " + key.second + " (" + answer + ")");
+      fail("acknowledged insert " + key.first + " of '" + display_name(entry_of(key.first).ns) +
+           "' not answered by " + key.second + " (" + answer + ")");
     if (deleted && answer == "hit" && !uncertain_.count(key.first))
-      fail("acknowledged delete of " + key.first + " undone: " + key.second + " still answers it");
+      fail("acknowledged delete of " + key.first + " of '" + display_name(entry_of(key.first).ns) + "' undone: " +
+           key.second + " still answers it");
+  }
+}
+
+void simulation::dump_state() {
+  if (!std::getenv("FERRO_SIM_LOG"))
+    return;
+  for (auto& n : nodes_) {
+    auto st = n.board->status();
+    std::string peers;
+    for (auto& [id, p] : st.peers)
+      peers += id + "=" + p.status + " ";
+    std::fprintf(stderr, "%s: view %llu, peers %s, %zu namespaces\n", n.id.c_str(),
+                 static_cast<unsigned long long>(st.placement_epoch), peers.c_str(), st.namespaces.size());
+    for (auto& [name, ns] : st.namespaces) {
+      std::string in_sync;
+      for (auto& i : ns.in_sync)
+        in_sync += i + " ";
+      std::fprintf(stderr, "   %s %s e%llu serving=%d primary=%s in_sync=[%s]\n", name.c_str(), ns.role.c_str(),
+                   static_cast<unsigned long long>(ns.epoch), ns.serving ? 1 : 0, ns.primary.c_str(),
+                   in_sync.c_str());
+    }
   }
 }
 
@@ -335,10 +392,13 @@ sim_result simulation::run() {
   net_.set_faults(net_faults{0, 1, 5});
   run_until([&] { return in_flight_ == 0; }, opts_.heal_seconds * 1000);
   run_until([] { return false; }, opts_.heal_seconds * 1000); // settle: catch-ups, elections
-  if (in_flight_ != 0)
+  if (in_flight_ != 0) {
     fail(std::to_string(in_flight_) + " requests never answered");
+  }
   if (failure_.empty())
     verify();
+  if (!failure_.empty())
+    dump_state();
   result_.ok = failure_.empty();
   result_.failure = failure_;
   result_.frames = net_.frames_delivered();

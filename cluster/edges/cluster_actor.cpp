@@ -13,9 +13,7 @@
 namespace ferro::cluster {
 
 std::int64_t now_ms(cluster_pointer self) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(self->clock().now().time_since_epoch()).count();
 }
 
 const std::string& self_id(cluster_pointer self) {
@@ -112,6 +110,7 @@ caf::behavior cluster_behavior(cluster_pointer self, cluster_settings settings, 
           on_peer_down(self, id, address);
       },
       [=](tick_atom) {
+        spdlog::trace("cluster: {} tick at {}", self->state.settings.node_id, now_ms(self));
         self->delayed_send(self, self->state.settings.heartbeat_interval, tick_atom::value);
         expire_calls(self);
         membership_tick(self);

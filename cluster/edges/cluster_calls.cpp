@@ -292,10 +292,6 @@ void on_call(cluster_pointer self, call_msg msg) {
       auto& sp = space(self, msg.ns);
       sp.holds_copy |= has_local(self, msg.ns);
       sp.hinted = true; // election_tick keeps trying while placement names this node
-      // A leader told of a newer epoch than its own was deposed while it
-      // could not hear (a pause): it must win a new election first.
-      if ((sp.mode == ns_mode::primary || sp.mode == ns_mode::electing) && msg.epoch > sp.epoch)
-        step_down(self, msg.ns, msg.epoch);
       with_leadership(self, msg.ns, [](bool) {});
       return;
     }
@@ -387,6 +383,10 @@ void route_delete(cluster_pointer self, routed_call rc) {
   };
   auto nodes = alive_peers(self);
   nodes.push_back(self_id(self));
+  // A node this one cannot reach may hold the only copy: not finding the id
+  // is then no proof that it does not exist.
+  if (nodes.size() < cluster_size(self))
+    state->failure = error{errc::unavailable, "not every node is reachable to find entry '" + uuid + "'; retry"};
   state->waiting = nodes.size();
   for (const auto& n : nodes) {
     call_msg c;

@@ -113,20 +113,24 @@ struct tally {
 
 void conclude(cluster_pointer self, const namespace_key& ns, std::uint64_t epoch, const tally& t) {
   auto& sp = space(self, ns);
+  spdlog::debug("cluster: {} election for '{}' at epoch {}: {} grants, best copy on {} (mode {}, epoch {})",
+                self_id(self), display_name(ns), epoch, t.grants, t.best_node, static_cast<int>(sp.mode), sp.epoch);
   if (sp.mode != ns_mode::electing || sp.epoch != epoch)
     return;
   // A live leader keeps its namespace until it agrees to hand it over (its
   // view changes and it hints this node): winning without it could miss
   // writes it acknowledged alone, with its replicas out of sync.
+  // (The epoch learnt from refusals is taken after election_failed, which
+  // recognises this election by its epoch.)
   if (t.leader_refused) {
-    sp.epoch = std::max(sp.epoch, t.newest_refused);
     election_failed(self, ns, epoch, "the current leader still holds it");
+    sp.epoch = std::max(sp.epoch, t.newest_refused);
     return;
   }
   if (t.grants * 2 <= cluster_size(self)) {
-    sp.epoch = std::max(sp.epoch, t.newest_refused);
     election_failed(self, ns, epoch,
                     std::to_string(t.grants) + " grants of " + std::to_string(cluster_size(self)) + " nodes");
+    sp.epoch = std::max(sp.epoch, t.newest_refused);
     return;
   }
   if (!t.any_copy || t.best_node == self_id(self)) {
@@ -154,13 +158,21 @@ void start_election(cluster_pointer self, const namespace_key& ns) {
   auto& sp = space(self, ns);
   if (sp.mode == ns_mode::electing || sp.mode == ns_mode::primary || now_ms(self) < sp.next_election_ms)
     return;
+  auto targets = alive_peers(self);
+  if ((targets.size() + 1) * 2 <= cluster_size(self)) {
+    // No majority in sight: an election could not win, and its epoch would
+    // only fence the copies it reaches once the node is back.
+    sp.next_election_ms = now_ms(self) + 100 + static_cast<std::int64_t>(self->state.jitter() % 300);
+    return;
+  }
   sp.mode = ns_mode::electing;
   sp.ready = false;
   auto epoch = ++sp.epoch;
-  auto targets = alive_peers(self);
   targets.push_back(self_id(self));
   auto t = std::make_shared<tally>();
   t->expected = targets.size();
+  spdlog::debug("cluster: {} elects itself for '{}' at epoch {} ({} voters)", self_id(self), display_name(ns), epoch,
+                targets.size());
   for (const auto& target : targets) {
     call_msg prepare;
     prepare.op = call_op::prepare;
