@@ -90,7 +90,23 @@ private:
     sched_->advance_time(std::chrono::milliseconds(step_ms));
     net_.deliver_due(now());
     sched_->run();
+    watch();
   }
+
+  // FERRO_SIM_WATCH=<uuid>: log every change of which nodes hold it (debugging).
+  void watch() {
+    static const char* id = std::getenv("FERRO_SIM_WATCH");
+    if (!id || nodes_.empty())
+      return;
+    std::string held;
+    for (auto& n : nodes_)
+      if (n.local && !n.local->holders_of(id).empty())
+        held += n.id + " ";
+    if (held != watched_)
+      std::fprintf(stderr, "watch: t=%lld %s held by [%s]\n", static_cast<long long>(now()), id, held.c_str());
+    watched_ = held;
+  }
+  std::string watched_;
 
   void start_nodes();
   void issue_load();
@@ -227,6 +243,10 @@ void simulation::issue_load() {
         gone_[entry.uuid] = entry;
         ++result_.acked_deletes;
       } else {
+        // Not acknowledged, so it may or may not have happened: neither
+        // answer proves anything about this entry from now on.
+        live_.erase(entry.uuid);
+        uncertain_.insert(entry.uuid);
         ++result_.refused;
       }
     });

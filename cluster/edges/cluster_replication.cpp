@@ -335,8 +335,10 @@ caf::result<bool> ship(cluster_pointer self, log_batch& batch) {
   // leader acknowledges only once a majority confirms that it still leads:
   // it may have been paused or cut off while another node was elected.
   bool alone = sp.in_sync.empty();
-  if (alone && sp.replicas.empty())
-    return true; // replication factor 1, or no other live node: nothing to wait for
+  if (alone && self->state.settings.replication_factor <= 1)
+    return true; // one copy by configuration: nothing to wait for
+  // (No live replica is no excuse: a primary cut off from everyone sees
+  // none, and must not acknowledge what a new leader will never have.)
   auto id = self->state.next_ship++;
   auto& entry = self->state.ships[id];
   entry.promise = self->make_response_promise<bool>();
