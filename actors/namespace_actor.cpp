@@ -165,8 +165,15 @@ void note_logged(namespace_state& st, const std::vector<log_record>& records) {
 // primary; calls `done` at once otherwise.
 void replicate(ns_pointer self, const std::vector<log_record>& records, std::function<void(status)> done) {
   auto& st = self->state;
-  if (st.role != namespace_role::primary || !st.settings.replicator) {
-    done({});
+  if (!st.settings.replicator || st.role == namespace_role::standalone) {
+    done({}); // a single node: nothing to ship
+    return;
+  }
+  if (st.role != namespace_role::primary) {
+    // Stepped down while the records were on their way to the log: they
+    // are not the cluster's (a newer leader may never have them).
+    done(error{errc::fenced,
+               "namespace '" + display_name(st.key) + "' lost its lead during the write; retry"});
     return;
   }
   self->request(st.settings.replicator, caf::infinite, ship_atom::value, log_batch{records})

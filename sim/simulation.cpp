@@ -103,7 +103,8 @@ private:
       if (n.local && !n.local->holders_of(id).empty())
         held += n.id + " ";
     if (held != watched_)
-      std::fprintf(stderr, "watch: t=%lld %s held by [%s]\n", static_cast<long long>(now()), id, held.c_str());
+      std::fprintf(stderr, "watch: t=%lld %s held by [%s]\n", static_cast<long long>(now()), id,
+                   held.c_str());
     watched_ = held;
   }
   std::string watched_;
@@ -124,14 +125,17 @@ private:
       q.threshold = 0.999;
       q.local = true;
       n.local->query(q, [&](result<query_reply> r) {
-        std::fprintf(stderr, "where is %s: %s holds it: %s (entries in ns: %s)\n", e.uuid.c_str(), n.id.c_str(),
-                     r && r->hit && r->id == e.uuid ? "yes" : "no", r ? "?" : r.err().message.c_str());
+        std::fprintf(stderr, "where is %s: %s holds it: %s (entries in ns: %s)\n", e.uuid.c_str(),
+                     n.id.c_str(), r && r->hit && r->id == e.uuid ? "yes" : "no",
+                     r ? "?" : r.err().message.c_str());
       });
       auto holders = n.local->holders_of(e.uuid);
       std::fprintf(stderr, "   holders_of on %s: %zu namespaces\n", n.id.c_str(), holders.size());
     }
   }
-  const acked_entry& entry_of(const std::string& uuid) { return live_.count(uuid) ? live_[uuid] : gone_[uuid]; }
+  const acked_entry& entry_of(const std::string& uuid) {
+    return live_.count(uuid) ? live_[uuid] : gone_[uuid];
+  }
 
   template <class Pred>
   bool run_until(Pred done, std::int64_t max_ms) {
@@ -165,8 +169,8 @@ private:
   std::vector<sim_node> nodes_;
   std::map<std::string, acked_entry> live_; ///< acknowledged and not deleted
   std::map<std::string, acked_entry> gone_; ///< acknowledged deletes
-  std::set<std::string> uncertain_; ///< writes that got no clear answer
-  std::set<std::string> deleting_;  ///< deletes in flight
+  std::set<std::string> uncertain_;         ///< writes that got no clear answer
+  std::set<std::string> deleting_;          ///< deletes in flight
   std::int64_t in_flight_ = 0;
   std::uint64_t next_uuid_ = 1;
   std::string failure_;
@@ -353,8 +357,8 @@ void simulation::verify() {
       fail("acknowledged insert " + key.first + " of '" + display_name(entry_of(key.first).ns) +
            "' not answered by " + key.second + " (" + answer + ")");
     if (deleted && answer == "hit" && !uncertain_.count(key.first))
-      fail("acknowledged delete of " + key.first + " of '" + display_name(entry_of(key.first).ns) + "' undone: " +
-           key.second + " still answers it");
+      fail("acknowledged delete of " + key.first + " of '" + display_name(entry_of(key.first).ns) +
+           "' undone: " + key.second + " still answers it");
   }
 }
 
@@ -372,9 +376,9 @@ void simulation::dump_state() {
       std::string in_sync;
       for (auto& i : ns.in_sync)
         in_sync += i + " ";
-      std::fprintf(stderr, "   %s %s e%llu serving=%d primary=%s in_sync=[%s]\n", name.c_str(), ns.role.c_str(),
-                   static_cast<unsigned long long>(ns.epoch), ns.serving ? 1 : 0, ns.primary.c_str(),
-                   in_sync.c_str());
+      std::fprintf(stderr, "   %s %s e%llu serving=%d primary=%s in_sync=[%s]\n", name.c_str(),
+                   ns.role.c_str(), static_cast<unsigned long long>(ns.epoch), ns.serving ? 1 : 0,
+                   ns.primary.c_str(), in_sync.c_str());
     }
   }
 }

@@ -13,7 +13,8 @@
 namespace ferro::cluster {
 
 std::int64_t now_ms(cluster_pointer self) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(self->clock().now().time_since_epoch()).count();
+  return std::chrono::duration_cast<std::chrono::milliseconds>(self->clock().now().time_since_epoch())
+      .count();
 }
 
 const std::string& self_id(cluster_pointer self) {

@@ -284,6 +284,8 @@ void on_call(cluster_pointer self, call_msg msg) {
         sp.epoch = msg.epoch;
         sp.primary = msg.from;
         sp.local_in_sync = msg.seq == 1;
+        if (msg.seq == 1 && msg.epoch > sp.sole_epoch)
+          sp.sole_holder.clear(); // a later leader has a replica in sync: its copy carries them
         publish_board(self);
       }
       return;
@@ -316,9 +318,12 @@ void on_call(cluster_pointer self, call_msg msg) {
     case call_op::confirm: {
       auto& sp = space(self, msg.ns);
       reply_msg m;
-      m.pos.epoch = sp.epoch;
-      if (msg.epoch < sp.epoch)
+      if (msg.epoch < sp.epoch) {
         m = reply_msg::failure(0, error{errc::fenced, "a newer epoch leads '" + display_name(msg.ns) + "'"});
+      } else {
+        sp.sole_holder = msg.from;
+        sp.sole_epoch = msg.epoch;
+      }
       m.pos.epoch = sp.epoch;
       reply(std::move(m));
       return;
@@ -386,7 +391,8 @@ void route_delete(cluster_pointer self, routed_call rc) {
   // A node this one cannot reach may hold the only copy: not finding the id
   // is then no proof that it does not exist.
   if (nodes.size() < cluster_size(self))
-    state->failure = error{errc::unavailable, "not every node is reachable to find entry '" + uuid + "'; retry"};
+    state->failure =
+        error{errc::unavailable, "not every node is reachable to find entry '" + uuid + "'; retry"};
   state->waiting = nodes.size();
   for (const auto& n : nodes) {
     call_msg c;

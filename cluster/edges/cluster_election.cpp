@@ -108,13 +108,16 @@ struct tally {
   bool any_copy = false;
   ns_position best;
   std::string best_node;
-  std::set<std::string> holders; ///< nodes that reported a copy
+  std::set<std::string> holders;      ///< nodes that reported a copy
+  std::set<std::string> granted;      ///< nodes that granted
+  std::set<std::string> sole_holders; ///< copies the granters say must be heard
 };
 
 void conclude(cluster_pointer self, const namespace_key& ns, std::uint64_t epoch, const tally& t) {
   auto& sp = space(self, ns);
   spdlog::debug("cluster: {} election for '{}' at epoch {}: {} grants, best copy on {} (mode {}, epoch {})",
-                self_id(self), display_name(ns), epoch, t.grants, t.best_node, static_cast<int>(sp.mode), sp.epoch);
+                self_id(self), display_name(ns), epoch, t.grants, t.best_node, static_cast<int>(sp.mode),
+                sp.epoch);
   if (sp.mode != ns_mode::electing || sp.epoch != epoch)
     return;
   // A live leader keeps its namespace until it agrees to hand it over (its
@@ -127,6 +130,15 @@ void conclude(cluster_pointer self, const namespace_key& ns, std::uint64_t epoch
     sp.epoch = std::max(sp.epoch, t.newest_refused);
     return;
   }
+  for (const auto& h : t.sole_holders)
+    if (!t.granted.count(h)) {
+      // It acknowledged writes no replica has: winning without its copy
+      // would lose them. Wait until it can be heard.
+      election_failed(self, ns, epoch,
+                      "the copy on " + h + " holds writes no other copy has and did not answer");
+      sp.epoch = std::max(sp.epoch, t.newest_refused);
+      return;
+    }
   if (t.grants * 2 <= cluster_size(self)) {
     election_failed(self, ns, epoch,
                     std::to_string(t.grants) + " grants of " + std::to_string(cluster_size(self)) + " nodes");
@@ -171,8 +183,8 @@ void start_election(cluster_pointer self, const namespace_key& ns) {
   targets.push_back(self_id(self));
   auto t = std::make_shared<tally>();
   t->expected = targets.size();
-  spdlog::debug("cluster: {} elects itself for '{}' at epoch {} ({} voters)", self_id(self), display_name(ns), epoch,
-                targets.size());
+  spdlog::debug("cluster: {} elects itself for '{}' at epoch {} ({} voters)", self_id(self), display_name(ns),
+                epoch, targets.size());
   for (const auto& target : targets) {
     call_msg prepare;
     prepare.op = call_op::prepare;
@@ -182,6 +194,9 @@ void start_election(cluster_pointer self, const namespace_key& ns) {
               [=](const reply_msg& r) {
                 if (r.ok()) {
                   ++t->grants;
+                  t->granted.insert(target);
+                  if (!r.message.empty())
+                    t->sole_holders.insert(r.message);
                   if (r.pos.exists)
                     t->holders.insert(target);
                   if (r.pos.exists && (!t->any_copy || ahead_of(r.pos, t->best))) {

@@ -73,6 +73,11 @@ struct ns_state {
   bool local_in_sync = false; ///< the primary declared this copy in sync
   bool holds_copy = false;    ///< this node has a copy (logged or recovered)
   bool hinted = false;        ///< a peer said placement makes this node the leader
+  /// A leader that acknowledged writes with no replica in sync asked this
+  /// node to confirm its epoch: until a later epoch's leader has replicas
+  /// in sync, any election must hear that node's copy (it alone holds them).
+  std::string sole_holder;
+  std::uint64_t sole_epoch = 0;
 };
 
 struct pending_call {
