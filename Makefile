@@ -9,7 +9,7 @@ WERROR := $(if $(CI),ON,OFF)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: deps build run test test-cpp test-integration test-python pyenv fuzz bench bench-cluster clean format-check \
+.PHONY: deps build run test test-cpp test-integration test-python pyenv fuzz bench bench-cluster sim clean format-check \
 	base-image image image-test monitoring-image monitoring-check
 
 deps:
@@ -45,6 +45,13 @@ fuzz: deps
 
 bench: build pyenv
 	bash bench/run-all.sh $(BUILD_DIR) $(VENV)
+
+# Long simulation sweeps (docs/simulation.md): make sim SEEDS=10000 [PROFILE=swarm] [NODES=5]
+SEEDS ?= 1000
+PROFILE ?= lite
+NODES ?= 3
+sim: build
+	set -o pipefail; ./$(BUILD_DIR)/ferrocache-sim --seeds 1..$(SEEDS) --profile $(PROFILE) --nodes $(NODES) --seconds 10 | grep -E "FAILED|seeds,"
 
 # What the cluster costs a request against a single node (docs/benchmarks.md, "Cluster").
 bench-cluster: build

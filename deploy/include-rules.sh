@@ -28,7 +28,9 @@ forbid "http/*.?pp" "caf/|actors/|cluster/|index/|storage/|app/" "http/ talks to
 forbid "actors/*.?pp" "cluster/|http/|app/|sim/" "actors/ never includes the floors above it"
 forbid "cluster/*.?pp" "caf/|boost/|asio|actors/|http/|index/|storage/|app/" "the cluster cores are pure: no CAF, no sockets"
 forbid "cluster/transport/*.?pp" "caf/|actors/|http/|index/|storage/|app/|cluster/edges/" "the transport carries bytes, no actors"
-forbid "cluster/edges/*.?pp" "http/|index/|storage/|app/" "cluster edges reach data only through the actors"
+forbid "cluster/edges/*.?pp" "http/|index/|storage/|app/|sim/" "cluster edges reach data only through the actors"
+forbid "common/*.?pp index/*.?pp storage/*.?pp service/*.?pp quality/*.?pp http/*.?pp cluster/*.?pp cluster/transport/*.?pp app/*.?pp" "sim/" "the simulator sits on top; nothing in the server includes it"
+forbid "sim/*.?pp" "http/|app/" "the simulator drives nodes and cluster actors directly, not HTTP"
 
 if [ "$bad" -ne 0 ]; then
   exit 1

@@ -14,6 +14,7 @@ bash deploy/format-check.sh || failed_suites+=(format)
 bash deploy/include-rules.sh || failed_suites+=(include-rules)
 (cd "$build" && ctest --output-on-failure -j "$(nproc)") || failed_suites+=(ctest)
 "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/integration || failed_suites+=(integration)
+bash deploy/sim-check.sh "$build" || failed_suites+=(simulation)
 if [ -d clients/python/tests ]; then
   "$venv/bin/python" -m pytest -q -p no:cacheprovider clients/python/tests || failed_suites+=(python-client)
 fi

@@ -284,8 +284,6 @@ void on_call(cluster_pointer self, call_msg msg) {
         sp.epoch = msg.epoch;
         sp.primary = msg.from;
         sp.local_in_sync = msg.seq == 1;
-        if (msg.seq == 1 && msg.epoch > sp.sole_epoch)
-          sp.sole_holder.clear(); // a later leader has a replica in sync: its copy carries them
         publish_board(self);
       }
       return;
@@ -320,9 +318,17 @@ void on_call(cluster_pointer self, call_msg msg) {
       reply_msg m;
       if (msg.epoch < sp.epoch) {
         m = reply_msg::failure(0, error{errc::fenced, "a newer epoch leads '" + display_name(msg.ns) + "'"});
-      } else {
-        sp.sole_holder = msg.from;
-        sp.sole_epoch = msg.epoch;
+      } else if (msg.epoch >= sp.holders_epoch) {
+        sp.holders_epoch = msg.epoch;
+        sp.holders.clear();
+        for (std::size_t at = 0; at < msg.text.size();) {
+          auto comma = msg.text.find(',', at);
+          if (comma == std::string::npos)
+            comma = msg.text.size();
+          if (comma > at)
+            sp.holders.push_back(msg.text.substr(at, comma - at));
+          at = comma + 1;
+        }
       }
       m.pos.epoch = sp.epoch;
       reply(std::move(m));

@@ -13,6 +13,8 @@
 // Two elections at one epoch cannot both win: their majorities intersect in
 // a node that grants only once per epoch.
 
+#include <algorithm>
+#include <cstdlib>
 #include <random>
 
 #include <spdlog/spdlog.h>
@@ -90,10 +92,23 @@ void become_primary(cluster_pointer self, const namespace_key& ns, std::uint64_t
                 sp.retiring.insert(h);
             sp.ready_deadline_ms = now_ms(self) + self->state.settings.replication_timeout.count();
             self->state.board->failovers.fetch_add(1, std::memory_order_relaxed);
+            sp.published = false;
             for (const auto& r : sp.replicas)
               start_catch_up(self, ns, r);
-            if (sp.replicas.empty())
-              make_ready(self, ns);
+            // No write is acknowledged before a majority knows this copy holds
+            // them (the next election must hear it).
+            confirm_leadership(self, ns, epoch, [self, ns, epoch](bool leading) {
+              auto& sp = space(self, ns);
+              if (sp.mode != ns_mode::primary || sp.epoch != epoch)
+                return;
+              if (!leading) {
+                step_down(self, ns, epoch);
+                return;
+              }
+              sp.published = true;
+              if (sp.replicas.empty())
+                make_ready(self, ns);
+            });
             publish_board(self);
           },
           [=](caf::error& err) { election_failed(self, ns, epoch, from_caf_error(err).message); });
@@ -108,9 +123,10 @@ struct tally {
   bool any_copy = false;
   ns_position best;
   std::string best_node;
-  std::set<std::string> holders;      ///< nodes that reported a copy
-  std::set<std::string> granted;      ///< nodes that granted
-  std::set<std::string> sole_holders; ///< copies the granters say must be heard
+  std::set<std::string> holders;        ///< nodes that reported a copy
+  std::set<std::string> granted;        ///< nodes that granted
+  std::uint64_t holders_epoch = 0;      ///< newest copy set the granters know of
+  std::vector<std::string> holders_set; ///< (at least one must grant)
 };
 
 void conclude(cluster_pointer self, const namespace_key& ns, std::uint64_t epoch, const tally& t) {
@@ -130,15 +146,16 @@ void conclude(cluster_pointer self, const namespace_key& ns, std::uint64_t epoch
     sp.epoch = std::max(sp.epoch, t.newest_refused);
     return;
   }
-  for (const auto& h : t.sole_holders)
-    if (!t.granted.count(h)) {
-      // It acknowledged writes no replica has: winning without its copy
-      // would lose them. Wait until it can be heard.
-      election_failed(self, ns, epoch,
-                      "the copy on " + h + " holds writes no other copy has and did not answer");
-      sp.epoch = std::max(sp.epoch, t.newest_refused);
-      return;
-    }
+  if (!t.holders_set.empty() && std::none_of(t.holders_set.begin(), t.holders_set.end(),
+                                             [&](const auto& h) { return t.granted.count(h) > 0; })) {
+    // Every acknowledged write is on the copies the last leader published;
+    // winning without hearing one of them could lose some. Wait.
+    election_failed(self, ns, epoch,
+                    "no copy the last leader published (epoch " + std::to_string(t.holders_epoch) +
+                        ") answered");
+    sp.epoch = std::max(sp.epoch, t.newest_refused);
+    return;
+  }
   if (t.grants * 2 <= cluster_size(self)) {
     election_failed(self, ns, epoch,
                     std::to_string(t.grants) + " grants of " + std::to_string(cluster_size(self)) + " nodes");
@@ -195,8 +212,23 @@ void start_election(cluster_pointer self, const namespace_key& ns) {
                 if (r.ok()) {
                   ++t->grants;
                   t->granted.insert(target);
-                  if (!r.message.empty())
-                    t->sole_holders.insert(r.message);
+                  auto bar = r.message.find('|');
+                  if (bar != std::string::npos) {
+                    auto e = std::strtoull(r.message.c_str(), nullptr, 10);
+                    if (e > t->holders_epoch) {
+                      t->holders_epoch = e;
+                      t->holders_set.clear();
+                      auto list = r.message.substr(bar + 1);
+                      for (std::size_t at = 0; at < list.size();) {
+                        auto comma = list.find(',', at);
+                        if (comma == std::string::npos)
+                          comma = list.size();
+                        if (comma > at)
+                          t->holders_set.push_back(list.substr(at, comma - at));
+                        at = comma + 1;
+                      }
+                    }
+                  }
                   if (r.pos.exists)
                     t->holders.insert(target);
                   if (r.pos.exists && (!t->any_copy || ahead_of(r.pos, t->best))) {
@@ -356,7 +388,7 @@ void election_tick(cluster_pointer self) {
   auto now = now_ms(self);
   std::vector<namespace_key> ready, retry;
   for (auto& [key, sp] : self->state.spaces) {
-    if (sp.mode == ns_mode::primary && !sp.ready &&
+    if (sp.mode == ns_mode::primary && !sp.ready && sp.published &&
         (sp.in_sync.size() >= sp.replicas.size() || now >= sp.ready_deadline_ms))
       ready.push_back(key);
     else if ((sp.mode == ns_mode::none || sp.mode == ns_mode::follower) && (sp.holds_copy || sp.hinted) &&

@@ -229,6 +229,8 @@ void start_catch_up(cluster_pointer self, const namespace_key& ns, const std::st
     // Joins the set in the same step that checked it: every later batch
     // is shipped to it live.
     sp.in_sync.insert(target);
+    // Elections may now use this copy when the leader is gone: say so.
+    confirm_leadership(self, ns, epoch, [](bool) {});
     call_msg notice;
     notice.op = call_op::in_sync;
     notice.ns = ns;
@@ -259,13 +261,14 @@ void retire_former_replicas(cluster_pointer self, const namespace_key& ns) {
   sp.retiring.clear();
 }
 
-namespace {
-
 // After a replica failed a batch, the primary may acknowledge without it
 // only while it still leads: a majority confirms that no newer epoch exists
 // (an election needs a majority too, so one of them would know).
 void confirm_leadership(cluster_pointer self, const namespace_key& ns, std::uint64_t epoch,
                         std::function<void(bool)> done) {
+  std::string set = self_id(self);
+  for (const auto& r : space(self, ns).in_sync)
+    set += "," + r;
   struct count {
     std::size_t expected = 0, replies = 0, yes = 0;
     bool fenced = false;
@@ -280,6 +283,7 @@ void confirm_leadership(cluster_pointer self, const namespace_key& ns, std::uint
     m.op = call_op::confirm;
     m.ns = ns;
     m.epoch = epoch;
+    m.text = set;
     send_call(self, t, std::move(m), self->state.settings.replication_timeout, [=](const reply_msg& r) {
       if (r.ok())
         ++c->yes;
@@ -298,6 +302,8 @@ void confirm_leadership(cluster_pointer self, const namespace_key& ns, std::uint
     });
   }
 }
+
+namespace {
 
 void finish_ship(cluster_pointer self, std::uint64_t id) {
   auto it = self->state.ships.find(id);

@@ -73,11 +73,12 @@ struct ns_state {
   bool local_in_sync = false; ///< the primary declared this copy in sync
   bool holds_copy = false;    ///< this node has a copy (logged or recovered)
   bool hinted = false;        ///< a peer said placement makes this node the leader
-  /// A leader that acknowledged writes with no replica in sync asked this
-  /// node to confirm its epoch: until a later epoch's leader has replicas
-  /// in sync, any election must hear that node's copy (it alone holds them).
-  std::string sole_holder;
-  std::uint64_t sole_epoch = 0;
+  /// The newest copy set a leader published here (itself and its in-sync
+  /// replicas, at its epoch): every acknowledged write is on each of them,
+  /// so an election must hear at least one (docs/cluster.md, "Elections").
+  std::vector<std::string> holders;
+  std::uint64_t holders_epoch = 0;
+  bool published = false; ///< as primary: a majority knows this node's copy set
 };
 
 struct pending_call {
@@ -181,6 +182,10 @@ void sync_replica(cluster_pointer self, const namespace_key& ns, const std::stri
 void start_catch_up(cluster_pointer self, const namespace_key& ns, const std::string& target);
 /// Tells former replicas to drop their copies once every current one is in sync.
 void retire_former_replicas(cluster_pointer self, const namespace_key& ns);
+/// Publishes this leader's copy set to every live node and asks whether its
+/// epoch is still the newest; `done(true)` when a majority says yes.
+void confirm_leadership(cluster_pointer self, const namespace_key& ns, std::uint64_t epoch,
+                        std::function<void(bool)> done);
 void replication_tick(cluster_pointer self);
 
 } // namespace ferro::cluster
