@@ -2,6 +2,7 @@
 #   make run    install deps, build Release, start a node on :3000 (data in ./data)
 #   make test   install deps, build, run every test (C++ and Python)
 #   make image  build the ferrocache:latest Docker image (docs/deploy.md)
+#   make cluster-test  the 3-node docker-compose.yml as containers, under faults
 SHELL := /bin/bash
 BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
@@ -10,7 +11,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 
 .PHONY: deps build run test test-cpp test-integration test-python pyenv fuzz bench bench-cluster sim clean format-check \
-	base-image image image-test monitoring-image monitoring-check
+	base-image image image-test cluster-test monitoring-image monitoring-check
 
 deps:
 	bash deploy/install-deps.sh
@@ -74,6 +75,14 @@ image: base-image
 # Not part of `make test` (it builds an image and starts containers).
 image-test: image monitoring-image pyenv
 	FERROCACHE_IMAGE=$(IMAGE) $(PY) -m pytest -q -s -p no:cacheprovider tests/docker
+
+# The 3-node docker-compose.yml (and its TLS overlay) as containers under
+# faults: docker kill under write load, a node cut off the network, a rolling
+# restart, a node of another CA (tests/container/cluster_test.py, standard
+# library Python; docs/deploy.md). Not part of `make test`; .ci/run runs it
+# where a Docker engine answers. CLUSTER_TEST_ARGS="--steps ab" runs a subset.
+cluster-test: image
+	python3 tests/container/cluster_test.py $(CLUSTER_TEST_ARGS)
 
 monitoring-image: base-image
 	docker build --build-arg BASE_IMAGE=$(BASE_IMAGE) -t ferrocache-prometheus:latest \

@@ -5,8 +5,8 @@ under a project name of its own, with host ports chosen free on 127.0.0.1,
 and checks: the node answers, Prometheus scrapes it through the compose
 network with the shipped configuration and rules, and `stop` ends the node
 with exit code 0. `down -v` removes the containers, the network and the
-volumes at the end. The 3-node docker-compose.yml needs cluster mode and is
-not tested yet (docs/deploy.md).
+volumes at the end. The 3-node docker-compose.yml is run by `make
+cluster-test` (tests/container/cluster_test.py).
 """
 from __future__ import annotations
 

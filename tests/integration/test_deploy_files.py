@@ -41,13 +41,17 @@ def test_three_node_compose_matches_the_issue():
     for i in (1, 2, 3):
         svc = services[f"ferrocache-node{i}"]
         env = svc["environment"]
-        assert svc["container_name"] == f"ferrocache-node{i}"
+        # No container_name, so that projects (-p NAME, as `make cluster-test` runs) never clash.
+        assert "container_name" not in svc
+        assert svc["hostname"] == f"ferrocache-node{i}"
         assert svc["image"] == "ferrocache:latest"
-        assert svc["ports"] == [f"${{FERROCACHE_PUBLISH_ADDRESS:-127.0.0.1}}:300{i}:3000"]
+        assert svc["ports"] == [f"${{FERROCACHE_PUBLISH_ADDRESS:-127.0.0.1}}:${{FERROCACHE_NODE{i}_HOST_PORT:-300{i}}}:3000"]
         assert env["FERROCACHE_CLUSTER__ENABLED"] == "true"
         assert env["FERROCACHE_CLUSTER__REPLICATION_FACTOR"] == "2"
         assert env["FERROCACHE_CLUSTER__ADVERTISE_HOST"] == f"ferrocache-node{i}"
         assert env["FERROCACHE_NODE_ID"] == f"node{i}"
+        # Both set, the timeout at least twice the heartbeat (app/config.cpp refuses less).
+        assert 2 * int(env["FERROCACHE_CLUSTER__HEARTBEAT_INTERVAL_MS"]) <= int(env["FERROCACHE_CLUSTER__REPLICATION_TIMEOUT_MS"])
         port = env["FERROCACHE_CLUSTER__PORT"]
         seeds.add(env["FERROCACHE_CLUSTER__SEED_NODES"])
         (volume,) = svc["volumes"]
@@ -60,13 +64,17 @@ def test_three_node_compose_matches_the_issue():
 
 def test_tls_overlay_gives_every_node_its_own_certificate():
     tls = load("docker-compose.tls.yml")
+    base = load("docker-compose.yml")["services"]
     assert sorted(tls["services"]) == ["ferrocache-node1", "ferrocache-node2", "ferrocache-node3"]
     for name, svc in tls["services"].items():
         env = svc["environment"]
+        # A certificate must name its node id (cluster/transport/README.md, "TLS"), and
+        # deploy/make-cluster-certs.sh names the files after the names it is given: node ids.
+        node_id = base[name]["environment"]["FERROCACHE_NODE_ID"]
         assert env["FERROCACHE_CLUSTER__TLS__ENABLED"] == "true"
         assert env["FERROCACHE_CLUSTER__TLS__CA_CERT_PATH"] == "/etc/ferrocache/certs/ca.pem"
-        assert env["FERROCACHE_CLUSTER__TLS__NODE_CERT_PATH"] == f"/etc/ferrocache/certs/{name}.pem"
-        assert env["FERROCACHE_CLUSTER__TLS__NODE_KEY_PATH"] == f"/etc/ferrocache/certs/{name}.key"
+        assert env["FERROCACHE_CLUSTER__TLS__NODE_CERT_PATH"] == f"/etc/ferrocache/certs/{node_id}.pem"
+        assert env["FERROCACHE_CLUSTER__TLS__NODE_KEY_PATH"] == f"/etc/ferrocache/certs/{node_id}.key"
         assert any(v.endswith(":/etc/ferrocache/certs:ro") for v in svc["volumes"])
 
 
