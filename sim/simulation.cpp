@@ -353,6 +353,8 @@ void simulation::verify() {
     fail(std::to_string(expected - answers.size()) + " verification queries never answered");
   for (auto& [key, answer] : answers) {
     bool deleted = gone_.count(key.first) > 0;
+    if (!deleted && answer != "hit" && failure_.empty())
+      where_is(entry_of(key.first));
     if (!deleted && answer != "hit")
       fail("acknowledged insert " + key.first + " of '" + display_name(entry_of(key.first).ns) +
            "' not answered by " + key.second + " (" + answer + ")");
