@@ -526,17 +526,14 @@ caf::error fenced_error(const namespace_state& st, std::uint64_t epoch) {
                                         " is over");
 }
 
-// Adopts a newer epoch. A primary that sees one steps down: another node
-// was made primary after it (a failover it slept through).
-caf::error adopt_epoch(ns_pointer self, std::uint64_t epoch, std::optional<namespace_role> role) {
+// Takes the role the cluster gives this copy at `epoch` (the same epoch or
+// a newer one); an older epoch is refused: its leader was deposed.
+caf::error adopt_epoch(ns_pointer self, std::uint64_t epoch, namespace_role role) {
   auto& st = self->state;
   if (epoch < st.epoch)
     return fenced_error(st, epoch);
-  if (epoch > st.epoch && st.role == namespace_role::primary && role != namespace_role::primary)
-    st.role = namespace_role::replica;
   st.epoch = epoch;
-  if (role)
-    st.role = *role;
+  st.role = role;
   schedule_expiry(self);
   return caf::none;
 }
