@@ -52,8 +52,15 @@ class simulation {
 public:
   explicit simulation(const sim_options& o)
       : opts_(o), rng_(o.seed * 0x9E3779B97F4A7C15ull + 1), net_(o.seed) {
-    root_ = std::filesystem::temp_directory_path() /
-            ("ferro-sim-" + std::to_string(::getpid()) + "-" + std::to_string(o.seed));
+    // The stores live in memory where the machine has a tmpfs: the run
+    // then never waits for a disk, and its speed does not depend on what
+    // else the machine is writing. Crashes here are process crashes
+    // (committed LMDB transactions survive), as in the kill -9 tests.
+    std::error_code shm_error;
+    auto shm = std::filesystem::space("/dev/shm", shm_error);
+    auto base = !shm_error && shm.available > (std::uintmax_t{1} << 30) ? std::filesystem::path("/dev/shm")
+                                                                         : std::filesystem::temp_directory_path();
+    root_ = base / ("ferro-sim-" + std::to_string(::getpid()) + "-" + std::to_string(o.seed));
     std::filesystem::remove_all(root_);
     node_settings base;
     configure_actor_system(cfg_, base);

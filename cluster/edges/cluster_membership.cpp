@@ -292,8 +292,14 @@ void on_peer_down(cluster_pointer self, const std::string& id, const std::string
   bool was_connected = m->connected;
   m->connected = false;
   if (was_connected) {
-    // Redial at once: a peer that only dropped one connection comes back
-    // before anyone convicts it.
+    // The connection that broke may be the peer's (incoming) one while ours
+    // is still up: the transport treats a dial to an established peer as a
+    // no-op, so this node would redial forever without a peer_up and hold
+    // the peer dead (found by the simulator, 5-node swarm seed 13). Close
+    // both directions and redial at once: the peer comes back on a fresh
+    // pair of connections.
+    if (!m->id.empty())
+      st.link->disconnect(m->id);
     m->next_dial_ms = 0;
     m->dial_backoff_ms = 0;
   }
