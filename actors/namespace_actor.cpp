@@ -644,7 +644,8 @@ caf::result<ns_position> follow(ns_pointer self, std::uint64_t epoch, log_batch&
 }
 
 // Drops this copy (memory, log, snapshot) so that the primary's image can
-// be shipped into it, numbered from `next_seq`. Refused while records are
+// be shipped into it, numbered from `next_seq` (0: dropped for good, until a
+// primary rebuilds it with a reset of its own). Refused while records are
 // on their way to the log or the index: the caller retries.
 caf::result<ns_position> reset_copy(ns_pointer self, std::uint64_t epoch, std::uint64_t next_seq) {
   auto& st = self->state;
@@ -662,7 +663,11 @@ caf::result<ns_position> reset_copy(ns_pointer self, std::uint64_t epoch, std::u
             st.directory->publish_index(st.key, nullptr);
             st.dimension = 0;
             st.applied_ns_seq = st.logged_ns_seq = st.durable_ns_seq = next_seq > 0 ? next_seq - 1 : 0;
-            st.needs_reset = false;
+            // next_seq 0: the copy is dropped, not rebuilt (a retired
+            // replica). It must not take a live stream as a fresh copy
+            // would (from wherever the stream is): that would leave it
+            // holding only the tail while its position says it is whole.
+            st.needs_reset = next_seq == 0;
             st.last_epoch = st.applied_epoch = 0;
             st.inserts_since_snapshot = 0;
             st.feedback = quality::feedback_counts{};
@@ -708,9 +713,15 @@ log_batch image_records(namespace_state& st) {
     r.op = log_op::insert;
     r.ns = st.key;
     r.ns_seq = ++seq;
-    // The epoch of the state the image shows, so that a copy built from it
-    // compares equal to this one (catch-up checks sequence and epoch).
-    r.epoch = st.applied_epoch;
+    // Only the image's last record stands for a real point of the log: the
+    // copy built from it holds this copy's state at (last, applied_epoch),
+    // so it carries that epoch and compares equal to this copy. The records
+    // before it are renumbered entries, not the log's history at those
+    // sequence numbers (a removal there is just an absent entry): epoch 0
+    // says "unknown lineage", so catch-up never treats them as a point
+    // where two logs agree (5-node swarm seed 19: a copy that agreed with
+    // such a record at its own last sequence number skipped a delete).
+    r.epoch = &e == &entries.back() ? st.applied_epoch : 0;
     r.entry = std::move(e);
     out.records.push_back(std::move(r));
   }

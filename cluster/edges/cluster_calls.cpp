@@ -310,7 +310,7 @@ void on_call(cluster_pointer self, call_msg msg) {
       sp.local_in_sync = false;
       sp.holds_copy = false;
       sp.hinted = false;
-      ask_namespace(self, msg.ns, std::move(reply), reset_atom::value, msg.epoch, std::uint64_t{1});
+      ask_namespace(self, msg.ns, std::move(reply), reset_atom::value, msg.epoch, std::uint64_t{0});
       return;
     }
     case call_op::confirm: {

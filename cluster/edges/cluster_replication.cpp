@@ -4,6 +4,8 @@
 // the live entries, then the log after it. Restarts, returns from a
 // partition, empty disks and joins all take this one path.
 
+#include <algorithm>
+
 #include <spdlog/spdlog.h>
 
 #include "actors/errors.hpp"
@@ -222,6 +224,12 @@ void start_catch_up(cluster_pointer self, const namespace_key& ns, const std::st
         step_down(self, ns, epoch + 1);
       return; // replication_tick tries again
     }
+    // Placement may have moved meanwhile: a node it no longer names is a
+    // former replica, to be retired, never joined to the set (a retired,
+    // emptied copy in the set would take the live stream mid-way and then
+    // pass for a full copy: 5-node swarm seed 27).
+    if (std::find(sp.replicas.begin(), sp.replicas.end(), target) == sp.replicas.end())
+      return;
     if (r->last_seq < sp.shipped_seq) {
       start_catch_up(self, ns, target); // writes went on meanwhile
       return;
@@ -244,21 +252,37 @@ void start_catch_up(cluster_pointer self, const namespace_key& ns, const std::st
 
 void retire_former_replicas(cluster_pointer self, const namespace_key& ns) {
   auto& sp = space(self, ns);
-  if (sp.mode != ns_mode::primary || sp.retiring.empty() || sp.in_sync.size() < sp.replicas.size())
+  if (sp.mode != ns_mode::primary || sp.retiring.empty())
     return;
+  for (const auto& r : sp.replicas)
+    if (!sp.in_sync.count(r))
+      return;
   // Every replica placement names is in sync: the copies on nodes it no
   // longer names are surplus. They are dropped only now, so that the
-  // namespace never has fewer than R copies on the way.
+  // namespace never has fewer than R copies on the way, and only once a
+  // majority knows the copy set without them: an election that heard only
+  // a dropped copy would otherwise take it for a holder of every write.
+  auto epoch = sp.epoch;
+  std::set<std::string> leaving;
   for (const auto& old : sp.retiring) {
-    if (!is_alive(self, old))
-      continue;
-    call_msg m;
-    m.op = call_op::retire;
-    m.ns = ns;
-    m.epoch = sp.epoch;
-    send_call(self, old, std::move(m), self->state.settings.request_timeout, [](const reply_msg&) {});
+    sp.in_sync.erase(old);
+    leaving.insert(old);
   }
   sp.retiring.clear();
+  confirm_leadership(self, ns, epoch, [self, ns, epoch, leaving](bool leading) {
+    auto& sp = space(self, ns);
+    if (!leading || sp.mode != ns_mode::primary || sp.epoch != epoch)
+      return;
+    for (const auto& old : leaving) {
+      if (!is_alive(self, old) || std::find(sp.replicas.begin(), sp.replicas.end(), old) != sp.replicas.end())
+        continue;
+      call_msg m;
+      m.op = call_op::retire;
+      m.ns = ns;
+      m.epoch = epoch;
+      send_call(self, old, std::move(m), self->state.settings.request_timeout, [](const reply_msg&) {});
+    }
+  });
 }
 
 // After a replica failed a batch, the primary may acknowledge without it
