@@ -131,9 +131,17 @@ struct tally {
 
 void conclude(cluster_pointer self, const namespace_key& ns, std::uint64_t epoch, const tally& t) {
   auto& sp = space(self, ns);
-  spdlog::debug("cluster: {} election for '{}' at epoch {}: {} grants, best copy on {} (mode {}, epoch {})",
-                self_id(self), display_name(ns), epoch, t.grants, t.best_node, static_cast<int>(sp.mode),
-                sp.epoch);
+  if (spdlog::should_log(spdlog::level::debug)) {
+    std::string granted, published;
+    for (const auto& g : t.granted)
+      granted += g + " ";
+    for (const auto& h : t.holders_set)
+      published += h + " ";
+    spdlog::debug("cluster: {} election for '{}' at epoch {}: grants from [{}], best copy on {} (mode {}, "
+                  "epoch {}), newest published copy set [{}] at epoch {}",
+                  self_id(self), display_name(ns), epoch, granted, t.best_node, static_cast<int>(sp.mode),
+                  sp.epoch, published, t.holders_epoch);
+  }
   if (sp.mode != ns_mode::electing || sp.epoch != epoch)
     return;
   // A live leader keeps its namespace until it agrees to hand it over (its
@@ -327,10 +335,20 @@ void on_prepare(cluster_pointer self, const call_msg& msg, std::function<void(re
     sp.primary = msg.from;
     sp.local_in_sync = false;
   }
+  // Every grant carries the newest copy set a leader published here
+  // ("epoch|a,b,c"), with or without a copy of our own: the elector must
+  // hear one of them (conclude()).
+  std::string published;
+  if (sp.holders_epoch > 0) {
+    published = std::to_string(sp.holders_epoch) + "|";
+    for (std::size_t i = 0; i < sp.holders.size(); ++i)
+      published += (i ? "," : "") + sp.holders[i];
+  }
   auto keys = self->state.local->local_namespaces();
   if (std::find(keys.begin(), keys.end(), msg.ns) == keys.end()) {
     reply_msg m;
     m.pos.epoch = msg.epoch;
+    m.message = published;
     reply(std::move(m));
     return;
   }
@@ -339,9 +357,10 @@ void on_prepare(cluster_pointer self, const call_msg& msg, std::function<void(re
   self->request(actor, self->state.settings.request_timeout, role_atom::value, namespace_role::replica,
                 msg.epoch)
       .then(
-          [reply](const ns_position& pos) {
+          [reply, published](const ns_position& pos) {
             reply_msg m;
             m.pos = pos;
+            m.message = published;
             reply(std::move(m));
           },
           [reply](caf::error& err) { reply(reply_msg::failure(0, from_caf_error(err))); });
