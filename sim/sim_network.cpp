@@ -56,6 +56,15 @@ std::int64_t sim_network::delay() {
 }
 
 void sim_network::schedule(event e) {
+  if (e.what != kind::frame) {
+    // A node learns of one peer's connections going up and down in the
+    // order they did (the transport reports them from one I/O thread): a
+    // dial's "up" overtaken by the "down" of a cut would leave the node
+    // believing in a connection that is gone.
+    auto& last = control_at_[{e.to, e.payload}];
+    e.at = std::max(e.at, last);
+    last = e.at;
+  }
   e.order = order_++;
   queue_.push(std::move(e));
 }

@@ -85,6 +85,7 @@ private:
   std::set<std::pair<std::string, std::string>> connections_;           ///< (dialer, dialed) that are up
   std::map<std::pair<std::string, std::string>, std::int64_t> last_at_; ///< FIFO per direction
   std::map<std::pair<std::string, std::string>, std::uint64_t> generation_;
+  std::map<std::pair<std::string, std::string>, std::int64_t> control_at_; ///< (node, peer address): FIFO
   std::priority_queue<event, std::vector<event>, std::greater<event>> queue_;
   std::uint64_t trace_ = 1469598103934665603ull;
   std::uint64_t delivered_ = 0;

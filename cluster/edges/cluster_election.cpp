@@ -82,7 +82,14 @@ void become_primary(cluster_pointer self, const namespace_key& ns, std::uint64_t
             sp.ready = false;
             sp.holds_copy = true;
             sp.shipped_seq = pos.last_seq;
-            sp.replicas.assign(placed.size() > 1 ? placed.begin() + 1 : placed.end(), placed.end());
+            // Placement may have moved since the election began: whatever it
+            // says now, this node is never its own replica.
+            sp.replicas.clear();
+            for (const auto& n : placed)
+              if (n != self_id(self))
+                sp.replicas.push_back(n);
+            if (sp.replicas.size() + 1 > self->state.settings.replication_factor)
+              sp.replicas.resize(self->state.settings.replication_factor - 1);
             sp.in_sync.clear();
             sp.syncing.clear();
             // Copies on nodes placement does not name go once the new set is in sync.

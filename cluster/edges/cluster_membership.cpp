@@ -74,8 +74,16 @@ void send_heartbeats(cluster_pointer self) {
   }
   auto frame = encode_peer_message(self->system(), caf::make_message(std::move(hb)));
   for (auto& [id, m] : st.members)
-    if (m.connected)
-      st.link->send(id, frame);
+    if (m.connected && !st.link->send(id, frame)) {
+      // No connection to it after all (whatever this node last heard), or
+      // its queue is full (it stopped reading): start over on fresh
+      // connections rather than wait for a report that may never come.
+      spdlog::info("cluster: heartbeat to {} not accepted by the transport; reconnecting", id);
+      st.link->disconnect(id);
+      m.connected = false;
+      m.next_dial_ms = 0;
+      m.dial_backoff_ms = 0;
+    }
 }
 
 member_status judge(cluster_pointer self, const peer_member& m, std::int64_t now) {
