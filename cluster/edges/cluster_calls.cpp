@@ -318,8 +318,12 @@ void on_call(cluster_pointer self, call_msg msg) {
       reply_msg m;
       if (msg.epoch < sp.epoch) {
         m = reply_msg::failure(0, error{errc::fenced, "a newer epoch leads '" + display_name(msg.ns) + "'"});
-      } else if (msg.epoch >= sp.holders_epoch) {
+      } else if (msg.epoch > sp.holders_epoch || (msg.epoch == sp.holders_epoch && msg.seq > sp.holders_version)) {
+        // A leader's later set replaces its earlier one, even when the
+        // messages arrive out of order (a set it shrank to acknowledge
+        // without a failed replica must not be masked by the older one).
         sp.holders_epoch = msg.epoch;
+        sp.holders_version = msg.seq;
         sp.holders.clear();
         for (std::size_t at = 0; at < msg.text.size();) {
           auto comma = msg.text.find(',', at);

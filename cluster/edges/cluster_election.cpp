@@ -133,6 +133,7 @@ struct tally {
   std::set<std::string> holders;        ///< nodes that reported a copy
   std::set<std::string> granted;        ///< nodes that granted
   std::uint64_t holders_epoch = 0;      ///< newest copy set the granters know of
+  std::uint64_t holders_version = 0;
   std::vector<std::string> holders_set; ///< (at least one must grant)
 };
 
@@ -229,9 +230,12 @@ void start_election(cluster_pointer self, const namespace_key& ns) {
                   t->granted.insert(target);
                   auto bar = r.message.find('|');
                   if (bar != std::string::npos) {
-                    auto e = std::strtoull(r.message.c_str(), nullptr, 10);
-                    if (e > t->holders_epoch) {
+                    char* end = nullptr;
+                    auto e = std::strtoull(r.message.c_str(), &end, 10);
+                    auto v = *end == '.' ? std::strtoull(end + 1, nullptr, 10) : 0;
+                    if (e > t->holders_epoch || (e == t->holders_epoch && v > t->holders_version)) {
                       t->holders_epoch = e;
+                      t->holders_version = v;
                       t->holders_set.clear();
                       auto list = r.message.substr(bar + 1);
                       for (std::size_t at = 0; at < list.size();) {
@@ -347,7 +351,7 @@ void on_prepare(cluster_pointer self, const call_msg& msg, std::function<void(re
   // hear one of them (conclude()).
   std::string published;
   if (sp.holders_epoch > 0) {
-    published = std::to_string(sp.holders_epoch) + "|";
+    published = std::to_string(sp.holders_epoch) + "." + std::to_string(sp.holders_version) + "|";
     for (std::size_t i = 0; i < sp.holders.size(); ++i)
       published += (i ? "," : "") + sp.holders[i];
   }

@@ -302,11 +302,13 @@ void confirm_leadership(cluster_pointer self, const namespace_key& ns, std::uint
   auto targets = alive_peers(self);
   targets.push_back(self_id(self));
   c->expected = targets.size();
+  auto version = ++space(self, ns).publish_version;
   for (const auto& t : targets) {
     call_msg m;
     m.op = call_op::confirm;
     m.ns = ns;
     m.epoch = epoch;
+    m.seq = version;
     m.text = set;
     send_call(self, t, std::move(m), self->state.settings.replication_timeout, [=](const reply_msg& r) {
       if (r.ok())

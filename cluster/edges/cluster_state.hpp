@@ -78,6 +78,8 @@ struct ns_state {
   /// so an election must hear at least one (docs/cluster.md, "Elections").
   std::vector<std::string> holders;
   std::uint64_t holders_epoch = 0;
+  std::uint64_t holders_version = 0; ///< orders the sets one leader publishes within its epoch
+  std::uint64_t publish_version = 0; ///< as primary: the version of the newest set it published
   bool published = false; ///< as primary: a majority knows this node's copy set
 };
 

@@ -39,14 +39,16 @@ enum class call_op : std::uint8_t {
   feedback = 4,    ///< fb (at the primary)
   locate = 5,      ///< text = uuid -> keys: namespaces whose copy here holds it
   remove = 6,      ///< ns, text = uuid -> deleted (at the primary)
-  prepare = 7,     ///< ns, epoch -> pos; the receiver refuses older epochs from now on
+  prepare = 7,     ///< ns, epoch -> pos, message = newest published copy set "epoch.version|a,b"; the
+                   ///< receiver refuses older epochs from now on
   follow = 8,      ///< ns, epoch, batch -> pos (a replica logs and applies the records)
   reset = 9,       ///< ns, epoch, seq = next sequence number -> pos (a replica drops its copy)
   position = 10,   ///< ns -> pos
   push = 11,       ///< ns, epoch, text = target: bring target up to this copy -> pos of target
   in_sync = 12,    ///< ns, epoch, seq = 1|0: the primary says the receiver is (not) in sync; no reply
   owner_hint = 13, ///< ns: the receiver should be this namespace's primary now; no reply
-  confirm = 14,    ///< ns, epoch -> pos: is `epoch` still the newest one the receiver knows?
+  confirm = 14,    ///< ns, epoch, seq = version, text = copy set -> pos: is `epoch` still the newest
+                   ///< one the receiver knows? (the receiver keeps the newest (epoch, version) set)
   retire = 15,     ///< ns, epoch: placement no longer names the receiver; drop its copy -> pos
 };
 
