@@ -237,8 +237,11 @@ void start_catch_up(cluster_pointer self, const namespace_key& ns, const std::st
     // Joins the set in the same step that checked it: every later batch
     // is shipped to it live.
     sp.in_sync.insert(target);
-    // Elections may now use this copy when the leader is gone: say so.
+    // Elections may now use this copy when the leader is gone: say so,
+    // and make sure this node still leads (writes wait until a majority
+    // says it does: see join_version).
     confirm_leadership(self, ns, epoch, [](bool) {});
+    sp.join_version = sp.publish_version;
     call_msg notice;
     notice.op = call_op::in_sync;
     notice.ns = ns;
@@ -324,7 +327,11 @@ void confirm_leadership(cluster_pointer self, const namespace_key& ns, std::uint
         done(false);
         return;
       }
-      done(c->yes * 2 > cluster_size(self));
+      bool leading = c->yes * 2 > cluster_size(self);
+      auto& sp = space(self, ns);
+      if (leading && sp.mode == ns_mode::primary && sp.epoch == epoch)
+        sp.confirmed_version = std::max(sp.confirmed_version, version);
+      done(leading);
     });
   }
 }
@@ -377,7 +384,9 @@ caf::result<bool> ship(cluster_pointer self, log_batch& batch) {
   entry.ns = ns;
   entry.epoch = sp.epoch;
   entry.waiting = sp.in_sync;
-  entry.lost_replica = alone;
+  // A replica joined and no majority has confirmed this leader since:
+  // confirm before acknowledging, as when a replica is lost.
+  entry.lost_replica = alone || sp.confirmed_version < sp.join_version;
   entry.started_ms = now_ms(self);
   auto promise = entry.promise;
   if (alone) {

@@ -80,6 +80,13 @@ struct ns_state {
   std::uint64_t holders_epoch = 0;
   std::uint64_t holders_version = 0; ///< orders the sets one leader publishes within its epoch
   std::uint64_t publish_version = 0; ///< as primary: the version of the newest set it published
+  /// As primary: the version published when a replica last joined the
+  /// in-sync set, and the newest version a majority confirmed. Until the
+  /// join is confirmed, writes wait for a confirmation of their own: a
+  /// deposed leader that does not know it yet could otherwise acknowledge
+  /// writes with a replica that has not heard of the new epoch either.
+  std::uint64_t join_version = 0;
+  std::uint64_t confirmed_version = 0;
   bool published = false; ///< as primary: a majority knows this node's copy set
 };
 
