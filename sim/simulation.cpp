@@ -58,8 +58,9 @@ public:
     // (committed LMDB transactions survive), as in the kill -9 tests.
     std::error_code shm_error;
     auto shm = std::filesystem::space("/dev/shm", shm_error);
-    auto scratch = !shm_error && shm.available > (std::uintmax_t{1} << 30) ? std::filesystem::path("/dev/shm")
-                                                                         : std::filesystem::temp_directory_path();
+    auto scratch = !shm_error && shm.available > (std::uintmax_t{1} << 30)
+                       ? std::filesystem::path("/dev/shm")
+                       : std::filesystem::temp_directory_path();
     root_ = scratch / ("ferro-sim-" + std::to_string(::getpid()) + "-" + std::to_string(o.seed));
     std::filesystem::remove_all(root_);
     node_settings base;

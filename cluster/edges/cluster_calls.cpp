@@ -241,12 +241,29 @@ void on_call(cluster_pointer self, call_msg msg) {
           reply(reply_msg::failure(0, error{errc::unavailable, "the node is shutting down"}));
           return;
         }
+        auto epoch = space(self, ns).epoch;
         self->request(actor, self->state.settings.request_timeout, delete_atom::value, uuid)
             .then(
-                [reply](bool deleted) {
-                  reply_msg m;
-                  m.deleted = deleted;
-                  reply(std::move(m));
+                [self, reply, ns, epoch](bool deleted) {
+                  if (deleted) {
+                    reply_msg m;
+                    m.deleted = true;
+                    reply(std::move(m));
+                    return;
+                  }
+                  // "Not found" changed nothing, so no replica vouched for
+                  // this copy: a deposed leader that has not noticed yet
+                  // would deny an entry its successor holds (swarm seed
+                  // 331). A majority confirms the lead first.
+                  confirm_leadership(self, ns, epoch, [self, reply, ns](bool leading) {
+                    if (!leading) {
+                      reply(reply_msg::failure(0, not_leader(self, ns)));
+                      return;
+                    }
+                    reply_msg m;
+                    m.deleted = false;
+                    reply(std::move(m));
+                  });
                 },
                 [reply](caf::error& err) { reply(reply_msg::failure(0, from_caf_error(err))); });
       });
@@ -318,7 +335,8 @@ void on_call(cluster_pointer self, call_msg msg) {
       reply_msg m;
       if (msg.epoch < sp.epoch) {
         m = reply_msg::failure(0, error{errc::fenced, "a newer epoch leads '" + display_name(msg.ns) + "'"});
-      } else if (msg.epoch > sp.holders_epoch || (msg.epoch == sp.holders_epoch && msg.seq > sp.holders_version)) {
+      } else if (msg.epoch > sp.holders_epoch ||
+                 (msg.epoch == sp.holders_epoch && msg.seq > sp.holders_version)) {
         // A leader's later set replaces its earlier one, even when the
         // messages arrive out of order (a set it shrank to acknowledge
         // without a failed replica must not be masked by the older one).
@@ -385,6 +403,8 @@ void route_delete(cluster_pointer self, routed_call rc) {
       c.op = call_op::remove;
       c.ns = key;
       c.text = uuid;
+      spdlog::debug("cluster: {} deletes {} of '{}' through {}", self_id(self), uuid, display_name(key),
+                    placed.front());
       send_call(self, placed.front(), std::move(c), self->state.settings.request_timeout,
                 [state, finish](const reply_msg& r) {
                   if (r.ok())

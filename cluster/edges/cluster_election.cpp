@@ -130,9 +130,9 @@ struct tally {
   bool any_copy = false;
   ns_position best;
   std::string best_node;
-  std::set<std::string> holders;        ///< nodes that reported a copy
-  std::set<std::string> granted;        ///< nodes that granted
-  std::uint64_t holders_epoch = 0;      ///< newest copy set the granters know of
+  std::set<std::string> holders;   ///< nodes that reported a copy
+  std::set<std::string> granted;   ///< nodes that granted
+  std::uint64_t holders_epoch = 0; ///< newest copy set the granters know of
   std::uint64_t holders_version = 0;
   std::vector<std::string> holders_set; ///< (at least one must grant)
 };

@@ -483,7 +483,10 @@ TEST_CASE("a reset replica that replays its primary's image holds the same state
     CAPTURE(i);
     CHECK(image->records[i].op == log_op::insert);
     CHECK(image->records[i].ns_seq == ppos->last_seq - 2 + i);
-    CHECK(image->records[i].epoch == 2);
+    // Only the last record stands for a real point of the log; the ones
+    // before it are renumbered entries, of unknown lineage (epoch 0), so
+    // that catch-up never takes them for a point where two logs agree.
+    CHECK(image->records[i].epoch == (i + 1 == image->records.size() ? 2u : 0u));
   }
 
   // The replica held an older, diverging copy.
