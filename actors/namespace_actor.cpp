@@ -17,6 +17,7 @@
 #include "actors/errors.hpp"
 #include "actors/namespace_directory.hpp"
 #include "index/log_apply.hpp"
+#include "common/planted_bug.hpp"
 #include "common/uuid.hpp"
 #include "quality/text_features.hpp"
 
@@ -176,6 +177,12 @@ void replicate(ns_pointer self, const std::vector<log_record>& records, std::fun
                "namespace '" + display_name(st.key) + "' lost its lead during the write; retry"});
     return;
   }
+  if (planted(planted_bug::ack_before_replication)) {
+    self->request(st.settings.replicator, caf::infinite, ship_atom::value, log_batch{records})
+        .then([](bool) {}, [](caf::error&) {});
+    done({});
+    return;
+  }
   self->request(st.settings.replicator, caf::infinite, ship_atom::value, log_batch{records})
       .then([done](bool) { done({}); }, [done](caf::error& err) { done(from_caf_error(err)); });
 }
@@ -283,6 +290,9 @@ void remove_durably(ns_pointer self, std::vector<std::string> uuids, removal_rea
     done(std::vector<std::string>{});
     return;
   }
+  if (planted(planted_bug::apply_removal_before_durable) && self->state.index)
+    for (const auto& u : uuids)
+      self->state.index->remove(u);
   log_batch batch;
   batch.records.reserve(uuids.size());
   for (const auto& u : uuids) {
@@ -530,7 +540,7 @@ caf::error fenced_error(const namespace_state& st, std::uint64_t epoch) {
 // a newer one); an older epoch is refused: its leader was deposed.
 caf::error adopt_epoch(ns_pointer self, std::uint64_t epoch, namespace_role role) {
   auto& st = self->state;
-  if (epoch < st.epoch)
+  if (epoch < st.epoch && !planted(planted_bug::no_epoch_fencing))
     return fenced_error(st, epoch);
   st.epoch = epoch;
   st.role = role;

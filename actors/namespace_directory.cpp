@@ -2,14 +2,31 @@
 
 #include <mutex>
 
+#include "common/planted_bug.hpp"
+
 namespace ferro {
+
+namespace {
+
+// The key a namespace is filed under: itself, except under the simulator's
+// planted `ignore-scope` bug, where the tenants of a model share one.
+namespace_key filed_under(const namespace_key& key) {
+  if (!planted(planted_bug::ignore_scope))
+    return key;
+  auto shared = key;
+  shared.cache_scope.clear();
+  return shared;
+}
+
+} // namespace
 
 void namespace_directory::set_factory(factory f) {
   std::unique_lock lock{mtx_};
   factory_ = std::move(f);
 }
 
-namespace_actor namespace_directory::actor_for(const namespace_key& key) {
+namespace_actor namespace_directory::actor_for(const namespace_key& asked) {
+  auto key = filed_under(asked);
   {
     std::shared_lock lock{mtx_};
     if (auto i = items_.find(key); i != items_.end())
@@ -26,13 +43,15 @@ namespace_actor namespace_directory::actor_for(const namespace_key& key) {
   return actor;
 }
 
-std::shared_ptr<namespace_index> namespace_directory::index_of(const namespace_key& key) const {
+std::shared_ptr<namespace_index> namespace_directory::index_of(const namespace_key& asked) const {
+  auto key = filed_under(asked);
   std::shared_lock lock{mtx_};
   auto i = items_.find(key);
   return i == items_.end() ? nullptr : i->second.index;
 }
 
-void namespace_directory::publish_index(const namespace_key& key, std::shared_ptr<namespace_index> index) {
+void namespace_directory::publish_index(const namespace_key& asked, std::shared_ptr<namespace_index> index) {
+  auto key = filed_under(asked);
   std::unique_lock lock{mtx_};
   items_[key].key = key;
   items_[key].index = std::move(index);

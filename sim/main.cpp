@@ -1,7 +1,12 @@
 // ferrocache-sim: deterministic simulation of a FerroCache cluster.
 //
 //   ferrocache-sim --seed S [--nodes N] [--profile lite|swarm] [--seconds T]
+//                  [--trace FILE] [--break NAME]
 //   ferrocache-sim --seeds A..B [...]
+//
+// --trace FILE writes every node's log and the simulator's own events
+// (debug level) to FILE; --break NAME switches on a planted bug that the
+// checkers must catch (sim/planted_bug.cpp lists them).
 //
 // One line per seed: `sim: seed S ok trace <hash>` or `sim: seed S FAILED
 // <invariant>`; a range ends with `sim: N seeds, F failed` (exit 1 if F > 0).
@@ -12,16 +17,19 @@
 #include <cstdlib>
 #include <string>
 
+#include <spdlog/sinks/basic_file_sink.h>
 #include <spdlog/spdlog.h>
 
+#include "sim/planted_bug.hpp"
 #include "sim/simulation.hpp"
 
 namespace {
 
 [[noreturn]] void usage() {
-  std::fputs("usage: ferrocache-sim (--seed S | --seeds A..B) [--nodes 3..7] [--profile lite|swarm] "
-             "[--seconds T]\n",
-             stderr);
+  std::fprintf(stderr,
+               "usage: ferrocache-sim (--seed S | --seeds A..B) [--nodes 3..7] [--profile lite|swarm] "
+               "[--seconds T] [--trace FILE] [--break NAME]\n  planted bugs: %s\n",
+               ferro::sim::planted_bug_names().c_str());
   std::exit(2);
 }
 
@@ -31,6 +39,7 @@ int main(int argc, char** argv) {
   std::uint64_t first = 0, last = 0;
   bool have_seed = false;
   ferro::sim::sim_options opts;
+  std::string trace_file;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto next = [&]() -> std::string {
@@ -55,6 +64,11 @@ int main(int argc, char** argv) {
       opts.profile = next();
     } else if (arg == "--seconds") {
       opts.fault_seconds = std::strtoll(next().c_str(), nullptr, 10);
+    } else if (arg == "--trace") {
+      trace_file = next();
+    } else if (arg == "--break") {
+      if (!ferro::sim::plant_bug(next()))
+        usage();
     } else {
       usage();
     }
@@ -63,7 +77,14 @@ int main(int argc, char** argv) {
     usage();
   // The trace is the output; FERRO_SIM_LOG=info shows the nodes' logs.
   auto* level = std::getenv("FERRO_SIM_LOG");
-  spdlog::set_level(level ? spdlog::level::from_str(level) : spdlog::level::off);
+  if (!trace_file.empty()) {
+    auto trace = spdlog::basic_logger_mt("sim-trace", trace_file, true);
+    trace->set_pattern("[%l] %v"); // no wall-clock stamps: the sim's own lines carry virtual time
+    spdlog::set_default_logger(trace);
+    spdlog::set_level(level ? spdlog::level::from_str(level) : spdlog::level::debug);
+  } else {
+    spdlog::set_level(level ? spdlog::level::from_str(level) : spdlog::level::off);
+  }
   std::size_t failed = 0;
   auto started = std::chrono::steady_clock::now();
   for (auto seed = first; seed <= last; ++seed) {

@@ -2,6 +2,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -122,6 +123,7 @@ private:
   void inject_faults();
   void check_one_primary_per_epoch();
   void verify();
+  void check_copies_agree();
   void dump_state();
   void where_is(const acked_entry& e) {
     if (!std::getenv("FERRO_SIM_LOG"))
@@ -177,6 +179,7 @@ private:
   std::vector<sim_node> nodes_;
   std::map<std::string, acked_entry> live_; ///< acknowledged and not deleted
   std::map<std::string, acked_entry> gone_; ///< acknowledged deletes
+  std::map<std::string, acked_entry> issued_; ///< every insert sent, answered or not
   std::set<std::string> uncertain_;         ///< writes that got no clear answer
   std::set<std::string> deleting_;          ///< deletes in flight
   std::int64_t in_flight_ = 0;
@@ -266,11 +269,23 @@ void simulation::issue_load() {
   }
   acked_entry e;
   e.uuid = "u" + std::to_string(next_uuid_++);
-  // Tenants x models, the same vectors under several tenants.
+  // Tenants x models; one insert in five reuses the vector of an entry of
+  // another tenant of the same model, so that an answer across tenants
+  // would be seen (verify()).
   e.ns = namespace_key{"m" + std::to_string(rng_() % 2), "t" + std::to_string(rng_() % 3), ""};
-  std::normal_distribution<float> g;
-  for (std::size_t i = 0; i < dim; ++i)
-    e.vec.push_back(g(rng_));
+  std::vector<const acked_entry*> twins;
+  if (std::uniform_int_distribution<int>(0, 4)(rng_) == 0)
+    for (const auto& [uuid, other] : live_)
+      if (other.ns.model_id == e.ns.model_id && other.ns.cache_scope != e.ns.cache_scope)
+        twins.push_back(&other);
+  if (!twins.empty()) {
+    e.vec = twins[std::uniform_int_distribution<std::size_t>(0, twins.size() - 1)(rng_)]->vec;
+  } else {
+    std::normal_distribution<float> g;
+    for (std::size_t i = 0; i < dim; ++i)
+      e.vec.push_back(g(rng_));
+  }
+  issued_[e.uuid] = e;
   cluster::call_msg c;
   c.op = cluster::call_op::insert;
   c.ins.ns = e.ns;
@@ -345,10 +360,16 @@ void simulation::verify() {
     c.qry.embedding = e.vec;
     c.qry.threshold = 0.999;
     route(n, std::move(c),
-          [&answers, key = std::make_pair(e.uuid, n.id), uuid = e.uuid](cluster::reply_msg r) {
-            answers[key] = !r.ok()                                       ? "error: " + r.message
-                           : (r.qry_reply.hit && r.qry_reply.id == uuid) ? "hit"
-                                                                         : "miss";
+          [this, &answers, key = std::make_pair(e.uuid, n.id), e](cluster::reply_msg r) {
+            if (r.ok() && r.qry_reply.hit && r.qry_reply.id != e.uuid) {
+              auto other = issued_.find(r.qry_reply.id);
+              if (other != issued_.end() && !(other->second.ns == e.ns))
+                fail("answer across namespaces: a query in '" + display_name(e.ns) + "' at " + key.second +
+                     " answered " + r.qry_reply.id + " of '" + display_name(other->second.ns) + "'");
+            }
+            answers[key] = !r.ok()                                         ? "error: " + r.message
+                           : (r.qry_reply.hit && r.qry_reply.id == e.uuid) ? "hit"
+                                                                           : "miss";
           });
   };
   for (auto& [uuid, e] : live_)
@@ -369,6 +390,33 @@ void simulation::verify() {
     if (deleted && answer == "hit" && !uncertain_.count(key.first))
       fail("acknowledged delete of " + key.first + " of '" + display_name(entry_of(key.first).ns) +
            "' undone: " + key.second + " still answers it");
+  }
+}
+
+// After the heal, the copies that serve reads of a namespace (its leader
+// and its in-sync replicas) hold the same entries: every insert ever sent,
+// answered or not, is on all of them or on none.
+void simulation::check_copies_agree() {
+  std::map<std::string, std::vector<sim_node*>> serving; // namespace -> nodes serving it
+  for (auto& n : nodes_)
+    for (const auto& [name, ns] : n.board->status().namespaces)
+      if (ns.serving)
+        serving[name].push_back(&n);
+  for (const auto& [uuid, e] : issued_) {
+    auto it = serving.find(display_name(e.ns));
+    if (it == serving.end())
+      continue;
+    std::string with, without;
+    for (auto* n : it->second) {
+      auto keys = n->local->holders_of(uuid);
+      bool held = std::find(keys.begin(), keys.end(), e.ns) != keys.end();
+      (held ? with : without) += n->id + " ";
+    }
+    if (!with.empty() && !without.empty()) {
+      fail("copies of '" + display_name(e.ns) + "' differ after the heal: " + uuid + " is on [" + with +
+           "] but not on [" + without + "]");
+      return;
+    }
   }
 }
 
@@ -431,6 +479,8 @@ sim_result simulation::run() {
   }
   if (failure_.empty())
     verify();
+  if (failure_.empty())
+    check_copies_agree();
   if (!failure_.empty())
     dump_state();
   result_.ok = failure_.empty();
