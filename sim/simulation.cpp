@@ -47,6 +47,7 @@ struct acked_entry {
   std::string uuid;
   namespace_key ns;
   std::vector<float> vec;
+  bool twin = false; ///< its vector was copied from an entry of another tenant
 };
 
 class simulation {
@@ -177,11 +178,12 @@ private:
   std::unique_ptr<caf::actor_system> sys_;
   caf::scheduler::test_coordinator* sched_ = nullptr;
   std::vector<sim_node> nodes_;
-  std::map<std::string, acked_entry> live_; ///< acknowledged and not deleted
-  std::map<std::string, acked_entry> gone_; ///< acknowledged deletes
-  std::map<std::string, acked_entry> issued_; ///< every insert sent, answered or not
-  std::set<std::string> uncertain_;         ///< writes that got no clear answer
-  std::set<std::string> deleting_;          ///< deletes in flight
+  std::map<std::string, acked_entry> live_;               ///< acknowledged and not deleted
+  std::map<std::string, acked_entry> gone_;               ///< acknowledged deletes
+  std::map<std::string, acked_entry> issued_;             ///< every insert sent, answered or not
+  std::set<std::pair<std::string, std::string>> twinned_; ///< (namespace, original uuid) copied there
+  std::set<std::string> uncertain_;                       ///< writes that got no clear answer
+  std::set<std::string> deleting_;                        ///< deletes in flight
   std::int64_t in_flight_ = 0;
   std::uint64_t next_uuid_ = 1;
   std::string failure_;
@@ -273,13 +275,19 @@ void simulation::issue_load() {
   // another tenant of the same model, so that an answer across tenants
   // would be seen (verify()).
   e.ns = namespace_key{"m" + std::to_string(rng_() % 2), "t" + std::to_string(rng_() % 3), ""};
+  // (Only vectors drawn fresh are copied, each at most once into a
+  // namespace: within one namespace every vector stays unique.)
   std::vector<const acked_entry*> twins;
   if (std::uniform_int_distribution<int>(0, 4)(rng_) == 0)
     for (const auto& [uuid, other] : live_)
-      if (other.ns.model_id == e.ns.model_id && other.ns.cache_scope != e.ns.cache_scope)
+      if (!other.twin && other.ns.model_id == e.ns.model_id && other.ns.cache_scope != e.ns.cache_scope &&
+          !twinned_.count({display_name(e.ns), uuid}))
         twins.push_back(&other);
   if (!twins.empty()) {
-    e.vec = twins[std::uniform_int_distribution<std::size_t>(0, twins.size() - 1)(rng_)]->vec;
+    auto* original = twins[std::uniform_int_distribution<std::size_t>(0, twins.size() - 1)(rng_)];
+    e.vec = original->vec;
+    e.twin = true;
+    twinned_.insert({display_name(e.ns), original->uuid});
   } else {
     std::normal_distribution<float> g;
     for (std::size_t i = 0; i < dim; ++i)
@@ -359,18 +367,17 @@ void simulation::verify() {
     c.qry.ns = e.ns;
     c.qry.embedding = e.vec;
     c.qry.threshold = 0.999;
-    route(n, std::move(c),
-          [this, &answers, key = std::make_pair(e.uuid, n.id), e](cluster::reply_msg r) {
-            if (r.ok() && r.qry_reply.hit && r.qry_reply.id != e.uuid) {
-              auto other = issued_.find(r.qry_reply.id);
-              if (other != issued_.end() && !(other->second.ns == e.ns))
-                fail("answer across namespaces: a query in '" + display_name(e.ns) + "' at " + key.second +
-                     " answered " + r.qry_reply.id + " of '" + display_name(other->second.ns) + "'");
-            }
-            answers[key] = !r.ok()                                         ? "error: " + r.message
-                           : (r.qry_reply.hit && r.qry_reply.id == e.uuid) ? "hit"
-                                                                           : "miss";
-          });
+    route(n, std::move(c), [this, &answers, key = std::make_pair(e.uuid, n.id), e](cluster::reply_msg r) {
+      if (r.ok() && r.qry_reply.hit && r.qry_reply.id != e.uuid) {
+        auto other = issued_.find(r.qry_reply.id);
+        if (other != issued_.end() && !(other->second.ns == e.ns))
+          fail("answer across namespaces: a query in '" + display_name(e.ns) + "' at " + key.second +
+               " answered " + r.qry_reply.id + " of '" + display_name(other->second.ns) + "'");
+      }
+      answers[key] = !r.ok()                                         ? "error: " + r.message
+                     : (r.qry_reply.hit && r.qry_reply.id == e.uuid) ? "hit"
+                                                                     : "miss";
+    });
   };
   for (auto& [uuid, e] : live_)
     for (auto& n : nodes_)

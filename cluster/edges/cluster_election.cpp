@@ -306,6 +306,12 @@ void step_down(cluster_pointer self, const namespace_key& ns, std::uint64_t epoc
   if (!was_primary)
     return;
   spdlog::info("cluster: {} steps down from '{}' (epoch {})", self_id(self), display_name(ns), sp.epoch);
+  // Its replicas serve reads only while it leads: tell them it no longer
+  // does (a replica left believing it was in sync served a copy nobody
+  // maintained any more: lite seed 15). A lost notice goes with its
+  // connection, and a lost connection clears the flag too.
+  for (const auto& r : sp.in_sync)
+    notify(self, r, call_op::in_sync, ns); // seq 0: no longer in sync
   sp.mode = ns_mode::follower;
   sp.ready = false;
   sp.local_in_sync = false;
