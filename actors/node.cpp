@@ -92,6 +92,7 @@ status node::start() {
   storage_options opts;
   opts.data_dir = d.settings.data_dir;
   opts.map_size_bytes = d.settings.lmdb_map_size_bytes;
+  opts.faults = d.settings.storage_faults;
   auto opened = wal_store::open(opts);
   if (!opened)
     return opened.err();

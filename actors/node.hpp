@@ -14,6 +14,8 @@
 
 namespace ferro {
 
+class io_faults;
+
 /// Everything a node needs; app/ maps its configuration onto this.
 struct node_settings {
   std::string node_id = defaults::node_id;
@@ -39,6 +41,9 @@ struct node_settings {
   std::size_t replication_factor = defaults::cluster_replication_factor;
   bool read_repair_enabled = defaults::cluster_read_repair_enabled;
   namespace_settings ns; ///< metrics pointer is filled by the node
+  /// Disk-fault seam (storage/io_faults.hpp) for tests and the simulator;
+  /// none in production.
+  std::shared_ptr<io_faults> storage_faults;
 };
 
 /// The actor-system settings every node needs: scheduler policy and

@@ -91,13 +91,13 @@ int main(int argc, char** argv) {
     opts.seed = seed;
     auto r = ferro::sim::run_simulation(opts);
     if (r.ok)
-      std::printf("sim: seed %llu ok trace %016llx (%llu inserts, %llu deletes acknowledged, %llu refused, "
-                  "%llu partitions, %llu frames)\n",
-                  static_cast<unsigned long long>(seed), static_cast<unsigned long long>(r.trace),
-                  static_cast<unsigned long long>(r.acked_inserts),
-                  static_cast<unsigned long long>(r.acked_deletes),
-                  static_cast<unsigned long long>(r.refused), static_cast<unsigned long long>(r.partitions),
-                  static_cast<unsigned long long>(r.frames));
+      std::printf(
+          "sim: seed %llu ok trace %016llx (%llu inserts, %llu deletes acknowledged, %llu refused, "
+          "%llu partitions, %llu failed disk writes, %llu frames)\n",
+          static_cast<unsigned long long>(seed), static_cast<unsigned long long>(r.trace),
+          static_cast<unsigned long long>(r.acked_inserts), static_cast<unsigned long long>(r.acked_deletes),
+          static_cast<unsigned long long>(r.refused), static_cast<unsigned long long>(r.partitions),
+          static_cast<unsigned long long>(r.disk_failures), static_cast<unsigned long long>(r.frames));
     else
       std::printf("sim: seed %llu FAILED %s\n", static_cast<unsigned long long>(seed), r.failure.c_str());
     failed += r.ok ? 0 : 1;

@@ -24,6 +24,7 @@
 #include "actors/node.hpp"
 #include "cluster/edges/cluster_actor.hpp"
 #include "sim/sim_network.hpp"
+#include "storage/io_faults.hpp"
 
 namespace ferro::sim {
 
@@ -34,6 +35,22 @@ constexpr std::int64_t step_ms = 5;
 constexpr std::int64_t epoch_wall_ms = 1'700'000'000'000;
 constexpr std::size_t dim = 8;
 
+// A disk that now and then refuses a write transaction, as a full disk
+// (ENOSPC) would: nothing of the failed step happens. Driven by the
+// simulation's own generator, on the simulation's one thread.
+struct sim_disk final : io_faults {
+  std::mt19937_64* rng = nullptr;
+  double commit_failure = 0; ///< probability per commit; 0 outside the fault phase
+  std::uint64_t failures = 0;
+  status before_commit() override {
+    if (commit_failure > 0 && std::uniform_real_distribution<double>(0, 1)(*rng) < commit_failure) {
+      ++failures;
+      return error{errc::unavailable, "sim: no space left on device"};
+    }
+    return {};
+  }
+};
+
 struct sim_node {
   std::string id;
   std::string address;
@@ -41,6 +58,7 @@ struct sim_node {
   std::shared_ptr<cluster::cluster_board> board;
   caf::actor actor;
   std::unique_ptr<node> local;
+  std::shared_ptr<sim_disk> disk;
 };
 
 struct acked_entry {
@@ -172,6 +190,7 @@ private:
 
   sim_options opts_;
   std::mt19937_64 rng_;
+  std::mt19937_64 disk_rng_{rng_() ^ 0xD15C};
   sim_network net_;
   std::filesystem::path root_;
   caf::actor_system_config cfg_;
@@ -224,6 +243,9 @@ void simulation::start_nodes() {
     s.ns.clock = [this] { return epoch_wall_ms + now(); };
     s.ns.replicator = caf::actor_cast<replicator_actor>(n.actor);
     s.ns.initial_role = namespace_role::replica;
+    n.disk = std::make_shared<sim_disk>();
+    n.disk->rng = &disk_rng_;
+    s.storage_faults = n.disk;
     n.local = std::make_unique<node>(s, *sys_);
     if (auto st = n.local->start(); !st)
       fail("node " + n.id + " did not start: " + st.err().message);
@@ -465,6 +487,9 @@ sim_result simulation::run() {
   if (!run_until(formed, 10'000))
     fail("the cluster did not form within 10 s");
   net_.set_faults(opts_.profile == "swarm" ? net_faults{0.0005, 1, 20} : net_faults{0, 1, 5});
+  // swarm: one write transaction in 300 fails (a full disk) on every node.
+  for (auto& n : nodes_)
+    n.disk->commit_failure = opts_.profile == "swarm" ? 1.0 / 300 : 0;
   auto end = now() + opts_.fault_seconds * 1000;
   std::int64_t checks = 0;
   while (now() < end && failure_.empty()) {
@@ -479,6 +504,10 @@ sim_result simulation::run() {
     net_.cut(a, b, false);
   cut_now_.clear();
   net_.set_faults(net_faults{0, 1, 5});
+  for (auto& n : nodes_) {
+    result_.disk_failures += n.disk->failures;
+    n.disk->commit_failure = 0;
+  }
   run_until([&] { return in_flight_ == 0; }, opts_.heal_seconds * 1000);
   run_until([] { return false; }, opts_.heal_seconds * 1000); // settle: catch-ups, elections
   if (in_flight_ != 0) {

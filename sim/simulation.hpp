@@ -26,6 +26,7 @@ struct sim_result {
   std::uint64_t refused = 0;
   std::uint64_t partitions = 0;
   std::uint64_t frames = 0;
+  std::uint64_t disk_failures = 0; ///< write transactions a full disk refused
 };
 
 sim_result run_simulation(const sim_options& opts);
