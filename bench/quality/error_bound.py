@@ -1,11 +1,14 @@
 #!/usr/bin/env python3
 """Error-bounded queries learned from feedback, against a real node (docs/quality.md).
 
-    error_bound.py --build-dir BUILD_DIR --out OUT_JSON [--seeds 1,2,3,4,5] [--markdown OUT_MD]
+    error_bound.py --build-dir BUILD_DIR --out OUT_JSON [--seeds 1,2,3,4,5] [--markdown OUT_MD] [--pool]
 
 Data and embeddings as in quality.py (the paraphrase pairs, the rule-made hard
 negatives, all-MiniLM-L6-v2 in numpy, the same embedding cache). Per seed, on
-a fresh server (the two folds of quality.py as two namespaces):
+a fresh server (the two folds of quality.py as two namespaces: two model ids,
+or with ``--pool`` two cache scopes of one model id on a server started with
+``quality.pool_feedback = "model"``, so that both folds' feedback decides for
+both):
 
 1. Every query once at threshold 0: its nearest entry, similarity and label
    (correct = a paraphrase whose nearest entry is its own origin; every hit of
@@ -65,6 +68,13 @@ def best_static(sims: np.ndarray, labels: np.ndarray, max_err: float) -> dict:
     return best
 
 
+def placement(model_id: str, f: int, dim: int, pool: bool) -> dict:
+    """The namespace fields of fold f."""
+    if pool:
+        return {"model_id": f"quality-{model_id}::{dim}", "cache_scope": f"fold{f}"}
+    return {"model_id": q.namespace(model_id, f, dim)}
+
+
 def one_seed(seed: int, a, origins, fold, queries, ovecs, qvecs, dim, model_id) -> dict:
     from ferrocache import FerrocacheClient
 
@@ -91,15 +101,17 @@ def one_seed(seed: int, a, origins, fold, queries, ovecs, qvecs, dim, model_id) 
     env = dict(os.environ, FERROCACHE_PORT=str(port), FERROCACHE_DATA_DIR=str(work / "data"),
                FERROCACHE_BIND_ADDRESS="127.0.0.1", FERROCACHE_LOG_LEVEL="warn")
     env.pop("FERROCACHE_AUTH_TOKEN", None)
+    if a.pool:
+        env["FERROCACHE_QUALITY__POOL_FEEDBACK"] = "model"
     proc = q.cmp.start([str(a.build_dir / "ferrocache")], work / "server.log", env=env, cwd=str(work))
     try:
         q.cmp.wait_http_ready(port, proc)
         client = FerrocacheClient(f"http://127.0.0.1:{port}", timeout=30, max_retries=0)
         for g, o in enumerate(origins):
-            client.insert(ovecs[g].tolist(), f"answer of group {g}", o, model_id=q.namespace(model_id, fold[g], dim),
-                          uuid=f"g{g}")
-        ns = [q.namespace(model_id, f, dim) for _, _, f, _ in queries]
-        near = [client.query(v.tolist(), threshold=0.0, model_id=ns[i], query_text=queries[i][1])
+            client.insert(ovecs[g].tolist(), f"answer of group {g}", o, uuid=f"g{g}",
+                          **placement(model_id, fold[g], dim, a.pool))
+        ns = [placement(model_id, f, dim, a.pool) for _, _, f, _ in queries]
+        near = [client.query(v.tolist(), threshold=0.0, query_text=queries[i][1], **ns[i])
                 for i, v in enumerate(qvecs)]
         sims = np.array([r["similarity"] for r in near])
         ids = [r["id"] for r in near]
@@ -111,7 +123,8 @@ def one_seed(seed: int, a, origins, fold, queries, ovecs, qvecs, dim, model_id) 
         for i in range(len(queries)):
             if halves[i] != "feedback":
                 continue
-            client.feedback(ids[i], ns[i], min(1.0, max(0.0, sims[i])), bool(labels[i]), query_text=queries[i][1])
+            client.feedback(ids[i], similarity=min(1.0, max(0.0, sims[i])), correct=bool(labels[i]),
+                            query_text=queries[i][1], **ns[i])
             posted += 1
         feedback_s = time.perf_counter() - t0
         stats = client.stats()["namespaces"]
@@ -123,8 +136,8 @@ def one_seed(seed: int, a, origins, fold, queries, ovecs, qvecs, dim, model_id) 
                 served = correct = 0
                 by_rule = {}
                 for i in test:
-                    r = client.query(qvecs[i].tolist(), threshold=1.0, model_id=ns[i], query_text=queries[i][1],
-                                     max_error_rate=d, check=check)
+                    r = client.query(qvecs[i].tolist(), threshold=1.0, query_text=queries[i][1],
+                                     max_error_rate=d, check=check, **ns[i])
                     if r.get("hit"):
                         served += 1
                         ok = r["id"] == ids[i] and bool(labels[i])
@@ -138,8 +151,8 @@ def one_seed(seed: int, a, origins, fold, queries, ovecs, qvecs, dim, model_id) 
                              "static_at_bound": best_static(tsims, tlabels, d)})
         strict = {}
         for i in range(len(queries)):
-            r = client.query(qvecs[i].tolist(), threshold=0.0, model_id=ns[i], query_text=queries[i][1],
-                             check="strict")
+            r = client.query(qvecs[i].tolist(), threshold=0.0, query_text=queries[i][1], check="strict",
+                             **ns[i])
             cat = queries[i][0]
             if cat == "paraphrase":
                 cat = "paraphrase (own entry)" if labels[i] else "paraphrase (other entry)"
@@ -166,6 +179,8 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--markdown", type=Path)
     ap.add_argument("--seeds", default="1,2,3,4,5")
+    ap.add_argument("--pool", action="store_true",
+                    help="folds as two cache scopes of one model id, feedback pooled by model id")
     ap.add_argument("--fold-seed", type=int, default=7)
     ap.add_argument("--kinds", default="",
                     help="comma-separated query kinds to keep (paraphrase, other-pair, negation, number, entity); "
@@ -205,7 +220,7 @@ def main() -> None:
         q.log(f"seed {seed} done in {time.perf_counter() - t0:.1f} s")
     out = {"model": MODEL_ID, "pairs_file": str(pairs_path), "pairs": len(pairs), "groups": len(origins),
            "queries": {c: sum(1 for x in queries if x[0] == c) for c in sorted({x[0] for x in queries})},
-           "fold_seed": a.fold_seed, "kinds": a.kinds or "all", "runs": runs,
+           "fold_seed": a.fold_seed, "kinds": a.kinds or "all", "pool": a.pool, "runs": runs,
            "date": time.strftime("%Y-%m-%d", time.gmtime()), "machine": os.uname().nodename,
            "cpus": os.cpu_count()}
     a.out.write_text(json.dumps(out, indent=1))
@@ -217,7 +232,10 @@ def main() -> None:
 def render(out: dict) -> str:
     runs = out["runs"]
     lines = []
-    lines.append(f"Query kinds: {out.get('kinds', 'all')}. "
+    pooled = ("feedback pooled: the two folds are two cache scopes of one model id, server with "
+              "`quality.pool_feedback = \"model\"`" if out.get("pool") else
+              "feedback per namespace: the two folds are two model ids")
+    lines.append(f"Query kinds: {out.get('kinds', 'all')}; {pooled}. "
                  f"Seeds {', '.join(str(r['seed']) for r in runs)} (split of the {out['groups']} origin groups "
                  f"into a feedback half and a test half; folds as in the section above). Per seed "
                  f"~{statistics.median(r['feedback_posted'] for r in runs):.0f} feedback records posted, "
@@ -227,8 +245,8 @@ def render(out: dict) -> str:
     lines.append("")
     lines.append("| max_error_rate | check | served (median) | correct | measured error, median [min-max] | "
                  "Wilson 95% of the median seed | best static threshold at the same measured error: correct | "
-                 "best static at error <= bound: correct | seeds within the bound |")
-    lines.append("|---|---|---|---|---|---|---|---|---|")
+                 "best static at error <= bound: correct | seeds within the bound | seeds above it significantly |")
+    lines.append("|---|---|---|---|---|---|---|---|---|---|")
     for d in BOUNDS:
         for check in ("off", "strict"):
             rows = [next(x for x in r["rows"] if x["bound"] == d and x["check"] == check) for r in runs]
@@ -237,13 +255,28 @@ def render(out: dict) -> str:
             e = rows[med]["error"]
             ci = f"[{e['lo']:.3f}, {e['hi']:.3f}]" if rows[med]["served"] else "-"
             within = sum(1 for x in errs if x <= d)
+            # "significantly": the Wilson 95% interval of that seed's error lies entirely above d
+            above = sum(1 for x in rows if x["served"] and x["error"]["lo"] > d)
             lines.append(
                 f"| {d:.2f} | {check} | {statistics.median(x['served'] for x in rows):.0f} | "
                 f"{statistics.median(x['correct'] for x in rows):.0f} | {statistics.median(errs):.3f} "
                 f"[{min(errs):.3f}-{max(errs):.3f}] | {ci} | "
                 f"{statistics.median(x['static_same_error']['correct'] for x in rows):.0f} | "
                 f"{statistics.median(x['static_at_bound']['correct'] for x in rows):.0f} | "
-                f"{within}/{len(rows)} |")
+                f"{within}/{len(rows)} | {above}/{len(rows)} |")
+    lines.append("")
+    lines.append("Per seed, check off: correct/served (measured error) of the bound rule, and the correct hits of "
+                 "the best static threshold in hindsight at error <= d.")
+    lines.append("")
+    lines.append("| max_error_rate | " + " | ".join(f"seed {r['seed']}" for r in runs) + " |")
+    lines.append("|---|" + "---|" * len(runs))
+    for d in BOUNDS:
+        cells = []
+        for r in runs:
+            x = next(x for x in r["rows"] if x["bound"] == d and x["check"] == "off")
+            e = f"{x['error']['rate']:.3f}" if x["served"] else "-"
+            cells.append(f"{x['correct']}/{x['served']} ({e}); static {x['static_at_bound']['correct']}")
+        lines.append(f"| {d:.2f} | " + " | ".join(cells) + " |")
     lines.append("")
     lines.append("Strict check alone (threshold 0, every query of every seed's run; identical across seeds): "
                  "share of the nearest answers it refuses.")
