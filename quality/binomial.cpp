@@ -39,20 +39,29 @@ double beta_fraction(double x, double a, double b) {
   return f;
 }
 
-} // namespace
-
-double incomplete_beta(double x, double a, double b) {
+// I_x(a, b) given ln(1 / B(a, b)) = lgamma(a + b) - lgamma(a) - lgamma(b),
+// which a bisection over x computes once rather than at every step.
+double incomplete_beta_given(double x, double a, double b, double log_inv_beta) {
   if (x <= 0)
     return 0.0;
   if (x >= 1)
     return 1.0;
   // x^a (1-x)^b / (a B(a, b)), in logs so that large counts do not overflow.
-  const double log_front =
-      std::lgamma(a + b) - std::lgamma(a) - std::lgamma(b) + a * std::log(x) + b * std::log1p(-x);
+  const double log_front = log_inv_beta + a * std::log(x) + b * std::log1p(-x);
   if (x < (a + 1) / (a + b + 2))
     return std::exp(log_front) * beta_fraction(x, a, b) / a;
   // The symmetry I_x(a, b) = 1 - I_{1-x}(b, a) keeps the fraction convergent.
   return 1.0 - std::exp(log_front) * beta_fraction(1 - x, b, a) / b;
+}
+
+double log_inv_beta(double a, double b) {
+  return std::lgamma(a + b) - std::lgamma(a) - std::lgamma(b);
+}
+
+} // namespace
+
+double incomplete_beta(double x, double a, double b) {
+  return incomplete_beta_given(x, a, b, log_inv_beta(a, b));
 }
 
 double binomial_cdf(std::uint64_t k, std::uint64_t n, double p) {
@@ -66,12 +75,23 @@ double binomial_upper(std::uint64_t wrong, std::uint64_t n, double confidence) {
   if (n == 0 || wrong >= n)
     return 1.0;
   const double alpha = 1 - confidence;
+  // P(X <= wrong) = I_{1-p}(n - wrong, wrong + 1), as in binomial_cdf.
+  const double a = static_cast<double>(n - wrong), b = static_cast<double>(wrong) + 1;
+  const double lib = log_inv_beta(a, b);
+  auto cdf = [&](double p) { return incomplete_beta_given(1 - p, a, b, lib); };
   // binomial_cdf(wrong, n, p) falls from 1 to 0 as p goes from 0 to 1: bisect
-  // for the p where it equals alpha. 60 halvings reach double precision.
-  double lo = static_cast<double>(wrong) / static_cast<double>(n), hi = 1.0;
-  for (int i = 0; i < 60; ++i) {
+  // for the p where it equals alpha, to 1e-10. The bound lies a few standard
+  // errors above the observed rate, so start with that bracket (checked; the
+  // whole [rate, 1] when it does not hold): a refit computes this for every
+  // candidate cut of every class after each feedback batch.
+  const double nn = static_cast<double>(n);
+  double lo = static_cast<double>(wrong) / nn;
+  double hi = std::min(1.0, lo + 8.0 * std::sqrt((lo * (1 - lo) + 1.0 / nn) / nn) + 8.0 / nn);
+  if (cdf(hi) > alpha)
+    hi = 1.0;
+  for (int i = 0; i < 64 && hi - lo > 1e-10; ++i) {
     const double mid = (lo + hi) / 2;
-    if (binomial_cdf(wrong, n, mid) > alpha)
+    if (cdf(mid) > alpha)
       lo = mid;
     else
       hi = mid;
