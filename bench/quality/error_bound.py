@@ -46,6 +46,7 @@ sys.path.insert(0, str(HERE))
 import quality as q  # noqa: E402  (data, embeddings, process helpers)
 
 BOUNDS = (0.01, 0.05, 0.10)
+REGION_CUTS = (0.97, 0.95, 0.90, 0.85)
 
 
 def best_static(sims: np.ndarray, labels: np.ndarray, max_err: float) -> dict:
@@ -175,7 +176,17 @@ def one_seed(seed: int, a, origins, fold, queries, ovecs, qvecs, dim, model_id) 
         import shutil
         shutil.rmtree(work, ignore_errors=True)
     quality_stats = {k: v.get("quality") for k, v in stats.items()}
+    # How wrong the regions of high similarity are, over every query (both
+    # halves), without and with the strict check: what any rule over
+    # similarity has to work with.
+    regions = {}
+    for t in REGION_CUTS:
+        top = [i for i in range(len(queries)) if sims[i] >= t]
+        stop = [i for i in range(len(queries)) if strict_sims[i] is not None and strict_sims[i] >= t]
+        regions[str(t)] = {"n": len(top), "wrong": int(sum(1 for i in top if not labels[i])),
+                           "strict_n": len(stop), "strict_wrong": int(sum(1 for i in stop if not strict_ok[i]))}
     return {"seed": seed, "feedback_posted": posted, "feedback_s": feedback_s, "test_queries": len(test),
+            "regions": regions,
             "test_correct_available": int(tlabels.sum()), "rows": rows, "strict": strict,
             "model": quality_stats}
 
@@ -279,6 +290,14 @@ def render(out: dict) -> str:
                 f"{len(rows) - within}/{len(rows)} [{q.wilson(len(rows) - within, len(rows))[0]:.2f}, "
                 f"{q.wilson(len(rows) - within, len(rows))[1]:.2f}] | {above}/{len(rows)} |")
     lines.append("")
+    reg = runs[0].get("regions")
+    if reg:
+        lines.append("Error of the similarity regions over every query of the mix (both halves; seed "
+                     f"{runs[0]['seed']}), nearest entry / with the strict check: " + "; ".join(
+                         f">= {t}: {r['wrong']}/{r['n']} ({q.rate(r['wrong'], r['n'])['rate']:.3f}) / "
+                         f"{r['strict_wrong']}/{r['strict_n']} ({q.rate(r['strict_wrong'], r['strict_n'])['rate']:.3f})"
+                         for t, r in reg.items() if r["n"] and r["strict_n"]) + ".")
+        lines.append("")
     lines.append("Per seed, check off: correct/served (measured error) of the bound rule, and the correct hits of "
                  "the best static threshold in hindsight at error <= d, without / with the strict check.")
     lines.append("")
