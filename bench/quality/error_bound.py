@@ -251,6 +251,16 @@ def main() -> None:
     print(render(out))
 
 
+def pooled_cell(rows: list) -> str:
+    """Wrong over served, summed over the seeds, with its Wilson interval."""
+    wrong = sum(x["wrong"] for x in rows)
+    served = sum(x["served"] for x in rows)
+    if not served:
+        return "0/0"
+    lo, hi = q.wilson(wrong, served)
+    return f"{wrong}/{served} = {wrong / served:.3f} [{lo:.3f}, {hi:.3f}]"
+
+
 def render(out: dict) -> str:
     runs = out["runs"]
     lines = []
@@ -268,8 +278,9 @@ def render(out: dict) -> str:
     lines.append("| max_error_rate | check | served (median) | correct | measured error, median [min-max] | "
                  "Wilson 95% of the median seed | best static threshold at the same measured error: correct | "
                  "best static at error <= bound: correct | strict check + best static at error <= bound: correct | "
-                 "seeds whose measured error is above d [Wilson 95%] | seeds above d significantly |")
-    lines.append("|---|---|---|---|---|---|---|---|---|---|---|")
+                 "seeds whose measured error is above d [Wilson 95%] | seeds above d significantly | "
+                 "all seeds together: wrong/served [Wilson 95%] |")
+    lines.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for d in BOUNDS:
         for check in ("off", "strict"):
             rows = [next(x for x in r["rows"] if x["bound"] == d and x["check"] == check) for r in runs]
@@ -288,7 +299,8 @@ def render(out: dict) -> str:
                 f"{statistics.median(x['static_at_bound']['correct'] for x in rows):.0f} | "
                 f"{statistics.median(x.get('static_strict_at_bound', {}).get('correct', 0) for x in rows):.0f} | "
                 f"{len(rows) - within}/{len(rows)} [{q.wilson(len(rows) - within, len(rows))[0]:.2f}, "
-                f"{q.wilson(len(rows) - within, len(rows))[1]:.2f}] | {above}/{len(rows)} |")
+                f"{q.wilson(len(rows) - within, len(rows))[1]:.2f}] | {above}/{len(rows)} | "
+                f"{pooled_cell(rows)} |")
     lines.append("")
     reg = runs[0].get("regions")
     if reg:
