@@ -317,16 +317,16 @@ def render(out: dict) -> str:
     lines.append("Per seed, check off: correct/served (measured error) of the bound rule, and the correct hits of "
                  "the best static threshold in hindsight at error <= d, without / with the strict check.")
     lines.append("")
-    lines.append("| max_error_rate | " + " | ".join(f"seed {r['seed']}" for r in runs) + " |")
-    lines.append("|---|" + "---|" * len(runs))
-    for d in BOUNDS:
+    lines.append("| seed | " + " | ".join(f"d = {d:.2f}" for d in BOUNDS) + " |")
+    lines.append("|---|" + "---|" * len(BOUNDS))
+    for r in runs:
         cells = []
-        for r in runs:
+        for d in BOUNDS:
             x = next(x for x in r["rows"] if x["bound"] == d and x["check"] == "off")
             e = f"{x['error']['rate']:.3f}" if x["served"] else "-"
             cells.append(f"{x['correct']}/{x['served']} ({e}); static {x['static_at_bound']['correct']} / "
                          f"{x.get('static_strict_at_bound', {}).get('correct', 0)}")
-        lines.append(f"| {d:.2f} | " + " | ".join(cells) + " |")
+        lines.append(f"| {r['seed']} | " + " | ".join(cells) + " |")
     lines.append("")
     lines.append("Strict check alone (threshold 0, every query of every seed's run; identical across seeds): "
                  "share of the nearest answers it refuses.")
