@@ -105,6 +105,13 @@ std::atomic<std::uint64_t> node_metrics::*counter_for(removal_reason r) {
   return &node_metrics::deletions_total;
 }
 
+// Refits the namespace's quality model from its counts and publishes it (and
+// the counts, for a model_id pool when feedback is pooled).
+void publish_model(namespace_state& st) {
+  st.quality_view->publish(st.feedback.fit(st.settings.quality));
+  st.directory->publish_feedback(st.key, st.feedback, st.settings.quality);
+}
+
 void ensure_index(ns_pointer self) {
   auto& st = self->state;
   if (st.index)
@@ -266,7 +273,7 @@ void apply_next(ns_pointer self) {
     count(st.settings.metrics, counter_for(reason), outcome.removals[static_cast<std::size_t>(reason) - 1]);
   if (outcome.feedback > 0) {
     // One refit per applied batch, before the feedback requests are answered.
-    st.quality_view->publish(st.feedback.fit(st.settings.quality));
+    publish_model(st);
     count(st.settings.metrics, &node_metrics::feedback_total, outcome.feedback);
     count(st.settings.metrics, &node_metrics::feedback_wrong_total, outcome.feedback_wrong);
   }
@@ -681,7 +688,7 @@ caf::result<ns_position> reset_copy(ns_pointer self, std::uint64_t epoch, std::u
             st.last_epoch = st.applied_epoch = 0;
             st.inserts_since_snapshot = 0;
             st.feedback = quality::feedback_counts{};
-            st.quality_view->publish(st.feedback.fit(st.settings.quality));
+            publish_model(st);
             promise.deliver(position_of(st));
           },
           [=](caf::error& err) mutable { promise.deliver(err); });
@@ -772,6 +779,7 @@ namespace_actor::behavior_type namespace_behavior(ns_pointer self, namespace_sta
   st.feedback = std::move(start.feedback);
   st.quality_view = std::make_shared<quality::model_view>(st.feedback.fit(st.settings.quality));
   st.directory->publish_quality(st.key, st.quality_view);
+  st.directory->publish_feedback(st.key, st.feedback, st.settings.quality);
   schedule_expiry(self);
   if (st.index && st.index->backlog_size() > 0) {
     st.backlog_started = std::chrono::steady_clock::now();

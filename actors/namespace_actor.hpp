@@ -33,6 +33,9 @@ struct namespace_settings {
   std::size_t backlog_step_entries = defaults::backlog_step_entries;
   /// The quality model's decision tuning (docs/quality.md).
   quality::model_params quality;
+  /// `quality.pool_feedback = "model"`: decide with the feedback of every
+  /// namespace of the model_id (namespace_directory::publish_feedback).
+  bool pool_feedback_by_model = false;
   /// Cluster only: where a primary ships its durable batches (null on a
   /// single node) and the role a namespace starts in.
   replicator_actor replicator{};

@@ -80,6 +80,45 @@ void namespace_directory::publish_quality(const namespace_key& key,
   items_[key].quality = std::move(view);
 }
 
+void namespace_directory::publish_feedback(const namespace_key& key, const quality::feedback_counts& counts,
+                                           const quality::model_params& params) {
+  if (!pool_by_model_)
+    return;
+  std::lock_guard update{pool_update_mtx_};
+  if (counts.total() == 0) {
+    // Most namespaces never get feedback: keep them out of the pool (and do
+    // not refit for each of them at start-up).
+    if (pool_counts_.erase(key) == 0)
+      return;
+  } else {
+    pool_counts_[key] = counts;
+  }
+  // Every namespace of the model, conversations included: the map is ordered
+  // by model_id first, so they are one range.
+  quality::feedback_counts sum;
+  for (auto i = pool_counts_.lower_bound(namespace_key{key.model_id, {}, {}});
+       i != pool_counts_.end() && i->first.model_id == key.model_id; ++i)
+    sum.merge(i->second);
+  auto fit = sum.fit(params);
+  std::shared_ptr<quality::model_view> view;
+  {
+    std::unique_lock lock{pool_views_mtx_};
+    auto& v = pool_views_[key.model_id];
+    if (!v)
+      v = std::make_shared<quality::model_view>();
+    view = v;
+  }
+  view->publish(std::move(fit));
+}
+
+std::shared_ptr<quality::model_view> namespace_directory::decision_model_of(const namespace_key& key) const {
+  if (!pool_by_model_)
+    return quality_of(key);
+  std::shared_lock lock{pool_views_mtx_};
+  auto i = pool_views_.find(key.model_id);
+  return i == pool_views_.end() ? nullptr : i->second;
+}
+
 std::vector<namespace_directory::item> namespace_directory::all() const {
   std::shared_lock lock{mtx_};
   std::vector<item> out;

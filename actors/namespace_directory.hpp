@@ -3,7 +3,9 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <shared_mutex>
+#include <string>
 #include <vector>
 
 #include "actors/actors.hpp"
@@ -44,6 +46,21 @@ public:
   /// Called by a namespace actor when it starts.
   void publish_quality(const namespace_key& key, std::shared_ptr<quality::model_view> view);
 
+  /// `quality.pool_feedback = "model"`: queries are decided by one model fit
+  /// to the feedback of every namespace of their model_id on this node
+  /// (docs/quality.md, "Pooling"). Set once, before any namespace starts.
+  void set_feedback_pooling(bool by_model) { pool_by_model_ = by_model; }
+  bool feedback_pooling() const { return pool_by_model_; }
+
+  /// Called by a namespace actor after its feedback counts changed (and at
+  /// start). With pooling, refits its model_id's pool; otherwise a no-op.
+  void publish_feedback(const namespace_key& key, const quality::feedback_counts& counts,
+                        const quality::model_params& params);
+
+  /// The model that decides `max_error_rate` queries in this namespace: the
+  /// pool of its model_id with pooling, its own otherwise; null when none.
+  std::shared_ptr<quality::model_view> decision_model_of(const namespace_key& key) const;
+
   /// Registers a recovered namespace.
   void add(item it);
 
@@ -57,6 +74,15 @@ private:
   mutable std::shared_mutex mtx_;
   std::map<namespace_key, item> items_;
   factory factory_;
+
+  bool pool_by_model_ = false;
+  /// Serialises pool refits, so that the last one published has seen every
+  /// namespace's latest counts; guards pool_counts_.
+  std::mutex pool_update_mtx_;
+  std::map<namespace_key, quality::feedback_counts> pool_counts_;
+  /// Guards pool_views_ only (held briefly by the query threads).
+  mutable std::shared_mutex pool_views_mtx_;
+  std::map<std::string, std::shared_ptr<quality::model_view>> pool_views_;
 };
 
 } // namespace ferro

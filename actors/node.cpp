@@ -112,6 +112,7 @@ status node::start() {
                                                  &d.metrics, d.settings.detached_io});
   d.writer = spawn_snapshot_writer(d.sys, store, d.settings.detached_io);
   auto* dir = &d.directory;
+  dir->set_feedback_pooling(d.settings.ns.pool_feedback_by_model);
   auto storage = d.storage;
   auto writer = d.writer;
   auto ns_settings = d.settings.ns;

@@ -43,7 +43,7 @@ result<std::optional<gated_hit>> lookup_in(const namespace_directory& dir, const
   }
   std::shared_ptr<const quality::calibrated_model> model;
   if (req.max_error_rate)
-    if (auto view = dir.quality_of(key))
+    if (auto view = dir.decision_model_of(key))
       model = view->current();
   quality::gate_verdict verdict;
   auto h = index->lookup(
@@ -145,6 +145,15 @@ stats_reply collect_stats(const namespace_directory& dir) {
           q.active = q.active || s.active;
           q.serving_from_at_5pct = std::min(q.serving_from_at_5pct, s.serving_from_at_5pct);
         }
+        // With pooled feedback the pool decides: show where it serves from.
+        if (dir.feedback_pooling())
+          if (auto pool = dir.decision_model_of(it.key))
+            if (auto pm = pool->current())
+              for (std::size_t c = 0; c < quality::agreement_classes; ++c) {
+                auto cls = static_cast<quality::agreement_class>(c);
+                agg.quality->classes[quality::class_name(cls)].serving_from_at_5pct =
+                    pm->summary(cls).serving_from_at_5pct;
+              }
       }
     }
   }

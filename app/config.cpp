@@ -215,6 +215,17 @@ const std::map<std::string, applier>& settings() {
          return {};
        }},
       {"quality.min_feedback", uint_in(FIELD(quality.min_feedback), 1, big)},
+      {"quality.confidence", number_in(FIELD(quality.confidence), 0.5, 0.9999)},
+      {"quality.pool_feedback",
+       [](node_config& c, const std::string& key, const raw_value& v) -> status {
+         auto s = as_string(key, v);
+         if (!s)
+           return s.err();
+         if (*s != "namespace" && *s != "model")
+           return bad(key, "must be \"namespace\" or \"model\"");
+         c.quality.pool_feedback = *s;
+         return {};
+       }},
       {"expire_scan_interval_secs", uint_in(FIELD(expire_scan_interval_secs), 1, 86400 * 365)},
       {"conversation_ttl_seconds", optional_uint_in(FIELD(conversation_ttl_seconds), 0, big)},
       {"wal_batch_size", uint_in(FIELD(wal_batch_size), 1, 1000000)},

@@ -40,6 +40,8 @@ struct node_config {
   struct quality_config {
     std::string default_check = defaults::quality_default_check; ///< "off" | "strict"
     std::uint64_t min_feedback = defaults::quality_min_feedback;
+    double confidence = defaults::quality_confidence;            ///< in [0.5, 0.9999]
+    std::string pool_feedback = defaults::quality_pool_feedback; ///< "namespace" | "model"
   } quality;
 
   std::uint64_t expire_scan_interval_secs = defaults::expire_scan_interval_secs;

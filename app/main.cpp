@@ -45,7 +45,8 @@ node_settings to_node_settings(const node_config& c) {
   s.ns.hnsw.ef_search = c.hnsw.ef_search;
   s.ns.max_entries = c.hnsw.max_entries_per_namespace;
   s.ns.quality.min_feedback = c.quality.min_feedback;
-  s.ns.quality.z = defaults::quality_confidence_z;
+  s.ns.quality.confidence = c.quality.confidence;
+  s.ns.pool_feedback_by_model = c.quality.pool_feedback == "model";
   s.ns.conversation_ttl_seconds = c.conversation_ttl_seconds;
   s.ns.expire_interval = std::chrono::milliseconds(c.expire_scan_interval_secs * 1000);
   s.ns.compact_interval_inserts = c.compact_interval_inserts;

@@ -71,8 +71,12 @@ constexpr std::size_t preview_code_points = 50;
 /// Feedback a feature class of a namespace needs before `max_error_rate`
 /// decides for it; below that the request's threshold decides.
 constexpr std::uint64_t quality_min_feedback = 30;
-/// Normal quantile of the one-sided Wilson upper bound (97.5%).
-constexpr double quality_confidence_z = 1.96;
+/// One-sided confidence of the Clopper-Pearson bound on the error rate a
+/// feature class serves at (quality/calibration.hpp).
+constexpr double quality_confidence = 0.95;
+/// Whose feedback decides a namespace's `max_error_rate` queries: its own
+/// ("namespace") or that of every namespace of its model_id ("model").
+constexpr const char* quality_pool_feedback = "namespace";
 /// Default of `check` in /query: "off" or "strict".
 constexpr const char* quality_default_check = "off";
 

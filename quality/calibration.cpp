@@ -19,23 +19,20 @@ double bin_low(std::size_t b) {
   return similarity_floor + static_cast<double>(b) * bin_width;
 }
 
-double wilson_upper(std::uint64_t wrong, std::uint64_t n, double z) {
-  if (n == 0)
-    return 1.0;
-  const double nn = static_cast<double>(n);
-  const double p = static_cast<double>(wrong) / nn;
-  const double z2 = z * z;
-  const double centre = p + z2 / (2 * nn);
-  const double spread = z * std::sqrt(p * (1 - p) / nn + z2 / (4 * nn * nn));
-  return std::min(1.0, (centre + spread) / (1 + z2 / nn));
-}
-
 void feedback_counts::add(double similarity, agreement_class c, bool correct) {
   auto& k = cells_[static_cast<std::size_t>(c)][bin_of(similarity)];
   if (correct)
     ++k.correct;
   else
     ++k.wrong;
+}
+
+void feedback_counts::merge(const feedback_counts& other) {
+  for (std::size_t c = 0; c < agreement_classes; ++c)
+    for (std::size_t b = 0; b < bins; ++b) {
+      cells_[c][b].correct += other.cells_[c][b].correct;
+      cells_[c][b].wrong += other.cells_[c][b].wrong;
+    }
 }
 
 std::uint64_t feedback_counts::total() const {
@@ -52,13 +49,17 @@ std::shared_ptr<const calibrated_model> feedback_counts::fit(const model_params&
   for (std::size_t c = 0; c < agreement_classes; ++c) {
     auto& out = m->classes_[c];
     const auto& in = cells_[c];
-    // Tails, from the top bin down.
+    // Candidate cuts, from the top bin down: only bins with feedback of
+    // their own (the region of an empty bin is the region of the next bin
+    // with feedback, which says nothing about the similarities in between).
     std::uint64_t tail_wrong = 0, tail_n = 0;
     for (std::size_t b = bins; b-- > 0;) {
+      const auto here = in[b].correct + in[b].wrong;
+      if (here == 0)
+        continue;
       tail_wrong += in[b].wrong;
-      tail_n += in[b].correct + in[b].wrong;
-      out.tail_n[b] = tail_n;
-      out.tail_upper[b] = wilson_upper(tail_wrong, tail_n, params.z);
+      tail_n += here;
+      out.cuts.push_back({b, tail_n, binomial_upper(tail_wrong, tail_n, params.confidence)});
       out.correct += in[b].correct;
       out.wrong += in[b].wrong;
     }
@@ -104,30 +105,28 @@ std::shared_ptr<const calibrated_model> feedback_counts::fit(const model_params&
 decision calibrated_model::decide(double similarity, agreement_class c, double max_error) const {
   decision d;
   const auto& pc = classes_[static_cast<std::size_t>(c)];
-  if (pc.n < params_.min_feedback)
-    return d;
+  const auto wrong_free = wrong_free_sample(max_error, params_.confidence);
+  if (pc.n < std::max(params_.min_feedback, wrong_free))
+    return d; // no feedback could certify max_error yet: the threshold decides
   d.model_decided = true;
   const auto b = bin_of(similarity);
   d.estimate = pc.isotonic[b];
-  // The lowest bin whose tail passes: it and everything above is served.
-  // Serving may only start at a bin that has feedback of its own: the tail of
-  // an empty bin is the tail of the next bin with feedback, which says
-  // nothing about the similarities in between.
-  for (std::size_t start = 0; start < bins; ++start) {
-    if (pc.tail_n[start] == 0)
-      break; // no feedback at or above: nothing to bound
-    const auto above = start + 1 < bins ? pc.tail_n[start + 1] : 0;
-    if (pc.tail_n[start] == above)
-      continue;
-    if (pc.tail_upper[start] <= max_error) {
-      d.serving_from = bin_low(start);
-      d.bound = pc.tail_upper[start];
-      d.serve = b >= start;
-      return d;
-    }
-  }
-  d.bound = pc.tail_upper[b];
-  d.serve = false;
+  // Fixed-sequence testing from the top. The first region tested is the
+  // smallest one holding start_n records: smaller regions could only pass
+  // with (almost) no wrong answer, and a failed first test serves nothing.
+  const auto start_n = std::min(pc.n, start_factor * wrong_free);
+  std::size_t i = 0;
+  while (pc.cuts[i].n < start_n)
+    ++i; // terminates: the last cut holds the whole class
+  d.bound = pc.cuts[i].upper;
+  const cut* served = nullptr;
+  for (; i < pc.cuts.size() && pc.cuts[i].upper <= max_error; ++i)
+    served = &pc.cuts[i];
+  if (!served)
+    return d; // the first region already fails: serve nothing
+  d.serving_from = bin_low(served->bin);
+  d.bound = served->upper;
+  d.serve = b >= served->bin;
   return d;
 }
 
@@ -145,7 +144,10 @@ class_summary calibrated_model::summary(agreement_class c) const {
 }
 
 std::string feedback_counts::serialize() const {
-  std::string out = "fq1 " + std::to_string(bins) + " 0.005\n";
+  // fq2: the class may be `edit` (4); fq1 (before it) had classes 0-3 only.
+  std::string out = "fq2 ";
+  out += std::to_string(bins);
+  out += " 0.005\n";
   for (std::size_t c = 0; c < agreement_classes; ++c)
     for (std::size_t b = 0; b < bins; ++b) {
       const auto& k = cells_[c][b];
@@ -163,7 +165,19 @@ result<feedback_counts> feedback_counts::deserialize(std::string_view s) {
   };
   feedback_counts out;
   auto nl = s.find('\n');
-  if (nl == std::string_view::npos || s.substr(0, nl) != "fq1 " + std::to_string(bins) + " 0.005")
+  if (nl == std::string_view::npos)
+    return bad("unknown header");
+  const auto header = s.substr(0, nl);
+  std::string tail(1, ' ');
+  tail += std::to_string(bins);
+  tail += " 0.005";
+  // The classes each version may hold: fq1 wrote no_text..conflict only.
+  std::size_t classes = 0;
+  if (header.substr(0, 3) == "fq1" && header.substr(3) == tail)
+    classes = 4;
+  else if (header.substr(0, 3) == "fq2" && header.substr(3) == tail)
+    classes = agreement_classes;
+  else
     return bad("unknown header");
   s.remove_prefix(nl + 1);
   while (!s.empty()) {
@@ -186,7 +200,7 @@ result<feedback_counts> feedback_counts::deserialize(std::string_view s) {
         ++p;
       }
     }
-    if (p != end || v[0] >= agreement_classes || v[1] >= bins)
+    if (p != end || v[0] >= classes || v[1] >= bins)
       return bad("cell out of range");
     out.cells_[v[0]][v[1]] = cell{v[2], v[3]};
   }

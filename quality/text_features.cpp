@@ -383,6 +383,8 @@ feature_agreement compare(const text_features& q, const text_features& e) {
   }
   auto all = q.tokens.size() + e.tokens.size() - common;
   a.token_overlap = all == 0 ? 1.0 : static_cast<double>(common) / static_cast<double>(all);
+  a.only_in_query = q.tokens.size() - common;
+  a.only_in_entry = e.tokens.size() - common;
   return a;
 }
 
@@ -395,6 +397,8 @@ agreement_class classify(const feature_agreement& a) {
     return agreement_class::no_text;
   if (strict_refuses(a))
     return agreement_class::conflict;
+  if (a.only_in_query <= 1 && a.only_in_entry <= 1)
+    return agreement_class::edit;
   if (a.entities && a.token_overlap >= 0.5)
     return agreement_class::close;
   return agreement_class::loose;
@@ -410,6 +414,8 @@ const char* class_name(agreement_class c) {
       return "loose";
     case agreement_class::conflict:
       return "conflict";
+    case agreement_class::edit:
+      return "edit";
   }
   return "no_text";
 }

@@ -39,6 +39,9 @@ struct feature_agreement {
   bool identifiers = true;    ///< same identifiers
   bool entities = true;       ///< same named entities
   double token_overlap = 1.0; ///< Jaccard of the content words
+  /// Content words found in only one of the two texts.
+  std::size_t only_in_query = 0;
+  std::size_t only_in_entry = 0;
 };
 
 feature_agreement compare(const text_features& query, const text_features& entry);
@@ -47,14 +50,22 @@ feature_agreement compare(const text_features& query, const text_features& entry
 /// numbers, negation or identifiers disagree.
 bool strict_refuses(const feature_agreement& a);
 
-/// The feature-agreement class the calibrated model keeps counts for.
+/// The feature-agreement class the calibrated model keeps counts for. The
+/// numbers are persisted (log records, snapshots): append, never renumber.
 enum class agreement_class : std::uint8_t {
   no_text = 0,  ///< one of the texts is missing: similarity alone
   close = 1,    ///< hard features agree, entities agree, overlap >= 0.5
   loose = 2,    ///< hard features agree, but entities differ or overlap < 0.5
   conflict = 3, ///< numbers, negation or identifiers disagree
+  /// Hard features agree and the content words are the same but for at most
+  /// one word on each side: a one-word edit ("convert audio to text" /
+  /// "convert image to text"), or the same words with a negation cue moved.
+  /// Such a pair is either a trivial rewording or the classic near miss,
+  /// and the embedding puts both very close; a class of its own lets the
+  /// feedback say which it is, instead of mixing it into `close`.
+  edit = 4,
 };
-constexpr std::size_t agreement_classes = 4;
+constexpr std::size_t agreement_classes = 5;
 
 agreement_class classify(const feature_agreement& a);
 const char* class_name(agreement_class c);

@@ -136,8 +136,9 @@ def test_feedback_is_durable_and_drives_the_error_bound(restartable):
     node.start()
     api = Api(node.port)
     q = quality_of(api)
-    assert q["feedback_total"] == 20 and q["classes"]["close"]["correct"] == 20
-    assert q["classes"]["close"]["active"] is False  # fewer than quality.min_feedback (30)
+    # The two texts have the same content words ("sort", "list"): class `edit`.
+    assert q["feedback_total"] == 20 and q["classes"]["edit"]["correct"] == 20
+    assert q["classes"]["edit"]["active"] is False  # fewer than quality.min_feedback (30)
     api.call("POST", "/admin/compact")
     feedback(api, entry_id, 20, 0.85, True, text)
     node.kill()
@@ -145,16 +146,18 @@ def test_feedback_is_durable_and_drives_the_error_bound(restartable):
     api = Api(node.port)
     q = quality_of(api)
     assert q["feedback_total"] == 40, q  # 20 from the snapshot, 20 replayed from the log
-    close = q["classes"]["close"]
-    assert close["active"] is True and close["wrong"] == 0
-    # 0 wrong of 40 at 0.85: the Wilson upper bound is 3.84/43.84 = 0.088.
+    edit = q["classes"]["edit"]
+    assert edit["active"] is True and edit["wrong"] == 0
+    # 0 wrong of 40 at 0.85: the 95% Clopper-Pearson upper bound is 1 - 0.05^(1/40) = 0.072.
     hit = api.query(probe, threshold=0.95, query_text=text, max_error_rate=0.1)[1]
     assert hit["hit"] and hit["decided_by"] == "error_bound", hit
-    assert hit["error_bound"] == pytest.approx(3.8416 / 43.8416, rel=1e-3)
+    assert hit["error_bound"] == pytest.approx(1 - 0.05 ** (1 / 40), rel=1e-6)
     assert 0 <= hit["error_estimate"] <= hit["error_bound"]
-    # A tighter bound than the feedback supports: refused despite the similarity.
-    assert api.query(with_similarity(base, 0.97, rng), threshold=0.9, query_text=text,
-                     max_error_rate=0.05)[1] == {"hit": False}
+    # A tighter bound than 40 records can certify (0.05 needs 59 wrong-free):
+    # the threshold decides, as without feedback.
+    tight = api.query(with_similarity(base, 0.97, rng), threshold=0.9, query_text=text, max_error_rate=0.05)[1]
+    assert tight["hit"] and tight["decided_by"] == "threshold", tight
+    assert api.query(probe, threshold=0.9, query_text=text, max_error_rate=0.05)[1] == {"hit": False}
     # Below the lowest similarity with feedback nothing is served by the bound.
     assert api.query(with_similarity(base, 0.80, rng), threshold=0.5, query_text=text,
                      max_error_rate=0.1)[1] == {"hit": False}
@@ -163,8 +166,63 @@ def test_feedback_is_durable_and_drives_the_error_bound(restartable):
     assert other["hit"] and other["decided_by"] == "threshold"
     # Wrong feedback raises the bound: 10 wrong of 50 closes the door.
     feedback(api, entry_id, 10, 0.86, False, text)
-    assert quality_of(api)["classes"]["close"]["wrong"] == 10
+    assert quality_of(api)["classes"]["edit"]["wrong"] == 10
     assert api.query(probe, threshold=0.95, query_text=text, max_error_rate=0.1)[1] == {"hit": False}
     assert node.stop() == 0
     node.start()
     assert quality_of(Api(node.port))["feedback_total"] == 50
+
+
+def pooled_setup(api, rng, text):
+    """Two scopes of model "m" and one of model "other", with the same entry;
+    60 correct feedback records (enough to certify 0.05: 59 wrong-free) at
+    0.85, all in scope "a"."""
+    base = rand_vec(rng, DIM)
+    a_id = api.insert(base, response="use sorted()", query_text="how to sort a list", cache_scope="a")[1]["id"]
+    api.insert(base, response="use sorted()", query_text="how to sort a list", cache_scope="b")
+    api.insert(base, response="use sorted()", query_text="how to sort a list", model_id="other")
+    for _ in range(60):
+        status, body = api.call("POST", "/feedback", {"id": a_id, "model_id": "m", "cache_scope": "a",
+                                                      "similarity": 0.85, "correct": True, "query_text": text})
+        assert status == 200, body
+    return base
+
+
+def test_pooled_feedback_decides_for_every_namespace_of_the_model(tmp_path):
+    rng = random.Random(27)
+    text = "how do I sort a list"
+    node = FerroNode(tmp_path / "pooled", env={"FERROCACHE_QUALITY__POOL_FEEDBACK": "model"}).start()
+    try:
+        api = Api(node.port)
+        base = pooled_setup(api, rng, text)
+        probe = with_similarity(base, 0.86, rng)
+        for _ in range(2):  # before and after a restart (the pool is rebuilt from the recovered counts)
+            # Scope "b" has no feedback of its own; the pool of model "m" decides.
+            hit = api.query(probe, threshold=0.95, query_text=text, max_error_rate=0.05, cache_scope="b")[1]
+            assert hit["hit"] and hit["decided_by"] == "error_bound", hit
+            assert hit["error_bound"] == pytest.approx(1 - 0.05 ** (1 / 60), rel=1e-6)
+            # Another model_id shares nothing: its threshold decides (0.86 < 0.95).
+            assert api.query(probe, model_id="other", threshold=0.95, query_text=text,
+                             max_error_rate=0.05)[1] == {"hit": False}
+            # /stats keeps each namespace's own counts, and shows where the pool serves from.
+            stats = api.call("GET", "/stats")[1]["namespaces"]
+            assert stats["m::a"]["quality"]["classes"]["edit"]["correct"] == 60
+            assert "quality" not in stats["m::b"]
+            node.kill()
+            node.start()
+            api = Api(node.port)
+    finally:
+        node.stop()
+
+
+def test_feedback_is_not_pooled_by_default(restartable):
+    rng = random.Random(28)
+    text = "how do I sort a list"
+    node = restartable.start()
+    api = Api(node.port)
+    base = pooled_setup(api, rng, text)
+    probe = with_similarity(base, 0.86, rng)
+    assert api.query(probe, threshold=0.95, query_text=text, max_error_rate=0.05, cache_scope="b")[1] == {
+        "hit": False}
+    hit = api.query(probe, threshold=0.95, query_text=text, max_error_rate=0.05, cache_scope="a")[1]
+    assert hit["hit"] and hit["decided_by"] == "error_bound", hit

@@ -42,6 +42,9 @@ TEST_CASE("with no file and no variables every documented default applies") {
   CHECK(cfg->cluster.replication_factor == 2);
   CHECK(cfg->cluster.read_repair_enabled);
   CHECK(cfg->cluster.phi_threshold == Approx(8.0));
+  CHECK(cfg->quality.min_feedback == 30);
+  CHECK(cfg->quality.confidence == Approx(0.95));
+  CHECK(cfg->quality.pool_feedback == "namespace");
 }
 
 TEST_CASE("the TOML file sets nested keys and the environment overrides it") {
@@ -56,6 +59,11 @@ TEST_CASE("the TOML file sets nested keys and the environment overrides it") {
   CHECK(cfg->hnsw.ef_search == 99);
   CHECK(cfg->hnsw.max_entries_per_namespace == std::optional<std::size_t>{10});
   CHECK(cfg->cluster.seed_nodes == std::vector<std::string>{"p:1", "q:2", "r:3"});
+  auto q = load_config(std::nullopt, {{"FERROCACHE_QUALITY__CONFIDENCE", "0.99"},
+                                      {"FERROCACHE_QUALITY__POOL_FEEDBACK", "model"}});
+  REQUIRE(q.ok());
+  CHECK(q->quality.confidence == Approx(0.99));
+  CHECK(q->quality.pool_feedback == "model");
 }
 
 TEST_CASE("a bad value stops start-up with a message naming the key") {
@@ -73,6 +81,9 @@ TEST_CASE("a bad value stops start-up with a message naming the key") {
   check_bad({{"FERROCACHE_CLUSTER__READ_REPAIR_ENABLED", "maybe"}}, "cluster.read_repair_enabled");
   check_bad({{"FERROCACHE_LOG_LEVEL", "loud"}}, "log_level");
   check_bad({{"FERROCACHE_NODE_ID", "  "}}, "node_id");
+  check_bad({{"FERROCACHE_QUALITY__CONFIDENCE", "1"}}, "quality.confidence");
+  check_bad({{"FERROCACHE_QUALITY__CONFIDENCE", "0.3"}}, "quality.confidence");
+  check_bad({{"FERROCACHE_QUALITY__POOL_FEEDBACK", "tenant"}}, "quality.pool_feedback");
 }
 
 TEST_CASE("unknown keys and malformed TOML in the file are reported") {
