@@ -1,7 +1,7 @@
 // ferrocache-sim: deterministic simulation of a FerroCache cluster.
 //
 //   ferrocache-sim --seed S [--nodes N] [--profile lite|swarm] [--seconds T]
-//                  [--trace FILE] [--break NAME]
+//                  [--crashes] [--trace FILE] [--break NAME]
 //   ferrocache-sim --seeds A..B [...]
 //
 // --trace FILE writes every node's log and the simulator's own events
@@ -28,7 +28,7 @@ namespace {
 [[noreturn]] void usage() {
   std::fprintf(stderr,
                "usage: ferrocache-sim (--seed S | --seeds A..B) [--nodes 3..7] [--profile lite|swarm] "
-               "[--seconds T] [--trace FILE] [--break NAME]\n  planted bugs: %s\n",
+               "[--seconds T] [--crashes] [--trace FILE] [--break NAME]\n  planted bugs: %s\n",
                ferro::sim::planted_bug_names().c_str());
   std::exit(2);
 }
@@ -64,6 +64,8 @@ int main(int argc, char** argv) {
       opts.profile = next();
     } else if (arg == "--seconds") {
       opts.fault_seconds = std::strtoll(next().c_str(), nullptr, 10);
+    } else if (arg == "--crashes") {
+      opts.crashes = true;
     } else if (arg == "--trace") {
       trace_file = next();
     } else if (arg == "--break") {
@@ -93,11 +95,12 @@ int main(int argc, char** argv) {
     if (r.ok)
       std::printf(
           "sim: seed %llu ok trace %016llx (%llu inserts, %llu deletes acknowledged, %llu refused, "
-          "%llu partitions, %llu failed disk writes, %llu frames)\n",
+          "%llu partitions, %llu crashes, %llu failed disk writes, %llu frames)\n",
           static_cast<unsigned long long>(seed), static_cast<unsigned long long>(r.trace),
           static_cast<unsigned long long>(r.acked_inserts), static_cast<unsigned long long>(r.acked_deletes),
           static_cast<unsigned long long>(r.refused), static_cast<unsigned long long>(r.partitions),
-          static_cast<unsigned long long>(r.disk_failures), static_cast<unsigned long long>(r.frames));
+          static_cast<unsigned long long>(r.crashes), static_cast<unsigned long long>(r.disk_failures),
+          static_cast<unsigned long long>(r.frames));
     else
       std::printf("sim: seed %llu FAILED %s\n", static_cast<unsigned long long>(seed), r.failure.c_str());
     failed += r.ok ? 0 : 1;

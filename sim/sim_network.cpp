@@ -46,7 +46,21 @@ void sim_network::mix(std::uint64_t v) {
 }
 
 bool sim_network::reachable(const std::string& a, const std::string& b) const {
-  return nodes_.count(a) && nodes_.count(b) && !cuts_.count(unordered(a, b));
+  return nodes_.count(a) && nodes_.count(b) && !cuts_.count(unordered(a, b)) && !down_.count(a) &&
+         !down_.count(b);
+}
+
+void sim_network::set_down(const std::string& id, bool down) {
+  if (!down) {
+    down_.erase(id);
+    return;
+  }
+  down_.insert(id);
+  for (const auto& [other, entry] : nodes_)
+    if (other != id) {
+      break_connection(id, other);
+      break_connection(other, id);
+    }
 }
 
 std::int64_t sim_network::delay() {

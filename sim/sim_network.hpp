@@ -39,6 +39,9 @@ public:
   /// break, dials fail.
   void cut(const std::string& a, const std::string& b, bool cut_off);
   void heal_all();
+  /// A crashed node (true) or one back (false): while down, every
+  /// connection to or from it is broken and dials to it fail.
+  void set_down(const std::string& id, bool down);
 
   /// Delivers every event due at or before `now_ms` to the actors.
   void deliver_due(std::int64_t now_ms);
@@ -82,6 +85,7 @@ private:
   std::uint64_t order_ = 0;
   std::map<std::string, node_entry> nodes_;
   std::set<std::pair<std::string, std::string>> cuts_;                  ///< unordered pairs, stored sorted
+  std::set<std::string> down_;                                          ///< crashed nodes
   std::set<std::pair<std::string, std::string>> connections_;           ///< (dialer, dialed) that are up
   std::map<std::pair<std::string, std::string>, std::int64_t> last_at_; ///< FIFO per direction
   std::map<std::pair<std::string, std::string>, std::uint64_t> generation_;

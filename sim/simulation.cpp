@@ -59,6 +59,12 @@ struct sim_node {
   caf::actor actor;
   std::unique_ptr<node> local;
   std::shared_ptr<sim_disk> disk;
+  // Crashes (swarm): requests this node's client sent die with it.
+  std::shared_ptr<bool> up = std::make_shared<bool>(true);
+  std::size_t in_flight = 0;
+  std::set<std::string> deletes_in_flight;
+  bool crashed = false;
+  std::int64_t restart_at = 0;
 };
 
 struct acked_entry {
@@ -93,6 +99,8 @@ public:
 
   ~simulation() {
     for (auto& n : nodes_) {
+      if (!n.local)
+        continue; // crashed
       bool stopped = false;
       n.local->stop([&] { stopped = true; });
       for (int i = 0; i < 2000 && !stopped; ++i)
@@ -138,6 +146,9 @@ private:
   std::string watched_;
 
   void start_nodes();
+  void start_node(sim_node& n);
+  void crash(sim_node& n);
+  void restart(sim_node& n);
   void issue_load();
   void inject_faults();
   void check_one_primary_per_epoch();
@@ -175,12 +186,16 @@ private:
 
   void route(sim_node& n, cluster::call_msg call, std::function<void(cluster::reply_msg)> done) {
     ++in_flight_;
-    caf::anon_send(
-        n.actor, cluster::route_atom::value,
-        cluster::routed_call{std::move(call), [this, done = std::move(done)](cluster::reply_msg r) {
-                               --in_flight_;
-                               done(std::move(r));
-                             }});
+    ++n.in_flight;
+    caf::anon_send(n.actor, cluster::route_atom::value,
+                   cluster::routed_call{std::move(call),
+                                        [this, &n, up = n.up, done = std::move(done)](cluster::reply_msg r) {
+                                          if (!*up)
+                                            return; // its node crashed: the client never hears back
+                                          --in_flight_;
+                                          --n.in_flight;
+                                          done(std::move(r));
+                                        }});
   }
 
   void fail(const std::string& why) {
@@ -197,6 +212,7 @@ private:
   std::unique_ptr<caf::actor_system> sys_;
   caf::scheduler::test_coordinator* sched_ = nullptr;
   std::vector<sim_node> nodes_;
+  std::vector<std::string> addresses_;
   std::map<std::string, acked_entry> live_;               ///< acknowledged and not deleted
   std::map<std::string, acked_entry> gone_;               ///< acknowledged deletes
   std::map<std::string, acked_entry> issued_;             ///< every insert sent, answered or not
@@ -212,14 +228,22 @@ private:
 };
 
 void simulation::start_nodes() {
-  std::vector<std::string> addresses;
   for (std::size_t i = 1; i <= opts_.nodes; ++i)
-    addresses.push_back("sim-" + std::to_string(i) + ":4000");
+    addresses_.push_back("sim-" + std::to_string(i) + ":4000");
   nodes_.resize(opts_.nodes);
   for (std::size_t i = 0; i < opts_.nodes; ++i) {
-    auto& n = nodes_[i];
-    n.id = "s" + std::to_string(i + 1);
-    n.address = addresses[i];
+    nodes_[i].id = "s" + std::to_string(i + 1);
+    nodes_[i].address = addresses_[i];
+    start_node(nodes_[i]);
+  }
+}
+
+// Starts (or restarts, on the data its last life left) one node: a fresh
+// cluster actor with a new incarnation, and the node's recovery from its
+// store, as a process that comes back after kill -9.
+void simulation::start_node(sim_node& n) {
+  {
+    auto addresses = addresses_;
     n.link = net_.link_for(n.id);
     n.board = std::make_shared<cluster::cluster_board>();
     n.board->clock = [this] { return now(); };
@@ -254,11 +278,48 @@ void simulation::start_nodes() {
   }
 }
 
+// A process crash: the node vanishes from the network at once (both ends
+// of its connections see them break), its client's requests never get an
+// answer, and whatever its store committed stays (LMDB commits are
+// durable; the group commit's unwritten batch is lost with the process).
+void simulation::crash(sim_node& n) {
+  spdlog::debug("sim: t={} crash {}", now(), n.id);
+  ++result_.crashes;
+  *n.up = false;
+  in_flight_ -= static_cast<std::int64_t>(n.in_flight);
+  n.in_flight = 0;
+  for (const auto& uuid : n.deletes_in_flight) {
+    // It may or may not have happened: neither answer proves anything now.
+    deleting_.erase(uuid);
+    live_.erase(uuid);
+    uncertain_.insert(uuid);
+  }
+  n.deletes_in_flight.clear();
+  net_.set_down(n.id, true);
+  caf::anon_send_exit(n.actor, caf::exit_reason::kill);
+  bool stopped = false;
+  n.local->stop([&] { stopped = true; });
+  for (int i = 0; i < 2000 && !stopped; ++i)
+    step();
+  n.local.reset();
+  n.crashed = true;
+  n.up = std::make_shared<bool>(true);
+}
+
+void simulation::restart(sim_node& n) {
+  spdlog::debug("sim: t={} restart {}", now(), n.id);
+  n.crashed = false;
+  start_node(n);
+  net_.set_down(n.id, false);
+}
+
 // One request now and then at a random node: inserts with explicit ids
 // (idempotent, as clients retry them), and deletes of acknowledged entries.
 void simulation::issue_load() {
   std::uniform_int_distribution<std::size_t> pick(0, nodes_.size() - 1);
   auto& n = nodes_[pick(rng_)];
+  if (n.crashed)
+    return;
   bool remove = !live_.empty() && std::uniform_int_distribution<int>(0, 9)(rng_) == 0;
   if (remove) {
     auto it = live_.begin();
@@ -269,7 +330,9 @@ void simulation::issue_load() {
     cluster::call_msg c;
     c.op = cluster::call_op::remove;
     c.text = entry.uuid;
-    route(n, std::move(c), [this, entry](cluster::reply_msg r) {
+    n.deletes_in_flight.insert(entry.uuid);
+    route(n, std::move(c), [this, &n, entry](cluster::reply_msg r) {
+      n.deletes_in_flight.erase(entry.uuid);
       deleting_.erase(entry.uuid);
       spdlog::debug("sim: t={} delete {} of '{}': {}", now(), entry.uuid, display_name(entry.ns),
                     r.ok() ? (r.deleted ? "deleted" : "not found") : r.message);
@@ -341,6 +404,12 @@ void simulation::issue_load() {
 // lite: a node cut off from the others now and then, for 1-4 s; swarm: also
 // frames lost (each loss breaks its connection, as TCP would).
 void simulation::inject_faults() {
+  for (auto& n : nodes_)
+    if (n.crashed) {
+      if (now() >= n.restart_at)
+        restart(n);
+      return;
+    }
   if (!cut_now_.empty()) {
     if (now() >= heal_at_) {
       for (auto& [a, b] : cut_now_)
@@ -351,7 +420,14 @@ void simulation::inject_faults() {
   }
   if (std::uniform_int_distribution<int>(0, 999)(rng_) >= 3) // about one every 1.7 s of steps
     return;
-  auto victim = nodes_[std::uniform_int_distribution<std::size_t>(0, nodes_.size() - 1)(rng_)].id;
+  auto& chosen = nodes_[std::uniform_int_distribution<std::size_t>(0, nodes_.size() - 1)(rng_)];
+  // --crashes: one fault in three is a crash (kill -9), back after 1-4 s.
+  if (opts_.crashes && std::uniform_int_distribution<int>(0, 2)(rng_) == 0) {
+    chosen.restart_at = now() + std::uniform_int_distribution<std::int64_t>(1000, 4000)(rng_);
+    crash(chosen);
+    return;
+  }
+  auto victim = chosen.id;
   for (auto& n : nodes_)
     if (n.id != victim) {
       net_.cut(victim, n.id, true);
@@ -365,6 +441,8 @@ void simulation::inject_faults() {
 void simulation::check_one_primary_per_epoch() {
   std::map<std::pair<std::string, std::uint64_t>, std::string> leaders;
   for (auto& n : nodes_) {
+    if (n.crashed)
+      continue; // its last board says what it was, not what it is
     auto status = n.board->status();
     for (const auto& [name, ns] : status.namespaces) {
       if (ns.role != "primary")
@@ -503,6 +581,9 @@ sim_result simulation::run() {
   for (auto& [a, b] : cut_now_)
     net_.cut(a, b, false);
   cut_now_.clear();
+  for (auto& n : nodes_)
+    if (n.crashed)
+      restart(n);
   net_.set_faults(net_faults{0, 1, 5});
   for (auto& n : nodes_) {
     result_.disk_failures += n.disk->failures;
