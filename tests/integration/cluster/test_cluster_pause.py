@@ -30,14 +30,14 @@ from cluster_load import Checker, DeleteLoad, Entry, WriteLoad, namespaces
 
 SEED = 20261202
 IDS = ["n1", "n2", "n3"]
-PAUSE_S = 10.0
+PAUSE_S = 20.0  # the issue asks for 20 s
 FENCE_WATCH_S = 3.0
 
 
 @pytest.mark.cluster
 @pytest.mark.timeout(150)
 def test_a_paused_primary_is_fenced_and_neither_loses_nor_resurrects(cluster):
-    budget = Deadline(88)
+    budget = Deadline(98)
     c = cluster(3)
     load = WriteLoad(c, threads=12, per_thread=300, pace=0.05, max_seconds=30, write_deadline=15,
                      nss=namespaces(4, 4), via=IDS, seed=SEED).start()
