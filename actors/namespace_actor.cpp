@@ -17,6 +17,7 @@
 #include "actors/errors.hpp"
 #include "actors/namespace_directory.hpp"
 #include "index/log_apply.hpp"
+#include "storage/snapshot_policy.hpp"
 #include "common/uuid.hpp"
 #include "quality/text_features.hpp"
 
@@ -410,8 +411,10 @@ void snapshot(ns_pointer self, snapshot_done done) {
 
 void maybe_auto_compact(ns_pointer self) {
   auto& st = self->state;
-  if (st.settings.compact_interval_inserts == 0 || st.snapshot_in_flight ||
-      st.inserts_since_snapshot < st.settings.compact_interval_inserts)
+  if (st.snapshot_in_flight || !st.index)
+    return;
+  const snapshot_policy policy{st.settings.compact_interval_inserts, st.settings.compact_tail_fraction};
+  if (!policy.due(st.inserts_since_snapshot, st.index->size()))
     return;
   snapshot(self, [=](result<std::uint64_t> r) {
     if (!r)

@@ -450,6 +450,10 @@ status wal_store::append(std::vector<log_record>& batch) {
   }
   next_ns_id_ = next_id;
   wal_sequence_.store(new_wal_seq, std::memory_order_relaxed);
+  std::uint64_t bytes = 0;
+  for (const auto& [k, v] : puts)
+    bytes += k.size() + v.size();
+  appended_bytes_.fetch_add(bytes, std::memory_order_relaxed);
 
   if (auto s = sync_env("append"); !s) {
     void_batch(puts);
