@@ -110,9 +110,11 @@ int main(int argc, char** argv) {
   };
   json_line l;
   l.add("tool", "memory").add("dim", static_cast<std::uint64_t>(p.dim));
-  l.add("entries", static_cast<std::uint64_t>(p.entries)).add("response_bytes", static_cast<std::uint64_t>(response_bytes));
+  l.add("entries", static_cast<std::uint64_t>(p.entries))
+      .add("response_bytes", static_cast<std::uint64_t>(response_bytes));
   l.add("fill_s", fill_s).add("raw_bytes", static_cast<std::uint64_t>(raw_bytes));
-  l.add("rss_growth_bytes", growth).add("rss_after_trim_growth_bytes", static_cast<double>(rss_trimmed - rss0) * 1024.0);
+  l.add("rss_growth_bytes", growth)
+      .add("rss_after_trim_growth_bytes", static_cast<double>(rss_trimmed - rss0) * 1024.0);
   l.add("heap_in_use_bytes", heap_in_use).add("heap_system_bytes", heap_system);
   l.add("accounted_bytes", static_cast<std::uint64_t>(m.total()));
   for (const auto& r : rows)
@@ -125,8 +127,8 @@ int main(int argc, char** argv) {
   for (const auto& r : rows)
     std::fprintf(stderr, "| %s | %.0f | %.1f |\n", r.name, static_cast<double>(r.bytes) / n,
                  static_cast<double>(r.bytes) / 1048576.0);
-  std::fprintf(stderr, "| **index total (as allocated)** | %.0f | %.1f |\n", static_cast<double>(m.total()) / n,
-               static_cast<double>(m.total()) / 1048576.0);
+  std::fprintf(stderr, "| **index total (as allocated)** | %.0f | %.1f |\n",
+               static_cast<double>(m.total()) / n, static_cast<double>(m.total()) / 1048576.0);
   std::fprintf(stderr, "| raw data (vectors + responses + query texts) | %.0f | %.1f |\n",
                static_cast<double>(raw_bytes) / n, static_cast<double>(raw_bytes) / 1048576.0);
   std::fprintf(stderr, "| malloc: in use / from the system | %.0f / %.0f | %.1f / %.1f |\n", heap_in_use / n,

@@ -45,7 +45,8 @@ std::size_t exact_match_map::memory_bytes() const {
   std::size_t bytes = est::hash_table(map_.size(), map_.bucket_count(),
                                       sizeof(std::pair<const std::string, std::vector<entry_slot*>>), true);
   for (const auto& [key, list] : map_)
-    bytes += est::string_heap(key) + (list.capacity() ? est::chunk(list.capacity() * sizeof(entry_slot*)) : 0);
+    bytes +=
+        est::string_heap(key) + (list.capacity() ? est::chunk(list.capacity() * sizeof(entry_slot*)) : 0);
   return bytes;
 }
 

@@ -82,7 +82,8 @@ int put_wal_records(lmdb_txn& t, MDB_dbi db, const std::vector<std::pair<std::st
     order[i] = i;
   // std::string compares bytes as unsigned char, like LMDB's default memcmp
   // order; every WAL key has the same length.
-  std::sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return puts[a].first < puts[b].first; });
+  std::sort(order.begin(), order.end(),
+            [&](std::size_t a, std::size_t b) { return puts[a].first < puts[b].first; });
   for (auto i : order) {
     const auto& [k, v] = puts[i];
     const bool at_end = largest.empty() || k > largest;

@@ -18,7 +18,8 @@ TEST_CASE("records appended batch by batch fill the log's pages") {
     for (int i = 0; i < records; i += 3) {
       std::vector<log_record> batch;
       for (int j = i; j < i + 3; ++j)
-        batch.push_back(insert_of(ns, numbered("u", j), 384, 1.0f + static_cast<float>(j), std::string(256, 'r')));
+        batch.push_back(
+            insert_of(ns, numbered("u", j), 384, 1.0f + static_cast<float>(j), std::string(256, 'r')));
       REQUIRE(store->append(batch).ok());
     }
     CHECK(store->appended_record_bytes() > records * 1800ULL);
@@ -48,7 +49,8 @@ TEST_CASE("a namespace with a smaller id appending after a newer one still logs 
     REQUIRE(store->append(first).ok());
     for (int i = 1; i < 40; ++i) {
       // Mixed batches, newer first: the sort puts older's keys first.
-      std::vector<log_record> batch{insert_of(newer, numbered("n", i), 8), insert_of(older, numbered("o", i), 8)};
+      std::vector<log_record> batch{insert_of(newer, numbered("n", i), 8),
+                                    insert_of(older, numbered("o", i), 8)};
       REQUIRE(store->append(batch).ok());
       CHECK(batch[1].ns_seq == static_cast<std::uint64_t>(i + 1));
     }
