@@ -120,6 +120,9 @@ fill() {
     rss_file_kib "$(status_kib RssFile)" hwm_kib "$(status_kib VmHWM)"
 }
 
+# The checkout the server binary belongs to, read before anything runs.
+commit=$(git -C "$(dirname "$0")" rev-parse --short HEAD 2>/dev/null || echo unknown)
+server_built=$(date -u -r "$server_bin" +%Y-%m-%dT%H:%M:%SZ)
 log "work dir $work; entries $entries in chunks of $chunk; fractions $fractions; seed $seed"
 for f in $fractions; do
   data=$work/data-$f
@@ -157,7 +160,7 @@ if [ "$run_inproc" = 1 ]; then
   log "in-process hnswlib build of $entries entries (floor of the last chunk)"
   "$inproc" --dim 384 --entries "$entries" --seed "$seed" --tail-inserts "$chunk" --insert-only 1 --queries 1 >>"$out"
 fi
-note meta commit "\"$(git -C "$(dirname "$0")" rev-parse --short HEAD 2>/dev/null || echo unknown)\"" \
+note meta commit "\"$commit\"" server_built "\"$server_built\"" \
   cpu "\"$(lscpu | sed -n 's/^Model name: *//p' | head -n1)\"" cores "$(nproc)" \
   date "\"$(date -u +%Y-%m-%dT%H:%M:%SZ)\"" settings "\"entries=$entries chunk=$chunk fractions=$fractions min_inserts=$min_inserts long_tail=$long_tail seed=$seed\""
 log "done; results in $out"

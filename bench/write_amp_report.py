@@ -50,7 +50,7 @@ def main():
     print()
     # Whole-fill totals per policy (snapshots written after a chunk ended
     # count in the next chunk, so the total is the fairer figure).
-    print("| policy | entries | inserts/s overall | written per insert | written / WAL record | snapshot files per insert "
+    print("| run | entries | inserts/s overall | written per insert | written / WAL record | snapshot files per insert "
           "| VmRSS growth | per entry |")
     print("|---|---|---|---|---|---|---|---|")
     for label in dict.fromkeys(c["label"] for c in counters):
@@ -63,7 +63,7 @@ def main():
         written = (last["write_bytes"] - base.get("write_bytes", 0)) / n
         rec = last["wal_record_bytes"] / last["wal_records"]
         growth = (last["rss_kib"] - base.get("rss_kib", 0)) * 1024
-        print(f"| {label.split('-', 1)[1]} | {fmt(n)} | {fmt(n / wall)} | {fmt(written)} B | {written / rec:.2f}x "
+        print(f"| {label} | {fmt(n)} | {fmt(n / wall)} | {fmt(written)} B | {written / rec:.2f}x "
               f"| {fmt(last['snapshot_bytes'] / n)} B | {fmt(growth / 2**20)} MiB | {fmt(growth / n)} B |")
     print()
     print("| restart | entries | ready | server log |")
@@ -78,7 +78,7 @@ def main():
         print(f"\nData dir after the run ({d['label']}): {fmt(d['data_dir_kib'] / 1024)} MiB.")
     meta = next((r for r in runs if r.get("event") == "meta"), None)
     if meta:
-        print(f"\nCommit {meta['commit']}, {meta['cpu']}, {meta['cores']} cores, {meta['date']}; {meta['settings']}.")
+        print(f"\nCommit {meta['commit']} (server built {meta.get('server_built', '?')}), {meta['cpu']}, {meta['cores']} cores, {meta['date']}; {meta['settings']}.")
 
 
 if __name__ == "__main__":
