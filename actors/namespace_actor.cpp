@@ -18,6 +18,7 @@
 #include "actors/namespace_directory.hpp"
 #include "index/log_apply.hpp"
 #include "common/planted_bug.hpp"
+#include "storage/snapshot_policy.hpp"
 #include "common/uuid.hpp"
 #include "quality/text_features.hpp"
 
@@ -427,8 +428,10 @@ void snapshot(ns_pointer self, snapshot_done done) {
 
 void maybe_auto_compact(ns_pointer self) {
   auto& st = self->state;
-  if (st.settings.compact_interval_inserts == 0 || st.snapshot_in_flight ||
-      st.inserts_since_snapshot < st.settings.compact_interval_inserts)
+  if (st.snapshot_in_flight || !st.index)
+    return;
+  const snapshot_policy policy{st.settings.compact_interval_inserts, st.settings.compact_tail_fraction};
+  if (!policy.due(st.inserts_since_snapshot, st.index->size()))
     return;
   snapshot(self, [=](result<std::uint64_t> r) {
     if (!r)

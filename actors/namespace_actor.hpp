@@ -23,6 +23,9 @@ struct namespace_settings {
   std::optional<std::int64_t> conversation_ttl_seconds; ///< default TTL of conversation entries
   std::chrono::milliseconds expire_interval{defaults::expire_scan_interval_secs * 1000};
   std::uint64_t compact_interval_inserts = defaults::compact_interval_inserts; ///< 0: never
+  /// An automatic snapshot also waits until the inserts since the last one
+  /// reach this fraction of the namespace's entries (storage/snapshot_policy.hpp).
+  double compact_tail_fraction = defaults::compact_tail_fraction;
   wall_clock clock = system_wall_clock();
   node_metrics* metrics = nullptr;
   std::uint64_t seed = 1; ///< uuid generator seed (mixed with the key)

@@ -39,6 +39,7 @@ void flush(storage_pointer self) {
   if (st.records.empty())
     return;
   auto started = std::chrono::steady_clock::now();
+  const auto bytes_before = st.store->appended_record_bytes();
   auto status = st.store->append(st.records);
   auto* metrics = st.settings.metrics;
   if (metrics) {
@@ -56,6 +57,8 @@ void flush(storage_pointer self) {
     if (metrics) {
       metrics->wal_batches_total.fetch_add(1, std::memory_order_relaxed);
       metrics->wal_records_total.fetch_add(st.records.size(), std::memory_order_relaxed);
+      metrics->wal_record_bytes_total.fetch_add(st.store->appended_record_bytes() - bytes_before,
+                                                std::memory_order_relaxed);
     }
     std::size_t pos = 0;
     for (auto& w : st.waiting) {
@@ -110,6 +113,9 @@ storage_actor::behavior_type storage_behavior(storage_pointer self, std::shared_
         auto st = self->state.store->publish_snapshot(snap);
         if (!st)
           return to_caf_error(st.err());
+        if (auto* metrics = self->state.settings.metrics)
+          metrics->snapshot_bytes_total.fetch_add(snap.entries.bytes + (snap.graph ? snap.graph->bytes : 0),
+                                                  std::memory_order_relaxed);
         return snap.entry_count;
       },
       [=](snap_abandon_atom, const std::string& tmp_dir) {

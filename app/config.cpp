@@ -231,6 +231,7 @@ const std::map<std::string, applier>& settings() {
       {"wal_batch_size", uint_in(FIELD(wal_batch_size), 1, 1000000)},
       {"wal_batch_timeout_ms", uint_in(FIELD(wal_batch_timeout_ms), 0, 60000)},
       {"compact_interval_inserts", uint_in(FIELD(compact_interval_inserts), 0, big)},
+      {"compact_tail_fraction", number_in(FIELD(compact_tail_fraction), 0.0, 0.9)},
       {"lmdb_map_size_bytes",
        uint_in(FIELD(lmdb_map_size_bytes), std::int64_t{1} << 20, std::int64_t{1} << 44)},
       {"max_pending_writes", uint_in(FIELD(max_pending_writes), 1, 10000000)},

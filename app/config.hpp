@@ -49,6 +49,7 @@ struct node_config {
   std::size_t wal_batch_size = defaults::wal_batch_size;
   std::uint64_t wal_batch_timeout_ms = defaults::wal_batch_timeout_ms;
   std::uint64_t compact_interval_inserts = defaults::compact_interval_inserts;
+  double compact_tail_fraction = defaults::compact_tail_fraction;
   std::size_t lmdb_map_size_bytes = defaults::lmdb_map_size_bytes;
   std::size_t max_pending_writes = defaults::max_pending_writes;
 

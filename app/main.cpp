@@ -50,6 +50,7 @@ node_settings to_node_settings(const node_config& c) {
   s.ns.conversation_ttl_seconds = c.conversation_ttl_seconds;
   s.ns.expire_interval = std::chrono::milliseconds(c.expire_scan_interval_secs * 1000);
   s.ns.compact_interval_inserts = c.compact_interval_inserts;
+  s.ns.compact_tail_fraction = c.compact_tail_fraction;
   s.ns.seed = std::random_device{}();
   return s;
 }

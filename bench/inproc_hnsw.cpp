@@ -3,7 +3,8 @@
 //   ferrocache-bench-inproc [--dim 384] [--entries 100000] [--clusters 100]
 //                           [--seed 42] [--queries 10000] [--warmup 1000]
 //                           [--repeats 1] [--search-threads CORES]
-//                           [--insert-threads CORES]
+//                           [--insert-threads CORES] [--tail-inserts 0]
+//                           [--insert-only 0]
 //
 // hnswlib with the server's defaults (inner product, M=16,
 // ef_construction=200, ef_search=32) on the same seeded data as
@@ -142,6 +143,11 @@ int main(int argc, char** argv) {
   const std::size_t repeats = std::max<std::uint64_t>(1, args.number("repeats", 1));
   const std::size_t args_threads = args.number("search-threads", 0);        // 0: one per core
   const std::size_t args_insert_threads = args.number("insert-threads", 0); // 0: one per core
+  // The insert rate over the build's last inserts, the floor for a server
+  // fill's last chunk at the same size (0: not reported).
+  const std::size_t tail_inserts = args.number("tail-inserts", 0);
+  // Only the single-threaded build (and its tail): bounded runs of big sizes.
+  const bool insert_only = args.number("insert-only", 0) != 0;
   args.reject_unknown();
   if (p.dim == 0 || p.entries == 0 || p.clusters == 0 || queries == 0)
     cli_args::fail("--dim, --entries, --clusters and --queries must be positive");
@@ -194,6 +200,25 @@ int main(int argc, char** argv) {
       .add_latency(s)
       .add("loadavg_1m", load_average_1m())
       .print();
+  if (tail_inserts > 0) {
+    const std::size_t k = std::min(tail_inserts, p.entries);
+    std::vector<std::uint64_t> tail(insert_ns.end() - static_cast<std::ptrdiff_t>(k), insert_ns.end());
+    double tail_s = 0;
+    for (auto ns : tail)
+      tail_s += static_cast<double>(ns) * 1e-9;
+    base()
+        .add("mode", "insert-tail")
+        .add("requests", static_cast<std::uint64_t>(k))
+        .add("index_size_before", static_cast<std::uint64_t>(p.entries - k))
+        .add("errors", 0)
+        .add("wall_s", tail_s)
+        .add("throughput_rps", tail_s > 0 ? static_cast<double>(k) / tail_s : 0.0)
+        .add_latency(summarise(tail))
+        .add("loadavg_1m", load_average_1m())
+        .print();
+  }
+  if (insert_only)
+    return 0;
 
   index.set_ef(ef_search);
   // Search rounds are cheap next to the build, so they are repeated to show

@@ -371,10 +371,12 @@ int main(int argc, char** argv) {
   bool clean = warm.errors == 0 && warm.mismatches == 0;
   for (std::size_t rep = 0; rep < repeats; ++rep) {
     const double server_cpu0 = c.server_pid ? process_cpu_seconds(static_cast<pid_t>(c.server_pid)) : -1;
+    const double server_wb0 = c.server_pid ? process_write_bytes(static_cast<pid_t>(c.server_pid)) : -1;
     const double own_cpu0 = own_cpu_seconds();
     phase_result r =
         load.run(w.wire, (c.warmup + rep * measured) % w.wire.size(), measured, c.max_seconds, check, true);
     const double server_cpu1 = c.server_pid ? process_cpu_seconds(static_cast<pid_t>(c.server_pid)) : -1;
+    const double server_wb1 = c.server_pid ? process_write_bytes(static_cast<pid_t>(c.server_pid)) : -1;
     const double own_cpu1 = own_cpu_seconds();
 
     const auto s = summarise(r.latencies_ns);
@@ -400,6 +402,15 @@ int main(int argc, char** argv) {
       l.add("server_cpu_pct", 100.0 * (server_cpu1 - server_cpu0) / r.wall_s);
     if (r.wall_s > 0)
       l.add("loadgen_cpu_pct", 100.0 * (own_cpu1 - own_cpu0) / r.wall_s);
+    // Disk writes the server caused during the run (WAL pages, snapshot
+    // files); per request it is the write amplification of a fill. Writes
+    // the run set off that land after it (a snapshot still being written)
+    // count towards the next run.
+    if (server_wb0 >= 0 && server_wb1 >= 0) {
+      l.add("server_write_bytes", server_wb1 - server_wb0);
+      if (r.completed > 0)
+        l.add("server_write_bytes_per_request", (server_wb1 - server_wb0) / static_cast<double>(r.completed));
+    }
     l.add("prepare_s", prepare_s)
         .add("request_bytes_mean", static_cast<double>(wire_bytes) / static_cast<double>(w.wire.size()));
     l.add("loadavg_1m", load_average_1m());

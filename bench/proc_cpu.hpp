@@ -35,6 +35,21 @@ inline double process_cpu_seconds(pid_t pid) {
   return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
 }
 
+/// Bytes `pid` caused to be written to storage so far (`write_bytes` of
+/// /proc/<pid>/io: counted when a page cache page is dirtied or written
+/// directly, so it includes files written and deleted before write-back;
+/// the ext4 journal is the kernel's and not counted). Negative when
+/// unreadable (another user's process, or no such field).
+inline double process_write_bytes(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/io");
+  std::string key;
+  unsigned long long value = 0;
+  while (in >> key >> value)
+    if (key == "write_bytes:")
+      return static_cast<double>(value);
+  return -1;
+}
+
 /// CPU time of this process (all threads) in seconds.
 inline double own_cpu_seconds() {
   timespec ts{};

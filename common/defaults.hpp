@@ -41,7 +41,16 @@ constexpr std::uint64_t shutdown_snapshot_timeout_ms = 60000;
 // Durability.
 constexpr std::size_t wal_batch_size = 256;
 constexpr std::uint64_t wal_batch_timeout_ms = 1;
+/// An automatic snapshot is due once a namespace has had at least
+/// `compact_interval_inserts` inserts since its last one AND at least
+/// `compact_tail_fraction` times its entry count (storage/snapshot_policy.hpp):
+/// a snapshot rewrites the whole namespace, so the fraction keeps the bytes
+/// written per insert flat as it grows; the minimum keeps small namespaces
+/// from snapshotting every few inserts. The fraction trades write volume
+/// against the log tail a kill -9 restart replays (docs/benchmarks.md,
+/// "Write amplification").
 constexpr std::uint64_t compact_interval_inserts = 10000;
+constexpr double compact_tail_fraction = 0.25;
 /// Durable inserts a namespace applies to its graph in one go (spread over
 /// its insert threads). Lookups wait while a run is inserted, so this bounds
 /// that wait: ~8 HNSW inserts over two threads, a few ms.

@@ -50,6 +50,10 @@ struct node_metrics {
   counter compactions{0};
   counter wal_batches_total{0};
   counter wal_records_total{0};
+  /// Bytes of WAL records committed (key + sealed value, before LMDB's page
+  /// overhead) and bytes of snapshot files published: where disk writes go.
+  counter wal_record_bytes_total{0};
+  counter snapshot_bytes_total{0};
   counter wal_write_errors_total{0};
   counter recovery_corrupt_records_total{0};
   counter recovery_replayed_records_total{0};

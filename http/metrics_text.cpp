@@ -153,6 +153,12 @@ std::string render_metrics(const node_metrics& m, const health_reply& health, co
   e.counter("ferrocache_read_repairs_total", "Read repairs performed.", m.read_repairs_total);
   e.counter("ferrocache_wal_batches_total", "Write-ahead log group commits.", m.wal_batches_total);
   e.counter("ferrocache_wal_records_total", "Records appended to the write-ahead log.", m.wal_records_total);
+  e.counter(
+      "ferrocache_wal_record_bytes_total",
+      "Bytes of records committed to the write-ahead log (key and sealed value, before LMDB page overhead).",
+      m.wal_record_bytes_total);
+  e.counter("ferrocache_snapshot_bytes_total", "Bytes of snapshot files (entries and graph) published.",
+            m.snapshot_bytes_total);
   e.counter("ferrocache_wal_write_errors_total", "Failed write-ahead log commits.", m.wal_write_errors_total);
   e.counter("ferrocache_recovery_replayed_records_total", "Log records replayed at start-up.",
             m.recovery_replayed_records_total);

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "index/memory_usage.hpp"
+
 namespace ferro {
 
 void exact_match_map::add(std::string normalized, entry_slot* s) {
@@ -35,6 +37,17 @@ entry_slot* exact_match_map::find_live(std::string_view normalized, std::int64_t
     if (!(*s)->expired_at(now_ms))
       return *s;
   return nullptr;
+}
+
+std::size_t exact_match_map::memory_bytes() const {
+  namespace est = memory_estimate;
+  // string_hash is not a trivial hash: libstdc++ caches it in each node.
+  std::size_t bytes = est::hash_table(map_.size(), map_.bucket_count(),
+                                      sizeof(std::pair<const std::string, std::vector<entry_slot*>>), true);
+  for (const auto& [key, list] : map_)
+    bytes +=
+        est::string_heap(key) + (list.capacity() ? est::chunk(list.capacity() * sizeof(entry_slot*)) : 0);
+  return bytes;
 }
 
 } // namespace ferro

@@ -26,6 +26,9 @@ public:
   entry_slot* find_live(std::string_view normalized, std::int64_t now_ms) const;
 
   std::size_t key_count() const { return map_.size(); }
+  /// Bytes as allocated: nodes (key string, entry list, cached hash), keys'
+  /// and lists' heap blocks, buckets (index/memory_usage.hpp).
+  std::size_t memory_bytes() const;
 
 private:
   std::unordered_map<std::string, std::vector<entry_slot*>, string_hash, std::equal_to<>> map_;

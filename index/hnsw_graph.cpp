@@ -368,6 +368,33 @@ std::size_t hnsw_graph::deleted_count() const {
   return impl_->g->num_deleted_;
 }
 
+void hnsw_graph::add_memory_usage(memory_usage& m) const {
+  namespace est = memory_estimate;
+  const auto& g = *impl_->g;
+  const std::size_t used = g.cur_element_count;
+  // The level-0 block is one allocation of capacity slots: links, vector,
+  // label per slot. Slots past cur_element_count are allocated but only
+  // resident once touched (or where a huge page covers them).
+  m.graph_vectors += used * g.data_size_;
+  m.graph_level0 += used * (g.size_data_per_element_ - g.data_size_);
+  m.graph_free_slots +=
+      est::chunk(g.max_elements_ * g.size_data_per_element_) - used * g.size_data_per_element_;
+  for (std::size_t i = 0; i < used; ++i)
+    if (g.element_levels_[i] > 0)
+      m.graph_upper_links +=
+          est::chunk(g.size_links_per_element_ * static_cast<std::size_t>(g.element_levels_[i]));
+  // Per slot: its level (int), its upper-list pointer, its link lock; per
+  // node: a label map entry; one visited list (2 bytes a slot) per thread
+  // searching at once, at least one.
+  m.graph_node_tables +=
+      est::chunk(g.element_levels_.capacity() * sizeof(int)) + est::chunk(g.max_elements_ * sizeof(void*)) +
+      est::chunk(g.link_list_locks_.capacity() * sizeof(std::mutex)) +
+      est::chunk(g.link_list_update_locks_.capacity() * sizeof(std::mutex)) +
+      est::hash_table(g.label_lookup_.size(), g.label_lookup_.bucket_count(),
+                      sizeof(std::pair<const hnswlib::labeltype, hnswlib::tableint>), false) +
+      est::chunk(g.max_elements_ * sizeof(hnswlib::vl_type));
+}
+
 result<hnsw_graph::node_id> hnsw_graph::add(const float* v, std::uint64_t label) {
   // One job on one thread: the same checks, growth and level draw as a batch.
   return std::move(add_many({v}, {label}, 1).front());

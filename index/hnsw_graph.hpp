@@ -10,6 +10,7 @@
 #include "common/status.hpp"
 #include "index/graph_image.hpp"
 #include "index/index_types.hpp"
+#include "index/memory_usage.hpp"
 
 namespace ferro {
 
@@ -56,6 +57,8 @@ public:
   std::size_t capacity() const;
   std::size_t node_count() const; ///< nodes ever added: live + deleted
   std::size_t deleted_count() const;
+  /// Adds the graph's parts to `m` (index/memory_usage.hpp).
+  void add_memory_usage(memory_usage& m) const;
 
   /// Adds a node (doubling the capacity first when full). `label` must be new.
   result<node_id> add(const float* v, std::uint64_t label);

@@ -708,4 +708,31 @@ std::uint64_t namespace_index::graph_rebuilds() const {
   return graph_rebuilds_;
 }
 
+memory_usage namespace_index::memory() const {
+  namespace est = memory_estimate;
+  std::shared_lock lock(mutex_);
+  memory_usage m;
+  if (graph_)
+    graph_->add_memory_usage(m);
+  for (const auto& [uuid, slot] : by_uuid_) {
+    m.entry_slots += est::chunk(sizeof(entry_slot));
+    m.entry_texts +=
+        est::string_heap(slot->uuid) + est::string_heap(slot->response) + est::string_heap(slot->query_text);
+    if (slot->unindexed_vector.capacity())
+      m.backlog_vectors += est::chunk(slot->unindexed_vector.capacity() * sizeof(float));
+  }
+  // The uuid table's key is a string_view: std::hash of it is not cached-free.
+  m.entry_index +=
+      est::hash_table(by_uuid_.size(), by_uuid_.bucket_count(),
+                      sizeof(std::pair<const std::string_view, std::unique_ptr<entry_slot>>), true);
+  m.entry_index += est::chunk(by_node_.capacity() * sizeof(entry_slot*));
+  if (backlog_.capacity())
+    m.entry_index += est::chunk(backlog_.capacity() * sizeof(entry_slot*));
+  m.exact_map += exact_.memory_bytes();
+  // Red-black tree nodes: three pointers and a colour, then the value.
+  m.time_orders += created_.size() * est::chunk(32 + sizeof(std::int64_t)) +
+                   expiry_.size() * est::chunk(32 + sizeof(const entry_slot*));
+  return m;
+}
+
 } // namespace ferro

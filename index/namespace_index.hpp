@@ -22,6 +22,7 @@
 #include "index/exact_match_map.hpp"
 #include "index/index_types.hpp"
 #include "index/lru_list.hpp"
+#include "index/memory_usage.hpp"
 #include "index/namespace_image.hpp"
 #include "index/rw_mutex.hpp"
 #include "index/vector_math.hpp"
@@ -158,6 +159,9 @@ public:
   std::size_t graph_deleted() const;    ///< deleted nodes still in the graph
   std::uint64_t graph_rebuilds() const; ///< internal rebuilds so far
   const hnsw_params& params() const { return params_; }
+  /// Where this namespace's memory goes (index/memory_usage.hpp); walks
+  /// every entry under the shared lock, so it is for tools, not hot paths.
+  memory_usage memory() const;
 
 private:
   struct by_expiry {

@@ -121,6 +121,10 @@ public:
   /// Total records ever appended on this node (monotonic across restarts);
   /// any thread.
   std::uint64_t wal_sequence() const { return wal_sequence_.load(std::memory_order_relaxed); }
+  /// Bytes of WAL records (key + sealed value) committed by append() since
+  /// this store was opened: what the log holds per record, before LMDB's
+  /// page overhead (the benchmark's write amplification is relative to it).
+  std::uint64_t appended_record_bytes() const { return appended_bytes_.load(std::memory_order_relaxed); }
   /// Highest ns_seq handed out in the namespace's current incarnation (0 if
   /// unknown). After a drop, a reappearing namespace continues above every
   /// sequence number it ever had.
@@ -281,6 +285,7 @@ private:
   mutable std::mutex pending_mutex_;
   std::map<std::filesystem::path, pending_snapshot> pending_tmp_; ///< temp dirs handed out
   std::atomic<std::uint64_t> wal_sequence_{0};
+  std::atomic<std::uint64_t> appended_bytes_{0};
   std::uint64_t next_ns_id_ = 1;
   std::uint64_t next_tmp_ = 1;
   std::vector<std::string> open_messages_;

@@ -42,6 +42,11 @@ TEST_CASE("concurrent inserts share one commit") {
     REQUIRE(next_reply<insert_reply>(self).ok());
   CHECK(f.metrics.wal_batches_total == 1);
   CHECK(f.metrics.wal_records_total == 10);
+  // Each record is a 16-byte key and a sealed value holding a 16-byte
+  // embedding and the texts: more than 40 bytes, far less than a page.
+  CHECK(f.metrics.wal_record_bytes_total > 10 * 40);
+  CHECK(f.metrics.wal_record_bytes_total < 10 * 400);
+  CHECK(f.metrics.wal_record_bytes_total == f.store->appended_record_bytes());
 }
 
 TEST_CASE("runs of durable inserts applied on several threads keep log order") {
@@ -298,6 +303,50 @@ TEST_CASE("a namespace started with a backlog links it step by step and keeps se
   }
   f.settle();
   CHECK(f.metrics.compactions == 1);
+}
+
+TEST_CASE("automatic snapshots wait for the log tail to reach a fraction of the namespace") {
+  // Minimum 10 inserts, fraction 0.5: due at 10 entries (10 >= max(10, 5)),
+  // at 20 (10 >= max(10, 10)), then at 40 (20 >= 20), not at 30 (10 < 15).
+  // The fixed interval alone would have snapshotted at 10, 20, 30 and 40.
+  for (double fraction : {0.0, 0.5}) {
+    INFO("compact_tail_fraction " << fraction);
+    actor_fixture f;
+    f.ns_settings.compact_interval_inserts = 10;
+    f.ns_settings.compact_tail_fraction = fraction;
+    std::vector<std::uint64_t> compactions_after;
+    { // the scoped actor must be gone before the actor system stops
+      auto ns = f.directory.actor_for({"m", "", ""});
+      caf::scoped_actor self{*f.sys};
+      for (int i = 0; i < 40; ++i) {
+        std::vector<float> v(8, 0.f);
+        v[static_cast<std::size_t>(i % 8)] = 1;
+        v[static_cast<std::size_t>((i / 8) % 8)] += 0.5f + 0.01f * static_cast<float>(i);
+        self->send(ns, insert_atom::value, make_insert(v));
+        f.settle();
+        REQUIRE(next_reply<insert_reply>(self).ok());
+        if ((i + 1) % 10 == 0)
+          compactions_after.push_back(f.metrics.compactions.load());
+      }
+    }
+    if (fraction == 0.0)
+      CHECK(compactions_after == std::vector<std::uint64_t>{1, 2, 3, 4});
+    else
+      CHECK(compactions_after == std::vector<std::uint64_t>{1, 2, 2, 3});
+    CHECK(f.metrics.snapshot_bytes_total > 0);
+    // Whatever the policy, the entries survive a restart: snapshot + tail.
+    auto dir = f.dir;
+    f.stop_actors();
+    storage_options opts;
+    opts.data_dir = dir;
+    auto store = wal_store::open(opts);
+    REQUIRE(store.ok());
+    node_metrics m;
+    auto recovered = recover_namespaces(**store, hnsw_params{}, m, 2);
+    REQUIRE(recovered.ok());
+    REQUIRE(recovered->size() == 1);
+    CHECK(recovered->front().index->size() == 40);
+  }
 }
 
 TEST_CASE("a replica refuses client writes and never expires or evicts on its own") {

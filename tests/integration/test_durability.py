@@ -190,3 +190,35 @@ def test_kill_9_at_random_moments_loses_and_resurrects_nothing(restartable):
         node.stop()
         print(f"round {r}: {len(acked_inserts)} inserts and {len(acked_deletes)} deletes acknowledged so far")
     assert len(acked_inserts) > 50, "the workload acknowledged too little to mean anything"
+
+
+def counter(port: int, name: str) -> float:
+    text = request(port, "GET", "/metrics")[2].decode()
+    line = next(l for l in text.splitlines() if l.startswith(name + " "))
+    return float(line.split(" ")[1])
+
+
+def test_automatic_snapshots_wait_for_the_tail_fraction_and_a_kill_9_loses_no_insert(restartable):
+    # At least 10 inserts and half the namespace since the last snapshot:
+    # due at 10, 20, 40 and 80 entries (a snapshot that starts late only
+    # delays the next). The fixed interval alone would take 10 in 100 inserts.
+    rng = random.Random(14)
+    restartable.extra_env.update(
+        {"FERROCACHE_COMPACT_INTERVAL_INSERTS": "10", "FERROCACHE_COMPACT_TAIL_FRACTION": "0.5"})
+    node = restartable.start()
+    api = Api(node.port)
+    vecs = [rand_vec(rng, DIM) for _ in range(100)]
+    ids = [api.insert(v, response=f"r{i}")[1]["id"] for i, v in enumerate(vecs)]
+    wait_until(lambda: counter(node.port, "ferrocache_compactions_total") >= 2, what="automatic snapshots")
+    assert counter(node.port, "ferrocache_compactions_total") <= 4
+    assert counter(node.port, "ferrocache_snapshot_bytes_total") > 0
+    # Every record of the 100 inserts went to the log: 16-byte embeddings,
+    # so well under a 4 KiB page each.
+    assert 100 * 64 < counter(node.port, "ferrocache_wal_record_bytes_total") < 100 * 1024
+    node.kill()
+    node.start()
+    api = Api(node.port)
+    assert api.call("GET", "/stats")[1]["entry_count"] == 100
+    for i, v in enumerate(vecs):
+        hit = api.query(v, threshold=0.999)[1]
+        assert hit["id"] == ids[i] and hit["response"] == f"r{i}"

@@ -39,6 +39,8 @@ TEST_CASE("with no file and no variables every documented default applies") {
   CHECK_FALSE(cfg->conversation_ttl_seconds.has_value());
   CHECK(cfg->wal_batch_size == 256);
   CHECK(cfg->wal_batch_timeout_ms == 1);
+  CHECK(cfg->compact_interval_inserts == 10000);
+  CHECK(cfg->compact_tail_fraction == Approx(0.25));
   CHECK(cfg->cluster.replication_factor == 2);
   CHECK(cfg->cluster.read_repair_enabled);
   CHECK(cfg->cluster.phi_threshold == Approx(8.0));
@@ -78,6 +80,8 @@ TEST_CASE("a bad value stops start-up with a message naming the key") {
   check_bad({{"FERROCACHE_HNSW__DEFAULT_THRESHOLD", "1.5"}}, "hnsw.default_threshold");
   check_bad({{"FERROCACHE_HNSW__EF_SEARCH", "0"}}, "hnsw.ef_search");
   check_bad({{"FERROCACHE_WAL_BATCH_SIZE", "-1"}}, "wal_batch_size");
+  check_bad({{"FERROCACHE_COMPACT_TAIL_FRACTION", "-0.5"}}, "compact_tail_fraction");
+  check_bad({{"FERROCACHE_COMPACT_TAIL_FRACTION", "1"}}, "compact_tail_fraction"); // never reached
   check_bad({{"FERROCACHE_CLUSTER__READ_REPAIR_ENABLED", "maybe"}}, "cluster.read_repair_enabled");
   check_bad({{"FERROCACHE_LOG_LEVEL", "loud"}}, "log_level");
   check_bad({{"FERROCACHE_NODE_ID", "  "}}, "node_id");
