@@ -58,6 +58,8 @@ void begin(cluster_pointer self, node* local) {
   // that much, and a false conviction costs an election.
   phi.min_stddev_ms = std::max<double>(50.0, static_cast<double>(st.settings.heartbeat_interval.count()));
   st.phi = phi_detector{phi};
+  // What this node promised before a crash or restart still binds it.
+  load_election_state(self);
   // Copies recovered from disk: their epochs are where elections start.
   for (const auto& key : local->local_namespaces()) {
     auto& sp = space(self, key);

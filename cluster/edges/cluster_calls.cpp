@@ -355,6 +355,11 @@ void on_call(cluster_pointer self, call_msg msg) {
             sp.holders.push_back(msg.text.substr(at, comma - at));
           at = comma + 1;
         }
+        // The next election must learn this set even if this node crashes.
+        if (!save_election_state(self)) {
+          reply(reply_msg::failure(0, error{errc::unavailable, self_id(self) + " cannot keep the copy set"}));
+          return;
+        }
       }
       m.pos.epoch = sp.epoch;
       reply(std::move(m));

@@ -130,9 +130,10 @@ struct tally {
   bool any_copy = false;
   ns_position best;
   std::string best_node;
-  std::set<std::string> holders;   ///< nodes that reported a copy
-  std::set<std::string> granted;   ///< nodes that granted
-  std::uint64_t holders_epoch = 0; ///< newest copy set the granters know of
+  std::set<std::string> holders;             ///< nodes that reported a copy
+  std::set<std::string> granted;             ///< nodes that granted
+  std::map<std::string, ns_position> copies; ///< the copy each granter reported
+  std::uint64_t holders_epoch = 0;           ///< newest copy set the granters know of
   std::uint64_t holders_version = 0;
   std::vector<std::string> holders_set; ///< (at least one must grant)
 };
@@ -178,7 +179,24 @@ void conclude(cluster_pointer self, const namespace_key& ns, std::uint64_t epoch
     sp.epoch = std::max(sp.epoch, t.newest_refused);
     return;
   }
-  if (!t.any_copy || t.best_node == self_id(self)) {
+  // The copies of the newest published set hold every acknowledged write,
+  // whatever their positions say (a copy recovered after a crash may not
+  // know the epoch of its newest record): the most advanced of them is
+  // taken, never a copy outside the set that merely looks further ahead.
+  auto best = t.best;
+  auto best_node = t.best_node;
+  bool from_set = false;
+  for (const auto& h : t.holders_set) {
+    auto it = t.copies.find(h);
+    if (it == t.copies.end())
+      continue;
+    if (!from_set || ahead_of(it->second, best)) {
+      best = it->second;
+      best_node = h;
+      from_set = true;
+    }
+  }
+  if (!t.any_copy || best_node == self_id(self)) {
     become_primary(self, ns, epoch, t.holders);
     return;
   }
@@ -189,10 +207,10 @@ void conclude(cluster_pointer self, const namespace_key& ns, std::uint64_t epoch
   push.epoch = epoch;
   push.text = self_id(self);
   spdlog::info("cluster: {} takes '{}' at epoch {} from the copy on {} (seq {}, epoch {})", self_id(self),
-               display_name(ns), epoch, t.best_node, t.best.last_seq, t.best.last_epoch);
-  send_call(self, t.best_node, std::move(push), std::chrono::minutes(2), [=](const reply_msg& r) {
+               display_name(ns), epoch, best_node, best.last_seq, best.last_epoch);
+  send_call(self, best_node, std::move(push), std::chrono::minutes(2), [=](const reply_msg& r) {
     if (!r.ok()) {
-      election_failed(self, ns, epoch, "catch-up from " + t.best_node + " failed: " + r.message);
+      election_failed(self, ns, epoch, "catch-up from " + best_node + " failed: " + r.message);
       return;
     }
     become_primary(self, ns, epoch, t.holders);
@@ -248,8 +266,10 @@ void start_election(cluster_pointer self, const namespace_key& ns) {
                       }
                     }
                   }
-                  if (r.pos.exists)
+                  if (r.pos.exists) {
                     t->holders.insert(target);
+                    t->copies[target] = r.pos;
+                  }
                   if (r.pos.exists && (!t->any_copy || ahead_of(r.pos, t->best))) {
                     t->any_copy = true;
                     t->best = r.pos;
@@ -351,6 +371,11 @@ void on_prepare(cluster_pointer self, const call_msg& msg, std::function<void(re
       sp.mode = ns_mode::follower;
     sp.primary = msg.from;
     sp.local_in_sync = false;
+  }
+  // The grant binds this node across crashes: on disk before it is answered.
+  if (!save_election_state(self)) {
+    refuse(errc::unavailable, self_id(self) + " cannot keep its grant on disk");
+    return;
   }
   // Every grant carries the newest copy set a leader published here
   // ("epoch|a,b,c"), with or without a copy of our own: the elector must

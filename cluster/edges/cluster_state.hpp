@@ -161,6 +161,13 @@ bool serves_reads(cluster_pointer self, const namespace_key& ns);
 std::int64_t read_lease_until(cluster_pointer self);
 void publish_board(cluster_pointer self);
 
+// ---- cluster_persist.cpp
+/// Writes every namespace's granted epoch and newest published copy set to
+/// the data folder, durably; false (logged) when the disk refused.
+bool save_election_state(cluster_pointer self);
+/// Reads them back at start (nothing when the file does not exist).
+void load_election_state(cluster_pointer self);
+
 // ---- cluster_calls.cpp
 void send_call(cluster_pointer self, const std::string& peer, call_msg msg, std::chrono::milliseconds timeout,
                std::function<void(const reply_msg&)> done);
