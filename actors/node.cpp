@@ -110,9 +110,10 @@ status node::start() {
   // Recovery decoded every snapshot entry and log record into temporaries
   // (a heap block per vector and per text) that are freed by now, but their
   // pages sit in malloc's arenas between the index's own blocks, so the
-  // restarted node kept them: 1,158-1,165 MiB RSS after restarts of a
-  // 200k x 384 namespace that held 636 MiB when filled (docs/benchmarks.md,
-  // "Memory"). Hand the free pages back before serving.
+  // restarted node kept them (with the copy restore used to take: 1,158-
+  // 1,165 MiB RSS after restarts of a 200k x 384 namespace that held 636
+  // MiB when filled; docs/benchmarks.md, "Scale"). Hand the free pages back
+  // before serving.
   malloc_trim(0);
   d.storage =
       spawn_storage_actor(d.sys, store,

@@ -25,6 +25,8 @@ std::size_t dimension_of(const wal_store::recovered_namespace& r) {
 std::shared_ptr<namespace_index> load_snapshot(wal_store::recovered_namespace& r, std::size_t dim,
                                                const hnsw_params& params) {
   if (r.graph_file) {
+    // restore only reads the entries (no copy of the namespace), so they are
+    // still whole for the rebuild below if the graph does not fit them.
     auto restored = namespace_index::restore(dim, params, *r.graph_file, r.snapshot_entries);
     if (restored)
       return std::shared_ptr<namespace_index>(std::move(restored.value()));

@@ -62,9 +62,13 @@ def main():
         wall = sum(f["wall_s"] for f in fs)
         written = (last["write_bytes"] - base.get("write_bytes", 0)) / n
         rec = last["wal_record_bytes"] / last["wal_records"]
-        growth = (last["rss_kib"] - base.get("rss_kib", 0)) * 1024
+        if base:
+            growth = (last["rss_kib"] - base["rss_kib"]) * 1024
+            rss = f"{fmt(growth / 2**20)} MiB | {fmt(growth / n)} B"
+        else:  # a run on a restarted server: no baseline of its own
+            rss = f"(VmRSS {fmt(last['rss_kib'] / 1024)} MiB) | -"
         print(f"| {label} | {fmt(n)} | {fmt(n / wall)} | {fmt(written)} B | {written / rec:.2f}x "
-              f"| {fmt(last['snapshot_bytes'] / n)} B | {fmt(growth / 2**20)} MiB | {fmt(growth / n)} B |")
+              f"| {fmt(last['snapshot_bytes'] / n)} B | {rss} |")
     print()
     print("| restart | entries | ready | server log |")
     print("|---|---|---|---|")

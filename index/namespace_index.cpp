@@ -74,6 +74,30 @@ bool labels_distinct(const std::vector<labelled_entry>& sorted) {
   return true;
 }
 
+// sort_and_dedupe without touching the entries: pointers to them in label
+// order, of each uuid only the last. restore() only reads its entries, so
+// recovery can keep them for a rebuild without restore copying them all
+// (vectors included: 1.5 KB an entry at 384 dims, a second copy of the
+// namespace at the peak of a restart).
+std::vector<const labelled_entry*> sorted_unique(const std::vector<labelled_entry>& entries) {
+  std::vector<const labelled_entry*> out;
+  out.reserve(entries.size());
+  for (const auto& le : entries)
+    out.push_back(&le);
+  std::stable_sort(out.begin(), out.end(),
+                   [](const labelled_entry* a, const labelled_entry* b) { return a->label < b->label; });
+  std::unordered_set<std::string_view> seen;
+  std::vector<bool> keep(out.size());
+  for (std::size_t i = out.size(); i-- > 0;)
+    keep[i] = seen.insert(out[i]->entry.uuid).second;
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < out.size(); ++i)
+    if (keep[i])
+      out[n++] = out[i];
+  out.resize(n);
+  return out;
+}
+
 } // namespace
 
 namespace_index::namespace_index(std::size_t dimension, hnsw_params params)
@@ -613,9 +637,9 @@ status namespace_index::save_graph(const std::filesystem::path& file) const {
   }
 }
 
-result<std::unique_ptr<namespace_index>> namespace_index::restore(std::size_t dimension, hnsw_params params,
-                                                                  const std::filesystem::path& graph_file,
-                                                                  std::vector<labelled_entry> entries) {
+result<std::unique_ptr<namespace_index>>
+namespace_index::restore(std::size_t dimension, hnsw_params params, const std::filesystem::path& graph_file,
+                         const std::vector<labelled_entry>& entries) {
   try {
     params = hnsw_graph::sanitize(params);
     auto loaded = hnsw_graph::load(graph_file, dimension, params);
@@ -630,10 +654,12 @@ result<std::unique_ptr<namespace_index>> namespace_index::restore(std::size_t di
       if (le.entry.embedding.size() != dimension)
         return error{errc::bad_request,
                      "entry " + le.entry.uuid + " does not have dimension " + std::to_string(dimension)};
-    sort_and_dedupe(entries);
-    if (!labels_distinct(entries))
-      return error{errc::internal, "entries share a label"};
-    for (auto& le : entries) {
+    const auto sorted = sorted_unique(entries);
+    for (std::size_t i = 1; i < sorted.size(); ++i)
+      if (sorted[i]->label == sorted[i - 1]->label)
+        return error{errc::internal, "entries share a label"};
+    for (const auto* p : sorted) {
+      const auto& le = *p;
       hnsw_graph::node_id node;
       if (auto found = graph.find(le.label)) {
         node = *found;
@@ -647,9 +673,17 @@ result<std::unique_ptr<namespace_index>> namespace_index::restore(std::size_t di
         node = entry_slot::no_node; // to the backlog: restoring stays a load, not a build
       }
       next_label = std::max(next_label, le.label + 1);
-      auto slot = make_slot(le.entry, le.label);
+      cache_entry texts; // the strings only: a node's vector is in the graph already
+      texts.uuid = le.entry.uuid;
+      texts.response = le.entry.response;
+      texts.query_text = le.entry.query_text;
+      texts.created_at_ms = le.entry.created_at_ms;
+      texts.expires_at_ms = le.entry.expires_at_ms;
+      texts.access_count = le.entry.access_count;
+      texts.last_accessed_ms = le.entry.last_accessed_ms;
+      auto slot = make_slot(texts, le.label);
       if (node == entry_slot::no_node)
-        slot->unindexed_vector = std::move(le.entry.embedding);
+        slot->unindexed_vector = le.entry.embedding;
       idx->attach(std::move(slot), node, false);
     }
     idx->link_lru_sorted();

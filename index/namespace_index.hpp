@@ -143,7 +143,7 @@ public:
   /// back to `rebuild`.
   static result<std::unique_ptr<namespace_index>> restore(std::size_t dimension, hnsw_params params,
                                                           const std::filesystem::path& graph_file,
-                                                          std::vector<labelled_entry> entries);
+                                                          const std::vector<labelled_entry>& entries);
 
   /// Builds from entries only, inserting them into a fresh graph in label
   /// order. Labels are kept if they are distinct, otherwise every entry is
