@@ -3,7 +3,8 @@
 #   1. the same seed twice gives the same trace, for 10 seeds (3-node lite
 #      and 5-node swarm);
 #   2. sweeps of SIM_SEEDS (default 200) seeds pass: 3-node lite and 5-node
-#      swarm (partitions, lost frames, full disks);
+#      swarm (partitions, lost frames, full disks), and 100 seeds of a 5-node
+#      swarm with crashes and restarts;
 #   3. each planted bug (--break NAME) is caught within seeds 1..40.
 # Longer sweeps: `make sim SEEDS=10000`.
 set -uo pipefail
@@ -30,6 +31,8 @@ for seed in $(seq 1006 1010); do same_twice "$seed" --nodes 5 --profile swarm; d
 "$sim" --seeds "1..$seeds" --seconds 10 | grep -E "FAILED|seeds,"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 "$sim" --seeds "1..$seeds" --seconds 10 --nodes 5 --profile swarm | grep -E "FAILED|seeds,"
+[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+"$sim" --seeds 1..100 --seconds 10 --nodes 5 --profile swarm --crashes | grep -E "FAILED|seeds,"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 # The checkers bite: every planted bug must make some seed fail.
 for bug in ack-before-replication no-epoch-fencing ignore-scope apply-removal-before-durable; do
