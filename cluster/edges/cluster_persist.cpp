@@ -22,6 +22,7 @@
 #include <spdlog/spdlog.h>
 
 #include "cluster/edges/cluster_state.hpp"
+#include "cluster/edges/election_record.hpp"
 
 namespace ferro::cluster {
 
@@ -31,21 +32,6 @@ constexpr const char* file_name = "cluster-elections";
 
 std::filesystem::path state_path(cluster_pointer self) {
   return self->state.local->settings().data_dir / file_name;
-}
-
-void put_field(std::string& out, const std::string& s) {
-  out += std::to_string(s.size());
-  out += ':';
-  out += s;
-}
-
-bool get_field(std::istream& in, std::string& out) {
-  std::size_t n = 0;
-  char colon = 0;
-  if (!(in >> n) || !in.get(colon) || colon != ':' || n > (1u << 20))
-    return false;
-  out.resize(n);
-  return static_cast<bool>(in.read(out.data(), static_cast<std::streamsize>(n)));
 }
 
 bool write_all(int fd, const std::string& data) {
@@ -64,21 +50,11 @@ bool write_all(int fd, const std::string& data) {
 } // namespace
 
 bool save_election_state(cluster_pointer self) {
-  std::string out = "ferro-elections 1\n";
-  for (const auto& [key, sp] : self->state.spaces) {
-    if (sp.epoch == 0 && sp.holders_epoch == 0)
-      continue;
-    put_field(out, key.model_id);
-    put_field(out, key.cache_scope);
-    put_field(out, key.conversation_id);
-    out += ' ' + std::to_string(sp.epoch) + ' ' + std::to_string(sp.holders_epoch) + ' ' +
-           std::to_string(sp.holders_version) + ' ' + std::to_string(sp.holders.size());
-    for (const auto& h : sp.holders) {
-      out += ' ';
-      put_field(out, h);
-    }
-    out += '\n';
-  }
+  election_records records;
+  for (const auto& [key, sp] : self->state.spaces)
+    if (sp.epoch != 0 || sp.holders_epoch != 0)
+      records[key] = election_record{sp.epoch, sp.holders_epoch, sp.holders_version, sp.holders};
+  auto out = encode_election_records(records);
   auto path = state_path(self);
   auto tmp = path;
   tmp += ".tmp";
@@ -104,43 +80,28 @@ void load_election_state(cluster_pointer self) {
   std::ifstream in(path, std::ios::binary);
   if (!in)
     return; // a fresh node, or one from before this file existed
-  std::string header;
-  std::getline(in, header);
-  if (header != "ferro-elections 1") {
-    spdlog::error("cluster: {} is not an election state file; ignored", path.string());
+  std::stringstream text;
+  text << in.rdbuf();
+  bool damaged = false;
+  auto records = decode_election_records(text.str(), damaged);
+  if (!records) {
+    spdlog::error("cluster: {}: {}; ignored", path.string(), records.err().message);
     return;
   }
-  std::size_t loaded = 0;
-  for (std::string line; std::getline(in, line);) {
-    std::istringstream row(line);
-    namespace_key key;
-    std::uint64_t epoch = 0, holders_epoch = 0, holders_version = 0;
-    std::size_t count = 0;
-    if (!get_field(row, key.model_id) || !get_field(row, key.cache_scope) ||
-        !get_field(row, key.conversation_id) ||
-        !(row >> epoch >> holders_epoch >> holders_version >> count) || count > 64) {
-      spdlog::error("cluster: {}: a damaged line; the rest is ignored", path.string());
-      return;
-    }
-    std::vector<std::string> holders(count);
-    for (auto& h : holders) {
-      row.get(); // the space before it
-      if (!get_field(row, h)) {
-        spdlog::error("cluster: {}: a damaged line; the rest is ignored", path.string());
-        return;
-      }
-    }
+  if (damaged)
+    spdlog::error("cluster: {}: a damaged line; the lines after it are ignored", path.string());
+  for (auto& [key, rec] : records.value()) {
     auto& sp = space(self, key);
-    sp.epoch = std::max(sp.epoch, epoch);
-    if (holders_epoch > sp.holders_epoch ||
-        (holders_epoch == sp.holders_epoch && holders_version > sp.holders_version)) {
-      sp.holders_epoch = holders_epoch;
-      sp.holders_version = holders_version;
-      sp.holders = std::move(holders);
+    sp.epoch = std::max(sp.epoch, rec.epoch);
+    if (rec.holders_epoch > sp.holders_epoch ||
+        (rec.holders_epoch == sp.holders_epoch && rec.holders_version > sp.holders_version)) {
+      sp.holders_epoch = rec.holders_epoch;
+      sp.holders_version = rec.holders_version;
+      sp.holders = std::move(rec.holders);
     }
-    ++loaded;
   }
-  spdlog::info("cluster: election state of {} namespaces restored from {}", loaded, path.string());
+  spdlog::info("cluster: election state of {} namespaces restored from {}", records.value().size(),
+               path.string());
 }
 
 } // namespace ferro::cluster
