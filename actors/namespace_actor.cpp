@@ -716,6 +716,11 @@ log_batch image_records(namespace_state& st) {
       }
     }
   }
+  // The epoch the copy built from this image will report: this copy's own,
+  // or 0 when its lineage is unknown (needs_reset), as position_of says;
+  // otherwise the two never compare equal and catch-up goes round forever
+  // (3-node swarm --crashes seed 150).
+  auto image_epoch = st.needs_reset ? 0 : st.applied_epoch;
   auto last = st.applied_ns_seq;
   if (entries.size() > last) // cannot happen: every entry took a record
     last = entries.size();
@@ -725,7 +730,7 @@ log_batch image_records(namespace_state& st) {
     v.op = log_op::void_;
     v.ns = st.key;
     v.ns_seq = last;
-    v.epoch = st.applied_epoch;
+    v.epoch = image_epoch;
     out.records.push_back(std::move(v));
   }
   for (auto& e : entries) {
@@ -741,7 +746,7 @@ log_batch image_records(namespace_state& st) {
     // says "unknown lineage", so catch-up never treats them as a point
     // where two logs agree (5-node swarm seed 19: a copy that agreed with
     // such a record at its own last sequence number skipped a delete).
-    r.epoch = &e == &entries.back() ? st.applied_epoch : 0;
+    r.epoch = &e == &entries.back() ? image_epoch : 0;
     r.entry = std::move(e);
     out.records.push_back(std::move(r));
   }

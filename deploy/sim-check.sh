@@ -3,8 +3,8 @@
 #   1. the same seed twice gives the same trace, for 10 seeds (3-node lite
 #      and 5-node swarm);
 #   2. sweeps of SIM_SEEDS (default 200) seeds pass: 3-node lite and 5-node
-#      swarm (partitions, lost frames, full disks), and 100 seeds of a 5-node
-#      swarm with crashes and restarts;
+#      swarm (partitions, lost frames, full disks), and 100 seeds each of a
+#      3-node and a 5-node swarm with crashes and restarts;
 #   3. each planted bug (--break NAME) is caught within seeds 1..40.
 # Longer sweeps: `make sim SEEDS=10000`.
 set -uo pipefail
@@ -32,8 +32,10 @@ for seed in $(seq 1006 1010); do same_twice "$seed" --nodes 5 --profile swarm; d
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 "$sim" --seeds "1..$seeds" --seconds 10 --nodes 5 --profile swarm | grep -E "FAILED|seeds,"
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
-"$sim" --seeds 1..100 --seconds 10 --nodes 5 --profile swarm --crashes | grep -E "FAILED|seeds,"
-[ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+for nodes in 3 5; do
+  "$sim" --seeds 1..100 --seconds 10 --nodes "$nodes" --profile swarm --crashes | grep -E "FAILED|seeds,"
+  [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
+done
 # The checkers bite: every planted bug must make some seed fail.
 for bug in ack-before-replication no-epoch-fencing ignore-scope apply-removal-before-durable; do
   first=$("$sim" --seeds 1..40 --seconds 10 --profile swarm --break "$bug" | grep -m1 FAILED)

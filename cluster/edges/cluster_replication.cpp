@@ -51,6 +51,8 @@ void send_records(cluster_pointer self, job_ptr job, log_batch batch, std::funct
   m.batch = std::move(batch);
   send_call(self, job->target, std::move(m), self->state.settings.request_timeout,
             [self, job, next = std::move(next)](const reply_msg& r) {
+              spdlog::debug("cluster: catch-up of '{}' on {}: records answered: {}", display_name(job->ns),
+                            job->target, r.ok() ? "ok" : r.message);
               if (r.ok()) {
                 next();
               } else if (r.err().code == errc::stale_replica) {
@@ -85,6 +87,8 @@ void full(cluster_pointer self, job_ptr job) {
                          job->target, records->size(), first);
             send_call(self, job->target, std::move(reset), self->state.settings.request_timeout,
                       [self, job, records, last](const reply_msg& r) {
+                        spdlog::debug("cluster: catch-up of '{}' on {}: reset answered: {}",
+                                      display_name(job->ns), job->target, r.ok() ? "ok" : r.message);
                         if (!r.ok()) {
                           if (r.err().code == errc::unavailable && ++job->busy_retries < 100) {
                             defer(self, std::chrono::milliseconds(50), [self, job] { full(self, job); });
@@ -145,7 +149,9 @@ void tail(cluster_pointer self, job_ptr job, std::uint64_t after) {
 
 // Compares the two copies and picks the way to bring the target up.
 void step(cluster_pointer self, job_ptr job) {
-  if (++job->rounds > 10000) {
+  // Each round ships everything logged so far; more than a few means the
+  // two copies never compare equal (a bug, not load): stop and say so.
+  if (++job->rounds > 100) {
     fail(job, error{errc::unavailable, "catch-up does not converge"});
     return;
   }
@@ -167,6 +173,8 @@ void step(cluster_pointer self, job_ptr job) {
               local_position(
                   self, job->ns,
                   [self, job, theirs](const ns_position& mine) {
+                    spdlog::debug("cluster: catch-up of '{}' on {}: theirs {}@{} mine {}@{}", display_name(job->ns),
+                                  job->target, theirs.last_seq, theirs.last_epoch, mine.last_seq, mine.last_epoch);
                     if (theirs.last_seq == mine.last_seq && theirs.last_epoch == mine.last_epoch &&
                         theirs.exists == mine.exists) {
                       job->done(theirs);

@@ -115,9 +115,11 @@ TEST_CASE(
   CHECK(rf.ups().empty());
   CHECK(rp.ups().empty());
 
-  // Frames kept flowing while the attacks ran.
-  CHECK(rb.frame_count("a") > before_ab + 10);
-  CHECK(ra.frame_count("b") > before_ba + 10);
+  // Frames keep flowing on the established connections (no down was seen,
+  // checked below). Polled with a deadline: how many frames pass during the
+  // attacks themselves depends on the machine's load, not on the transport.
+  CHECK(wait_until(
+      [&] { return rb.frame_count("a") > before_ab + 10 && ra.frame_count("b") > before_ba + 10; }));
   done = true;
   ta.join();
   tb.join();
