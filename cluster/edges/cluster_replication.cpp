@@ -173,8 +173,9 @@ void step(cluster_pointer self, job_ptr job) {
               local_position(
                   self, job->ns,
                   [self, job, theirs](const ns_position& mine) {
-                    spdlog::debug("cluster: catch-up of '{}' on {}: theirs {}@{} mine {}@{}", display_name(job->ns),
-                                  job->target, theirs.last_seq, theirs.last_epoch, mine.last_seq, mine.last_epoch);
+                    spdlog::debug("cluster: catch-up of '{}' on {}: theirs {}@{} mine {}@{}",
+                                  display_name(job->ns), job->target, theirs.last_seq, theirs.last_epoch,
+                                  mine.last_seq, mine.last_epoch);
                     if (theirs.last_seq == mine.last_seq && theirs.last_epoch == mine.last_epoch &&
                         theirs.exists == mine.exists) {
                       job->done(theirs);
