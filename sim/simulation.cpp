@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -151,6 +152,7 @@ private:
   void restart(sim_node& n);
   void issue_load();
   void inject_faults();
+  void choose_faults();
   void check_one_primary_per_epoch();
   void verify();
   void check_copies_agree();
@@ -225,6 +227,13 @@ private:
   sim_result result_;
   std::vector<std::pair<std::string, std::string>> cut_now_;
   std::int64_t heal_at_ = 0;
+  struct fault_mix {
+    double loss = 0;               ///< per frame
+    int max_delay_ms = 5;          ///< one-way delays are 1..max
+    double disk_failure = 0;       ///< per write transaction
+    int node_faults_per_mille = 3; ///< per 5 ms step: a partition or crash starts (when none runs)
+    double crash_share = 1.0 / 3;  ///< of node faults, with --crashes
+  } mix_;
 };
 
 void simulation::start_nodes() {
@@ -418,11 +427,11 @@ void simulation::inject_faults() {
     }
     return;
   }
-  if (std::uniform_int_distribution<int>(0, 999)(rng_) >= 3) // about one every 1.7 s of steps
+  if (std::uniform_int_distribution<int>(0, 999)(rng_) >= mix_.node_faults_per_mille)
     return;
   auto& chosen = nodes_[std::uniform_int_distribution<std::size_t>(0, nodes_.size() - 1)(rng_)];
-  // --crashes: one fault in three is a crash (kill -9), back after 1-4 s.
-  if (opts_.crashes && std::uniform_int_distribution<int>(0, 2)(rng_) == 0) {
+  // --crashes: a share of the faults are crashes (kill -9), back after 1-4 s.
+  if (opts_.crashes && std::uniform_real_distribution<double>(0, 1)(rng_) < mix_.crash_share) {
     chosen.restart_at = now() + std::uniform_int_distribution<std::int64_t>(1000, 4000)(rng_);
     crash(chosen);
     return;
@@ -435,6 +444,29 @@ void simulation::inject_faults() {
     }
   heal_at_ = now() + std::uniform_int_distribution<std::int64_t>(1000, 4000)(rng_);
   ++result_.partitions;
+}
+
+// lite: fixed, gentle faults. swarm: each seed switches fault kinds on or
+// off and picks its own rates (swarm testing: a seed that runs only a few
+// kinds, hard, reaches states that every kind at once would not).
+void simulation::choose_faults() {
+  if (opts_.profile != "swarm") {
+    mix_ = fault_mix{};
+    return;
+  }
+  auto coin = [&](double p) { return std::uniform_real_distribution<double>(0, 1)(rng_) < p; };
+  auto log_uniform = [&](double lo, double hi) {
+    return std::exp(std::uniform_real_distribution<double>(std::log(lo), std::log(hi))(rng_));
+  };
+  mix_.loss = coin(0.7) ? log_uniform(1.0 / 5000, 1.0 / 500) : 0;
+  mix_.max_delay_ms = std::uniform_int_distribution<int>(5, 40)(rng_);
+  mix_.disk_failure = coin(0.6) ? log_uniform(1.0 / 1000, 1.0 / 100) : 0;
+  mix_.node_faults_per_mille = coin(0.85) ? std::uniform_int_distribution<int>(1, 6)(rng_) : 0;
+  mix_.crash_share = std::uniform_real_distribution<double>(0.2, 0.7)(rng_);
+  spdlog::debug("sim: faults of this seed: loss {:.5f}, delays 1-{} ms, disk {:.4f}, node faults {}/1000 "
+                "steps, crash share {:.2f}",
+                mix_.loss, mix_.max_delay_ms, mix_.disk_failure, mix_.node_faults_per_mille,
+                mix_.crash_share);
 }
 
 // At most one node leads a namespace at any epoch (as each one reports it).
@@ -564,10 +596,10 @@ sim_result simulation::run() {
   };
   if (!run_until(formed, 10'000))
     fail("the cluster did not form within 10 s");
-  net_.set_faults(opts_.profile == "swarm" ? net_faults{0.0005, 1, 20} : net_faults{0, 1, 5});
-  // swarm: one write transaction in 300 fails (a full disk) on every node.
+  choose_faults();
+  net_.set_faults(net_faults{mix_.loss, 1, mix_.max_delay_ms});
   for (auto& n : nodes_)
-    n.disk->commit_failure = opts_.profile == "swarm" ? 1.0 / 300 : 0;
+    n.disk->commit_failure = mix_.disk_failure;
   auto end = now() + opts_.fault_seconds * 1000;
   std::int64_t checks = 0;
   while (now() < end && failure_.empty()) {
