@@ -322,10 +322,52 @@ void on_peer_down(cluster_pointer self, const std::string& id, const std::string
   publish_board(self);
 }
 
+// A leader that lost its read lease (paused, or cut off from a majority)
+// may have been replaced meanwhile, and nothing need tell it: no write may
+// come to be refused by a fenced replica. Until a majority confirms its
+// epoch again it neither serves reads nor takes writes (simulator, 5-node
+// swarm seed 459: a deposed leader back from a partition served a deleted
+// entry for good).
+void recheck_leadership(cluster_pointer self) {
+  auto& st = self->state;
+  bool leased = now_ms(self) < read_lease_until(self);
+  bool lost = st.leased && !leased, regained = !st.leased && leased;
+  st.leased = leased;
+  if (!lost && !regained)
+    return;
+  std::vector<std::pair<namespace_key, std::uint64_t>> led;
+  for (auto& [key, sp] : st.spaces)
+    if (sp.mode == ns_mode::primary)
+      led.emplace_back(key, sp.epoch);
+  for (const auto& [key, epoch] : led) {
+    auto& sp = space(self, key);
+    if (lost) {
+      sp.ready = false;
+      sp.published = false;
+      continue;
+    }
+    confirm_leadership(self, key, epoch, [self, key = key, epoch = epoch](bool leading) {
+      auto& sp = space(self, key);
+      if (sp.mode != ns_mode::primary || sp.epoch != epoch)
+        return;
+      if (!leading) {
+        step_down(self, key, epoch);
+        return;
+      }
+      sp.published = true; // election_tick makes it ready again
+    });
+  }
+  if (!led.empty())
+    spdlog::info("cluster: {} {} its read lease: {} led namespaces {}", self_id(self),
+                 lost ? "lost" : "regained", led.size(), lost ? "pause" : "are confirmed again");
+  publish_board(self);
+}
+
 void membership_tick(cluster_pointer self) {
   dial_due(self);
   send_heartbeats(self);
   update_view(self);
+  recheck_leadership(self);
 }
 
 void publish_board(cluster_pointer self) {

@@ -113,6 +113,7 @@ struct cluster_state {
   std::shared_ptr<cluster_board> board;
   std::int64_t started_ms = 0;
   bool settled = false;                       ///< past the start-up wait for seeds
+  bool leased = false;                        ///< held a read lease at the last tick (see recheck_leadership)
   std::map<std::string, peer_member> members; ///< every peer ever seen (not this node)
   std::set<std::string> seed_addresses;       ///< without our own
   std::map<std::string, std::pair<std::int64_t, std::int64_t>> seed_dials; ///< next dial, backoff
