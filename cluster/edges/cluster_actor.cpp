@@ -23,13 +23,7 @@ const std::string& self_id(cluster_pointer self) {
 
 namespace {
 
-void on_frame(cluster_pointer self, const std::string& from, const std::string& frame) {
-  auto msg = decode_peer_message(self->system(), frame);
-  if (!msg) {
-    spdlog::warn("cluster: frame from {} refused: {}", from, msg.err().message);
-    return;
-  }
-  auto& m = msg.value();
+void dispatch_frame(cluster_pointer self, const std::string& from, const caf::message& m) {
   if (m.match_elements<heartbeat_msg>()) {
     on_heartbeat(self, m.get_as<heartbeat_msg>(0));
   } else if (m.match_elements<call_msg>()) {
@@ -41,6 +35,15 @@ void on_frame(cluster_pointer self, const std::string& from, const std::string& 
   } else {
     spdlog::warn("cluster: frame from {} holds no peer message", from);
   }
+}
+
+void on_frame(cluster_pointer self, const std::string& from, const std::string& frame) {
+  auto msg = decode_peer_message(self->system(), frame);
+  if (!msg) {
+    spdlog::warn("cluster: frame from {} refused: {}", from, msg.err().message);
+    return;
+  }
+  dispatch_frame(self, from, msg.value());
 }
 
 void begin(cluster_pointer self, node* local) {
@@ -103,6 +106,10 @@ caf::behavior cluster_behavior(cluster_pointer self, cluster_settings settings, 
       [=](frame_atom, const std::string& from, const std::string& frame) {
         if (started())
           on_frame(self, from, frame);
+      },
+      [=](const peer_frame& f) {
+        if (started())
+          dispatch_frame(self, f.from, f.msg);
       },
       [=](peer_up_atom, const std::string& id, std::uint64_t incarnation, const std::string& address) {
         if (started())

@@ -2,10 +2,12 @@
 
 #include <functional>
 #include <memory>
+#include <string>
 
 #include <caf/allowed_unsafe_message_type.hpp>
 #include <caf/atom.hpp>
 #include <caf/fwd.hpp>
+#include <caf/message.hpp>
 
 #include "cluster/edges/cluster_board.hpp"
 #include "cluster/edges/cluster_settings.hpp"
@@ -38,6 +40,14 @@ struct routed_call {
   std::function<void(reply_msg)> done;
 };
 
+/// A frame from peer `from` that the transport's thread already decoded
+/// (the raw bytes arrive as frame_atom, from the simulator and when
+/// decoding failed, so that the actor logs the refusal).
+struct peer_frame {
+  std::string from;
+  caf::message msg;
+};
+
 /// Spawns the node's cluster actor: membership (heartbeats, phi accrual),
 /// placement, elections of namespace primaries, replication to the replicas
 /// and their catch-up, and the routing of requests between nodes
@@ -51,3 +61,4 @@ caf::actor spawn_cluster_actor(caf::actor_system& sys, cluster_settings settings
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::cluster::routed_call)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::cluster::cluster_start)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(ferro::cluster::peer_frame)

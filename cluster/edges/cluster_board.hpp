@@ -7,7 +7,10 @@
 #include <memory>
 #include <mutex>
 #include <set>
+#include <string>
+#include <vector>
 
+#include "cluster/placement.hpp"
 #include "common/namespace_key.hpp"
 #include "service/messages.hpp"
 
@@ -43,6 +46,38 @@ public:
     return now < lease_until_ms_ && servable_.count(key) > 0;
   }
 
+  /// The ring the actor routes reads by: every node it knows (`nodes`,
+  /// itself included) and the peers it holds alive. Rebuilt only when
+  /// either changes.
+  void publish_ring(std::vector<std::string> nodes, std::set<std::string> alive_peers) {
+    std::lock_guard lock{mtx_};
+    if (ring_ && nodes == ring_nodes_ && alive_peers == alive_peers_)
+      return;
+    placement_table table;
+    table.nodes = nodes;
+    ring_ = std::make_shared<const hash_ring>(table);
+    ring_nodes_ = std::move(nodes);
+    alive_peers_ = std::move(alive_peers);
+  }
+  /// The live peers that may answer a read of `key`, in the order the actor
+  /// would ask them (ring order; never this node).
+  std::vector<std::string> readers_for(const namespace_key& key) const {
+    std::shared_ptr<const hash_ring> ring;
+    std::set<std::string> alive;
+    {
+      std::lock_guard lock{mtx_};
+      ring = ring_;
+      alive = alive_peers_;
+    }
+    std::vector<std::string> out;
+    if (!ring)
+      return out;
+    for (auto& id : ring->replicas_for(placement_key(key), ring->nodes().size()))
+      if (alive.count(id) > 0)
+        out.push_back(id);
+    return out;
+  }
+
   /// The actor clock in ms, when it is not steady_clock (a simulation's
   /// virtual time); set before the cluster actor starts.
   std::function<std::int64_t()> clock;
@@ -54,6 +89,9 @@ private:
   cluster_status_reply status_;
   std::set<namespace_key> servable_;
   std::int64_t lease_until_ms_ = 0;
+  std::shared_ptr<const hash_ring> ring_;
+  std::vector<std::string> ring_nodes_;
+  std::set<std::string> alive_peers_;
 };
 
 } // namespace ferro::cluster

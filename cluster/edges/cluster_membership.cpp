@@ -413,6 +413,15 @@ void publish_board(cluster_pointer self) {
     lag = std::max(lag, static_cast<double>(now - ship.started_ms) / 1000.0);
   s.replication_lag_seconds = lag;
   st.board->publish(std::move(s), std::move(servable), read_lease_until(self));
+  std::vector<std::string> ring_nodes{st.settings.node_id};
+  std::set<std::string> alive;
+  for (auto& [id, m] : st.members) {
+    ring_nodes.push_back(id);
+    if (is_alive(self, id))
+      alive.insert(id);
+  }
+  std::sort(ring_nodes.begin(), ring_nodes.end());
+  st.board->publish_ring(std::move(ring_nodes), std::move(alive));
 }
 
 } // namespace ferro::cluster

@@ -10,6 +10,9 @@
 #include <spdlog/spdlog.h>
 
 #include "cluster/edges/cluster_actor.hpp"
+#include "cluster/edges/peer_codec.hpp"
+#include "cluster/edges/peer_reads.hpp"
+#include "cluster/edges/read_forwarder.hpp"
 
 namespace ferro::cluster {
 
@@ -51,6 +54,9 @@ result<std::unique_ptr<cluster_node>> cluster_node::create(cluster_settings sett
   out->sys_ = &sys;
   out->board_ = std::make_shared<cluster_board>();
   out->target_ = std::make_shared<target_holder>();
+  out->reads_ = std::make_shared<peer_reads>(sys, out->board_);
+  out->forwarder_ =
+      std::make_shared<read_forwarder>(sys, out->board_, settings.node_id, settings.request_timeout);
   auto opts = settings.transport;
   opts.node_id = settings.node_id;
   opts.advertise = settings.advertise;
@@ -62,13 +68,28 @@ result<std::unique_ptr<cluster_node>> cluster_node::create(cluster_settings sett
   handlers.on_peer_up = [target](const transport::peer_info& p) {
     target->post(peer_up_atom::value, p.node_id, p.incarnation, p.address);
   };
-  handlers.on_frame = [target](const std::string& from, std::string frame) {
-    target->post(frame_atom::value, from, std::move(frame));
+  // Frames are decoded here, on the transport's thread: a forwarded query
+  // this node serves is answered at once (peer_reads); the rest go to the
+  // actor already decoded, in the order they arrived.
+  auto reads = out->reads_;
+  auto* sys_ptr = &sys;
+  auto forwarder = out->forwarder_;
+  handlers.on_frame = [target, reads, forwarder, sys_ptr](const std::string& from, std::string frame) {
+    auto msg = decode_peer_message(*sys_ptr, frame);
+    if (!msg) {
+      target->post(frame_atom::value, from, std::move(frame)); // the actor logs the refusal
+      return;
+    }
+    if (forwarder->try_complete(msg.value()) || reads->try_answer(from, msg.value()))
+      return;
+    target->post(peer_frame{from, std::move(msg.value())});
   };
-  handlers.on_peer_down = [target](const std::string& id, const std::string& address,
-                                   const std::string& why) {
-    if (!id.empty())
+  handlers.on_peer_down = [target, forwarder](const std::string& id, const std::string& address,
+                                              const std::string& why) {
+    if (!id.empty()) {
       spdlog::debug("cluster: connection to {} ({}) down: {}", id, address, why);
+      forwarder->peer_down(id);
+    }
     target->post(peer_down_atom::value, id, address);
   };
   auto link = transport::frame_transport::start(opts, std::move(handlers));
@@ -76,6 +97,17 @@ result<std::unique_ptr<cluster_node>> cluster_node::create(cluster_settings sett
     return link.err();
   out->transport_ = std::move(link.value());
   out->link_ = make_transport_link(*out->transport_);
+  out->reads_->set_link(out->link_.get());
+  auto* node_ptr = out.get();
+  auto* transport_ptr = out->transport_.get();
+  out->forwarder_->wire(
+      out->link_.get(),
+      [transport_ptr](std::chrono::milliseconds delay, std::function<void()> fn) {
+        transport_ptr->after(delay, std::move(fn));
+      },
+      [node_ptr](call_msg call, read_forwarder::reply_fn done) {
+        node_ptr->route(std::move(call), std::move(done));
+      });
   out->actor_ = spawn_cluster_actor(sys, std::move(settings), out->link_.get(), out->board_);
   {
     std::lock_guard lock{out->target_->mtx};
@@ -95,6 +127,7 @@ void cluster_node::configure(node_settings& settings) const {
 
 void cluster_node::attach(node& local) {
   local_ = &local;
+  reads_->attach(&local);
 }
 
 void cluster_node::start() {
@@ -109,6 +142,7 @@ void cluster_node::stop() {
     std::lock_guard lock{target_->mtx};
     target_->actor = nullptr;
   }
+  reads_->detach();
   if (actor_)
     caf::anon_send_exit(actor_, caf::exit_reason::user_shutdown);
   actor_ = nullptr;
@@ -140,7 +174,7 @@ void cluster_node::query(query_request req, callback<query_reply> done) {
   call_msg c;
   c.op = call_op::query;
   c.qry = std::move(req);
-  route(std::move(c), deliver(std::move(done), &reply_msg::qry_reply));
+  forwarder_->forward(std::move(c), deliver(std::move(done), &reply_msg::qry_reply));
 }
 
 void cluster_node::remove(delete_request req, callback<delete_reply> done) {

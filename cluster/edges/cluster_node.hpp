@@ -10,6 +10,8 @@
 #include "cluster/edges/peer_messages.hpp"
 #include "cluster/edges/cluster_settings.hpp"
 #include "cluster/edges/peer_link.hpp"
+#include "cluster/edges/peer_reads.hpp"
+#include "cluster/edges/read_forwarder.hpp"
 #include "cluster/transport/frame_transport.hpp"
 #include "service/cache_service.hpp"
 
@@ -62,6 +64,8 @@ private:
   std::shared_ptr<cluster_board> board_;
   struct target_holder;
   std::shared_ptr<target_holder> target_;
+  std::shared_ptr<peer_reads> reads_;
+  std::shared_ptr<read_forwarder> forwarder_;
   bool stopped_ = false;
 };
 

@@ -4,6 +4,7 @@
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <spdlog/spdlog.h>
 
 #include "cluster/transport/address.hpp"
@@ -176,6 +177,15 @@ void frame_transport::disconnect(const std::string& node_id) {
       out->close("disconnected by this node");
     if (auto it = c.inbound.find(node_id); it != c.inbound.end())
       it->second->close("disconnected by this node");
+  });
+}
+
+void frame_transport::after(std::chrono::milliseconds delay, std::function<void()> fn) {
+  auto& c = *core_;
+  auto timer = std::make_shared<asio::steady_timer>(c.io, delay);
+  timer->async_wait([timer, &c, fn = std::move(fn)](const error_code& ec) {
+    if (!ec && !c.stopping.load())
+      fn();
   });
 }
 

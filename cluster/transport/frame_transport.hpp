@@ -1,6 +1,8 @@
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -48,6 +50,10 @@ public:
   /// Closes both directions to `node_id` (on_peer_down follows for each
   /// connection that was up). Thread-safe.
   void disconnect(const std::string& node_id);
+
+  /// Runs `fn` on the I/O thread after `delay` (a deadline for something
+  /// sent through this transport); never once stop() began. Thread-safe.
+  void after(std::chrono::milliseconds delay, std::function<void()> fn);
 
   /// Closes every connection and joins the I/O thread; no handler runs
   /// after it returns (none is told about the connections it closes).
