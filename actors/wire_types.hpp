@@ -23,7 +23,7 @@ namespace ferro {
 /// Bumped whenever a wire type changes shape or meaning (4: versioned copy
 /// sets in confirm and prepare); peers of another version are
 /// refused at the handshake.
-constexpr std::uint32_t wire_version = 4;
+constexpr std::uint32_t wire_version = 5;
 
 /// A batch of log records on its way to the storage actor or a replica.
 struct log_batch {

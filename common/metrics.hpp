@@ -64,9 +64,22 @@ struct node_metrics {
   counter http_errors_total{0};
   counter http_rejected_overload_total{0};
   // Cluster counters: always zero in single mode, exported for dashboards.
+  /// Records shipped live to in-sync replicas (one per record and replica),
+  /// and replicas that failed a batch and left the in-sync set.
   counter replication_writes_total{0};
   counter replication_failures_total{0};
+  /// Catch-ups a read started: it found a copy behind (docs/cluster.md).
   counter read_repairs_total{0};
+  /// Finished catch-ups, by the log after the copy's last record or by a
+  /// reset and the image of the live entries, with what they shipped and
+  /// how long they took (rates: records / seconds, bytes / seconds).
+  counter catchups_log_total{0};
+  counter catchups_image_total{0};
+  counter catchup_log_records_total{0};
+  counter catchup_image_records_total{0};
+  counter catchup_image_bytes_total{0};
+  counter catchup_log_ms_total{0};
+  counter catchup_image_ms_total{0};
   // Answer quality (docs/quality.md).
   counter feedback_total{0};
   counter feedback_wrong_total{0};

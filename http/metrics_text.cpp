@@ -147,10 +147,29 @@ std::string render_metrics(const node_metrics& m, const health_reply& health, co
   e.counter("ferrocache_invalidations_total", "Entries removed by POST /admin/invalidate.",
             m.invalidations_total);
   e.counter("ferrocache_compactions_total", "Snapshots written (compactions).", m.compactions);
-  e.counter("ferrocache_replication_writes_total", "Writes replicated to peers.", m.replication_writes_total);
-  e.counter("ferrocache_replication_failures_total", "Replication writes that failed.",
-            m.replication_failures_total);
-  e.counter("ferrocache_read_repairs_total", "Read repairs performed.", m.read_repairs_total);
+  e.counter("ferrocache_replication_writes_total",
+            "Records shipped live to in-sync replicas (one per record and replica).",
+            m.replication_writes_total);
+  e.counter("ferrocache_replication_failures_total",
+            "Replica batches that failed (the replica left the in-sync set).", m.replication_failures_total);
+  e.counter("ferrocache_read_repairs_total", "Catch-ups started because a read found a copy behind.",
+            m.read_repairs_total);
+  auto by_path = [&e](std::string_view name, std::string_view type, std::string_view help, double log,
+                      double image) {
+    e.header(name, type, help);
+    e.sample(name, "path=\"log\"", log);
+    e.sample(name, "path=\"image\"", image);
+  };
+  auto n = [](const std::atomic<std::uint64_t>& c) { return static_cast<double>(c.load()); };
+  by_path("ferrocache_catchups_total", "counter",
+          "Finished catch-ups of a replica: by the log after its last record, or by a reset and the image.",
+          n(m.catchups_log_total), n(m.catchups_image_total));
+  by_path("ferrocache_catchup_records_total", "counter", "Records shipped by finished catch-ups.",
+          n(m.catchup_log_records_total), n(m.catchup_image_records_total));
+  by_path("ferrocache_catchup_seconds_total", "counter", "Time finished catch-ups took.",
+          n(m.catchup_log_ms_total) / 1000.0, n(m.catchup_image_ms_total) / 1000.0);
+  e.counter("ferrocache_catchup_image_bytes_total", "Bytes of entry images shipped by finished catch-ups.",
+            m.catchup_image_bytes_total);
   e.counter("ferrocache_wal_batches_total", "Write-ahead log group commits.", m.wal_batches_total);
   e.counter("ferrocache_wal_records_total", "Records appended to the write-ahead log.", m.wal_records_total);
   e.counter(

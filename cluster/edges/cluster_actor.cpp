@@ -136,6 +136,10 @@ caf::behavior cluster_behavior(cluster_pointer self, cluster_settings settings, 
         }
         route(self, std::move(rc));
       },
+      [=](repair_atom, const namespace_key& ns) {
+        if (started())
+          ask_for_repair(self, ns);
+      },
       [=](ship_atom, log_batch& batch) -> caf::result<bool> { return ship(self, batch); },
       [=](defer_atom, deferred& d) { d.fn(); },
   };

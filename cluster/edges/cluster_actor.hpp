@@ -26,6 +26,8 @@ using peer_down_atom = caf::atom_constant<caf::atom("peerdown")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using route_atom = caf::atom_constant<caf::atom("route")>;
 using start_atom = caf::atom_constant<caf::atom("start")>;
+/// A read found this node's copy of a namespace behind (read repair).
+using repair_atom = caf::atom_constant<caf::atom("repair")>;
 
 /// Sent once the local node has started: the actor begins dialing,
 /// heartbeating and electing.

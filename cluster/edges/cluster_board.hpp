@@ -24,11 +24,19 @@ class cluster_board {
 public:
   /// `lease_until_ms` (steady clock): after it, no copy here is served
   /// until the actor publishes again (see read_lease_until).
-  void publish(cluster_status_reply status, std::set<namespace_key> servable, std::int64_t lease_until_ms) {
+  /// `behind`: copies held here that do not serve (a read of one asks the
+  /// leader to catch it up: read repair).
+  void publish(cluster_status_reply status, std::set<namespace_key> servable, std::int64_t lease_until_ms,
+               std::set<namespace_key> behind = {}) {
     std::lock_guard lock{mtx_};
     status_ = std::move(status);
     servable_ = std::move(servable);
     lease_until_ms_ = lease_until_ms;
+    behind_ = std::move(behind);
+  }
+  bool behind(const namespace_key& key) const {
+    std::lock_guard lock{mtx_};
+    return behind_.count(key) > 0;
   }
   cluster_status_reply status() const {
     std::lock_guard lock{mtx_};
@@ -88,6 +96,7 @@ private:
   mutable std::mutex mtx_;
   cluster_status_reply status_;
   std::set<namespace_key> servable_;
+  std::set<namespace_key> behind_;
   std::int64_t lease_until_ms_ = 0;
   std::shared_ptr<const hash_ring> ring_;
   std::vector<std::string> ring_nodes_;

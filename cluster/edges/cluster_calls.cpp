@@ -317,6 +317,9 @@ void on_call(cluster_pointer self, call_msg msg) {
       with_leadership(self, msg.ns, [](bool) {});
       return;
     }
+    case call_op::repair:
+      repair_replica(self, msg.ns, msg.from);
+      return;
     case call_op::retire: {
       auto& sp = space(self, msg.ns);
       auto placed = placement_of(self, msg.ns);

@@ -386,11 +386,13 @@ void publish_board(cluster_pointer self) {
   std::sort(s.nodes.begin(), s.nodes.end());
   s.replication_factor = st.settings.replication_factor;
   s.placement_epoch = st.view_epoch;
-  std::set<namespace_key> servable;
+  std::set<namespace_key> servable, behind;
   for (auto& [key, ns] : st.spaces) {
     bool serving = serves_reads(self, key);
     if (serving)
       servable.insert(key);
+    else if (ns.mode == ns_mode::follower && ns.holds_copy && !ns.primary.empty())
+      behind.insert(key);
     auto& out = s.namespaces[display_name(key)];
     out.role = ns.mode == ns_mode::primary    ? (ns.ready ? "primary" : "primary (catching up replicas)")
                : ns.mode == ns_mode::follower ? "replica"
@@ -412,7 +414,7 @@ void publish_board(cluster_pointer self) {
   for (auto& [id, ship] : st.ships)
     lag = std::max(lag, static_cast<double>(now - ship.started_ms) / 1000.0);
   s.replication_lag_seconds = lag;
-  st.board->publish(std::move(s), std::move(servable), read_lease_until(self));
+  st.board->publish(std::move(s), std::move(servable), read_lease_until(self), std::move(behind));
   std::vector<std::string> ring_nodes{st.settings.node_id};
   std::set<std::string> alive;
   for (auto& [id, m] : st.members) {

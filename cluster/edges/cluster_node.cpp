@@ -171,6 +171,10 @@ void cluster_node::query(query_request req, callback<query_reply> done) {
     local_->query(std::move(req), std::move(done));
     return;
   }
+  // A copy here that does not serve is behind: its leader catches it up
+  // now rather than at its next round (read repair).
+  if (board_->behind(req.ns))
+    caf::anon_send(actor_, repair_atom::value, req.ns);
   call_msg c;
   c.op = call_op::query;
   c.qry = std::move(req);

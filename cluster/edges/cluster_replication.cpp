@@ -22,6 +22,11 @@ struct sync_job {
   std::function<void(result<ns_position>)> done;
   int busy_retries = 0;
   int rounds = 0;
+  // What it shipped, for the catch-up metrics.
+  std::int64_t started_ms = 0;
+  bool image = false;
+  std::uint64_t records = 0;
+  std::uint64_t image_bytes = 0;
 };
 using job_ptr = std::shared_ptr<sync_job>;
 
@@ -44,6 +49,7 @@ void local_position(cluster_pointer self, const namespace_key& ns, F then,
 }
 
 void send_records(cluster_pointer self, job_ptr job, log_batch batch, std::function<void()> next) {
+  job->records += batch.records.size();
   call_msg m;
   m.op = call_op::follow;
   m.ns = job->ns;
@@ -82,6 +88,7 @@ void full(cluster_pointer self, job_ptr job) {
             reset.ns = job->ns;
             reset.epoch = job->epoch;
             reset.seq = first;
+            job->image = true;
             auto records = std::make_shared<std::vector<log_record>>(std::move(image.records));
             spdlog::info("cluster: full resync of '{}' on {}: {} records from seq {}", display_name(job->ns),
                          job->target, records->size(), first);
@@ -121,6 +128,7 @@ void full(cluster_pointer self, job_ptr job) {
                                      rec.entry.query_text.size() + 64;
                             chunk.records.push_back(std::move(rec));
                           }
+                          job->image_bytes += bytes;
                           send_records(self, job, std::move(chunk), [next] { (*next)(); });
                         };
                         (*next)();
@@ -211,7 +219,25 @@ void sync_replica(cluster_pointer self, const namespace_key& ns, const std::stri
   job->ns = ns;
   job->target = target;
   job->epoch = epoch;
-  job->done = std::move(done);
+  job->started_ms = now_ms(self);
+  // Counted when it ends well: a failed one says nothing about a rate.
+  job->done = [self, job_ref = std::weak_ptr<sync_job>(job), done = std::move(done)](result<ns_position> r) {
+    if (auto job = job_ref.lock(); job && r) {
+      auto& m = self->state.local->metrics();
+      auto ms = static_cast<std::uint64_t>(std::max<std::int64_t>(0, now_ms(self) - job->started_ms));
+      if (job->image) {
+        m.catchups_image_total.fetch_add(1, std::memory_order_relaxed);
+        m.catchup_image_records_total.fetch_add(job->records, std::memory_order_relaxed);
+        m.catchup_image_bytes_total.fetch_add(job->image_bytes, std::memory_order_relaxed);
+        m.catchup_image_ms_total.fetch_add(ms, std::memory_order_relaxed);
+      } else {
+        m.catchups_log_total.fetch_add(1, std::memory_order_relaxed);
+        m.catchup_log_records_total.fetch_add(job->records, std::memory_order_relaxed);
+        m.catchup_log_ms_total.fetch_add(ms, std::memory_order_relaxed);
+      }
+    }
+    done(std::move(r));
+  };
   step(self, job);
 }
 
@@ -410,6 +436,8 @@ caf::result<bool> ship(cluster_pointer self, log_batch& batch) {
     m.ns = ns;
     m.epoch = epoch;
     m.batch = batch;
+    self->state.local->metrics().replication_writes_total.fetch_add(batch.records.size(),
+                                                                    std::memory_order_relaxed);
     send_call(self, target, std::move(m), self->state.settings.replication_timeout, [=](const reply_msg& r) {
       auto it = self->state.ships.find(id);
       if (it == self->state.ships.end())
@@ -428,6 +456,7 @@ caf::result<bool> ship(cluster_pointer self, log_batch& batch) {
                      r.message);
         if (r.err().code == errc::timeout)
           self->state.board->replication_timeouts.fetch_add(1, std::memory_order_relaxed);
+        self->state.local->metrics().replication_failures_total.fetch_add(1, std::memory_order_relaxed);
         sp.in_sync.erase(target);
         it->second.lost_replica = true;
         it->second.waiting.erase(target);
@@ -442,6 +471,38 @@ caf::result<bool> ship(cluster_pointer self, log_batch& batch) {
     });
   }
   return promise;
+}
+
+void ask_for_repair(cluster_pointer self, const namespace_key& ns) {
+  auto& sp = space(self, ns);
+  auto now = now_ms(self);
+  if (sp.mode != ns_mode::follower || sp.primary.empty() || serves_reads(self, ns) ||
+      (sp.repair_asked_ms >= 0 && now - sp.repair_asked_ms < 1000))
+    return;
+  sp.repair_asked_ms = now;
+  call_msg m;
+  m.op = call_op::repair;
+  m.ns = ns;
+  m.epoch = sp.epoch;
+  send_call(self, sp.primary, std::move(m), std::chrono::seconds(1), [](const reply_msg&) {});
+}
+
+void repair_replica(cluster_pointer self, const namespace_key& ns, const std::string& from) {
+  auto& sp = space(self, ns);
+  if (sp.mode != ns_mode::primary || sp.syncing.count(from) ||
+      std::find(sp.replicas.begin(), sp.replicas.end(), from) == sp.replicas.end())
+    return;
+  if (sp.in_sync.count(from)) {
+    // It does not serve, yet every batch waits for it here: it lost the
+    // notice, or its copy since. Either way it leaves the set (writes then
+    // confirm this leader, as when a replica fails) and catches up anew.
+    spdlog::info("cluster: replica {} of '{}' reports its copy behind: it leaves the in-sync set", from,
+                 display_name(ns));
+    sp.in_sync.erase(from);
+    sp.join_version = std::max(sp.join_version, sp.publish_version + 1);
+  }
+  self->state.local->metrics().read_repairs_total.fetch_add(1, std::memory_order_relaxed);
+  start_catch_up(self, ns, from);
 }
 
 void replication_tick(cluster_pointer self) {

@@ -69,10 +69,11 @@ struct ns_state {
   std::deque<std::function<void(bool)>> waiting; ///< requests held until ready
   std::int64_t next_election_ms = 0;
   // As replica:
-  std::string primary;        ///< who last sent records at our epoch
-  bool local_in_sync = false; ///< the primary declared this copy in sync
-  bool holds_copy = false;    ///< this node has a copy (logged or recovered)
-  bool hinted = false;        ///< a peer said placement makes this node the leader
+  std::string primary;               ///< who last sent records at our epoch
+  bool local_in_sync = false;        ///< the primary declared this copy in sync
+  bool holds_copy = false;           ///< this node has a copy (logged or recovered)
+  bool hinted = false;               ///< a peer said placement makes this node the leader
+  std::int64_t repair_asked_ms = -1; ///< when a read last asked the leader to catch this copy up
   /// The newest copy set a leader published here (itself and its in-sync
   /// replicas, at its epoch): every acknowledged write is on each of them,
   /// so an election must hear at least one (docs/cluster.md, "Elections").
@@ -197,6 +198,11 @@ caf::result<bool> ship(cluster_pointer self, log_batch& batch);
 void sync_replica(cluster_pointer self, const namespace_key& ns, const std::string& target,
                   std::uint64_t epoch, std::function<void(result<ns_position>)> done);
 void start_catch_up(cluster_pointer self, const namespace_key& ns, const std::string& target);
+/// Read repair, follower side: a read found this copy behind; ask its
+/// leader (at most once a second per namespace) to catch it up now.
+void ask_for_repair(cluster_pointer self, const namespace_key& ns);
+/// Read repair, leader side: `from` says its copy does not serve.
+void repair_replica(cluster_pointer self, const namespace_key& ns, const std::string& from);
 /// Tells former replicas to drop their copies once every current one is in sync.
 void retire_former_replicas(cluster_pointer self, const namespace_key& ns);
 /// Publishes this leader's copy set to every live node and asks whether its

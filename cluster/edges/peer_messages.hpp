@@ -50,6 +50,7 @@ enum class call_op : std::uint8_t {
   confirm = 14,    ///< ns, epoch, seq = version, text = copy set -> pos: is `epoch` still the newest
                    ///< one the receiver knows? (the receiver keeps the newest (epoch, version) set)
   retire = 15,     ///< ns, epoch: placement no longer names the receiver; drop its copy -> pos
+  repair = 16,     ///< ns: a read found the sender's copy behind; its leader catches it up now; no reply
 };
 
 struct call_msg {

@@ -22,7 +22,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Set, Tuple
 
-from ferro_node import REPO, FerroNode, free_port
+from ferro_node import REPO, FerroNode, free_port, request
 
 # The cluster settings the spec fixes for these tests (docs/api.md, Configuration).
 REPLICATION_FACTOR = 2
@@ -218,6 +218,18 @@ class ClusterNode(FerroNode):
     def call(self, method: str, path: str, body: Any = None, raw: Optional[bytes] = None,
              timeout: float = 5.0) -> Tuple[int, Any]:
         return self.cluster.pool.call(self.port, method, path, body=body, raw=raw, timeout=timeout)
+
+    def metrics(self, timeout: float = 5.0) -> Dict[str, float]:
+        """The node's /metrics samples, by name with labels as written (`name{a="b"}`)."""
+        status, _, payload = request(self.port, "GET", "/metrics", timeout=timeout)
+        if status != 200:
+            raise ValueError(f"{self.node_id}: GET /metrics -> {status}")
+        out: Dict[str, float] = {}
+        for line in payload.decode().splitlines():
+            if line and not line.startswith("#"):
+                name, value = line.rsplit(" ", 1)
+                out[name] = float(value)
+        return out
 
     def status(self, timeout: float = 2.0) -> Dict[str, Any]:
         status, body = self.call("GET", "/cluster/status", timeout=timeout)

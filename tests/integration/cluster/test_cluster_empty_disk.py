@@ -41,3 +41,13 @@ def test_a_node_restarted_with_an_empty_disk_is_refilled(cluster):
           f"routed misses through n2={len(routed.missing)} (late {routed.late}); "
           f"entries with > 2 copies={sum(1 for h in held.values() if len(h) > 2)}")
     assert not routed.missing, f"n2 does not answer for {list(routed.missing.items())[:5]}"
+    # The refill went by images (n2 had no copy to compare), and the
+    # metrics say so: finished image catch-ups with at least n2's records.
+    images = sum(c[i].metrics().get('ferrocache_catchups_total{path="image"}', 0) for i in ("n1", "n3"))
+    image_records = sum(c[i].metrics().get('ferrocache_catchup_records_total{path="image"}', 0)
+                        for i in ("n1", "n3"))
+    shipped = sum(c[i].metrics().get("ferrocache_replication_writes_total", 0) for i in IDS)
+    print(f"image catch-ups={images:.0f} records={image_records:.0f}; records shipped live={shipped:.0f}")
+    assert images >= 1
+    assert image_records >= n2_after
+    assert shipped > 0  # (writes that found no replica in sync yet reach them by catch-up instead)
