@@ -14,23 +14,41 @@ same requests go in through three doors:
              the leader (one more hop); a query is answered locally;
   outsider   the node holding no copy: writes and queries are forwarded.
 
-Measured per door: fill throughput at concurrency 16, insert latency at
-concurrency 1, query-hit latency at concurrency 1 (medians of --rounds rounds,
-each on a fresh namespace for inserts). All processes share this machine's
-cores, so absolute numbers are low; the ratios to the single node of the same
-run are what the report shows. Output: one JSON object (stdout or --out).
+Measured per door: fill throughput at concurrency 50 (leader door; the
+issue's shape), insert latency at concurrency 1, query-hit latency at
+concurrency 1 (medians of --rounds rounds). Then, on the same cluster:
+
+  catch-up   kill -9 the replica of a filled namespace: the third node is
+             refilled by an image (no copy to compare); fill as much again
+             and restart the old replica on its data: it catches up by the
+             log. Rates from the leader's catch-up metrics (records and
+             bytes over the catch-up's own duration).
+  failover   a writer inserts at concurrency 1 into one namespace through
+             a node that does not lead it; kill -9 (then, on a fresh
+             namespace, SIGSTOP) its leader: time to the first acknowledged
+             write after the signal.
+
+The cluster runs with default cluster settings (heartbeat 500 ms, phi
+threshold 8, replication timeout 2 s). All processes share this machine's
+cores, so absolute numbers are low; the ratios to the single node of the
+same run are what the report shows. Output: one JSON object (stdout or
+--out).
 """
 from __future__ import annotations
 
 import argparse
+import http.client
 import json
 import os
+import random
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -52,21 +70,44 @@ class Node:
     def __init__(self, binary: str, root: Path, name: str, env: Dict[str, str]):
         self.port = free_port()
         self.data = root / name
-        self.log = open(root / f"{name}.log", "wb")
-        e = dict(os.environ)
-        e.update({"FERROCACHE_PORT": str(self.port), "FERROCACHE_DATA_DIR": str(self.data),
-                  "FERROCACHE_NODE_ID": name, "FERROCACHE_BIND_ADDRESS": "127.0.0.1",
-                  "FERROCACHE_LOG_LEVEL": "warn"})
-        e.update(env)
-        self.proc = subprocess.Popen([binary], env=e, stdout=self.log, stderr=subprocess.STDOUT)
+        self.binary = binary
+        self.logfile = root / f"{name}.log"
+        self.env = dict(os.environ)
+        self.env.update({"FERROCACHE_PORT": str(self.port), "FERROCACHE_DATA_DIR": str(self.data),
+                         "FERROCACHE_NODE_ID": name, "FERROCACHE_BIND_ADDRESS": "127.0.0.1",
+                         "FERROCACHE_LOG_LEVEL": "warn"})
+        self.env.update(env)
+        self.start()
+
+    def start(self) -> None:
+        self.log = open(self.logfile, "ab")
+        self.proc = subprocess.Popen([self.binary], env=self.env, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+        self.log.close()
 
     def stop(self) -> None:
+        if self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGCONT)
         self.proc.terminate()
         try:
             self.proc.wait(30)
         except subprocess.TimeoutExpired:
             self.proc.kill()
         self.log.close()
+
+    def metrics(self) -> Dict[str, float]:
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=5) as r:
+            text = r.read().decode()
+        out = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, value = line.rsplit(" ", 1)
+                out[name] = float(value)
+        return out
 
 
 def poll(what: str, check, timeout: float = 30.0) -> None:
@@ -104,14 +145,110 @@ def measure(lg: Loadgen, port: int, model: str, rounds: int, count: int) -> dict
     fills, inserts, queries = [], [], []
     for r in range(rounds):
         m = f"{model}-r{r}"
-        f = lg.run("fill", port, m, concurrency=16, count=count)
+        f = lg.run("fill", port, m, concurrency=50, count=count)
         fills.append(f["throughput_rps"])
         one = lg.run("fill", port, m, concurrency=1, count=min(300, count))  # upserts, as in the cluster
         inserts.append(one["p50_us"])
         q = lg.run("query-hit", port, m, concurrency=1, requests=1000, warmup=100, entries=count)
         queries.append(q["p50_us"])
-    return {"fill_c16_rps": statistics.median(fills), "insert_c1_p50_us": statistics.median(inserts),
+    return {"fill_c50_rps": statistics.median(fills), "insert_c1_p50_us": statistics.median(inserts),
             "query_hit_c1_p50_us": statistics.median(queries)}
+
+
+def catchup_delta(before: Dict[str, float], after: Dict[str, float], path: str) -> dict:
+    def d(name: str) -> float:
+        key = f'{name}{{path="{path}"}}'
+        return after.get(key, 0) - before.get(key, 0)
+    out = {"catchups": d("ferrocache_catchups_total"), "records": d("ferrocache_catchup_records_total"),
+           "seconds": round(d("ferrocache_catchup_seconds_total"), 3)}
+    if out["seconds"] > 0:
+        out["records_per_s"] = round(out["records"] / out["seconds"])
+    if path == "image":
+        out["bytes"] = after.get("ferrocache_catchup_image_bytes_total", 0) - \
+            before.get("ferrocache_catchup_image_bytes_total", 0)
+        if out["seconds"] > 0:
+            out["mb_per_s"] = round(out["bytes"] / out["seconds"] / 1e6, 2)
+    return out
+
+
+def ns_status(node: Node, model: str) -> dict:
+    return get_json(node.port, "/cluster/status").get("namespaces", {}).get(model) or {}
+
+
+def measure_catchup(lg: Loadgen, nodes: Dict[str, Node], entries: int) -> dict:
+    """Image catch-up of a new replica, then log catch-up of a returning one (see the module doc)."""
+    model = "bench-catchup"
+    lg.run("fill", nodes["n1"].port, model, concurrency=1, count=1)
+    poll("catch-up namespace replicated", lambda: doors(nodes, model) is not None, 30)
+    d = doors(nodes, model)
+    leader, replica, third = nodes[d["leader"]], nodes[d["replica"]], nodes[d["outsider"]]
+    lg.run("fill", leader.port, model, concurrency=16, offset=0, count=entries)
+    before = leader.metrics()
+    replica.kill()
+    poll("image catch-up of the third node",
+         lambda: d["outsider"] in ns_status(leader, model).get("in_sync", []) and
+         catchup_delta(before, leader.metrics(), "image")["catchups"] >= 1, 120)
+    image = catchup_delta(before, leader.metrics(), "image")
+    lg.run("fill", leader.port, model, concurrency=16, offset=entries, count=entries, entries=2 * entries)
+    before = leader.metrics()
+    replica.start()
+    poll("log catch-up of the returning replica",
+         lambda: d["replica"] in ns_status(leader, model).get("in_sync", []), 120)
+    log = catchup_delta(before, leader.metrics(), "log")
+    image_again = catchup_delta(before, leader.metrics(), "image")
+    return {"image": image, "log": log, "image_during_log_phase": image_again["catchups"],
+            "entries_per_phase": entries}
+
+
+def writer(port: int, model: str, dim: int, stop: threading.Event, acks: List[float]) -> None:
+    """Inserts at concurrency 1 until `stop`, appending each acknowledgement's time."""
+    rng = random.Random(7)
+    conn = None
+    i = 0
+    while not stop.is_set():
+        vec = [rng.gauss(0, 1) for _ in range(dim)]
+        body = json.dumps({"model_id": model, "embedding": vec, "response": f"r{i}", "query_text": "",
+                           "uuid": f"{model}-{i}"}).encode()
+        try:
+            if conn is None:
+                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+            conn.request("POST", "/insert", body=body, headers={"Content-Type": "application/json"})
+            r = conn.getresponse()
+            r.read()
+            if r.status == 200:
+                acks.append(time.monotonic())
+                i += 1
+        except (OSError, http.client.HTTPException):
+            conn = None
+
+
+def measure_failover(lg: Loadgen, nodes: Dict[str, Node], model: str, dim: int, how: str) -> float:
+    """Seconds from kill -9 (or SIGSTOP) of `model`'s leader to the first write acknowledged after it."""
+    lg.run("fill", nodes["n1"].port, model, concurrency=1, count=1)
+    poll(f"{model} replicated", lambda: doors(nodes, model) is not None, 30)
+    d = doors(nodes, model)
+    leader = nodes[d["leader"]]
+    door = nodes[d["replica"]]
+    stop, acks = threading.Event(), []
+    t = threading.Thread(target=writer, args=(door.port, model, dim, stop, acks), daemon=True)
+    t.start()
+    try:
+        poll("writer running", lambda: len(acks) >= 20, 30)
+        t0 = time.monotonic()
+        if how == "kill":
+            leader.kill()
+        else:
+            leader.proc.send_signal(signal.SIGSTOP)
+        poll(f"a write acknowledged after {how}", lambda: any(a > t0 for a in acks), 60)
+        first = min(a for a in acks if a > t0)
+    finally:
+        stop.set()
+        t.join(30)
+    if how == "kill":
+        leader.start()
+    else:
+        leader.proc.send_signal(signal.SIGCONT)
+    return round(first - t0, 3)
 
 
 def doors(nodes: Dict[str, Node], model: str):
@@ -153,8 +290,7 @@ def main() -> int:
             nodes[name] = Node(binary, root, name, {
                 "FERROCACHE_CLUSTER__ENABLED": "true", "FERROCACHE_CLUSTER__PORT": str(pp),
                 "FERROCACHE_CLUSTER__ADVERTISE_HOST": "127.0.0.1", "FERROCACHE_CLUSTER__SEED_NODES": seeds,
-                "FERROCACHE_CLUSTER__REPLICATION_FACTOR": "2",
-                "FERROCACHE_CLUSTER__HEARTBEAT_INTERVAL_MS": "200"})
+                "FERROCACHE_CLUSTER__REPLICATION_FACTOR": "2"})
 
         def formed() -> bool:
             for n in nodes.values():
@@ -176,27 +312,36 @@ def main() -> int:
                 name = d[door]
                 port = nodes[name].port
                 m = f"{model}-{door}"
-                f = lg.run("fill", port, model, concurrency=16, offset=0, count=a.entries) if door == "leader" \
+                f = lg.run("fill", port, model, concurrency=50, offset=0, count=a.entries) if door == "leader" \
                     else None
                 ins = lg.run("fill", port, model, concurrency=1, offset=0, count=min(300, a.entries))
                 q = lg.run("query-hit", port, model, concurrency=1, requests=1000, warmup=100)
-                per_door[door].append({"fill_c16_rps": f["throughput_rps"] if f else None,
+                per_door[door].append({"fill_c50_rps": f["throughput_rps"] if f else None,
                                        "insert_c1_p50_us": ins["p50_us"], "query_hit_c1_p50_us": q["p50_us"],
                                        "node": name, "namespace_label": m})
         cluster: Dict[str, dict] = {}
         for door, rows in per_door.items():
             cluster[door] = {k: statistics.median([r[k] for r in rows if r[k] is not None])
                              for k in ("insert_c1_p50_us", "query_hit_c1_p50_us")}
-            fills = [r["fill_c16_rps"] for r in rows if r["fill_c16_rps"] is not None]
+            fills = [r["fill_c50_rps"] for r in rows if r["fill_c50_rps"] is not None]
             if fills:
-                cluster[door]["fill_c16_rps"] = statistics.median(fills)
+                cluster[door]["fill_c50_rps"] = statistics.median(fills)
         result["cluster"] = cluster
         s = result["single"]
         result["ratios"] = {door: {"insert_c1_p50": round(c["insert_c1_p50_us"] / s["insert_c1_p50_us"], 2),
                                    "query_hit_c1_p50": round(c["query_hit_c1_p50_us"] / s["query_hit_c1_p50_us"], 2)}
                             for door, c in cluster.items()}
-        result["ratios"]["leader"]["fill_c16_throughput"] = round(
-            cluster["leader"]["fill_c16_rps"] / s["fill_c16_rps"], 2)
+        result["ratios"]["leader"]["fill_c50_throughput"] = round(
+            cluster["leader"]["fill_c50_rps"] / s["fill_c50_rps"], 2)
+        result["catchup"] = measure_catchup(lg, nodes, a.entries)
+        poll("cluster formed again", formed, 60)
+        result["failover_s"] = {"kill": [], "sigstop": []}
+        for r in range(a.rounds):
+            for how in ("kill", "sigstop"):
+                result["failover_s"][how].append(
+                    measure_failover(lg, nodes, f"bench-failover-{how}-r{r}", a.dim, how))
+                poll("cluster formed again", formed, 60)
+        result["failover_median_s"] = {k: statistics.median(v) for k, v in result["failover_s"].items()}
     finally:
         for n in nodes.values():
             n.stop()

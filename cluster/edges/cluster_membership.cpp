@@ -102,14 +102,23 @@ void update_view(cluster_pointer self) {
   auto& st = self->state;
   auto now = now_ms(self);
   std::set<std::string> alive;
+  std::vector<std::string> convicted;
   for (auto& [id, m] : st.members) {
     auto status = judge(self, m, now);
     if (status != m.status)
       spdlog::info("cluster: peer {} is {} (was {})", id, to_string(status), to_string(m.status));
+    if (status == member_status::dead && m.status != member_status::dead)
+      convicted.push_back(id);
     m.status = status;
     if (status != member_status::dead)
       alive.insert(id);
   }
+  // A convicted peer (paused, cut off) answers nothing in time: its calls
+  // fail now, as when its connection breaks, rather than at their deadline
+  // (a write forwarded to a paused leader held its client for the whole
+  // request timeout, 10 s by default, before the client could retry).
+  for (const auto& id : convicted)
+    fail_calls_to(self, id, "node " + id + " is convicted by the failure detector");
   if (!st.settled && (now - st.started_ms >= defaults::cluster::startup_settle_ms ||
                       (alive.size() >= st.seed_addresses.size() && !st.seed_addresses.empty()))) {
     st.settled = true;

@@ -55,8 +55,12 @@ result<std::unique_ptr<cluster_node>> cluster_node::create(cluster_settings sett
   out->board_ = std::make_shared<cluster_board>();
   out->target_ = std::make_shared<target_holder>();
   out->reads_ = std::make_shared<peer_reads>(sys, out->board_);
+  // A read is short: a peer that does not answer one within 2 s is paused
+  // or cut off, and the actor's route (which moves on once it is
+  // convicted) is the better bet.
   out->forwarder_ =
-      std::make_shared<read_forwarder>(sys, out->board_, settings.node_id, settings.request_timeout);
+      std::make_shared<read_forwarder>(sys, out->board_, settings.node_id,
+                                       std::min(settings.request_timeout, std::chrono::milliseconds{2000}));
   auto opts = settings.transport;
   opts.node_id = settings.node_id;
   opts.advertise = settings.advertise;
