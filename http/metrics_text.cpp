@@ -235,6 +235,30 @@ std::string render_metrics(const node_metrics& m, const health_reply& health, co
     e.header("ferrocache_replication_timeouts_total", "counter",
              "Replicas that left an in-sync set because a write timed out.");
     e.sample("ferrocache_replication_timeouts_total", {}, cluster.replication_timeouts_total);
+    const auto& t = cluster.transport;
+    e.header("ferrocache_transport_frames_total", "counter", "Peer frames received (in) and sent (out).");
+    e.sample("ferrocache_transport_frames_total", "direction=\"in\"", t.frames_in);
+    e.sample("ferrocache_transport_frames_total", "direction=\"out\"", t.frames_out);
+    e.header("ferrocache_transport_connections_accepted_total", "counter",
+             "Connections accepted on the cluster port (peers, and anything else that connects).");
+    e.sample("ferrocache_transport_connections_accepted_total", {}, t.connections_accepted);
+    e.header("ferrocache_transport_refusals_total", "counter",
+             "What the cluster port refused: handshakes (bad, wrong version, duplicate node id, late), "
+             "frames above the size limit (before allocating), protocol errors (garbage, truncation, TLS), "
+             "frames a full peer queue did not take.");
+    e.sample("ferrocache_transport_refusals_total", "kind=\"handshake\"", t.handshakes_refused);
+    e.sample("ferrocache_transport_refusals_total", "kind=\"oversized\"", t.oversized_frames);
+    e.sample("ferrocache_transport_refusals_total", "kind=\"protocol\"", t.protocol_errors);
+    e.sample("ferrocache_transport_refusals_total", "kind=\"queue_full\"", t.queue_drops);
+    e.header("ferrocache_transport_dials_failed_total", "counter",
+             "Outgoing peer connections that never came up.");
+    e.sample("ferrocache_transport_dials_failed_total", {}, t.dials_failed);
+    e.header("ferrocache_transport_queued_bytes", "gauge", "Bytes queued for peers or in flight.");
+    e.sample("ferrocache_transport_queued_bytes", {}, t.queued_bytes);
+    e.header("ferrocache_transport_peer_connections", "gauge",
+             "Established peer connections: out (dialled by this node) and in (accepted, past the hello).");
+    e.sample("ferrocache_transport_peer_connections", "direction=\"out\"", t.peers_up);
+    e.sample("ferrocache_transport_peer_connections", "direction=\"in\"", t.peers_in);
     e.header("ferrocache_failovers_total", "counter",
              "Namespaces this node took the lead of (elections won).");
     e.sample("ferrocache_failovers_total", {}, cluster.failovers_total);

@@ -172,6 +172,21 @@ struct namespace_cluster_state {
   std::vector<std::string> in_sync{};  ///< as primary: those every write waits for
 };
 
+/// The peer transport's counters (clustered mode; cluster/transport).
+struct transport_counts {
+  std::uint64_t frames_in = 0;
+  std::uint64_t frames_out = 0;
+  std::uint64_t connections_accepted = 0;
+  std::uint64_t handshakes_refused = 0;
+  std::uint64_t dials_failed = 0;
+  std::uint64_t oversized_frames = 0;
+  std::uint64_t protocol_errors = 0;
+  std::uint64_t queue_drops = 0;
+  std::uint64_t queued_bytes = 0;
+  std::uint64_t peers_up = 0;
+  std::uint64_t peers_in = 0;
+};
+
 struct cluster_status_reply {
   std::string mode; ///< "single" | "clustered"
   std::string self_node_id;
@@ -188,6 +203,7 @@ struct cluster_status_reply {
   std::uint64_t failovers_total = 0;             ///< times this node took over a namespace
   double replication_lag_seconds = 0;            ///< age of the oldest batch waiting for replica acks
   std::map<std::string, namespace_cluster_state> namespaces{}; ///< by display name
+  transport_counts transport{};
 };
 
 } // namespace ferro

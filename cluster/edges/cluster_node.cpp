@@ -247,6 +247,13 @@ health_reply cluster_node::health() {
 cluster_status_reply cluster_node::cluster_status() {
   auto out = board_->status();
   out.read_repair_enabled = local_->settings().read_repair_enabled;
+  if (transport_) {
+    auto t = transport_->stats();
+    out.transport = {t.frames_in,          t.frames_out,   t.connections_accepted,
+                     t.handshakes_refused, t.dials_failed, t.oversized_frames,
+                     t.protocol_errors,    t.queue_drops,  t.queued_bytes,
+                     t.peers_up,           t.peers_in};
+  }
   if (out.mode.empty()) { // the actor has not published yet
     out.mode = "clustered";
     out.self_node_id = local_->settings().node_id;
