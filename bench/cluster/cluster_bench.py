@@ -200,8 +200,8 @@ def measure_catchup(lg: Loadgen, nodes: Dict[str, Node], entries: int) -> dict:
             "entries_per_phase": entries}
 
 
-def writer(port: int, model: str, dim: int, stop: threading.Event, acks: List[float]) -> None:
-    """Inserts at concurrency 1 until `stop`, appending each acknowledgement's time."""
+def writer(port: int, model: str, dim: int, stop: threading.Event, acks: List[tuple]) -> None:
+    """Inserts at concurrency 1 until `stop`, appending (sent, acknowledged) times of each success."""
     rng = random.Random(7)
     conn = None
     i = 0
@@ -212,18 +212,20 @@ def writer(port: int, model: str, dim: int, stop: threading.Event, acks: List[fl
         try:
             if conn is None:
                 conn = http.client.HTTPConnection("127.0.0.1", port, timeout=15)
+            sent = time.monotonic()
             conn.request("POST", "/insert", body=body, headers={"Content-Type": "application/json"})
             r = conn.getresponse()
             r.read()
             if r.status == 200:
-                acks.append(time.monotonic())
+                acks.append((sent, time.monotonic()))
                 i += 1
         except (OSError, http.client.HTTPException):
             conn = None
 
 
 def measure_failover(lg: Loadgen, nodes: Dict[str, Node], model: str, dim: int, how: str) -> float:
-    """Seconds from kill -9 (or SIGSTOP) of `model`'s leader to the first write acknowledged after it."""
+    """Seconds from kill -9 (or SIGSTOP) of `model`'s leader to the first acknowledgement of a write
+    sent after it (a write in flight at the signal may have been answered before it took effect)."""
     lg.run("fill", nodes["n1"].port, model, concurrency=1, count=1)
     poll(f"{model} replicated", lambda: doors(nodes, model) is not None, 30)
     d = doors(nodes, model)
@@ -239,8 +241,8 @@ def measure_failover(lg: Loadgen, nodes: Dict[str, Node], model: str, dim: int, 
             leader.kill()
         else:
             leader.proc.send_signal(signal.SIGSTOP)
-        poll(f"a write acknowledged after {how}", lambda: any(a > t0 for a in acks), 60)
-        first = min(a for a in acks if a > t0)
+        poll(f"a write acknowledged after {how}", lambda: any(sent > t0 for sent, _ in acks), 60)
+        first = min(acked for sent, acked in acks if sent > t0)
     finally:
         stop.set()
         t.join(30)

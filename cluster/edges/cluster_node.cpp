@@ -177,7 +177,7 @@ void cluster_node::query(query_request req, callback<query_reply> done) {
   }
   // A copy here that does not serve is behind: its leader catches it up
   // now rather than at its next round (read repair).
-  if (board_->behind(req.ns))
+  if (local_->settings().read_repair_enabled && board_->behind(req.ns))
     caf::anon_send(actor_, repair_atom::value, req.ns);
   call_msg c;
   c.op = call_op::query;

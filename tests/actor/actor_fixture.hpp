@@ -4,6 +4,8 @@
 // threads, a real LMDB store in a temporary folder, and a wall clock the test
 // moves by hand.
 
+#include <catch2/catch.hpp>
+
 #include <caf/actor_system.hpp>
 #include <caf/actor_system_config.hpp>
 #include <caf/scheduler/test_coordinator.hpp>
@@ -18,6 +20,7 @@
 #include "actors/errors.hpp"
 #include "actors/namespace_actor.hpp"
 #include "actors/namespace_directory.hpp"
+#include "actors/recovery.hpp"
 #include "actors/snapshot_writer.hpp"
 #include "actors/storage_actor.hpp"
 #include "storage/io_faults.hpp"
@@ -122,6 +125,21 @@ struct actor_fixture {
     storage = nullptr;
     store.reset();
     sys.reset();
+  }
+
+  /// Stops every actor, then recovers the namespaces from the data folder
+  /// the way a restarted node does.
+  std::vector<namespace_start> recover_after_stop() {
+    auto folder = dir;
+    stop_actors();
+    storage_options opts;
+    opts.data_dir = folder;
+    auto reopened = wal_store::open(opts);
+    REQUIRE(reopened.ok());
+    node_metrics m;
+    auto recovered = recover_namespaces(**reopened, hnsw_params{}, m, 2);
+    REQUIRE(recovered.ok());
+    return std::move(recovered.value());
   }
 
   void start_storage(std::size_t batch_size) {

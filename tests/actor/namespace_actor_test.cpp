@@ -236,17 +236,9 @@ TEST_CASE("recovery restores exactly the acknowledged state, snapshot and tail")
     f.settle();
     REQUIRE(next_reply<bool>(self).value());
   }
-  auto dir = f.dir;
-  f.stop_actors();
-  storage_options opts;
-  opts.data_dir = dir;
-  auto store = wal_store::open(opts);
-  REQUIRE(store.ok());
-  node_metrics m;
-  auto recovered = recover_namespaces(**store, hnsw_params{}, m, 2);
-  REQUIRE(recovered.ok());
-  REQUIRE(recovered->size() == 1);
-  auto& ns = recovered->front();
+  auto recovered = f.recover_after_stop();
+  REQUIRE(recovered.size() == 1);
+  auto& ns = recovered.front();
   CHECK(ns.key == namespace_key{"m", "t", ""});
   CHECK_FALSE(ns.index->contains("a"));
   CHECK(ns.index->contains("b"));
@@ -335,17 +327,9 @@ TEST_CASE("automatic snapshots wait for the log tail to reach a fraction of the 
       CHECK(compactions_after == std::vector<std::uint64_t>{1, 2, 2, 3});
     CHECK(f.metrics.snapshot_bytes_total > 0);
     // Whatever the policy, the entries survive a restart: snapshot + tail.
-    auto dir = f.dir;
-    f.stop_actors();
-    storage_options opts;
-    opts.data_dir = dir;
-    auto store = wal_store::open(opts);
-    REQUIRE(store.ok());
-    node_metrics m;
-    auto recovered = recover_namespaces(**store, hnsw_params{}, m, 2);
-    REQUIRE(recovered.ok());
-    REQUIRE(recovered->size() == 1);
-    CHECK(recovered->front().index->size() == 40);
+    auto recovered = f.recover_after_stop();
+    REQUIRE(recovered.size() == 1);
+    CHECK(recovered.front().index->size() == 40);
   }
 }
 
