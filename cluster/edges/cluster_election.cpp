@@ -113,8 +113,7 @@ void become_primary(cluster_pointer self, const namespace_key& ns, std::uint64_t
                 return;
               }
               sp.published = true;
-              if (sp.replicas.empty())
-                make_ready(self, ns);
+              ready_if_in_sync(self, ns);
             });
             publish_board(self);
           },
@@ -443,6 +442,12 @@ void evaluate_placement(cluster_pointer self) {
     }
   }
   publish_board(self);
+}
+
+void ready_if_in_sync(cluster_pointer self, const namespace_key& ns) {
+  auto& sp = space(self, ns);
+  if (sp.mode == ns_mode::primary && !sp.ready && sp.published && sp.in_sync.size() >= sp.replicas.size())
+    make_ready(self, ns);
 }
 
 void election_tick(cluster_pointer self) {

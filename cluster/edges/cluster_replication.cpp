@@ -284,6 +284,7 @@ void start_catch_up(cluster_pointer self, const namespace_key& ns, const std::st
     notice.seq = 1;
     send_call(self, target, std::move(notice), std::chrono::seconds(1), [](const reply_msg&) {});
     retire_former_replicas(self, ns);
+    ready_if_in_sync(self, ns);
     publish_board(self);
   });
 }

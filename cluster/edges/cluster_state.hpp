@@ -198,6 +198,11 @@ caf::result<bool> ship(cluster_pointer self, log_batch& batch);
 void sync_replica(cluster_pointer self, const namespace_key& ns, const std::string& target,
                   std::uint64_t epoch, std::function<void(result<ns_position>)> done);
 void start_catch_up(cluster_pointer self, const namespace_key& ns, const std::string& target);
+/// A new leader serves once a majority knows its copy set and every
+/// replica placement names is in sync (or, on the election tick, once
+/// cluster.replication_timeout_ms passed): called when either happens, so
+/// that a new namespace's first write does not wait for the next tick.
+void ready_if_in_sync(cluster_pointer self, const namespace_key& ns);
 /// Read repair, follower side: a read found this copy behind; ask its
 /// leader (at most once a second per namespace) to catch it up now.
 void ask_for_repair(cluster_pointer self, const namespace_key& ns);
