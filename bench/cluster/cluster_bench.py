@@ -28,6 +28,11 @@ concurrency 1 (medians of --rounds rounds). Then, on the same cluster:
              namespace, SIGSTOP) its leader: time to the first acknowledged
              write after the signal.
 
+  many       --namespaces small namespaces are created one by one (each
+             first write is an election), then the node leading most of
+             them is killed -9 and one writer per namespace it led retries
+             until acknowledged: how long until each is writable again.
+
 The cluster runs with default cluster settings (heartbeat 500 ms, phi
 threshold 8, replication timeout 2 s). All processes share this machine's
 cores, so absolute numbers are low; the ratios to the single node of the
@@ -253,6 +258,63 @@ def measure_failover(lg: Loadgen, nodes: Dict[str, Node], model: str, dim: int, 
     return round(first - t0, 3)
 
 
+def insert_small(port: int, model: str, rng: random.Random) -> int:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        body = json.dumps({"model_id": model, "embedding": [rng.random() for _ in range(16)], "response": "r",
+                           "query_text": ""})
+        conn.request("POST", "/insert", body=body, headers={"Content-Type": "application/json"})
+        r = conn.getresponse()
+        r.read()
+        return r.status
+    finally:
+        conn.close()
+
+
+def measure_many(nodes: Dict[str, Node], count: int) -> dict:
+    """Creation of `count` namespaces at concurrency 1, then failover of those the killed node led."""
+    rng = random.Random(11)
+    names = [f"bench-many-{i}" for i in range(count)]
+    t = time.monotonic()
+    for m in names:
+        status = insert_small(nodes["n1"].port, m, rng)
+        if status != 200:
+            raise RuntimeError(f"creating {m}: HTTP {status}")
+    created_s = time.monotonic() - t
+    led = {n: [k for k, v in get_json(node.port, "/cluster/status")["namespaces"].items()
+               if k.startswith("bench-many-") and v["role"] == "primary"] for n, node in nodes.items()}
+    victim = max(led, key=lambda n: len(led[n]))
+    doors_left = [n for n in nodes if n != victim]
+    writable: Dict[str, float] = {}
+    lock = threading.Lock()
+    t0 = time.monotonic()
+    nodes[victim].kill()
+
+    def retry(m: str, port: int) -> None:
+        r = random.Random(m)
+        while time.monotonic() - t0 < 60:
+            try:
+                if insert_small(port, m, r) == 200:
+                    with lock:
+                        writable[m] = time.monotonic() - t0
+                    return
+            except (OSError, http.client.HTTPException):
+                pass
+
+    threads = [threading.Thread(target=retry, args=(m, nodes[doors_left[i % 2]].port))
+               for i, m in enumerate(led[victim])]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    nodes[victim].start()
+    v = sorted(writable.values())
+    return {"namespaces": count, "created_c1_s": round(created_s, 2),
+            "create_ms_each": round(created_s * 1000 / count, 1), "led_by_killed_node": len(led[victim]),
+            "writable_again": len(v), "first_s": round(v[0], 3) if v else None,
+            "median_s": round(statistics.median(v), 3) if v else None, "last_s": round(v[-1], 3) if v else None}
+
+
 def doors(nodes: Dict[str, Node], model: str):
     """Which node leads `model`'s namespace, which holds its replica, which neither (None: not yet)."""
     for name, n in nodes.items():
@@ -270,6 +332,7 @@ def main() -> int:
     ap.add_argument("--entries", type=int, default=3000)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--dim", type=int, default=384)
+    ap.add_argument("--namespaces", type=int, default=300)
     ap.add_argument("--out")
     a = ap.parse_args()
     build = Path(a.build).resolve()
@@ -344,6 +407,7 @@ def main() -> int:
                     measure_failover(lg, nodes, f"bench-failover-{how}-r{r}", a.dim, how))
                 poll("cluster formed again", formed, 60)
         result["failover_median_s"] = {k: statistics.median(v) for k, v in result["failover_s"].items()}
+        result["many_namespaces"] = measure_many(nodes, a.namespaces)
     finally:
         for n in nodes.values():
             n.stop()
