@@ -319,11 +319,23 @@ http_response cluster_status_response(const cluster_status_reply& r) {
       .key("peer_health")
       .begin_object();
   for (const auto& [id, p] : r.peers)
-    w.key(id).begin_object().key("status").string(p.status).key("phi").number(p.phi).end_object();
+    w.key(id)
+        .begin_object()
+        .key("status")
+        .string(p.status)
+        .key("phi")
+        .number(p.phi)
+        .key("generation")
+        .string(p.generation)
+        .key("address")
+        .string(p.address)
+        .end_object();
   w.end_object().key("dead_nodes").begin_array();
   for (const auto& n : r.dead_nodes)
     w.string(n);
   w.end_array()
+      .key("read_lease")
+      .boolean(r.mode != "clustered" || r.read_lease)
       .key("placement_epoch")
       .number(r.placement_epoch)
       .key("under_replicated_namespaces")

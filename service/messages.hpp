@@ -161,6 +161,8 @@ struct health_reply {
 struct peer_health {
   std::string status; ///< "alive" | "suspected" | "dead"
   double phi = 0.0;
+  std::string generation{}; ///< the peer process's incarnation (hex): changes at every restart
+  std::string address{};    ///< where this node reaches it
 };
 /// This node's part in one namespace (clustered mode).
 struct namespace_cluster_state {
@@ -196,7 +198,8 @@ struct cluster_status_reply {
   std::map<std::string, peer_health> peers;
   std::vector<std::string> dead_nodes;
   // Clustered mode only (docs/cluster.md).
-  std::uint64_t placement_epoch = 0;             ///< bumped whenever this node's view of live members changes
+  std::uint64_t placement_epoch = 0; ///< bumped whenever this node's view of live members changes
+  bool read_lease = false;           ///< a majority heard this node lately: its copies may serve reads
   std::uint64_t under_replicated_namespaces = 0; ///< led here with fewer in-sync replicas than wanted
   std::uint64_t primary_namespaces = 0;          ///< namespaces this node leads
   std::uint64_t replication_timeouts_total = 0;  ///< replicas dropped from an in-sync set

@@ -360,7 +360,8 @@ def main() -> int:
         def formed() -> bool:
             for n in nodes.values():
                 s = get_json(n.port, "/cluster/status")
-                if len([p for p in s["peer_health"].values() if p["status"] == "alive"]) != 2:
+                if len([p for p in s["peer_health"].values() if p["status"] == "alive"]) != 2 or \
+                        not s.get("read_lease"):
                     return False
             return True
         poll("cluster formed", formed)

@@ -486,6 +486,8 @@ void ask_next(cluster_pointer self, std::shared_ptr<routed_call> rc, std::vector
                 return;
               }
               auto code = r.err().code;
+              spdlog::debug("cluster: query of '{}' refused by {}: {}", display_name(rc->call.qry.ns),
+                            candidates[at], r.message);
               if (code == errc::not_owner || code == errc::unavailable || code == errc::timeout)
                 ask_next(self, rc, candidates, at + 1,
                          copy_behind || code != errc::not_owner || r.pos.exists);

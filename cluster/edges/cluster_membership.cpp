@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstdio>
 #include <cstdlib>
 
 #include <caf/send.hpp>
@@ -388,13 +389,17 @@ void publish_board(cluster_pointer self) {
   auto now = now_ms(self);
   for (auto& [id, m] : st.members) {
     s.nodes.push_back(id);
-    s.peers[id] = peer_health{std::string(to_string(m.status)), st.phi.knows(id) ? st.phi.phi(id, now) : 0.0};
+    char generation[17];
+    std::snprintf(generation, sizeof generation, "%016llx", static_cast<unsigned long long>(m.incarnation));
+    s.peers[id] = peer_health{std::string(to_string(m.status)), st.phi.knows(id) ? st.phi.phi(id, now) : 0.0,
+                              m.incarnation == 0 ? std::string{} : std::string(generation), m.address};
     if (m.status == member_status::dead)
       s.dead_nodes.push_back(id);
   }
   std::sort(s.nodes.begin(), s.nodes.end());
   s.replication_factor = st.settings.replication_factor;
   s.placement_epoch = st.view_epoch;
+  s.read_lease = now < read_lease_until(self);
   std::set<namespace_key> servable, behind;
   for (auto& [key, ns] : st.spaces) {
     bool serving = serves_reads(self, key);

@@ -242,8 +242,9 @@ def formed_problem(status: Dict[str, Any], self_id: str, ids: Sequence[str], exa
     """Why `status` (self_id's /cluster/status) does not show a formed cluster of `ids`, or None.
 
     Formed: clustered mode, the member list is `ids` (with exact=False it may
-    hold more, e.g. a refused outsider listed as dead) and every other one of
-    `ids` is "alive".
+    hold more, e.g. a refused outsider listed as dead), every other one of
+    `ids` is "alive", and the node holds a read lease (a majority heard it
+    lately: until then its copies serve no reads, and a query gets 503).
     """
     if status.get("mode") != "clustered":
         return f"{self_id}: mode {status.get('mode')!r}"
@@ -260,6 +261,8 @@ def formed_problem(status: Dict[str, Any], self_id: str, ids: Sequence[str], exa
     for peer in ids:
         if peer != self_id and (health.get(peer) or {}).get("status") != "alive":
             return f"{self_id}: peer {peer} is {health.get(peer)!r}"
+    if status.get("read_lease") is not True:
+        return f"{self_id}: no read lease yet"
     return None
 
 

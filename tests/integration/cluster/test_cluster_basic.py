@@ -48,6 +48,7 @@ def test_cluster_status_describes_the_formed_cluster(trio, checker):
     insert(trio, "n2", e)
     checker.wait_copies([e], timeout=10)
     trio.wait_fully_replicated(timeout=10)
+    generations: Dict[str, set] = {p: set() for p in IDS}
     for i in IDS:
         st = trio.status(i)
         print(i, st)
@@ -60,9 +61,14 @@ def test_cluster_status_describes_the_formed_cluster(trio, checker):
         for peer, h in st["peer_health"].items():
             assert h["status"] == "alive", (i, peer, h)
             assert is_number(h["phi"]) and h["phi"] >= 0, (i, peer, h)
+            assert h["address"] == trio[peer].peer_address, (i, peer, h)
+            assert len(h["generation"]) == 16 and int(h["generation"], 16) > 0, (i, peer, h)
+            generations[peer].add(h["generation"])
         assert st["dead_nodes"] == []
         assert is_int(st["under_replicated_namespaces"]) and st["under_replicated_namespaces"] == 0
         assert is_int(st["placement_epoch"]) and st["placement_epoch"] >= 0
+    # Every node knows each peer by the same generation (its process's incarnation).
+    assert all(len(g) == 1 for g in generations.values()), generations
 
 
 def test_insert_on_one_node_is_found_exactly_and_by_paraphrase_on_the_others(trio, checker):

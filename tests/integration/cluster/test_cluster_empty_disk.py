@@ -29,6 +29,7 @@ def test_a_node_restarted_with_an_empty_disk_is_refilled(cluster):
     held_before = checker.wait_copies(entries, timeout=budget.cap(20))
     n2_before = sum(1 for h in held_before.values() if "n2" in h)
 
+    generation_before = c["n1"].status()["peer_health"]["n2"]["generation"]
     c.kill("n2")
     c.restart("n2", empty=True, ready_timeout=budget.cap(30))
     rejoin_s = c.wait_formed(timeout=budget.cap(20))
@@ -41,6 +42,8 @@ def test_a_node_restarted_with_an_empty_disk_is_refilled(cluster):
           f"routed misses through n2={len(routed.missing)} (late {routed.late}); "
           f"entries with > 2 copies={sum(1 for h in held.values() if len(h) > 2)}")
     assert not routed.missing, f"n2 does not answer for {list(routed.missing.items())[:5]}"
+    # A restarted process is a new generation of n2 to its peers.
+    assert c["n1"].status()["peer_health"]["n2"]["generation"] != generation_before
     # The refill went by images (n2 had no copy to compare), and the
     # metrics say so: finished image catch-ups with at least n2's records.
     images = sum(c[i].metrics().get('ferrocache_catchups_total{path="image"}', 0) for i in ("n1", "n3"))
