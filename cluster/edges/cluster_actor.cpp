@@ -142,6 +142,7 @@ caf::behavior cluster_behavior(cluster_pointer self, cluster_settings settings, 
       },
       [=](ship_atom, log_batch& batch) -> caf::result<bool> { return ship(self, batch); },
       [=](defer_atom, deferred& d) { d.fn(); },
+      [=](persist_atom) { persist_now(self); },
   };
 }
 

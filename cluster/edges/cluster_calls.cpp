@@ -360,10 +360,17 @@ void on_call(cluster_pointer self, call_msg msg) {
           at = comma + 1;
         }
         // The next election must learn this set even if this node crashes.
-        if (!save_election_state(self)) {
-          reply(reply_msg::failure(0, error{errc::unavailable, self_id(self) + " cannot keep the copy set"}));
-          return;
-        }
+        persist_then(self, [self, ns = msg.ns, epoch = msg.epoch, reply](bool kept) {
+          auto& sp = space(self, ns);
+          reply_msg m;
+          if (!kept)
+            m = reply_msg::failure(0, error{errc::unavailable, self_id(self) + " cannot keep the copy set"});
+          else if (epoch < sp.epoch) // overtaken while it waited for the disk
+            m = reply_msg::failure(0, error{errc::fenced, "a newer epoch leads '" + display_name(ns) + "'"});
+          m.pos.epoch = sp.epoch;
+          reply(std::move(m));
+        });
+        return;
       }
       m.pos.epoch = sp.epoch;
       reply(std::move(m));

@@ -344,6 +344,8 @@ void step_down(cluster_pointer self, const namespace_key& ns, std::uint64_t epoc
   publish_board(self);
 }
 
+void answer_grant(cluster_pointer self, const call_msg& msg, std::function<void(reply_msg)> reply, bool kept);
+
 void on_prepare(cluster_pointer self, const call_msg& msg, std::function<void(reply_msg)> reply) {
   auto& sp = space(self, msg.ns);
   bool own = msg.from == self_id(self);
@@ -371,9 +373,28 @@ void on_prepare(cluster_pointer self, const call_msg& msg, std::function<void(re
     sp.primary = msg.from;
     sp.local_in_sync = false;
   }
-  // The grant binds this node across crashes: on disk before it is answered.
-  if (!save_election_state(self)) {
+  // The grant binds this node across crashes: on disk before it is answered
+  // (with the other grants and copy sets that arrived meanwhile: one write).
+  persist_then(self, [self, msg, reply](bool kept) { answer_grant(self, msg, reply, kept); });
+}
+
+// The second half of on_prepare, once the grant is on disk.
+void answer_grant(cluster_pointer self, const call_msg& msg, std::function<void(reply_msg)> reply,
+                  bool kept) {
+  auto& sp = space(self, msg.ns);
+  auto refuse = [&](errc code, const std::string& why) {
+    auto r = reply_msg::failure(0, error{code, why});
+    r.pos.epoch = sp.epoch;
+    reply(std::move(r));
+  };
+  if (!kept) {
     refuse(errc::unavailable, self_id(self) + " cannot keep its grant on disk");
+    return;
+  }
+  if (sp.epoch != msg.epoch) {
+    // A newer epoch was granted while this one waited for the disk.
+    refuse(errc::fenced,
+           "epoch " + std::to_string(msg.epoch) + " was overtaken by " + std::to_string(sp.epoch));
     return;
   }
   // Every grant carries the newest copy set a leader published here

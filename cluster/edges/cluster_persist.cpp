@@ -7,8 +7,10 @@
 //
 // One small text file, rewritten whole (temp file, fsync, rename, fsync of
 // the folder) before the grant or confirmation it records is answered.
-// Elections and copy-set changes are rare, so the cost is a few
-// milliseconds each, not per write.
+// Writes are grouped: a change asks for a write by a message to the actor
+// itself, so every grant and copy set that is already in the mailbox (a
+// failover elects the leaders of all of a dead node's namespaces at once)
+// joins the same write, and all of them are answered after it.
 
 #include <cerrno>
 #include <cstdio>
@@ -73,6 +75,28 @@ bool save_election_state(cluster_pointer self) {
   if (!ok)
     spdlog::error("cluster: cannot keep election state in {}: {}", path.string(), std::strerror(errno));
   return ok;
+}
+
+void persist_then(cluster_pointer self, std::function<void(bool)> then) {
+  auto& st = self->state;
+  st.persist_waiting.push_back(std::move(then));
+  if (!st.persist_scheduled) {
+    st.persist_scheduled = true;
+    self->send(self, persist_atom::value);
+  }
+}
+
+void persist_now(cluster_pointer self) {
+  auto& st = self->state;
+  st.persist_scheduled = false;
+  auto waiting = std::move(st.persist_waiting);
+  st.persist_waiting.clear();
+  if (waiting.empty())
+    return;
+  bool kept = save_election_state(self);
+  ++st.persist_writes;
+  for (auto& fn : waiting)
+    fn(kept);
 }
 
 void load_election_state(cluster_pointer self) {

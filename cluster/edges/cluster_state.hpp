@@ -32,6 +32,7 @@
 namespace ferro::cluster {
 
 using defer_atom = caf::atom_constant<caf::atom("defer")>;
+using persist_atom = caf::atom_constant<caf::atom("persist")>;
 
 /// A continuation run later on the actor (a retry after a pause).
 struct deferred {
@@ -129,6 +130,10 @@ struct cluster_state {
   std::map<std::uint64_t, pending_ship> ships;
   std::uint64_t next_ship = 1;
   std::minstd_rand jitter{1}; ///< election back-off; seeded from settings.seed
+  // Election state waiting for its grouped write (cluster_persist.cpp).
+  bool persist_scheduled = false;
+  std::vector<std::function<void(bool)>> persist_waiting;
+  std::uint64_t persist_writes = 0;
   static inline const char* name = "ferro.cluster";
 };
 
@@ -169,6 +174,11 @@ void publish_board(cluster_pointer self);
 bool save_election_state(cluster_pointer self);
 /// Reads them back at start (nothing when the file does not exist).
 void load_election_state(cluster_pointer self);
+/// Runs `then(kept)` once the election state as it is now is on disk:
+/// changes already queued in the mailbox share the write (persist_now runs
+/// on the persist_atom this sends). Answer grants and copy sets only there.
+void persist_then(cluster_pointer self, std::function<void(bool)> then);
+void persist_now(cluster_pointer self);
 
 // ---- cluster_calls.cpp
 void send_call(cluster_pointer self, const std::string& peer, call_msg msg, std::chrono::milliseconds timeout,
