@@ -105,15 +105,7 @@ void become_primary(cluster_pointer self, const namespace_key& ns, std::uint64_t
             // No write is acknowledged before a majority knows this copy holds
             // them (the next election must hear it).
             confirm_leadership(self, ns, epoch, [self, ns, epoch](bool leading) {
-              auto& sp = space(self, ns);
-              if (sp.mode != ns_mode::primary || sp.epoch != epoch)
-                return;
-              if (!leading) {
-                step_down(self, ns, epoch);
-                return;
-              }
-              sp.published = true;
-              ready_if_in_sync(self, ns);
+              take_confirmation(self, ns, epoch, leading);
             });
             publish_board(self);
           },
@@ -463,6 +455,18 @@ void evaluate_placement(cluster_pointer self) {
     }
   }
   publish_board(self);
+}
+
+void take_confirmation(cluster_pointer self, const namespace_key& ns, std::uint64_t epoch, bool leading) {
+  auto& sp = space(self, ns);
+  if (sp.mode != ns_mode::primary || sp.epoch != epoch)
+    return; // stepped down, or a later term: this answer is about an old one
+  if (!leading) {
+    step_down(self, ns, epoch);
+    return;
+  }
+  sp.published = true;
+  ready_if_in_sync(self, ns);
 }
 
 void ready_if_in_sync(cluster_pointer self, const namespace_key& ns) {

@@ -357,14 +357,7 @@ void recheck_leadership(cluster_pointer self) {
       continue;
     }
     confirm_leadership(self, key, epoch, [self, key = key, epoch = epoch](bool leading) {
-      auto& sp = space(self, key);
-      if (sp.mode != ns_mode::primary || sp.epoch != epoch)
-        return;
-      if (!leading) {
-        step_down(self, key, epoch);
-        return;
-      }
-      sp.published = true; // election_tick makes it ready again
+      take_confirmation(self, key, epoch, leading);
     });
   }
   if (!led.empty())

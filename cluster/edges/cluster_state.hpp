@@ -213,6 +213,10 @@ void start_catch_up(cluster_pointer self, const namespace_key& ns, const std::st
 /// cluster.replication_timeout_ms passed): called when either happens, so
 /// that a new namespace's first write does not wait for the next tick.
 void ready_if_in_sync(cluster_pointer self, const namespace_key& ns);
+/// What a leader does with a majority's answer about its epoch (after an
+/// election, or after regaining its read lease): step down when a newer one
+/// exists, else its copy set is published and it serves once in sync.
+void take_confirmation(cluster_pointer self, const namespace_key& ns, std::uint64_t epoch, bool leading);
 /// Read repair, follower side: a read found this copy behind; ask its
 /// leader (at most once a second per namespace) to catch it up now.
 void ask_for_repair(cluster_pointer self, const namespace_key& ns);
