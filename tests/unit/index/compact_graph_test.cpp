@@ -11,6 +11,7 @@
 #include "index/graph_file.hpp"
 #include "index/namespace_index.hpp"
 #include "index_test_support.hpp"
+#include "v1_graph_fixture.hpp"
 
 using namespace ferro;
 using test::make_entry;
@@ -232,4 +233,41 @@ TEST_CASE("backlog entries hold what the graph will hold, before and after they 
   REQUIRE(idx.index_backlog(100, 1));
   CHECK(idx.backlog_size() == 0);
   CHECK(idx.get(entries[0].uuid)->embedding == before);
+}
+
+TEST_CASE("a version-1 float32 graph file from before compact vectors loads, and float32 still writes it") {
+  temp_dir dir;
+  auto file = dir.path / "v1.hnsw";
+  const std::vector<unsigned char> fixture(std::begin(test::v1_graph_fixture),
+                                           std::end(test::v1_graph_fixture));
+  write_all(file, fixture);
+  hnsw_params p;
+  p.initial_capacity = 4;
+  std::vector<labelled_entry> entries;
+  for (int i = 0; i < 12; ++i)
+    if (i != 5)
+      entries.push_back(
+          {static_cast<std::uint64_t>(i), make_entry(test::cat("", i), test::v1_fixture_vector(i))});
+  auto restored = namespace_index::restore(4, p, file, entries);
+  REQUIRE(restored);
+  auto& r = *restored.value();
+  CHECK(r.size() == 11);
+  CHECK(r.backlog_size() == 0);
+  for (const auto& le : entries) {
+    auto hit = r.lookup(le.entry.embedding, "", 0.999, 0);
+    REQUIRE(hit);
+    CHECK(hit->uuid == le.entry.uuid);
+    CHECK(r.get(le.entry.uuid)->embedding == le.entry.embedding);
+  }
+  // The same inserts today write the same bytes.
+  namespace_index fresh(4, p);
+  for (int i = 0; i < 12; ++i)
+    REQUIRE(fresh.upsert(make_entry(test::cat("", i), test::v1_fixture_vector(i))));
+  REQUIRE(fresh.remove("5"));
+  REQUIRE(fresh.save_graph(dir.path / "today.hnsw"));
+  CHECK(read_all(dir.path / "today.hnsw") == fixture);
+  // A float16 node refuses it (and would rebuild from the entries).
+  auto p16 = p;
+  p16.stored_type = vector_type::float16;
+  CHECK_FALSE(namespace_index::restore(4, p16, file, entries));
 }
