@@ -204,6 +204,17 @@ const std::map<std::string, applier>& settings() {
       {"hnsw.ef_search", uint_in(FIELD(hnsw.ef_search), 1, 100000)},
       {"hnsw.default_threshold", number_in(FIELD(hnsw.default_threshold), 0.0, 1.0)},
       {"hnsw.max_entries_per_namespace", optional_uint_in(FIELD(hnsw.max_entries_per_namespace), 1, big)},
+      {"hnsw.vector_type",
+       [](node_config& c, const std::string& key, const raw_value& v) -> status {
+         auto s = as_string(key, v);
+         if (!s)
+           return s.err();
+         auto t = parse_vector_type(trim(*s));
+         if (!t)
+           return bad(key, "must be \"float32\", \"float16\" or \"int8\"");
+         c.hnsw.stored_type = *t;
+         return {};
+       }},
       {"quality.default_check",
        [](node_config& c, const std::string& key, const raw_value& v) -> status {
          auto s = as_string(key, v);

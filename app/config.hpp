@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "common/defaults.hpp"
+#include "index/vector_type.hpp"
 #include "common/status.hpp"
 
 namespace ferro {
@@ -34,6 +35,8 @@ struct node_config {
     std::size_t ef_search = defaults::hnsw_ef_search;
     double default_threshold = defaults::hnsw_default_threshold;
     std::optional<std::size_t> max_entries_per_namespace;
+    /// How graphs store vectors: float32 (default), float16 or int8.
+    vector_type stored_type = vector_type::float32;
   } hnsw;
 
   /// Answer quality (docs/quality.md).

@@ -43,6 +43,7 @@ node_settings to_node_settings(const node_config& c) {
   s.ns.hnsw.max_nb_connection = c.hnsw.max_nb_connection;
   s.ns.hnsw.ef_construction = c.hnsw.ef_construction;
   s.ns.hnsw.ef_search = c.hnsw.ef_search;
+  s.ns.hnsw.stored_type = c.hnsw.stored_type;
   s.ns.max_entries = c.hnsw.max_entries_per_namespace;
   s.ns.quality.min_feedback = c.quality.min_feedback;
   s.ns.quality.confidence = c.quality.confidence;

@@ -2,6 +2,7 @@
 //
 //   ferrocache-bench-memory [--dim 384] [--entries 200000] [--seed 42]
 //                           [--response-bytes 256] [--run 8] [--threads 2]
+//                           [--vector-type float32|float16|int8]
 //
 // Fills a namespace_index in-process with the load generator's synthetic
 // entries, in runs of --run upserts on --threads threads as the namespace
@@ -53,12 +54,17 @@ int main(int argc, char** argv) {
   const std::size_t response_bytes = args.number("response-bytes", 256);
   const std::size_t run = std::max<std::size_t>(1, args.number("run", 8));
   const std::size_t threads = std::max<std::size_t>(1, args.number("threads", 2));
+  const auto type_name = args.text("vector-type", "float32");
+  const auto type = ferro::parse_vector_type(type_name);
+  if (!type)
+    cli_args::fail("--vector-type must be float32, float16 or int8");
   args.reject_unknown();
 
   synthetic_data data(p);
   const long rss0 = status_kib("VmRSS");
   const auto mi0 = mallinfo2();
   ferro::hnsw_params hp; // the server's defaults (common/defaults.hpp)
+  hp.stored_type = *type;
   auto index = std::make_shared<ferro::namespace_index>(p.dim, hp);
   std::size_t raw_bytes = 0;
   const auto t0 = std::chrono::steady_clock::now();
@@ -96,7 +102,7 @@ int main(int argc, char** argv) {
     std::size_t bytes;
   };
   const row rows[] = {
-      {"graph: vectors (float32)", m.graph_vectors},
+      {"graph: vectors (as stored: --vector-type)", m.graph_vectors},
       {"graph: level-0 links + labels", m.graph_level0},
       {"graph: free slots (capacity doubling)", m.graph_free_slots},
       {"graph: upper-level links", m.graph_upper_links},
@@ -109,7 +115,7 @@ int main(int argc, char** argv) {
       {"backlog vectors", m.backlog_vectors},
   };
   json_line l;
-  l.add("tool", "memory").add("dim", static_cast<std::uint64_t>(p.dim));
+  l.add("tool", "memory").add("dim", static_cast<std::uint64_t>(p.dim)).add("vector_type", type_name);
   l.add("entries", static_cast<std::uint64_t>(p.entries))
       .add("response_bytes", static_cast<std::uint64_t>(response_bytes));
   l.add("fill_s", fill_s).add("raw_bytes", static_cast<std::uint64_t>(raw_bytes));
@@ -121,8 +127,8 @@ int main(int argc, char** argv) {
     l.add(r.name, static_cast<std::uint64_t>(r.bytes));
   l.print();
 
-  std::fprintf(stderr, "%zu entries x %zu dims, %zu-byte responses; filled in %.1f s\n", p.entries, p.dim,
-               response_bytes, fill_s);
+  std::fprintf(stderr, "%zu entries x %zu dims (%s), %zu-byte responses; filled in %.1f s\n", p.entries,
+               p.dim, type_name.c_str(), response_bytes, fill_s);
   std::fprintf(stderr, "| component | bytes per entry | MiB |\n|---|---|---|\n");
   for (const auto& r : rows)
     std::fprintf(stderr, "| %s | %.0f | %.1f |\n", r.name, static_cast<double>(r.bytes) / n,

@@ -69,6 +69,24 @@ header decode_header(const unsigned char (&in)[header_size]) {
   return h;
 }
 
+void encode_prefix(vector_type t, unsigned char (&out)[prefix_size]) {
+  unsigned char* p = out;
+  put(p, std::uint32_t{2});
+  put(p, static_cast<std::uint32_t>(t));
+}
+
+result<vector_type> decode_prefix(const unsigned char (&in)[prefix_size]) {
+  const unsigned char* p = in;
+  std::uint32_t version = 0, type = 0;
+  get(p, version);
+  get(p, type);
+  if (version != 2)
+    return corrupt("format version " + std::to_string(version) + " in a version-2 file");
+  if (type > static_cast<std::uint32_t>(vector_type::int8))
+    return corrupt("unknown vector type " + std::to_string(type));
+  return static_cast<vector_type>(type);
+}
+
 status check_header(const header& h, const expected_layout& layout, std::uint64_t payload_bytes) {
   if (h.m != layout.m || h.max_m != layout.m || h.max_m0 != 2 * layout.m)
     return corrupt("M is " + std::to_string(h.m) + ", expected " + std::to_string(layout.m));
@@ -172,9 +190,9 @@ void writer::bytes(const void* data, std::size_t n) {
   emit(data, n);
 }
 
-status writer::finish() {
+status writer::finish(std::uint64_t trailer_magic) {
   if (!failed_) {
-    std::uint64_t trailer[2] = {sum_.digest(), magic};
+    std::uint64_t trailer[2] = {sum_.digest(), trailer_magic};
     emit(trailer, sizeof(trailer));
     failed_ = failed_ || std::fflush(f_) != 0 || ::fsync(::fileno(f_)) != 0;
   }
@@ -207,8 +225,9 @@ status reader::open(const std::filesystem::path& file) {
   if (std::fseek(f_, static_cast<long>(size - trailer_size), SEEK_SET) != 0 ||
       std::fread(trailer, 1, sizeof(trailer), f_) != sizeof(trailer) || std::fseek(f_, 0, SEEK_SET) != 0)
     return error{errc::internal, "cannot read graph file " + file.string()};
-  if (trailer[1] != magic)
+  if (trailer[1] != magic && trailer[1] != magic_v2)
     return corrupt("no trailer (truncated, or not written by FerroCache)");
+  version_ = trailer[1] == magic ? 1 : 2;
   expected_digest_ = trailer[0];
   payload_ = size - trailer_size;
   return {};

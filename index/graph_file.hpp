@@ -8,6 +8,7 @@
 
 #include "common/status.hpp"
 #include "common/write_back.hpp"
+#include "index/vector_type.hpp"
 
 /// The on-disk form of one namespace's HNSW graph: exactly the bytes hnswlib
 /// 0.6.2's `saveIndex` writes, followed by a 16-byte trailer (a checksum of
@@ -15,9 +16,15 @@
 /// every count and offset it reads; this module lets the index refuse a
 /// truncated or altered file before anything is built from it.
 ///
-/// Layout: header (96 bytes, native byte order) | level-0 block
-/// (element_count * size_data_per_element) | per element: u32 byte count + the
-/// element's upper-level link lists | trailer.
+/// Layout, version 1 (float32 vectors, magic "FRHNSWG1"): header (96 bytes,
+/// native byte order) | level-0 block (element_count * size_data_per_element)
+/// | per element: u32 byte count + the element's upper-level link lists |
+/// trailer.
+///
+/// Version 2 (reduced vectors, magic "FRHNSWG2"): an 8-byte prefix (u32
+/// format version = 2, u32 vector type: 1 float16, 2 int8) before the same
+/// layout; the checksum covers the prefix. float32 graphs are still written
+/// as version 1, byte for byte what they were before version 2 existed.
 namespace ferro::graph_file {
 
 /// hnswlib's header fields, in file order.
@@ -39,7 +46,19 @@ struct header {
 
 constexpr std::size_t header_size = 96;
 constexpr std::size_t trailer_size = 16;
-constexpr std::uint64_t magic = 0x314757534e485246; // "FRHNSWG1" in file order
+constexpr std::uint64_t magic = 0x314757534e485246;    // "FRHNSWG1" in file order
+constexpr std::uint64_t magic_v2 = 0x324757534e485246; // "FRHNSWG2"
+constexpr std::size_t prefix_size = 8;                 // version 2 only
+
+/// The trailer magic a graph of this vector type is written with.
+constexpr std::uint64_t magic_for(vector_type t) {
+  return t == vector_type::float32 ? magic : magic_v2;
+}
+
+/// The version-2 prefix for vector type t.
+void encode_prefix(vector_type t, unsigned char (&out)[prefix_size]);
+/// The vector type a version-2 prefix names; an error if it is not one.
+result<vector_type> decode_prefix(const unsigned char (&in)[prefix_size]);
 
 void encode_header(const header& h, unsigned char (&out)[header_size]);
 header decode_header(const unsigned char (&in)[header_size]);
@@ -48,9 +67,10 @@ header decode_header(const unsigned char (&in)[header_size]);
 struct expected_layout {
   std::size_t dimension;
   std::size_t m;
+  vector_type type = vector_type::float32;
   std::size_t links_level0_bytes() const { return m * 2 * 4 + 4; }
   std::size_t upper_links_bytes() const { return m * 4 + 4; } ///< per upper level
-  std::size_t data_bytes() const { return dimension * 4; }
+  std::size_t data_bytes() const { return stored_vector_bytes(type, dimension); }
   std::size_t size_data_per_element() const { return links_level0_bytes() + data_bytes() + 8; }
 };
 
@@ -90,7 +110,8 @@ public:
   void pod(const T& v) {
     bytes(&v, sizeof(T));
   }
-  status finish();
+  /// Ends the file with `trailer_magic` (magic_for the graph's vector type).
+  status finish(std::uint64_t trailer_magic = magic);
   /// Bytes written so far (the whole file after a successful `finish`).
   std::uint64_t written() const { return written_; }
 
@@ -116,6 +137,8 @@ public:
   reader& operator=(const reader&) = delete;
 
   status open(const std::filesystem::path& file);
+  /// 1 or 2, from the trailer's magic (known after a successful open).
+  int version() const { return version_; }
   std::uint64_t payload_size() const { return payload_; }
   std::uint64_t remaining() const { return payload_ - consumed_; }
   /// Exactly n bytes, or false (and nothing usable) if the payload is shorter.
@@ -128,6 +151,7 @@ private:
   std::uint64_t payload_ = 0;
   std::uint64_t consumed_ = 0;
   std::uint64_t expected_digest_ = 0;
+  int version_ = 1;
   checksum sum_;
 };
 

@@ -1,6 +1,18 @@
 #include "index/graph_image.hpp"
 
+#include "index/vector_codec.hpp"
+
 namespace ferro {
+
+std::span<const float> graph_image::vector(std::size_t n, std::size_t dimension) const {
+  const char* stored = level0.get() + n * header.size_data_per_element + header.offset_data;
+  if (type == vector_type::float32)
+    return {reinterpret_cast<const float*>(stored), dimension};
+  thread_local std::vector<float> decoded;
+  decoded.resize(dimension);
+  vector_codec(type, dimension).decode(stored, decoded.data());
+  return decoded;
+}
 
 result<std::uint64_t> write_graph_image(const graph_image& image, const std::filesystem::path& file,
                                         const byte_observer& observe) {
@@ -11,6 +23,11 @@ result<std::uint64_t> write_graph_image(const graph_image& image, const std::fil
   unsigned char raw[graph_file::header_size];
   graph_file::encode_header(image.header, raw);
   graph_file::writer w(file, observe);
+  if (image.type != vector_type::float32) {
+    unsigned char prefix[graph_file::prefix_size];
+    graph_file::encode_prefix(image.type, prefix);
+    w.bytes(prefix, sizeof(prefix));
+  }
   w.bytes(raw, sizeof(raw));
   w.bytes(image.level0.get(), image.level0_bytes);
   std::size_t offset = 0;
@@ -22,7 +39,7 @@ result<std::uint64_t> write_graph_image(const graph_image& image, const std::fil
     w.bytes(image.links.data() + offset, n);
     offset += n;
   }
-  if (auto s = w.finish(); !s)
+  if (auto s = w.finish(graph_file::magic_for(image.type)); !s)
     return s.err();
   return w.written();
 }

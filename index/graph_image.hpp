@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "common/status.hpp"
@@ -18,6 +19,8 @@ namespace ferro {
 /// graph goes on changing. Taken by `hnsw_graph::image()`.
 struct graph_image {
   graph_file::header header;
+  /// How the nodes' vectors are stored (the file's version follows from it).
+  vector_type type = vector_type::float32;
   /// element_count * size_data_per_element bytes: links, vector and label of
   /// every node (one contiguous block in hnswlib too, hence one memcpy).
   std::unique_ptr<char[]> level0;
@@ -27,12 +30,12 @@ struct graph_image {
   /// Every node's upper-level link lists, concatenated in node order.
   std::vector<char> links;
 
-  /// The vector of node `n` (header.offset_data floats into its level-0
-  /// record; the dimension is the caller's).
-  const float* vector(std::size_t n) const {
-    return reinterpret_cast<const float*>(level0.get() + n * header.size_data_per_element +
-                                          header.offset_data);
-  }
+  /// The float32 vector of node `n` (`dimension` values, the caller's). For
+  /// float32 graphs it points into the copy; for reduced types it is decoded
+  /// into a buffer of the calling thread, valid until that thread's next
+  /// call (snapshot and catch-up code copy or write each vector at once, and
+  /// a decoded copy of the whole image would double it).
+  std::span<const float> vector(std::size_t n, std::size_t dimension) const;
 
   /// Heap bytes held (for logs and the memory note in docs/formats.md).
   std::size_t memory_bytes() const {

@@ -22,7 +22,7 @@
 #include <hnswlib.h>
 
 #include "index/graph_file.hpp"
-#include "index/vector_math.hpp"
+#include "index/vector_codec.hpp"
 
 namespace ferro {
 
@@ -32,15 +32,20 @@ using hnsw = hnswlib::HierarchicalNSW<float>;
 
 /// Inner product on unit vectors with our SIMD kernels; hnswlib's own spaces
 /// pick their kernel at compile time, which a portable build cannot use.
+/// hnswlib copies and compares `get_data_size()` opaque bytes per node, so
+/// the stored form may be any of the codec's: the space's distance compares
+/// two stored vectors, and searches use the codec's query distance instead.
 class ip_space final : public hnswlib::SpaceInterface<float> {
 public:
-  explicit ip_space(std::size_t dimension) : dimension_(dimension), fn_(best_ip_distance()) {}
-  std::size_t get_data_size() override { return dimension_ * sizeof(float); }
+  explicit ip_space(const vector_codec& codec)
+      : dimension_(codec.dimension()), bytes_(codec.bytes()), fn_(codec.stored_distance()) {}
+  std::size_t get_data_size() override { return bytes_; }
   hnswlib::DISTFUNC<float> get_dist_func() override { return fn_; }
   void* get_dist_func_param() override { return &dimension_; }
 
 private:
   std::size_t dimension_;
+  std::size_t bytes_;
   ip_distance_fn fn_;
 };
 
@@ -97,7 +102,7 @@ void advise_huge_pages(const hnsw& g) {
 
 /// hnswlib's insertion at `level` plus the link padding above; errors
 /// instead of exceptions.
-result<hnswlib::tableint> insert_node(hnsw& g, const float* v, std::uint64_t label, int level) {
+result<hnswlib::tableint> insert_node(hnsw& g, const void* v, std::uint64_t label, int level) {
   try {
     auto id = g.addPoint(v, label, level);
     pad_upper_links(g, id);
@@ -185,13 +190,12 @@ inline void prefetch_vector(const char* p, std::size_t bytes) {
 /// requested while the previous one's distance is computed.
 /// Candidates are (distance, node); `top` ends as a max-heap of the best ef.
 template <bool has_deletions>
-void search_level0(const hnsw& g, const float* q, hnswlib::tableint entry, std::size_t ef,
-                   std::vector<std::pair<float, hnswlib::tableint>>& top) {
+void search_level0(const hnsw& g, ip_distance_fn dist, const float* q, hnswlib::tableint entry,
+                   std::size_t ef, std::vector<std::pair<float, hnswlib::tableint>>& top) {
   using item = std::pair<float, hnswlib::tableint>;
   thread_local std::vector<item> frontier; // min-heap by distance (greater)
   frontier.clear();
   top.clear();
-  auto dist = g.fstdistfunc_;
   auto* param = g.dist_func_param_;
   const std::size_t vector_bytes = g.data_size_;
   auto* visited_list = g.visited_list_pool_->getFreeVisitedList();
@@ -254,9 +258,12 @@ void search_level0(const hnsw& g, const float* q, hnswlib::tableint entry, std::
 } // namespace
 
 struct hnsw_graph::impl {
-  explicit impl(std::size_t dimension) : space(dimension) {}
+  impl(std::size_t dimension, vector_type type) : codec(type, dimension), space(codec) {}
+  vector_codec codec;
   ip_space space; // the graph keeps pointers into it: impl never moves
   std::unique_ptr<hnsw> g;
+
+  const void* stored(node_id n) const { return g->getDataByInternalId(n); }
 };
 
 hnsw_graph::hnsw_graph(std::unique_ptr<impl> p) : impl_(std::move(p)) {
@@ -278,7 +285,7 @@ result<std::unique_ptr<hnsw_graph>> hnsw_graph::create(std::size_t dimension, co
   try {
     auto p = sanitize(params);
     capacity = std::max<std::size_t>(capacity, 1);
-    auto i = std::make_unique<impl>(dimension);
+    auto i = std::make_unique<impl>(dimension, p.stored_type);
     i->g = std::make_unique<hnsw>(&i->space, capacity, p.max_nb_connection, p.ef_construction, p.seed);
     fit_update_locks(*i->g, capacity);
     advise_huge_pages(*i->g);
@@ -296,11 +303,28 @@ result<std::unique_ptr<hnsw_graph>> hnsw_graph::load(const std::filesystem::path
     graph_file::reader r;
     if (auto s = r.open(file); !s)
       return s.err();
+    auto type = vector_type::float32; // version 1
+    if (r.version() == 2) {
+      unsigned char prefix[graph_file::prefix_size];
+      if (!r.bytes(prefix, sizeof(prefix)))
+        return corrupt("truncated prefix");
+      auto t = graph_file::decode_prefix(prefix);
+      if (!t)
+        return t.err();
+      type = *t;
+    }
+    // Not corruption: the node was started with another hnsw.vector_type.
+    // Callers rebuild the graph from the snapshot's float32 entries then.
+    if (type != p.stored_type)
+      return error{errc::internal, "graph file holds " + std::string(name_of(type)) +
+                                       " vectors, hnsw.vector_type is " +
+                                       std::string(name_of(p.stored_type))};
     unsigned char raw[graph_file::header_size];
     if (!r.bytes(raw, sizeof(raw)))
       return corrupt("truncated header");
     auto h = graph_file::decode_header(raw);
-    if (auto s = graph_file::check_header(h, {dimension, p.max_nb_connection}, r.payload_size()); !s)
+    auto payload = r.payload_size() - (r.version() == 2 ? graph_file::prefix_size : 0);
+    if (auto s = graph_file::check_header(h, {dimension, p.max_nb_connection, type}, payload); !s)
       return s.err();
     // Same capacity as a graph grown by doubling to this size.
     auto count = static_cast<std::size_t>(h.element_count);
@@ -356,7 +380,10 @@ result<std::unique_ptr<hnsw_graph>> hnsw_graph::load(const std::filesystem::path
 }
 
 std::size_t hnsw_graph::dimension() const {
-  return impl_->g->data_size_ / sizeof(float);
+  return impl_->codec.dimension();
+}
+vector_type hnsw_graph::stored_type() const {
+  return impl_->codec.type();
 }
 std::size_t hnsw_graph::capacity() const {
   return impl_->g->max_elements_;
@@ -400,6 +427,14 @@ result<hnsw_graph::node_id> hnsw_graph::add(const float* v, std::uint64_t label)
   return std::move(add_many({v}, {label}, 1).front());
 }
 
+result<hnsw_graph::node_id> hnsw_graph::add_copy(const hnsw_graph& from, node_id n, std::uint64_t label) {
+  if (from.stored_type() != stored_type() || from.dimension() != dimension())
+    return error{errc::internal, "cannot copy a node between graphs of different vector layouts"};
+  // The stored bytes as they are: decoding and encoding again could move an
+  // int8 scale by an ulp on every rebuild.
+  return std::move(add_stored({from.impl_->stored(n)}, {label}, 1).front());
+}
+
 // Parallel insertion. hnswlib's addPoint holds its new node's link lock for
 // the whole insertion and locks other nodes one at a time meanwhile; a node
 // becomes reachable only through links its insertion writes. Level-0 nodes
@@ -422,6 +457,23 @@ result<hnsw_graph::node_id> hnsw_graph::add(const float* v, std::uint64_t label)
 std::vector<result<hnsw_graph::node_id>> hnsw_graph::add_many(const std::vector<const float*>& vectors,
                                                               const std::vector<std::uint64_t>& labels,
                                                               std::size_t threads) {
+  const auto& codec = impl_->codec;
+  if (codec.type() == vector_type::float32)
+    return add_stored(std::vector<const void*>(vectors.begin(), vectors.end()), labels, threads);
+  // Encoded once up front: hnswlib copies the stored form into the node and
+  // compares stored forms while linking.
+  std::vector<unsigned char> encoded(vectors.size() * codec.bytes());
+  std::vector<const void*> stored(vectors.size());
+  for (std::size_t i = 0; i < vectors.size(); ++i) {
+    stored[i] = encoded.data() + i * codec.bytes();
+    codec.encode(vectors[i], encoded.data() + i * codec.bytes());
+  }
+  return add_stored(stored, labels, threads);
+}
+
+std::vector<result<hnsw_graph::node_id>> hnsw_graph::add_stored(const std::vector<const void*>& vectors,
+                                                                const std::vector<std::uint64_t>& labels,
+                                                                std::size_t threads) {
   auto& g = *impl_->g;
   const auto n = labels.size();
   std::vector<result<node_id>> out(n, error{errc::internal, "not inserted"});
@@ -501,8 +553,21 @@ bool hnsw_graph::is_deleted(node_id n) const {
   return impl_->g->isMarkedDeleted(n);
 }
 
-const float* hnsw_graph::vector(node_id n) const {
-  return reinterpret_cast<const float*>(impl_->g->getDataByInternalId(n));
+void hnsw_graph::vector(node_id n, float* out) const {
+  impl_->codec.decode(impl_->stored(n), out);
+}
+
+float hnsw_graph::distance(const float* q, node_id n) const {
+  auto dimension = impl_->codec.dimension();
+  return impl_->codec.query_distance()(q, impl_->stored(n), &dimension);
+}
+
+bool hnsw_graph::holds(node_id n, const float* v) const {
+  return impl_->codec.encodes_to(v, impl_->stored(n));
+}
+
+void hnsw_graph::round_trip(std::vector<float>& v) const {
+  impl_->codec.round_trip(v);
 }
 
 std::uint64_t hnsw_graph::label(node_id n) const {
@@ -525,7 +590,7 @@ void hnsw_graph::search(const float* q, std::size_t ef, std::vector<candidate>& 
   // statistics counters (atomics every search thread would fight over) and
   // its label translation: callers want node ids.
   try {
-    auto dist = g.fstdistfunc_;
+    auto dist = impl_->codec.query_distance(); // the query stays float32
     auto* param = g.dist_func_param_;
     hnswlib::tableint cur = g.enterpoint_node_;
     float cur_dist = dist(q, g.getDataByInternalId(cur), param);
@@ -547,9 +612,9 @@ void hnsw_graph::search(const float* q, std::size_t ef, std::vector<candidate>& 
     }
     thread_local std::vector<std::pair<float, hnswlib::tableint>> top;
     if (g.num_deleted_)
-      search_level0<true>(g, q, cur, ef, top);
+      search_level0<true>(g, dist, q, cur, ef, top);
     else
-      search_level0<false>(g, q, cur, ef, top);
+      search_level0<false>(g, dist, q, cur, ef, top);
     std::sort_heap(top.begin(), top.end()); // closest first
     out.resize(top.size());
     for (std::size_t i = 0; i < top.size(); ++i)
@@ -566,6 +631,7 @@ graph_image hnsw_graph::image() const {
   const auto& g = *impl_->g;
   graph_image img;
   img.header = header_of(g);
+  img.type = impl_->codec.type();
   const std::size_t count = g.cur_element_count;
   img.level0_bytes = count * g.size_data_per_element_;
   img.level0.reset(new char[img.level0_bytes]); // default-initialised: no memset before the copy
@@ -593,6 +659,11 @@ status hnsw_graph::save(const std::filesystem::path& file) const {
   auto tmp = file;
   tmp += ".tmp";
   graph_file::writer w(tmp);
+  if (impl_->codec.type() != vector_type::float32) {
+    unsigned char prefix[graph_file::prefix_size];
+    graph_file::encode_prefix(impl_->codec.type(), prefix);
+    w.bytes(prefix, sizeof(prefix));
+  }
   w.bytes(raw, sizeof(raw));
   w.bytes(g.data_level0_memory_, g.cur_element_count * g.size_data_per_element_);
   for (std::size_t i = 0; i < g.cur_element_count; ++i) {
@@ -600,7 +671,7 @@ status hnsw_graph::save(const std::filesystem::path& file) const {
     w.pod(bytes);
     w.bytes(g.linkLists_[i], bytes);
   }
-  if (auto s = w.finish(); !s) {
+  if (auto s = w.finish(graph_file::magic_for(impl_->codec.type())); !s) {
     std::error_code ignored;
     std::filesystem::remove(tmp, ignored);
     return s;

@@ -15,7 +15,9 @@
 namespace ferro {
 
 /// One namespace's HNSW graph over unit vectors: hnswlib 0.6.2 with an
-/// inner-product distance on run-time selected SIMD kernels.
+/// inner-product distance on run-time selected SIMD kernels. Vectors go in
+/// and come out as float32; the graph stores them as `params.stored_type`
+/// says (index/vector_codec.hpp).
 ///
 /// Nodes are addressed by a dense `node_id` (hnswlib's internal id) and carry
 /// a 64-bit label chosen by the caller. Deleting only marks a node; searches
@@ -44,8 +46,8 @@ public:
                                                     std::size_t capacity);
 
   /// Reads a file written by `save`. Any truncation, checksum mismatch,
-  /// layout that does not fit (dimension, M) or out-of-range link is an error;
-  /// nothing of the file is trusted before it is checked.
+  /// layout that does not fit (dimension, M, vector type) or out-of-range
+  /// link is an error; nothing of the file is trusted before it is checked.
   static result<std::unique_ptr<hnsw_graph>> load(const std::filesystem::path& file, std::size_t dimension,
                                                   const hnsw_params& params);
 
@@ -54,6 +56,7 @@ public:
   hnsw_graph& operator=(const hnsw_graph&) = delete;
 
   std::size_t dimension() const;
+  vector_type stored_type() const;
   std::size_t capacity() const;
   std::size_t node_count() const; ///< nodes ever added: live + deleted
   std::size_t deleted_count() const;
@@ -69,11 +72,22 @@ public:
   /// the order the threads happen to insert in.
   std::vector<result<node_id>> add_many(const std::vector<const float*>& vectors,
                                         const std::vector<std::uint64_t>& labels, std::size_t threads);
+  /// Adds node n of `from` (same dimension and vector type) with its stored
+  /// bytes as they are; for rebuilding a graph without re-encoding.
+  result<node_id> add_copy(const hnsw_graph& from, node_id n, std::uint64_t label);
 
   void mark_deleted(node_id n);   ///< no-op if already marked
   void unmark_deleted(node_id n); ///< no-op if not marked
   bool is_deleted(node_id n) const;
-  const float* vector(node_id n) const; ///< `dimension()` floats
+  /// Node n's vector, decoded to `dimension()` floats (exact for float32).
+  void vector(node_id n, float* out) const;
+  /// 1 - <q, node n's vector> for a float32 unit query: the kernel searches
+  /// use, so a brute-force scan and a search agree to the bit.
+  float distance(const float* q, node_id n) const;
+  /// Whether node n stores what v encodes to (vector_codec::encodes_to).
+  bool holds(node_id n, const float* v) const;
+  /// v as this graph would hand it back after storing it (no-op for float32).
+  void round_trip(std::vector<float>& v) const;
   std::uint64_t label(node_id n) const;
   std::optional<node_id> find(std::uint64_t label) const;
 
@@ -91,6 +105,9 @@ public:
   graph_image image() const;
 
 private:
+  std::vector<result<node_id>> add_stored(const std::vector<const void*>& vectors,
+                                          const std::vector<std::uint64_t>& labels, std::size_t threads);
+
   struct impl;
   explicit hnsw_graph(std::unique_ptr<impl> p);
   std::unique_ptr<impl> impl_;

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "common/defaults.hpp"
+#include "index/vector_type.hpp"
 
 namespace ferro {
 
@@ -18,6 +19,9 @@ struct hnsw_params {
   /// The graph is rebuilt from its live nodes once deleted slots outnumber
   /// live ones and reach this count (small graphs are not worth it).
   std::size_t min_deleted_for_rebuild = 1024;
+  /// How the graph stores vectors (`hnsw.vector_type`); queries, entries and
+  /// the log stay float32.
+  vector_type stored_type = vector_type::float32;
 };
 
 /// The answer to a query.

@@ -14,7 +14,7 @@ namespace ferro {
 /// (bench/memory_breakdown.cpp); numbers in index/README.md.
 struct memory_usage {
   // HNSW graph (hnswlib 0.6.2 layout).
-  std::size_t graph_vectors = 0;     ///< float32 vectors of the nodes in use
+  std::size_t graph_vectors = 0;     ///< vectors of the nodes in use, as stored (hnsw_params::stored_type)
   std::size_t graph_level0 = 0;      ///< level-0 link lists and labels of the nodes in use
   std::size_t graph_free_slots = 0;  ///< level-0 block beyond the nodes in use (capacity doubling)
   std::size_t graph_upper_links = 0; ///< link lists of levels >= 1 (about one node in M)

@@ -27,11 +27,13 @@ struct namespace_image {
   /// Graph node of entries[i]; entry_slot::no_node for a backlog entry.
   std::vector<std::uint32_t> entry_nodes;
 
-  /// The embedding of entries[i], inside the graph copy if it has a node.
+  /// The embedding of entries[i] as float32: inside the graph copy if it
+  /// has a node (decoded for reduced vector types: then valid until this
+  /// thread's next call, see graph_image::vector).
   std::span<const float> embedding(std::size_t i) const {
     if (entry_nodes[i] == entry_slot::no_node)
       return entries[i].entry.embedding;
-    return {graph.vector(entry_nodes[i]), dimension};
+    return graph.vector(entry_nodes[i], dimension);
   }
 };
 

@@ -196,8 +196,11 @@ namespace_index::match namespace_index::nearest_in_backlog(std::span<const float
   return best;
 }
 
-const float* namespace_index::vector_of(const entry_slot& s) const {
-  return s.indexed() ? graph_->vector(s.node) : s.unindexed_vector.data();
+void namespace_index::copy_vector(const entry_slot& s, float* out) const {
+  if (s.indexed())
+    graph_->vector(s.node, out);
+  else
+    std::copy(s.unindexed_vector.begin(), s.unindexed_vector.end(), out);
 }
 
 search_hit namespace_index::record_hit(entry_slot& s, double similarity, bool exact, std::int64_t now_ms) {
@@ -215,15 +218,18 @@ std::vector<std::string> namespace_index::within_radius(std::span<const float> u
                                                         std::int64_t now_ms) const {
   if (unit_probe.size() != dimension_)
     return {};
-  // The distance the graph uses, so radius and lookup agree to the bit.
-  auto distance = best_ip_distance();
+  // The distances lookups use (the graph's query kernel, the backlog's), so
+  // radius and lookup agree to the bit.
+  auto backlog_distance = best_ip_distance();
   std::size_t dim = dimension_;
   std::vector<std::pair<double, const entry_slot*>> hits;
   std::shared_lock lock(mutex_);
   auto consider = [&](const entry_slot* s) {
     if (!s || s->expired_at(now_ms))
       return;
-    double similarity = similarity_from_distance(distance(unit_probe.data(), vector_of(*s), &dim));
+    float d = s->indexed() ? graph_->distance(unit_probe.data(), s->node)
+                           : backlog_distance(unit_probe.data(), s->unindexed_vector.data(), &dim);
+    double similarity = similarity_from_distance(d);
     if (similarity >= threshold)
       hits.emplace_back(similarity, s);
   };
@@ -252,9 +258,10 @@ std::optional<cache_entry> namespace_index::get(std::string_view uuid) const {
   if (it == by_uuid_.end())
     return std::nullopt;
   const auto& s = *it->second;
-  auto* v = vector_of(s);
+  std::vector<float> v(dimension_);
+  copy_vector(s, v.data());
   return cache_entry{s.uuid,
-                     std::vector<float>(v, v + dimension_),
+                     std::move(v),
                      s.response,
                      s.query_text,
                      s.created_at_ms,
@@ -395,6 +402,9 @@ std::vector<status> namespace_index::upsert_unindexed(std::vector<cache_entry> e
         detach(old);
       auto s = make_slot(entries[i], labels[i]);
       s->unindexed_vector = std::move(entries[i].embedding);
+      // Reduced now, as the graph will hold it: get() and snapshots return
+      // the same values before and after the entry is linked.
+      graph_->round_trip(s->unindexed_vector);
       attach(std::move(s), entry_slot::no_node);
     }
   }
@@ -541,7 +551,7 @@ void namespace_index::maybe_rebuild_graph() {
     for (auto* s : slots) {
       if (!s->indexed())
         continue; // backlog entries stay there
-      auto node = fresh->add(graph_->vector(s->node), s->label);
+      auto node = fresh->add_copy(*graph_, s->node, s->label);
       if (!node)
         return;
       placed.emplace_back(s, *node);
@@ -615,8 +625,8 @@ std::vector<labelled_entry> namespace_index::export_entries_locked(bool with_emb
     std::vector<float> embedding;
     // A backlog entry's embedding is in no graph (nor graph copy).
     if (with_embeddings || !s->indexed()) {
-      auto* v = vector_of(*s);
-      embedding.assign(v, v + dimension_);
+      embedding.resize(dimension_);
+      copy_vector(*s, embedding.data());
     }
     if (nodes)
       nodes->push_back(s->node);
@@ -663,7 +673,7 @@ namespace_index::restore(std::size_t dimension, hnsw_params params, const std::f
       hnsw_graph::node_id node;
       if (auto found = graph.find(le.label)) {
         node = *found;
-        if (std::memcmp(graph.vector(node), le.entry.embedding.data(), dimension * sizeof(float)) != 0)
+        if (!graph.holds(node, le.entry.embedding.data()))
           return error{errc::internal, "graph node of label " + std::to_string(le.label) +
                                            " differs from entry " + le.entry.uuid};
         graph.unmark_deleted(node); // the entries are the truth
@@ -682,8 +692,10 @@ namespace_index::restore(std::size_t dimension, hnsw_params params, const std::f
       texts.access_count = le.entry.access_count;
       texts.last_accessed_ms = le.entry.last_accessed_ms;
       auto slot = make_slot(texts, le.label);
-      if (node == entry_slot::no_node)
+      if (node == entry_slot::no_node) {
         slot->unindexed_vector = le.entry.embedding;
+        graph.round_trip(slot->unindexed_vector);
+      }
       idx->attach(std::move(slot), node, false);
     }
     idx->link_lru_sorted();

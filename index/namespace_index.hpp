@@ -188,7 +188,8 @@ private:
   match nearest_in_graph(std::span<const float> unit_query, double threshold, std::int64_t now_ms) const;
   /// The nearest live backlog entry at or above `threshold`, if any.
   match nearest_in_backlog(std::span<const float> unit_query, double threshold, std::int64_t now_ms) const;
-  const float* vector_of(const entry_slot& s) const;
+  /// s's vector as float32 (decoded from the graph, or the backlog's copy).
+  void copy_vector(const entry_slot& s, float* out) const;
   search_hit record_hit(entry_slot& s, double similarity, bool exact, std::int64_t now_ms);
   /// Adds s to every table, at graph node `node` or, for
   /// entry_slot::no_node, to the backlog (s->unindexed_vector holds its

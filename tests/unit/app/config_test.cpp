@@ -35,6 +35,7 @@ TEST_CASE("with no file and no variables every documented default applies") {
   CHECK(cfg->hnsw.ef_search == 32);
   CHECK(cfg->hnsw.default_threshold == Approx(0.92));
   CHECK_FALSE(cfg->hnsw.max_entries_per_namespace.has_value());
+  CHECK(cfg->hnsw.stored_type == ferro::vector_type::float32);
   CHECK(cfg->expire_scan_interval_secs == 60);
   CHECK_FALSE(cfg->conversation_ttl_seconds.has_value());
   CHECK(cfg->wal_batch_size == 256);
@@ -88,6 +89,23 @@ TEST_CASE("a bad value stops start-up with a message naming the key") {
   check_bad({{"FERROCACHE_QUALITY__CONFIDENCE", "1"}}, "quality.confidence");
   check_bad({{"FERROCACHE_QUALITY__CONFIDENCE", "0.3"}}, "quality.confidence");
   check_bad({{"FERROCACHE_QUALITY__POOL_FEEDBACK", "tenant"}}, "quality.pool_feedback");
+  check_bad({{"FERROCACHE_HNSW__VECTOR_TYPE", "float64"}}, "hnsw.vector_type");
+  check_bad({{"FERROCACHE_HNSW__VECTOR_TYPE", "FLOAT16"}}, "hnsw.vector_type");
+  check_bad({{"FERROCACHE_HNSW__VECTOR_TYPE", ""}}, "hnsw.vector_type");
+}
+
+TEST_CASE("hnsw.vector_type is read from the file and from the environment") {
+  temp_toml file{"[hnsw]\nvector_type = \"int8\"\n"};
+  auto from_file = load_config(file.file, {});
+  REQUIRE(from_file.ok());
+  CHECK(from_file->hnsw.stored_type == ferro::vector_type::int8);
+  auto from_env = load_config(file.file, {{"FERROCACHE_HNSW__VECTOR_TYPE", "float16"}});
+  REQUIRE(from_env.ok());
+  CHECK(from_env->hnsw.stored_type == ferro::vector_type::float16);
+  temp_toml number{"[hnsw]\nvector_type = 16\n"};
+  auto bad = load_config(number.file, {});
+  REQUIRE_FALSE(bad.ok());
+  CHECK(bad.err().message.find("hnsw.vector_type") != std::string::npos);
 }
 
 TEST_CASE("unknown keys and malformed TOML in the file are reported") {
