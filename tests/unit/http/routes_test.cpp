@@ -310,27 +310,38 @@ TEST_CASE_METHOD(fixture, "The hit rate is zero before any query") {
 TEST_CASE_METHOD(fixture, "Cluster status in single mode lists this node") {
   auto res = call(svc, opts, "GET", "/cluster/status");
   REQUIRE(res.status == 200);
-  CHECK(res.body ==
-        R"({"mode":"single","self_node_id":"node-1","nodes":["node-1"],"node_count":1,)"
-        R"("replication_factor":2,"read_repair_enabled":true,"peer_health":{},"dead_nodes":[],)"
-        R"("placement_epoch":0,"under_replicated_namespaces":0,"primary_namespaces":0,"namespaces":{}})");
+  CHECK(
+      res.body ==
+      R"({"mode":"single","self_node_id":"node-1","nodes":["node-1"],"node_count":1,)"
+      R"("replication_factor":2,"read_repair_enabled":true,"peer_health":{},"dead_nodes":[],"read_lease":true,)"
+      R"("placement_epoch":0,"under_replicated_namespaces":0,"primary_namespaces":0,"namespaces":{}})");
 }
 
 TEST_CASE_METHOD(fixture, "Cluster status renders peer health") {
   svc.cluster_value = cluster_status_reply{
-      "clustered", "a", {"a", "b", "c"}, 2, false, {{"b", {"alive", 0.5}}, {"c", {"dead", 12.25}}}, {"c"}};
+      "clustered",
+      "a",
+      {"a", "b", "c"},
+      2,
+      false,
+      {{"b", {"alive", 0.5, "00000000000000ab", "10.0.0.2:7701"}}, {"c", {"dead", 12.25}}},
+      {"c"}};
   svc.cluster_value.placement_epoch = 4;
+  svc.cluster_value.read_lease = true;
   svc.cluster_value.under_replicated_namespaces = 1;
   svc.cluster_value.primary_namespaces = 1;
   svc.cluster_value.namespaces["m::t"] = namespace_cluster_state{"primary", 3, "", true, {"b"}, {}};
   auto res = call(svc, opts, "GET", "/cluster/status");
-  CHECK(res.body ==
-        R"({"mode":"clustered","self_node_id":"a","nodes":["a","b","c"],"node_count":3,)"
-        R"("replication_factor":2,"read_repair_enabled":false,)"
-        R"("peer_health":{"b":{"status":"alive","phi":0.5},"c":{"status":"dead","phi":12.25}},)"
-        R"("dead_nodes":["c"],"placement_epoch":4,"under_replicated_namespaces":1,"primary_namespaces":1,)"
-        R"("namespaces":{"m::t":{"role":"primary","epoch":3,"primary":"","serving":true,)"
-        R"("replicas":["b"],"in_sync":[]}}})");
+  CHECK(
+      res.body ==
+      R"({"mode":"clustered","self_node_id":"a","nodes":["a","b","c"],"node_count":3,)"
+      R"("replication_factor":2,"read_repair_enabled":false,)"
+      R"("peer_health":{"b":{"status":"alive","phi":0.5,"generation":"00000000000000ab","address":"10.0.0.2:7701"},)"
+      R"("c":{"status":"dead","phi":12.25,"generation":"","address":""}},)"
+      R"("dead_nodes":["c"],"read_lease":true,"placement_epoch":4,"under_replicated_namespaces":1,)"
+      R"("primary_namespaces":1,)"
+      R"("namespaces":{"m::t":{"role":"primary","epoch":3,"primary":"","serving":true,)"
+      R"("replicas":["b"],"in_sync":[]}}})");
 }
 
 TEST_CASE_METHOD(fixture, "Service errors map to their HTTP statuses") {
