@@ -11,6 +11,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <random>
 #include <set>
 #include <string>
@@ -128,6 +129,10 @@ struct cluster_state {
   std::map<std::uint64_t, pending_ship> ships;
   std::uint64_t next_ship = 1;
   std::minstd_rand jitter{1}; ///< election back-off; seeded from settings.seed
+  /// The ring of the members last asked about (ring_order): building one
+  /// hashes every virtual node, and routing asks on every request.
+  std::vector<std::string> ring_nodes;
+  std::shared_ptr<const hash_ring> ring;
   static inline const char* name = "ferro.cluster";
 };
 
