@@ -552,6 +552,17 @@ caf::error adopt_epoch(ns_pointer self, std::uint64_t epoch, namespace_role role
   auto& st = self->state;
   if (epoch < st.epoch && !planted(planted_bug::no_epoch_fencing))
     return fenced_error(st, epoch);
+  // A copy that holds records of a newer epoch cannot lead an older one:
+  // its own records (expiries, say) would follow them under the older
+  // epoch, the position would still report the newer one, and a catch-up
+  // would take the copy for a prefix of the newer leader's log and skip
+  // the records in between (3-node swarm seed 130: a node brought up to
+  // epoch 9 by a copy while electing itself at epoch 8 expired entries as
+  // its leader, then missed two acknowledged inserts of epoch 9).
+  if (role == namespace_role::primary && st.last_epoch > epoch)
+    return to_caf_error(errc::fenced, "namespace '" + display_name(st.key) + "' holds records of epoch " +
+                                          std::to_string(st.last_epoch) + "; epoch " + std::to_string(epoch) +
+                                          " is over");
   st.epoch = epoch;
   st.role = role;
   schedule_expiry(self);

@@ -86,7 +86,7 @@ void simulation::start_nodes() {
     addresses_.push_back("sim-" + std::to_string(i) + ":4000");
   nodes_.resize(opts_.nodes);
   for (std::size_t i = 0; i < opts_.nodes; ++i) {
-    nodes_[i].id = "s" + std::to_string(i + 1);
+    nodes_[i].id = std::string("s").append(std::to_string(i + 1)); // not "s" + ...: GCC 12's bogus -Wrestrict
     nodes_[i].address = addresses_[i];
     start_node(nodes_[i]);
   }

@@ -67,7 +67,9 @@ struct ns_state {
   std::set<std::string> syncing;     ///< replicas a catch-up is running for
   std::set<std::string> retiring;    ///< former replicas to drop their copy once the new set is in sync
   std::uint64_t shipped_seq = 0;     ///< newest sequence number shipped live
-  std::deque<std::function<void(bool)>> waiting; ///< requests held until ready
+  /// Requests held until ready, each until its deadline (the caller has
+  /// given up by then: it must not take effect afterwards).
+  std::deque<std::pair<std::int64_t, std::function<void(bool)>>> waiting;
   std::int64_t next_election_ms = 0;
   // As replica:
   std::string primary;        ///< who last sent records at our epoch
