@@ -6,6 +6,7 @@
 // sim/*.cpp include it.
 
 #include <chrono>
+#include <deque>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -97,6 +98,7 @@ struct workload_mix {
   int max_ttl_s = 0;
   int invalidations_per_mille = 0;    ///< of requests: a radius invalidation
   std::optional<std::size_t> lru_cap; ///< every namespace's LRU cap
+  double retry_share = 0;             ///< of refused inserts: sent again, same id
 };
 
 class simulation {
@@ -140,6 +142,8 @@ public:
   void issue_load();
   void issue_delete(sim_node& n);
   void issue_insert(sim_node& n);
+  void send_insert(sim_node& n, acked_entry e);
+  void issue_retries();
   void issue_invalidation(sim_node& n);
   /// An invalidation's outcome: its answer, or none (its node crashed).
   void settle_invalidation(std::uint64_t number, const cluster::reply_msg* reply);
@@ -199,6 +203,7 @@ public:
   std::map<std::uint64_t, invalidation> invalidating_; ///< in flight (or lingering), by number
   bool inside(const invalidation& inv, const std::vector<float>& vec) const;
   std::uint64_t next_invalidation_ = 1;
+  std::deque<std::pair<std::int64_t, acked_entry>> retries_; ///< (when, insert) a client sends again
   std::int64_t in_flight_ = 0;
   std::uint64_t next_uuid_ = 1;
   std::string failure_;

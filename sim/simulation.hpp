@@ -37,6 +37,7 @@ struct sim_result {
   std::uint64_t one_way_cuts = 0;  ///< faults that cut some directions only
   std::uint64_t clock_jumps = 0;   ///< wall clocks stepped
   std::uint64_t acked_invalidations = 0;
+  std::uint64_t retries = 0; ///< refused inserts a client sent again
 };
 
 sim_result run_simulation(const sim_options& opts);

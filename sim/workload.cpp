@@ -51,6 +51,8 @@ void simulation::choose_workload() {
     load_.invalidations_per_mille = std::uniform_int_distribution<int>(10, 80)(rng_);
   if (coin(0.3))
     load_.lru_cap = std::uniform_int_distribution<std::size_t>(30, 150)(rng_);
+  if (coin(0.5))
+    load_.retry_share = std::uniform_real_distribution<double>(0.3, 1.0)(rng_);
   spdlog::debug(
       "sim: workload of this seed: TTL on {:.2f} of inserts (1-{} s), {}/1000 invalidations, LRU cap {}",
       load_.ttl_share, load_.max_ttl_s, load_.invalidations_per_mille,
@@ -85,6 +87,7 @@ void simulation::forget(const std::string& uuid) {
 // One request now and then at a random node.
 void simulation::issue_load() {
   end_lingering(false);
+  issue_retries();
   std::uniform_int_distribution<std::size_t> pick(0, nodes_.size() - 1);
   auto& n = nodes_[pick(rng_)];
   if (n.crashed)
@@ -166,6 +169,14 @@ void simulation::issue_insert(sim_node& n) {
   e.sent_at = now();
   issued_[e.uuid] = e;
   ++issued_per_ns_[display_name(e.ns)];
+  send_insert(n, std::move(e));
+}
+
+// Sends (or sends again) one insert. A client that got an error re-sends
+// the same insert, id and all, now and then: with an explicit id an insert
+// is an idempotent upsert (docs/api.md), so a retry may meet its first
+// attempt, applied after all, and must not duplicate or lose it.
+void simulation::send_insert(sim_node& n, acked_entry e) {
   for (auto& [number, inv] : invalidating_)
     if (inv.ns == e.ns && inside(inv, e.vec))
       maybe_invalidated_.insert(e.uuid); // in flight (or lingering) with it: it may take this one too
@@ -194,8 +205,25 @@ void simulation::issue_insert(sim_node& n) {
       live_[e.uuid] = e;
     } else {
       ++result_.refused;
+      if (load_.retry_share > 0 && std::uniform_real_distribution<double>(0, 1)(rng_) < load_.retry_share)
+        retries_.emplace_back(now() + std::uniform_int_distribution<std::int64_t>(50, 1000)(rng_), e);
     }
   });
+}
+
+// Retries that are due go to a random node, as a client's next attempt
+// goes to whichever node its load balancer picks.
+void simulation::issue_retries() {
+  while (!retries_.empty() && retries_.front().first <= now()) {
+    auto e = std::move(retries_.front().second);
+    retries_.pop_front();
+    auto& n = nodes_[std::uniform_int_distribution<std::size_t>(0, nodes_.size() - 1)(rng_)];
+    if (n.crashed)
+      continue; // the client gives up
+    spdlog::debug("sim: t={} insert {} of '{}' sent again at {}", now(), e.uuid, display_name(e.ns), n.id);
+    ++result_.retries;
+    send_insert(n, std::move(e));
+  }
 }
 
 // POST /invalidate: every entry of the namespace within `threshold` of a
