@@ -606,8 +606,26 @@ caf::result<ns_position> follow(ns_pointer self, std::uint64_t epoch, log_batch&
   std::vector<log_record> fresh;
   for (auto& r : batch.records) {
     newest = std::max(newest, r.ns_seq);
-    if (r.ns_seq <= base)
-      continue; // already held (or on its way to the log): acknowledged once durable
+    if (r.ns_seq <= base) {
+      // Already held (or on its way to the log): acknowledged once durable.
+      // Unless the record held here at that sequence number is not this
+      // one: every record here is of epoch last_epoch or older, so one of a
+      // newer epoch is news. A deposed leader that logged a write of its own
+      // after its successor's catch-up had compared positions took the
+      // successor's record at that number for a retransmission and lost it
+      // (3-node swarm seed 454: an acknowledged insert on one copy only).
+      if (!empty && r.epoch > st.last_epoch) {
+        // Refuses the rest of the stream too (a later batch would follow
+        // the wrong record) and reports no epoch: a catch-up rebuilds it.
+        st.needs_reset = true;
+        return to_caf_error(errc::stale_replica, "namespace '" + display_name(st.key) +
+                                                     "' holds its own record " + std::to_string(r.ns_seq) +
+                                                     " (epoch " + std::to_string(st.last_epoch) +
+                                                     " or older), not that of epoch " +
+                                                     std::to_string(r.epoch) + ": it must be rebuilt");
+      }
+      continue;
+    }
     if (r.ns_seq != base + fresh.size() + 1 || !(r.ns == st.key))
       return to_caf_error(errc::stale_replica, "namespace '" + display_name(st.key) + "' holds up to " +
                                                    std::to_string(base) + ", got record " +

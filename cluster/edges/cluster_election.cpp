@@ -228,7 +228,20 @@ void conclude(cluster_pointer self, const namespace_key& ns, std::uint64_t epoch
   push.text = self_id(self);
   spdlog::info("cluster: {} takes '{}' at epoch {} from the copy on {} (seq {}, epoch {})", self_id(self),
                display_name(ns), epoch, best_node, best.last_seq, best.last_epoch);
-  send_call(self, best_node, std::move(push), std::chrono::minutes(2), [=](const reply_msg& r) {
+  // The push may run long (a full resync of a big copy), but its answer
+  // may also be lost: the source replies on its own connection to us,
+  // which may be down while ours to it works (a one-way cut; 3-node swarm
+  // seed 393 waited 2 minutes in "electing"). So the call times out after
+  // push_idle without records from the source, and after 2 minutes anyway.
+  auto& electing = space(self, ns);
+  electing.push_source = best_node;
+  electing.push_limit_ms = now_ms(self) + std::chrono::milliseconds(std::chrono::minutes(2)).count();
+  electing.push_rid = send_call(self, best_node, std::move(push), push_idle(self), [=](const reply_msg& r) {
+    auto& sp = space(self, ns);
+    if (sp.push_source == best_node) {
+      sp.push_source.clear();
+      sp.push_rid = 0;
+    }
     if (!r.ok()) {
       election_failed(self, ns, epoch, "catch-up from " + best_node + " failed: " + r.message);
       return;

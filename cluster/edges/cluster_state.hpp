@@ -91,6 +91,11 @@ struct ns_state {
   std::uint64_t join_version = 0;
   std::uint64_t confirmed_version = 0;
   bool published = false; ///< as primary: a majority knows this node's copy set
+  /// As electing: the push that brings this copy up to the most advanced
+  /// one (its source, call id, and the latest its deadline may move to).
+  std::string push_source;
+  std::uint64_t push_rid = 0;
+  std::int64_t push_limit_ms = 0;
 };
 
 struct pending_call {
@@ -143,6 +148,11 @@ using cluster_pointer = caf::stateful_actor<cluster_state>*;
 /// The actor system's clock in milliseconds: steady time in production,
 /// virtual time under CAF's test coordinator (deterministic runs).
 std::int64_t now_ms(cluster_pointer self);
+/// How long an election waits for the copy pushing to it while no records
+/// come from that copy.
+inline std::chrono::milliseconds push_idle(cluster_pointer self) {
+  return 5 * self->state.settings.request_timeout;
+}
 const std::string& self_id(cluster_pointer self);
 
 // ---- cluster_membership.cpp
@@ -177,8 +187,12 @@ bool save_election_state(cluster_pointer self);
 void load_election_state(cluster_pointer self);
 
 // ---- cluster_calls.cpp
-void send_call(cluster_pointer self, const std::string& peer, call_msg msg, std::chrono::milliseconds timeout,
-               std::function<void(const reply_msg&)> done);
+/// Returns the call's id (see keep_call_alive).
+std::uint64_t send_call(cluster_pointer self, const std::string& peer, call_msg msg,
+                        std::chrono::milliseconds timeout, std::function<void(const reply_msg&)> done);
+/// Moves a pending call's deadline to `deadline_ms` if that is later: the
+/// caller has seen the callee work on it.
+void keep_call_alive(cluster_pointer self, std::uint64_t rid, std::int64_t deadline_ms);
 void on_reply(cluster_pointer self, const reply_msg& reply);
 void on_call(cluster_pointer self, call_msg msg);
 void route(cluster_pointer self, routed_call rc);

@@ -650,6 +650,27 @@ TEST_CASE("a copy holding a newer epoch's records cannot lead an older epoch") {
   CHECK(pos->last_epoch == 10);
 }
 
+TEST_CASE("a replica holding its own record where the stream has a newer epoch's refuses the stream until "
+          "rebuilt") {
+  actor_fixture f;
+  caf::scoped_actor self{*f.sys};
+  auto ns = f.directory.actor_for(key);
+  // Records 1..3 of epoch 1 here; the new leader of epoch 2 shipped
+  // records 1..2 and then its own record 3 (3-node swarm seed 454).
+  REQUIRE(follow(f, self, ns, 1, records(1, 3, 1)).ok());
+  auto refused = follow(f, self, ns, 2, records(3, 3, 2));
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.err().code == errc::stale_replica);
+  // The next record would follow the wrong one: refused as well.
+  refused = follow(f, self, ns, 2, records(4, 4, 2));
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.err().code == errc::stale_replica);
+  // Its position asks for a rebuild.
+  auto pos = ask(f, self, ns, position_atom::value);
+  REQUIRE(pos.ok());
+  CHECK(pos->last_epoch == 0);
+}
+
 // ---- restart
 
 TEST_CASE("a restarted replica keeps its position from its log tail") {
