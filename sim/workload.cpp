@@ -204,6 +204,7 @@ void simulation::send_insert(sim_node& n, acked_entry e) {
       e.acked_at = now();
       live_[e.uuid] = e;
     } else {
+      spdlog::debug("sim: t={} insert {} of '{}' refused: {}", now(), e.uuid, display_name(e.ns), r.message);
       ++result_.refused;
       if (load_.retry_share > 0 && std::uniform_real_distribution<double>(0, 1)(rng_) < load_.retry_share)
         retries_.emplace_back(now() + std::uniform_int_distribution<std::int64_t>(50, 1000)(rng_), e);
