@@ -48,12 +48,14 @@ bench: build pyenv
 	bash bench/run-all.sh $(BUILD_DIR) $(VENV)
 
 # Long simulation sweeps (docs/simulation.md): make sim SEEDS=10000 [PROFILE=swarm] [NODES=5] [SIM_FLAGS=--crashes]
+# [SIM_JOBS=2: worker processes]
 SEEDS ?= 1000
 PROFILE ?= lite
 NODES ?= 3
 SIM_FLAGS ?=
+SIM_JOBS ?= 2
 sim: build
-	set -o pipefail; ./$(BUILD_DIR)/ferrocache-sim --seeds 1..$(SEEDS) --profile $(PROFILE) --nodes $(NODES) --seconds 10 $(SIM_FLAGS) | grep -E "FAILED|seeds,"
+	set -o pipefail; ./$(BUILD_DIR)/ferrocache-sim --seeds 1..$(SEEDS) --profile $(PROFILE) --nodes $(NODES) --seconds 10 --jobs $(SIM_JOBS) $(SIM_FLAGS) | grep -E "FAILED|seeds,"
 
 # What the cluster costs a request against a single node (docs/benchmarks.md, "Cluster").
 bench-cluster: build

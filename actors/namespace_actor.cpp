@@ -552,6 +552,17 @@ caf::error adopt_epoch(ns_pointer self, std::uint64_t epoch, namespace_role role
   auto& st = self->state;
   if (epoch < st.epoch && !planted(planted_bug::no_epoch_fencing))
     return fenced_error(st, epoch);
+  // A copy that holds records of a newer epoch cannot lead an older one:
+  // its own records (expiries, say) would follow them under the older
+  // epoch, the position would still report the newer one, and a catch-up
+  // would take the copy for a prefix of the newer leader's log and skip
+  // the records in between (3-node swarm seed 130: a node brought up to
+  // epoch 9 by a copy while electing itself at epoch 8 expired entries as
+  // its leader, then missed two acknowledged inserts of epoch 9).
+  if (role == namespace_role::primary && st.last_epoch > epoch)
+    return to_caf_error(errc::fenced, "namespace '" + display_name(st.key) + "' holds records of epoch " +
+                                          std::to_string(st.last_epoch) + "; epoch " + std::to_string(epoch) +
+                                          " is over");
   st.epoch = epoch;
   st.role = role;
   schedule_expiry(self);
@@ -595,8 +606,26 @@ caf::result<ns_position> follow(ns_pointer self, std::uint64_t epoch, log_batch&
   std::vector<log_record> fresh;
   for (auto& r : batch.records) {
     newest = std::max(newest, r.ns_seq);
-    if (r.ns_seq <= base)
-      continue; // already held (or on its way to the log): acknowledged once durable
+    if (r.ns_seq <= base) {
+      // Already held (or on its way to the log): acknowledged once durable.
+      // Unless the record held here at that sequence number is not this
+      // one: every record here is of epoch last_epoch or older, so one of a
+      // newer epoch is news. A deposed leader that logged a write of its own
+      // after its successor's catch-up had compared positions took the
+      // successor's record at that number for a retransmission and lost it
+      // (3-node swarm seed 454: an acknowledged insert on one copy only).
+      if (!empty && r.epoch > st.last_epoch) {
+        // Refuses the rest of the stream too (a later batch would follow
+        // the wrong record) and reports no epoch: a catch-up rebuilds it.
+        st.needs_reset = true;
+        return to_caf_error(errc::stale_replica, "namespace '" + display_name(st.key) +
+                                                     "' holds its own record " + std::to_string(r.ns_seq) +
+                                                     " (epoch " + std::to_string(st.last_epoch) +
+                                                     " or older), not that of epoch " +
+                                                     std::to_string(r.epoch) + ": it must be rebuilt");
+      }
+      continue;
+    }
     if (r.ns_seq != base + fresh.size() + 1 || !(r.ns == st.key))
       return to_caf_error(errc::stale_replica, "namespace '" + display_name(st.key) + "' holds up to " +
                                                    std::to_string(base) + ", got record " +

@@ -2,11 +2,12 @@
 //
 //   ferrocache-sim --seed S [--nodes N] [--profile lite|swarm] [--seconds T]
 //                  [--crashes] [--trace FILE] [--break NAME]
-//   ferrocache-sim --seeds A..B [...]
+//   ferrocache-sim --seeds A..B [--jobs N] [...]
 //
 // --trace FILE writes every node's log and the simulator's own events
 // (debug level) to FILE; --break NAME switches on a planted bug that the
-// checkers must catch (sim/planted_bug.cpp lists them).
+// checkers must catch (sim/planted_bug.cpp lists them). --jobs N splits a
+// range across N forked worker processes; lines still come in seed order.
 //
 // One line per seed: `sim: seed S ok trace <hash>` or `sim: seed S FAILED
 // <invariant>`; a range ends with `sim: N seeds, F failed` (exit 1 if F > 0).
@@ -21,6 +22,7 @@
 #include <spdlog/spdlog.h>
 
 #include "sim/planted_bug.hpp"
+#include "sim/seed_runner.hpp"
 #include "sim/simulation.hpp"
 
 namespace {
@@ -28,7 +30,7 @@ namespace {
 [[noreturn]] void usage() {
   std::fprintf(stderr,
                "usage: ferrocache-sim (--seed S | --seeds A..B) [--nodes 3..7] [--profile lite|swarm] "
-               "[--seconds T] [--crashes] [--trace FILE] [--break NAME]\n  planted bugs: %s\n",
+               "[--seconds T] [--crashes] [--trace FILE] [--break NAME] [--jobs N]\n  planted bugs: %s\n",
                ferro::sim::planted_bug_names().c_str());
   std::exit(2);
 }
@@ -40,6 +42,7 @@ int main(int argc, char** argv) {
   bool have_seed = false;
   ferro::sim::sim_options opts;
   std::string trace_file;
+  unsigned jobs = 1;
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto next = [&]() -> std::string {
@@ -66,6 +69,10 @@ int main(int argc, char** argv) {
       opts.fault_seconds = std::strtoll(next().c_str(), nullptr, 10);
     } else if (arg == "--crashes") {
       opts.crashes = true;
+    } else if (arg == "--jobs") {
+      jobs = static_cast<unsigned>(std::strtoul(next().c_str(), nullptr, 10));
+      if (jobs < 1 || jobs > 64)
+        usage();
     } else if (arg == "--trace") {
       trace_file = next();
     } else if (arg == "--break") {
@@ -75,6 +82,8 @@ int main(int argc, char** argv) {
       usage();
     }
   }
+  if (jobs > 1 && !trace_file.empty())
+    usage(); // one trace file, written by one process
   if (!have_seed || opts.nodes < 3 || opts.nodes > 7 || (opts.profile != "lite" && opts.profile != "swarm"))
     usage();
   // The trace is the output; FERRO_SIM_LOG=info shows the nodes' logs.
@@ -87,25 +96,31 @@ int main(int argc, char** argv) {
   } else {
     spdlog::set_level(level ? spdlog::level::from_str(level) : spdlog::level::off);
   }
-  std::size_t failed = 0;
   auto started = std::chrono::steady_clock::now();
-  for (auto seed = first; seed <= last; ++seed) {
-    opts.seed = seed;
-    auto r = ferro::sim::run_simulation(opts);
+  auto failed = ferro::sim::run_seeds(first, last, jobs, [&](std::uint64_t seed) {
+    auto o = opts;
+    o.seed = seed;
+    auto r = ferro::sim::run_simulation(o);
+    char line[512];
     if (r.ok)
-      std::printf(
-          "sim: seed %llu ok trace %016llx (%llu inserts, %llu deletes acknowledged, %llu refused, "
-          "%llu partitions, %llu crashes, %llu failed disk writes, %llu frames)\n",
+      std::snprintf(
+          line, sizeof line,
+          "sim: seed %llu ok trace %016llx (%llu inserts, %llu deletes acknowledged, %llu refused, %llu "
+          "retried, "
+          "%llu invalidations, %llu partitions, %llu one-way cuts, %llu pauses, %llu crashes, %llu clock "
+          "jumps, "
+          "%llu failed disk writes, %llu frames)",
           static_cast<unsigned long long>(seed), static_cast<unsigned long long>(r.trace),
           static_cast<unsigned long long>(r.acked_inserts), static_cast<unsigned long long>(r.acked_deletes),
-          static_cast<unsigned long long>(r.refused), static_cast<unsigned long long>(r.partitions),
-          static_cast<unsigned long long>(r.crashes), static_cast<unsigned long long>(r.disk_failures),
+          static_cast<unsigned long long>(r.refused), static_cast<unsigned long long>(r.retries),
+          static_cast<unsigned long long>(r.acked_invalidations),
+          static_cast<unsigned long long>(r.partitions), static_cast<unsigned long long>(r.one_way_cuts),
+          static_cast<unsigned long long>(r.pauses), static_cast<unsigned long long>(r.crashes),
+          static_cast<unsigned long long>(r.clock_jumps), static_cast<unsigned long long>(r.disk_failures),
           static_cast<unsigned long long>(r.frames));
-    else
-      std::printf("sim: seed %llu FAILED %s\n", static_cast<unsigned long long>(seed), r.failure.c_str());
-    failed += r.ok ? 0 : 1;
-    std::fflush(stdout);
-  }
+    return ferro::sim::seed_outcome{
+        r.ok, r.ok ? std::string(line) : "sim: seed " + std::to_string(seed) + " FAILED " + r.failure};
+  });
   if (last > first) {
     auto secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     std::printf("sim: %llu seeds, %zu failed (%.1f seeds per minute)\n",

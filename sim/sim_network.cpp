@@ -45,9 +45,40 @@ void sim_network::mix(std::uint64_t v) {
   trace_ = (trace_ ^ v) * 1099511628211ull;
 }
 
-bool sim_network::reachable(const std::string& a, const std::string& b) const {
-  return nodes_.count(a) && nodes_.count(b) && !cuts_.count(unordered(a, b)) && !down_.count(a) &&
-         !down_.count(b);
+bool sim_network::reachable(const std::string& from, const std::string& to) const {
+  return nodes_.count(from) && nodes_.count(to) && !cuts_.count(unordered(from, to)) &&
+         !one_way_.count({from, to}) && !down_.count(from) && !down_.count(to);
+}
+
+void sim_network::cut_one_way(const std::string& from, const std::string& to, bool cut_off) {
+  spdlog::debug("sim: t={} {} {} -> {}", now_, cut_off ? "one-way cut" : "one-way heal", from, to);
+  if (!cut_off) {
+    one_way_.erase({from, to});
+    return;
+  }
+  one_way_.insert({from, to});
+  break_connection(from, to);
+}
+
+void sim_network::set_paused(const std::string& id, bool paused) {
+  spdlog::debug("sim: t={} {} {}", now_, paused ? "pause" : "resume", id);
+  if (paused) {
+    paused_.insert(id);
+    return;
+  }
+  paused_.erase(id);
+  // First what it did while stopped (as its timers fire on resume), then
+  // what waited for it: both in their order.
+  auto out = std::move(held_out_[id]);
+  held_out_.erase(id);
+  for (auto& op : out)
+    op();
+  auto in = std::move(held_in_[id]);
+  held_in_.erase(id);
+  for (auto& e : in) {
+    e.at = now_;
+    schedule(std::move(e));
+  }
 }
 
 void sim_network::set_down(const std::string& id, bool down) {
@@ -84,6 +115,10 @@ void sim_network::schedule(event e) {
 }
 
 void sim_network::connect(const std::string& from, const std::string& address) {
+  if (paused_.count(from)) {
+    held_out_[from].push_back([this, from, address] { connect(from, address); });
+    return;
+  }
   spdlog::debug("sim: t={} {} dials {}", now_, from, address);
   std::string target;
   for (const auto& [id, n] : nodes_)
@@ -110,6 +145,16 @@ void sim_network::connect(const std::string& from, const std::string& address) {
 bool sim_network::send(const std::string& from, const std::string& to, std::string frame) {
   if (!connections_.count({from, to}))
     return false;
+  if (paused_.count(from)) {
+    // Written into the socket by a process that is stopped: sent when it
+    // resumes, on the same connection if that still exists.
+    auto generation = generation_[{from, to}];
+    held_out_[from].push_back([this, from, to, generation, frame = std::move(frame)]() mutable {
+      if (generation == generation_[{from, to}])
+        send(from, to, std::move(frame));
+    });
+    return true;
+  }
   if (!reachable(from, to) ||
       (faults_.loss > 0 && std::uniform_real_distribution<double>(0, 1)(rng_) < faults_.loss)) {
     ++dropped_;
@@ -147,6 +192,10 @@ void sim_network::break_connection(const std::string& a, const std::string& b) {
 }
 
 void sim_network::disconnect(const std::string& from, const std::string& to) {
+  if (paused_.count(from)) {
+    held_out_[from].push_back([this, from, to] { disconnect(from, to); });
+    return;
+  }
   break_connection(from, to);
   break_connection(to, from);
 }
@@ -164,6 +213,7 @@ void sim_network::cut(const std::string& a, const std::string& b, bool cut_off) 
 
 void sim_network::heal_all() {
   cuts_.clear();
+  one_way_.clear();
 }
 
 void sim_network::deliver_due(std::int64_t now_ms) {
@@ -174,6 +224,10 @@ void sim_network::deliver_due(std::int64_t now_ms) {
     auto it = nodes_.find(e.to);
     if (it == nodes_.end())
       continue;
+    if (paused_.count(e.to)) {
+      held_in_[e.to].push_back(std::move(e)); // in its socket buffer
+      continue;
+    }
     auto& actor = it->second.actor;
     switch (e.what) {
       case kind::frame:

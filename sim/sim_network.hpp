@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <functional>
+
 #include <caf/actor.hpp>
 
 #include "cluster/edges/peer_link.hpp"
@@ -38,6 +40,18 @@ public:
   /// Cuts (or restores) both directions between two nodes: open connections
   /// break, dials fail.
   void cut(const std::string& a, const std::string& b, bool cut_off);
+  /// Cuts (or restores) one direction: `from` can neither dial `to` nor use
+  /// the connection it dialed to it (it breaks), while `to` still dials and
+  /// uses its own connection to `from`. The transport sends only on
+  /// connections it dialed, so each direction is its own connection.
+  void cut_one_way(const std::string& from, const std::string& to, bool cut_off);
+  /// A node stopped (SIGSTOP) or resumed. While stopped, nothing reaches it
+  /// (frames and connection events wait, in order, as in a socket buffer)
+  /// and nothing it does reaches the network (its sends, dials and hang-ups
+  /// wait too). On resume all of it happens, in order; frames of a
+  /// connection the peer gave up on meanwhile are lost with it.
+  void set_paused(const std::string& id, bool paused);
+  bool paused(const std::string& id) const { return paused_.count(id) > 0; }
   void heal_all();
   /// A crashed node (true) or one back (false): while down, every
   /// connection to or from it is broken and dials to it fail.
@@ -73,7 +87,8 @@ private:
     std::uint64_t incarnation = 0;
   };
 
-  bool reachable(const std::string& a, const std::string& b) const;
+  /// `from` can reach `to`: no cut either way, no one-way cut from -> to, both up.
+  bool reachable(const std::string& from, const std::string& to) const;
   std::int64_t delay();
   void schedule(event e);
   void break_connection(const std::string& a, const std::string& b);
@@ -84,8 +99,13 @@ private:
   std::int64_t now_ = 0;
   std::uint64_t order_ = 0;
   std::map<std::string, node_entry> nodes_;
-  std::set<std::pair<std::string, std::string>> cuts_;                  ///< unordered pairs, stored sorted
-  std::set<std::string> down_;                                          ///< crashed nodes
+  std::set<std::pair<std::string, std::string>> cuts_;    ///< unordered pairs, stored sorted
+  std::set<std::pair<std::string, std::string>> one_way_; ///< (from, to) cut
+  std::set<std::string> down_;                            ///< crashed nodes
+  std::set<std::string> paused_;                          ///< stopped nodes
+  /// What reached a stopped node, and what it did, in order, until it resumes.
+  std::map<std::string, std::vector<event>> held_in_;
+  std::map<std::string, std::vector<std::function<void()>>> held_out_;
   std::set<std::pair<std::string, std::string>> connections_;           ///< (dialer, dialed) that are up
   std::map<std::pair<std::string, std::string>, std::int64_t> last_at_; ///< FIFO per direction
   std::map<std::pair<std::string, std::string>, std::uint64_t> generation_;

@@ -14,7 +14,9 @@ struct sim_options {
   std::size_t nodes = 3;
   std::int64_t fault_seconds = 20; ///< virtual time with faults and load
   std::int64_t heal_seconds = 15;  ///< then no faults, no load, until checked
-  std::string profile = "lite";    ///< lite: partitions and delays; swarm: also frame loss, full disks
+  /// lite: partitions and delays; swarm: per seed, also frame loss, full
+  /// disks, pauses, one-way cuts, clock jumps, TTLs, invalidations, LRU caps
+  std::string profile = "lite";
   /// Also crash nodes (kill -9) and restart them on their data. Off by
   /// default: it finds losses not fixed yet (docs/simulation.md).
   bool crashes = false;
@@ -31,6 +33,11 @@ struct sim_result {
   std::uint64_t frames = 0;
   std::uint64_t disk_failures = 0; ///< write transactions a full disk refused
   std::uint64_t crashes = 0;       ///< nodes killed (and restarted on their data)
+  std::uint64_t pauses = 0;        ///< nodes stopped for a while (SIGSTOP)
+  std::uint64_t one_way_cuts = 0;  ///< faults that cut some directions only
+  std::uint64_t clock_jumps = 0;   ///< wall clocks stepped
+  std::uint64_t acked_invalidations = 0;
+  std::uint64_t retries = 0; ///< refused inserts a client sent again
 };
 
 sim_result run_simulation(const sim_options& opts);

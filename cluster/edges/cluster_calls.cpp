@@ -111,6 +111,9 @@ void on_follow(cluster_pointer self, call_msg& msg, reply_fn reply) {
   // While electing itself, a node is brought up to date by the most
   // advanced copy at its own election epoch: that does not make it a follower.
   bool own_election = sp.mode == ns_mode::electing && msg.epoch == sp.epoch;
+  // Records from the copy pushing to us: the push is alive (see push_idle).
+  if (own_election && msg.from == sp.push_source && sp.push_rid != 0)
+    keep_call_alive(self, sp.push_rid, std::min(sp.push_limit_ms, now_ms(self) + push_idle(self).count()));
   if (!own_election && sp.mode != ns_mode::primary) {
     if (sp.mode != ns_mode::follower || sp.primary != msg.from)
       sp.local_in_sync = false;
@@ -133,23 +136,30 @@ void defer(cluster_pointer self, std::chrono::milliseconds delay, std::function<
   self->delayed_send(self, delay, defer_atom::value, deferred{std::move(fn)});
 }
 
-void send_call(cluster_pointer self, const std::string& peer, call_msg msg, std::chrono::milliseconds timeout,
-               std::function<void(const reply_msg&)> done) {
+std::uint64_t send_call(cluster_pointer self, const std::string& peer, call_msg msg,
+                        std::chrono::milliseconds timeout, std::function<void(const reply_msg&)> done) {
   auto& st = self->state;
   msg.rid = st.next_rid++;
   msg.from = st.settings.node_id;
-  st.calls[msg.rid] = pending_call{peer, now_ms(self) + timeout.count(), std::move(done)};
+  auto rid = msg.rid;
+  st.calls[rid] = pending_call{peer, now_ms(self) + timeout.count(), std::move(done)};
   if (peer == st.settings.node_id) {
     on_call(self, std::move(msg));
-    return;
+    return rid;
   }
-  auto rid = msg.rid;
   if (!st.link->send(peer, encode_peer_message(self->system(), caf::make_message(std::move(msg))))) {
     auto it = st.calls.find(rid);
     auto pending = std::move(it->second);
     st.calls.erase(it);
     pending.done(reply_msg::failure(rid, error{errc::unavailable, "no connection to node " + peer}));
   }
+  return rid;
+}
+
+void keep_call_alive(cluster_pointer self, std::uint64_t rid, std::int64_t deadline_ms) {
+  auto it = self->state.calls.find(rid);
+  if (it != self->state.calls.end())
+    it->second.deadline_ms = std::max(it->second.deadline_ms, deadline_ms);
 }
 
 void on_reply(cluster_pointer self, const reply_msg& reply) {

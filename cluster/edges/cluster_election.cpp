@@ -29,7 +29,26 @@ namespace {
 void fail_waiting(ns_state& sp) {
   auto waiting = std::move(sp.waiting);
   sp.waiting.clear();
-  for (auto& fn : waiting)
+  for (auto& [deadline, fn] : waiting)
+    fn(false);
+}
+
+// A request that waited for the lead past its deadline is refused, not
+// run: its caller has timed out and told its client so, and the client
+// acts on that. An invalidation that waited 8 s for an election removed
+// entries written after its client had been told it failed (5-node swarm
+// seed 122 with invalidations).
+void expire_waiting(cluster_pointer self, ns_state& sp) {
+  auto now = now_ms(self);
+  std::vector<std::function<void(bool)>> late;
+  for (auto it = sp.waiting.begin(); it != sp.waiting.end();)
+    if (it->first <= now) {
+      late.push_back(std::move(it->second));
+      it = sp.waiting.erase(it);
+    } else {
+      ++it;
+    }
+  for (auto& fn : late)
     fn(false);
 }
 
@@ -41,9 +60,10 @@ void make_ready(cluster_pointer self, const namespace_key& ns) {
   spdlog::info("cluster: {} leads '{}' at epoch {} with {} of {} replicas in sync", self_id(self),
                display_name(ns), sp.epoch, sp.in_sync.size(), sp.replicas.size());
   publish_board(self);
+  expire_waiting(self, sp);
   auto waiting = std::move(sp.waiting);
   sp.waiting.clear();
-  for (auto& fn : waiting)
+  for (auto& [deadline, fn] : waiting)
     fn(true);
 }
 
@@ -199,7 +219,20 @@ void conclude(cluster_pointer self, const namespace_key& ns, std::uint64_t epoch
   push.text = self_id(self);
   spdlog::info("cluster: {} takes '{}' at epoch {} from the copy on {} (seq {}, epoch {})", self_id(self),
                display_name(ns), epoch, best_node, best.last_seq, best.last_epoch);
-  send_call(self, best_node, std::move(push), std::chrono::minutes(2), [=](const reply_msg& r) {
+  // The push may run long (a full resync of a big copy), but its answer
+  // may also be lost: the source replies on its own connection to us,
+  // which may be down while ours to it works (a one-way cut; 3-node swarm
+  // seed 393 waited 2 minutes in "electing"). So the call times out after
+  // push_idle without records from the source, and after 2 minutes anyway.
+  auto& electing = space(self, ns);
+  electing.push_source = best_node;
+  electing.push_limit_ms = now_ms(self) + std::chrono::milliseconds(std::chrono::minutes(2)).count();
+  electing.push_rid = send_call(self, best_node, std::move(push), push_idle(self), [=](const reply_msg& r) {
+    auto& sp = space(self, ns);
+    if (sp.push_source == best_node) {
+      sp.push_source.clear();
+      sp.push_rid = 0;
+    }
     if (!r.ok()) {
       election_failed(self, ns, epoch, "catch-up from " + best_node + " failed: " + r.message);
       return;
@@ -305,7 +338,10 @@ void with_leadership(cluster_pointer self, const namespace_key& ns, std::functio
     fn(false);
     return;
   }
-  sp.waiting.push_back(std::move(fn));
+  // Half the caller's timeout: a request still waiting when its caller
+  // gives up must not run after that, and it reached this node a little
+  // after the caller sent it.
+  sp.waiting.emplace_back(now_ms(self) + self->state.settings.request_timeout.count() / 2, std::move(fn));
   if (sp.mode != ns_mode::primary)
     start_election(self, ns);
 }
@@ -479,6 +515,7 @@ void election_tick(cluster_pointer self) {
   auto now = now_ms(self);
   std::vector<namespace_key> ready, retry;
   for (auto& [key, sp] : self->state.spaces) {
+    expire_waiting(self, sp);
     if (sp.mode == ns_mode::primary && !sp.ready && sp.published &&
         (sp.in_sync.size() >= sp.replicas.size() || now >= sp.ready_deadline_ms))
       ready.push_back(key);

@@ -180,9 +180,12 @@ std::vector<std::string> ring_order(cluster_pointer self, const namespace_key& n
   table.nodes.push_back(st.settings.node_id);
   for (auto& [id, m] : st.members)
     table.nodes.push_back(id);
-  hash_ring ring{table};
+  if (!st.ring || table.nodes != st.ring_nodes) {
+    st.ring = std::make_shared<const hash_ring>(table);
+    st.ring_nodes = table.nodes;
+  }
   std::vector<std::string> out;
-  for (auto& id : ring.replicas_for(placement_key(ns), table.nodes.size()))
+  for (auto& id : st.ring->replicas_for(placement_key(ns), table.nodes.size()))
     if (is_alive(self, id))
       out.push_back(id);
   return out;

@@ -11,6 +11,7 @@
 #include <deque>
 #include <functional>
 #include <map>
+#include <memory>
 #include <random>
 #include <set>
 #include <string>
@@ -67,7 +68,9 @@ struct ns_state {
   std::set<std::string> syncing;     ///< replicas a catch-up is running for
   std::set<std::string> retiring;    ///< former replicas to drop their copy once the new set is in sync
   std::uint64_t shipped_seq = 0;     ///< newest sequence number shipped live
-  std::deque<std::function<void(bool)>> waiting; ///< requests held until ready
+  /// Requests held until ready, each until its deadline (the caller has
+  /// given up by then: it must not take effect afterwards).
+  std::deque<std::pair<std::int64_t, std::function<void(bool)>>> waiting;
   std::int64_t next_election_ms = 0;
   // As replica:
   std::string primary;               ///< who last sent records at our epoch
@@ -90,6 +93,11 @@ struct ns_state {
   std::uint64_t join_version = 0;
   std::uint64_t confirmed_version = 0;
   bool published = false; ///< as primary: a majority knows this node's copy set
+  /// As electing: the push that brings this copy up to the most advanced
+  /// one (its source, call id, and the latest its deadline may move to).
+  std::string push_source;
+  std::uint64_t push_rid = 0;
+  std::int64_t push_limit_ms = 0;
 };
 
 struct pending_call {
@@ -134,6 +142,10 @@ struct cluster_state {
   bool persist_scheduled = false;
   std::vector<std::function<void(bool)>> persist_waiting;
   std::uint64_t persist_writes = 0;
+  /// The ring of the members last asked about (ring_order): building one
+  /// hashes every virtual node, and routing asks on every request.
+  std::vector<std::string> ring_nodes;
+  std::shared_ptr<const hash_ring> ring;
   static inline const char* name = "ferro.cluster";
 };
 
@@ -142,6 +154,11 @@ using cluster_pointer = caf::stateful_actor<cluster_state>*;
 /// The actor system's clock in milliseconds: steady time in production,
 /// virtual time under CAF's test coordinator (deterministic runs).
 std::int64_t now_ms(cluster_pointer self);
+/// How long an election waits for the copy pushing to it while no records
+/// come from that copy.
+inline std::chrono::milliseconds push_idle(cluster_pointer self) {
+  return 5 * self->state.settings.request_timeout;
+}
 const std::string& self_id(cluster_pointer self);
 
 // ---- cluster_membership.cpp
@@ -181,8 +198,12 @@ void persist_then(cluster_pointer self, std::function<void(bool)> then);
 void persist_now(cluster_pointer self);
 
 // ---- cluster_calls.cpp
-void send_call(cluster_pointer self, const std::string& peer, call_msg msg, std::chrono::milliseconds timeout,
-               std::function<void(const reply_msg&)> done);
+/// Returns the call's id (see keep_call_alive).
+std::uint64_t send_call(cluster_pointer self, const std::string& peer, call_msg msg,
+                        std::chrono::milliseconds timeout, std::function<void(const reply_msg&)> done);
+/// Moves a pending call's deadline to `deadline_ms` if that is later: the
+/// caller has seen the callee work on it.
+void keep_call_alive(cluster_pointer self, std::uint64_t rid, std::int64_t deadline_ms);
 void on_reply(cluster_pointer self, const reply_msg& reply);
 void on_call(cluster_pointer self, call_msg msg);
 void route(cluster_pointer self, routed_call rc);

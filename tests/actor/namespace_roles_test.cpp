@@ -627,6 +627,50 @@ TEST_CASE("a primary that is sent a newer epoch's records steps down to replica"
   CHECK(fenced.err().code == errc::fenced);
 }
 
+TEST_CASE("a copy holding a newer epoch's records cannot lead an older epoch") {
+  actor_fixture f;
+  caf::scoped_actor self{*f.sys};
+  auto ns = f.directory.actor_for(key);
+  // Brought up to date at epoch 8 (its own election) from a copy that
+  // holds records of epoch 9 (3-node swarm seed 130).
+  auto pos = follow(f, self, ns, 8, records(1, 2, 9));
+  REQUIRE(pos.ok());
+  CHECK(pos->last_epoch == 9);
+  auto fenced = set_role(f, self, ns, namespace_role::primary, 8);
+  REQUIRE_FALSE(fenced.ok());
+  CHECK(fenced.err().code == errc::fenced);
+  auto refused = insert(f, self, ns, make_insert({1, 0, 0, 0}));
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.err().code == errc::not_owner);
+  // From epoch 9 on it may lead.
+  REQUIRE(set_role(f, self, ns, namespace_role::primary, 10).ok());
+  REQUIRE(insert(f, self, ns, make_insert({1, 0, 0, 0})).ok());
+  pos = ask(f, self, ns, position_atom::value);
+  REQUIRE(pos.ok());
+  CHECK(pos->last_epoch == 10);
+}
+
+TEST_CASE("a replica holding its own record where the stream has a newer epoch's refuses the stream until "
+          "rebuilt") {
+  actor_fixture f;
+  caf::scoped_actor self{*f.sys};
+  auto ns = f.directory.actor_for(key);
+  // Records 1..3 of epoch 1 here; the new leader of epoch 2 shipped
+  // records 1..2 and then its own record 3 (3-node swarm seed 454).
+  REQUIRE(follow(f, self, ns, 1, records(1, 3, 1)).ok());
+  auto refused = follow(f, self, ns, 2, records(3, 3, 2));
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.err().code == errc::stale_replica);
+  // The next record would follow the wrong one: refused as well.
+  refused = follow(f, self, ns, 2, records(4, 4, 2));
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.err().code == errc::stale_replica);
+  // Its position asks for a rebuild.
+  auto pos = ask(f, self, ns, position_atom::value);
+  REQUIRE(pos.ok());
+  CHECK(pos->last_epoch == 0);
+}
+
 // ---- restart
 
 TEST_CASE("a restarted replica keeps its position from its log tail") {

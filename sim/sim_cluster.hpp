@@ -1,0 +1,221 @@
+#pragma once
+
+// The simulation's internals, shared by its parts: simulation.cpp (the run:
+// nodes, steps, phases), faults.cpp (what goes wrong), workload.cpp (what
+// clients ask) and checkers.cpp (the invariants). Not an interface: only
+// sim/*.cpp include it.
+
+#include <chrono>
+#include <deque>
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <caf/actor_system.hpp>
+#include <caf/actor_system_config.hpp>
+#include <caf/scheduler/test_coordinator.hpp>
+
+#include "actors/node.hpp"
+#include "cluster/edges/cluster_actor.hpp"
+#include "sim/sim_network.hpp"
+#include "sim/simulation.hpp"
+#include "storage/io_faults.hpp"
+
+namespace ferro::sim {
+
+constexpr std::int64_t step_ms = 5;
+constexpr std::int64_t epoch_wall_ms = 1'700'000'000'000;
+constexpr std::size_t dim = 8;
+
+// A disk that now and then refuses a write transaction, as a full disk
+// (ENOSPC) would: nothing of the failed step happens. Driven by the
+// simulation's own generator, on the simulation's one thread.
+struct sim_disk final : io_faults {
+  std::mt19937_64* rng = nullptr;
+  double commit_failure = 0; ///< probability per commit; 0 outside the fault phase
+  std::uint64_t failures = 0;
+  status before_commit() override;
+};
+
+struct sim_node {
+  std::string id;
+  std::string address;
+  std::unique_ptr<cluster::peer_link> link;
+  std::shared_ptr<cluster::cluster_board> board;
+  caf::actor actor;
+  std::unique_ptr<node> local;
+  std::shared_ptr<sim_disk> disk;
+  // Crashes (swarm): requests this node's client sent die with it.
+  std::shared_ptr<bool> up = std::make_shared<bool>(true);
+  std::size_t in_flight = 0;
+  std::set<std::string> deletes_in_flight;
+  std::set<std::uint64_t> invalidations_in_flight;
+  bool crashed = false;
+  std::int64_t restart_at = 0;
+  /// What this node's wall clock (ns.clock: TTLs, timestamps) reads ahead
+  /// of true time; its actor clock and timers stay on virtual time.
+  std::shared_ptr<std::int64_t> skew_ms = std::make_shared<std::int64_t>(0);
+  /// Stopped (SIGSTOP): its client's requests and the answers to them wait.
+  bool paused = false;
+  std::int64_t resume_at = 0;
+  std::vector<std::function<void()>> held;
+};
+
+struct acked_entry {
+  std::string uuid;
+  namespace_key ns;
+  std::vector<float> vec;
+  bool twin = false;         ///< its vector was copied from an entry of another tenant
+  std::int64_t sent_at = 0;  ///< when its insert was sent (virtual ms)
+  std::int64_t acked_at = 0; ///< when it was acknowledged
+  std::int64_t ttl_ms = 0;   ///< 0: never expires
+};
+
+// What a seed's faults are (choose_faults): lite has fixed gentle ones,
+// swarm picks kinds and rates per seed.
+struct fault_mix {
+  double loss = 0;               ///< per frame
+  int max_delay_ms = 5;          ///< one-way delays are 1..max
+  double disk_failure = 0;       ///< per write transaction
+  int node_faults_per_mille = 3; ///< per 5 ms step: a node fault starts (when none runs)
+  double crash_share = 1.0 / 3;  ///< of node faults, with --crashes
+  double pause_share = 0;        ///< of the other node faults: a node stopped 1-6 s
+  double one_way_share = 0;      ///< of the rest: one-way cuts instead of a symmetric partition
+  std::int64_t max_skew_ms = 0;  ///< wall clocks read up to this far off true time, either way
+  int skew_jumps_per_mille = 0;  ///< per step: one node's clock jumps to a new offset
+};
+
+// What a seed's clients ask besides inserts and deletes (choose_workload).
+struct workload_mix {
+  double ttl_share = 0; ///< of inserts: with a TTL of 1..max_ttl_s
+  int max_ttl_s = 0;
+  int invalidations_per_mille = 0;    ///< of requests: a radius invalidation
+  std::optional<std::size_t> lru_cap; ///< every namespace's LRU cap
+  double retry_share = 0;             ///< of refused inserts: sent again, same id
+};
+
+class simulation {
+public:
+  explicit simulation(const sim_options& o);
+  ~simulation();
+  sim_result run();
+
+  // ---- simulation.cpp: the run
+  std::int64_t now() const {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(sched_->clock().now().time_since_epoch())
+        .count();
+  }
+  void step();
+  void watch();
+  void start_nodes();
+  void start_node(sim_node& n);
+  template <class Pred>
+  bool run_until(Pred done, std::int64_t max_ms) {
+    for (std::int64_t t = 0; t < max_ms && !done(); t += step_ms)
+      step();
+    return done();
+  }
+  /// Sends a client request to node `n`'s cluster actor; `done` runs with
+  /// its answer (never, if `n` crashes first; after it resumes, if paused).
+  void route(sim_node& n, cluster::call_msg call, std::function<void(cluster::reply_msg)> done);
+  void fail(const std::string& why);
+
+  // ---- faults.cpp
+  void choose_faults();
+  void inject_faults();
+  void end_faults();
+  void crash(sim_node& n);
+  void restart(sim_node& n);
+  void pause(sim_node& n, std::int64_t until);
+  void resume(sim_node& n);
+  void jump_clocks();
+
+  // ---- workload.cpp
+  void choose_workload();
+  void issue_load();
+  void issue_delete(sim_node& n);
+  void issue_insert(sim_node& n);
+  void send_insert(sim_node& n, acked_entry e);
+  void issue_retries();
+  void issue_invalidation(sim_node& n);
+  /// An invalidation's outcome: its answer, or none (its node crashed).
+  void settle_invalidation(std::uint64_t number, const cluster::reply_msg* reply);
+  void end_lingering(bool all);
+  /// How long an invalidation that failed (refused, timed out, its node
+  /// crashed) may still take effect: a leader runs a request that waited
+  /// for the lead at most half the 2 s request timeout after it arrived; it
+  /// arrives within two network delays, or up to 6 s late at a stopped leader.
+  std::int64_t invalidation_linger_ms() const {
+    return 1000 + 2 * mix_.max_delay_ms + 2 * step_ms + (mix_.pause_share > 0 ? 6000 : 0);
+  }
+  /// The entry may be gone without anyone deleting it (expired, evicted,
+  /// or inside the radius of an invalidation): its absence proves nothing.
+  bool may_vanish(const acked_entry& e, std::int64_t at) const;
+  /// Past any node's reading of its expiry: no node may answer it at `at`.
+  bool surely_expired(const acked_entry& e, std::int64_t at) const;
+  void forget(const std::string& uuid); ///< its outcome is uncertain from now on
+
+  // ---- checkers.cpp
+  void check_one_primary_per_epoch();
+  void verify();
+  void check_copies_agree();
+  void dump_state();
+  void where_is(const acked_entry& e);
+  const acked_entry& entry_of(const std::string& uuid) {
+    return live_.count(uuid) ? live_[uuid] : gone_[uuid];
+  }
+
+  sim_options opts_;
+  std::mt19937_64 rng_;
+  std::mt19937_64 disk_rng_{rng_() ^ 0xD15C};
+  sim_network net_;
+  std::filesystem::path root_;
+  caf::actor_system_config cfg_;
+  std::unique_ptr<caf::actor_system> sys_;
+  caf::scheduler::test_coordinator* sched_ = nullptr;
+  std::vector<sim_node> nodes_;
+  std::vector<std::string> addresses_;
+  std::string watched_;
+  std::map<std::string, acked_entry> live_;               ///< acknowledged, not deleted, not covered
+  std::map<std::string, acked_entry> gone_;               ///< acknowledged deletes, covered by invalidations
+  std::map<std::string, acked_entry> issued_;             ///< every insert sent, answered or not
+  std::map<std::string, std::size_t> issued_per_ns_;      ///< inserts sent, by display_name
+  std::set<std::pair<std::string, std::string>> twinned_; ///< (namespace, original uuid) copied there
+  std::set<std::string> uncertain_;                       ///< writes that got no clear answer
+  std::set<std::string> deleting_;                        ///< deletes in flight
+  /// Entries an invalidation sent so far may have removed (inside its radius
+  /// give or take rounding, or inserted while it was in flight).
+  std::set<std::string> maybe_invalidated_;
+  struct invalidation {
+    namespace_key ns;
+    std::vector<float> unit; ///< the probe, normalised
+    double threshold = 0;
+    std::set<std::string> covered; ///< live when it was sent, surely inside its radius
+    std::int64_t linger_until = 0; ///< refused or unanswered: it may still take effect until then
+  };
+  std::map<std::uint64_t, invalidation> invalidating_; ///< in flight (or lingering), by number
+  bool inside(const invalidation& inv, const std::vector<float>& vec) const;
+  std::uint64_t next_invalidation_ = 1;
+  std::deque<std::pair<std::int64_t, acked_entry>> retries_; ///< (when, insert) a client sends again
+  std::int64_t in_flight_ = 0;
+  std::uint64_t next_uuid_ = 1;
+  std::string failure_;
+  sim_result result_;
+  std::vector<std::pair<std::string, std::string>> cut_now_;
+  std::vector<std::pair<std::string, std::string>> one_way_now_;
+  std::int64_t heal_at_ = 0;
+  fault_mix mix_;
+  workload_mix load_;
+};
+
+/// Cosine similarity, as the index computes it (unit vectors, inner product).
+double cosine(const std::vector<float>& a, const std::vector<float>& b);
+
+} // namespace ferro::sim
