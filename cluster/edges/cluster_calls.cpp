@@ -70,6 +70,16 @@ bool has_local(cluster_pointer self, const namespace_key& ns) {
 
 // Runs `work` at this node as the namespace's leader, or refuses.
 void as_leader(cluster_pointer self, const namespace_key& ns, reply_fn reply, std::function<void()> work) {
+  // A node no majority heard lately (paused, cut off, just started) takes
+  // no client write: what reaches it now may have waited in a socket
+  // buffer through a pause, its caller long told it timed out, and a later
+  // write (a retry, then a delete) already done elsewhere; run after them,
+  // it would bring a deleted entry back (3-node swarm seed 124).
+  if (now_ms(self) >= read_lease_until(self)) {
+    reply(reply_msg::failure(
+        0, error{errc::unavailable, self_id(self) + " was not heard by a majority lately; retry"}));
+    return;
+  }
   with_leadership(self, ns, [self, ns, reply, work = std::move(work)](bool leading) {
     if (!leading) {
       reply(reply_msg::failure(0, not_leader(self, ns)));
