@@ -7,6 +7,15 @@
 
 #if defined(__x86_64__) || defined(_M_X64)
 #define FERRO_X86 1
+// GCC 12's AVX-512 headers start conversions from _mm512_undefined_*(),
+// written `__m512i __Y = __Y;`, and -Wmaybe-uninitialized then fires inside
+// the header wherever such a conversion is inlined (a known false positive:
+// the value is a don't-care input of an all-ones mask). The header lines are
+// what the warning names, so it is switched off before the include, for
+// this file's kernels only.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 #endif
 
