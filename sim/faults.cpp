@@ -73,14 +73,8 @@ void simulation::inject_faults() {
       return;
     }
   if (!cut_now_.empty() || !one_way_now_.empty()) {
-    if (now() >= heal_at_) {
-      for (auto& [a, b] : cut_now_)
-        net_.cut(a, b, false);
-      for (auto& [a, b] : one_way_now_)
-        net_.cut_one_way(a, b, false);
-      cut_now_.clear();
-      one_way_now_.clear();
-    }
+    if (now() >= heal_at_)
+      heal_cuts();
     return;
   }
   if (std::uniform_int_distribution<int>(0, 999)(rng_) >= mix_.node_faults_per_mille)
@@ -121,16 +115,21 @@ void simulation::inject_faults() {
   heal_at_ = now() + std::uniform_int_distribution<std::int64_t>(1000, 4000)(rng_);
 }
 
-// The end of the fault phase: every cut heals, every node runs, delays and
-// disks are back to normal. Clocks stay as skewed as they are: machines'
-// clocks do not agree after a fault either.
-void simulation::end_faults() {
+// Every cut running now (a partition or one-way cuts) heals.
+void simulation::heal_cuts() {
   for (auto& [a, b] : cut_now_)
     net_.cut(a, b, false);
   for (auto& [a, b] : one_way_now_)
     net_.cut_one_way(a, b, false);
   cut_now_.clear();
   one_way_now_.clear();
+}
+
+// The end of the fault phase: every cut heals, every node runs, delays and
+// disks are back to normal. Clocks stay as skewed as they are: machines'
+// clocks do not agree after a fault either.
+void simulation::end_faults() {
+  heal_cuts();
   for (auto& n : nodes_) {
     if (n.crashed)
       restart(n);

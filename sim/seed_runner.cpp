@@ -11,6 +11,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "common/write_fully.hpp"
+
 namespace ferro::sim {
 
 namespace {
@@ -18,18 +20,6 @@ namespace {
 void print(const seed_outcome& o) {
   std::printf("%s\n", o.line.c_str());
   std::fflush(stdout);
-}
-
-bool write_all(int fd, const std::string& s) {
-  for (std::size_t at = 0; at < s.size();) {
-    auto n = ::write(fd, s.data() + at, s.size() - at);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return false;
-    at += static_cast<std::size_t>(n);
-  }
-  return true;
 }
 
 struct worker {
@@ -46,7 +36,7 @@ struct worker {
     auto o = run_one(seed);
     for (auto& c : o.line)
       c = c == '\n' ? ' ' : c; // one record, one line
-    if (!write_all(fd, std::to_string(seed) + (o.ok ? " 1 " : " 0 ") + o.line + "\n"))
+    if (!write_fully(fd, std::to_string(seed) + (o.ok ? " 1 " : " 0 ") + o.line + "\n"))
       std::_Exit(3);
   }
   ::close(fd);

@@ -131,6 +131,7 @@ public:
   void choose_faults();
   void inject_faults();
   void end_faults();
+  void heal_cuts();
   void crash(sim_node& n);
   void restart(sim_node& n);
   void pause(sim_node& n, std::int64_t until);

@@ -25,6 +25,7 @@
 
 #include "cluster/edges/cluster_state.hpp"
 #include "cluster/edges/election_record.hpp"
+#include "common/write_fully.hpp"
 
 namespace ferro::cluster {
 
@@ -34,19 +35,6 @@ constexpr const char* file_name = "cluster-elections";
 
 std::filesystem::path state_path(cluster_pointer self) {
   return self->state.local->settings().data_dir / file_name;
-}
-
-bool write_all(int fd, const std::string& data) {
-  std::size_t done = 0;
-  while (done < data.size()) {
-    auto n = ::write(fd, data.data() + done, data.size() - done);
-    if (n < 0 && errno == EINTR)
-      continue;
-    if (n <= 0)
-      return false;
-    done += static_cast<std::size_t>(n);
-  }
-  return true;
 }
 
 } // namespace
@@ -61,7 +49,7 @@ bool save_election_state(cluster_pointer self) {
   auto tmp = path;
   tmp += ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  bool ok = fd >= 0 && write_all(fd, out) && ::fsync(fd) == 0;
+  bool ok = fd >= 0 && write_fully(fd, out) && ::fsync(fd) == 0;
   if (fd >= 0)
     ok = ::close(fd) == 0 && ok;
   if (ok)
