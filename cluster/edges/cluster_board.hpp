@@ -54,17 +54,11 @@ public:
     return now < lease_until_ms_ && servable_.count(key) > 0;
   }
 
-  /// The ring the actor routes reads by: every node it knows (`nodes`,
-  /// itself included) and the peers it holds alive. Rebuilt only when
-  /// either changes.
-  void publish_ring(std::vector<std::string> nodes, std::set<std::string> alive_peers) {
+  /// The ring the actor routes by (every node it knows, itself included;
+  /// the actor's own, shared: it is immutable) and the peers it holds alive.
+  void publish_ring(std::shared_ptr<const hash_ring> ring, std::set<std::string> alive_peers) {
     std::lock_guard lock{mtx_};
-    if (ring_ && nodes == ring_nodes_ && alive_peers == alive_peers_)
-      return;
-    placement_table table;
-    table.nodes = nodes;
-    ring_ = std::make_shared<const hash_ring>(table);
-    ring_nodes_ = std::move(nodes);
+    ring_ = std::move(ring);
     alive_peers_ = std::move(alive_peers);
   }
   /// The live peers that may answer a read of `key`, in the order the actor
@@ -99,7 +93,6 @@ private:
   std::set<namespace_key> behind_;
   std::int64_t lease_until_ms_ = 0;
   std::shared_ptr<const hash_ring> ring_;
-  std::vector<std::string> ring_nodes_;
   std::set<std::string> alive_peers_;
 };
 

@@ -38,8 +38,7 @@ reply_fn reply_to(cluster_pointer self, const call_msg& msg) {
   auto* sys = &self->system();
   return [link, sys, rid, to = msg.from](reply_msg r) {
     r.rid = rid;
-    if (!link->send(to, encode_peer_message(*sys, caf::make_message(std::move(r)))))
-      spdlog::debug("cluster: reply {} to {} lost: no connection (the caller times out)", rid, to);
+    send_reply(*sys, *link, to, std::move(r));
   };
 }
 

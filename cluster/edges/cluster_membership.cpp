@@ -174,7 +174,9 @@ std::size_t cluster_size(cluster_pointer self) {
   return std::max(st.members.size(), st.seed_addresses.size()) + 1;
 }
 
-std::vector<std::string> ring_order(cluster_pointer self, const namespace_key& ns) {
+// The ring of every member this node knows, itself included, rebuilt only
+// when they change; routing and the board share it.
+static const std::shared_ptr<const hash_ring>& current_ring(cluster_pointer self) {
   auto& st = self->state;
   placement_table table;
   table.nodes.push_back(st.settings.node_id);
@@ -184,8 +186,13 @@ std::vector<std::string> ring_order(cluster_pointer self, const namespace_key& n
     st.ring = std::make_shared<const hash_ring>(table);
     st.ring_nodes = table.nodes;
   }
+  return st.ring;
+}
+
+std::vector<std::string> ring_order(cluster_pointer self, const namespace_key& ns) {
+  const auto& ring = current_ring(self);
   std::vector<std::string> out;
-  for (auto& id : st.ring->replicas_for(placement_key(ns), table.nodes.size()))
+  for (auto& id : ring->replicas_for(placement_key(ns), ring->nodes().size()))
     if (is_alive(self, id))
       out.push_back(id);
   return out;
@@ -425,15 +432,11 @@ void publish_board(cluster_pointer self) {
     lag = std::max(lag, static_cast<double>(now - ship.started_ms) / 1000.0);
   s.replication_lag_seconds = lag;
   st.board->publish(std::move(s), std::move(servable), read_lease_until(self), std::move(behind));
-  std::vector<std::string> ring_nodes{st.settings.node_id};
   std::set<std::string> alive;
-  for (auto& [id, m] : st.members) {
-    ring_nodes.push_back(id);
+  for (auto& [id, m] : st.members)
     if (is_alive(self, id))
       alive.insert(id);
-  }
-  std::sort(ring_nodes.begin(), ring_nodes.end());
-  st.board->publish_ring(std::move(ring_nodes), std::move(alive));
+  st.board->publish_ring(current_ring(self), std::move(alive));
 }
 
 } // namespace ferro::cluster

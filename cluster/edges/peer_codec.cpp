@@ -6,7 +6,10 @@
 #include <caf/actor_system.hpp>
 #include <caf/binary_deserializer.hpp>
 #include <caf/binary_serializer.hpp>
+#include <caf/make_message.hpp>
 #include <caf/message.hpp>
+
+#include <spdlog/spdlog.h>
 
 namespace ferro::cluster {
 
@@ -40,6 +43,12 @@ result<caf::message> decode_peer_message(caf::actor_system& sys, std::string_vie
   if (msg.empty())
     return error{errc::bad_request, "peer frame holds an empty message"};
   return msg;
+}
+
+void send_reply(caf::actor_system& sys, peer_link& link, const std::string& to, reply_msg reply) {
+  auto rid = reply.rid;
+  if (!link.send(to, encode_peer_message(sys, caf::make_message(std::move(reply)))))
+    spdlog::debug("cluster: reply {} to {} lost: no connection (the caller times out)", rid, to);
 }
 
 } // namespace ferro::cluster

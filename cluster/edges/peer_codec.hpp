@@ -5,6 +5,8 @@
 
 #include <caf/fwd.hpp>
 
+#include "cluster/edges/peer_link.hpp"
+#include "cluster/edges/peer_messages.hpp"
 #include "common/status.hpp"
 
 namespace ferro::cluster {
@@ -19,5 +21,9 @@ std::string encode_peer_message(caf::actor_system& sys, const caf::message& msg)
 /// decode, a type this node has not registered, trailing bytes, an empty
 /// message. Never throws, whatever the bytes.
 result<caf::message> decode_peer_message(caf::actor_system& sys, std::string_view frame);
+
+/// Sends `reply` to peer `to`. One that cannot be sent (no connection, a
+/// full queue) is dropped and logged at debug: its caller times out.
+void send_reply(caf::actor_system& sys, peer_link& link, const std::string& to, reply_msg reply);
 
 } // namespace ferro::cluster

@@ -1,9 +1,6 @@
 #include "cluster/edges/peer_reads.hpp"
 
-#include <caf/make_message.hpp>
 #include <caf/message.hpp>
-
-#include <spdlog/spdlog.h>
 
 #include "actors/node.hpp"
 #include "cluster/edges/peer_codec.hpp"
@@ -27,8 +24,7 @@ bool peer_reads::try_answer(const std::string& from, const caf::message& msg) {
     reply.rid = rid;
     if (r)
       reply.qry_reply = std::move(r.value());
-    if (!link->send(from, encode_peer_message(*sys, caf::make_message(std::move(reply)))))
-      spdlog::debug("cluster: reply {} to {} lost: no connection (the caller times out)", rid, from);
+    send_reply(*sys, *link, from, std::move(reply));
   });
   return true;
 }

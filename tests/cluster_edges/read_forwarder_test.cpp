@@ -81,6 +81,12 @@ struct fixture {
   bool reply(reply_msg r) { return fwd->try_complete(caf::make_message(std::move(r))); }
 };
 
+std::shared_ptr<const hash_ring> ring_of(std::vector<std::string> nodes) {
+  placement_table table;
+  table.nodes = std::move(nodes);
+  return std::make_shared<const hash_ring>(table);
+}
+
 std::string first_reader(const std::shared_ptr<cluster_board>& board, const std::string& model) {
   auto readers = board->readers_for(namespace_key{model, "t", ""});
   REQUIRE(!readers.empty());
@@ -91,7 +97,7 @@ std::string first_reader(const std::shared_ptr<cluster_board>& board, const std:
 
 TEST_CASE("a forwarded read goes to the first live peer in ring order and its answer comes back") {
   fixture f;
-  f.board->publish_ring({"n1", "n2", "n3"}, {"n2", "n3"});
+  f.board->publish_ring(ring_of({"n1", "n2", "n3"}), {"n2", "n3"});
   f.query("m");
   REQUIRE(f.link.sent.size() == 1);
   CHECK(f.link.sent[0].first == first_reader(f.board, "m"));
@@ -122,7 +128,7 @@ TEST_CASE("replies to the actor's own calls are not taken") {
 
 TEST_CASE("a refusal, a deadline or a broken connection falls back to the actor's route once") {
   fixture f;
-  f.board->publish_ring({"n1", "n2", "n3"}, {"n2", "n3"});
+  f.board->publish_ring(ring_of({"n1", "n2", "n3"}), {"n2", "n3"});
   SECTION("refused: the peer holds no in-sync copy") {
     f.query("m");
     auto call = f.last_call();
@@ -157,7 +163,7 @@ TEST_CASE("a refusal, a deadline or a broken connection falls back to the actor'
 
 TEST_CASE("an error that is the answer (not a refusal) reaches the caller") {
   fixture f;
-  f.board->publish_ring({"n1", "n2"}, {"n2"});
+  f.board->publish_ring(ring_of({"n1", "n2"}), {"n2"});
   f.query("m");
   auto call = f.last_call();
   CHECK(f.reply(reply_msg::failure(call.rid, error{errc::bad_request, "dimension mismatch"})));
@@ -169,7 +175,7 @@ TEST_CASE("an error that is the answer (not a refusal) reaches the caller") {
 TEST_CASE("with no live peer, or before the ring is known, the actor routes the read") {
   fixture f;
   f.query("m"); // no ring published yet
-  f.board->publish_ring({"n1", "n2"}, {});
+  f.board->publish_ring(ring_of({"n1", "n2"}), {});
   f.query("m"); // n2 is not alive
   CHECK(f.link.sent.empty());
   CHECK(f.fell_back.size() == 2);
@@ -178,7 +184,7 @@ TEST_CASE("with no live peer, or before the ring is known, the actor routes the 
 
 TEST_CASE("readers follow ring order, skip dead peers and never name this node") {
   auto board = std::make_shared<cluster_board>();
-  board->publish_ring({"n1", "n2", "n3", "n4"}, {"n2", "n3", "n4"});
+  board->publish_ring(ring_of({"n1", "n2", "n3", "n4"}), {"n2", "n3", "n4"});
   placement_table table;
   table.nodes = {"n1", "n2", "n3", "n4"};
   hash_ring ring{table};
@@ -193,6 +199,6 @@ TEST_CASE("readers follow ring order, skip dead peers and never name this node")
         expected.push_back(id);
     CHECK(board->readers_for(key) == expected);
   }
-  board->publish_ring({"n1", "n2", "n3", "n4"}, {"n3"});
+  board->publish_ring(ring_of({"n1", "n2", "n3", "n4"}), {"n3"});
   CHECK(board->readers_for({"m1", "t", ""}) == std::vector<std::string>{"n3"});
 }
