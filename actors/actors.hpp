@@ -48,6 +48,7 @@ using follow_atom = caf::atom_constant<caf::atom("follow")>;
 using reset_atom = caf::atom_constant<caf::atom("reset")>;
 using image_atom = caf::atom_constant<caf::atom("image")>;
 using ship_atom = caf::atom_constant<caf::atom("ship")>;
+using resign_atom = caf::atom_constant<caf::atom("resign")>;
 
 /// What a namespace actor may decide on its own.
 enum class namespace_role : std::uint8_t {
@@ -76,7 +77,10 @@ struct snapshot_job {
   std::string tmp_dir;
   std::uint64_t covered_ns_seq = 0; ///< the namespace's applied ns_seq when the image was taken
   std::shared_ptr<namespace_image> image;
-  std::string quality_state{}; ///< feedback counts as of covered_ns_seq
+  std::string quality_state{};    ///< feedback counts as of covered_ns_seq
+  std::uint64_t epoch = 0;        ///< lineage as of covered_ns_seq: its newest record's epoch (0: unknown)
+  bool whole = true;              ///< false while the copy is being rebuilt from an image
+  std::uint64_t lineage_from = 0; ///< where its own lineage began (namespace_start::lineage_from)
 };
 
 /// Owns the node's LMDB environment. Appends are group-committed: one
@@ -104,13 +108,16 @@ using storage_actor = caf::typed_actor<
     caf::replies_to<drop_atom, namespace_key>::with<bool>>;
 
 /// The cluster's side of a primary's writes: a namespace actor in primary
-/// role sends every durable batch here and answers its client only once
-/// the replicas in sync have it too. Implemented in cluster/edges; absent
-/// (null) on a single node.
+/// role sends every batch here (as it goes to its own log, or once durable
+/// there) and answers its client only once the replicas in sync have it
+/// too. Implemented in cluster/edges; absent (null) on a single node.
 using replicator_actor = caf::typed_actor<
-    // The batch (with sequence numbers and epoch) is durable here; replies
-    // once every replica in sync has it durable, or with an error.
-    caf::replies_to<ship_atom, log_batch>::with<bool>>;
+    // The batch (with sequence numbers and epoch); replies once every
+    // replica in sync has it durable, or with an error.
+    caf::replies_to<ship_atom, log_batch>::with<bool>,
+    // The primary of the namespace at this epoch could not log a batch it
+    // had already shipped: it no longer leads (docs/cluster.md, "Writes").
+    caf::reacts_to<resign_atom, namespace_key, std::uint64_t>>;
 
 /// One per node, detached: writes snapshot files off the hot threads (the
 /// namespace actors keep applying mutations, the storage actor keeps

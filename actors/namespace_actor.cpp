@@ -1,5 +1,6 @@
 #include "actors/namespace_actor.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <deque>
 #include <iterator>
@@ -52,12 +53,27 @@ struct namespace_state {
   /// Highest ns_seq the log has made durable here; a replica acknowledges
   /// (and reports) only up to it.
   std::uint64_t durable_ns_seq = 0;
+  /// A primary numbers its writes itself, and ships them while its own log
+  /// writes them, only while it knows where its stream stands in the store:
+  /// not for a new namespace (the store picks its first number), and not
+  /// after a failed append (the store may have burnt its numbers).
+  bool stream_known = false;
+  /// Appends numbered by the store still on their way (see log_write).
+  std::size_t store_numbered = 0;
   /// Retransmissions waiting for records still on their way to the log.
   std::vector<std::pair<std::uint64_t, caf::typed_response_promise<ns_position>>> durable_waiters;
   /// A replica whose log can no longer follow its primary's stream (a
   /// failed append, a recovered log of unknown lineage): it refuses records
   /// until a reset rebuilds it from the primary's image.
   bool needs_reset = false;
+  /// Reset for a rebuild and not yet holding its primary's image whole (see
+  /// ns_position::partial): from the reset until a record with an epoch
+  /// (the image's last carries one) is durable here.
+  bool partial = false;
+  /// The first sequence number of this copy's own lineage, when it took the
+  /// lead with a log of unknown lineage (see adopt_epoch); 0: none. Its
+  /// first record from there on makes its lineage known again.
+  std::uint64_t lineage_from = 0;
   /// Cluster: the highest epoch this copy accepted, and the epoch of its
   /// newest logged record. A primary stamps its records with `epoch`.
   std::uint64_t epoch = 0;
@@ -203,6 +219,8 @@ ns_position position_of(const namespace_state& st) {
   p.last_epoch = st.needs_reset ? 0 : st.last_epoch;
   p.epoch = st.epoch;
   p.entries = st.index ? st.index->size() : 0;
+  p.partial = st.partial;
+  p.lineage_from = st.lineage_from;
   return p;
 }
 
@@ -289,6 +307,102 @@ void apply_next(ns_pointer self) {
   }
 }
 
+// A primary that led with a log of unknown lineage knows it again once its
+// first record of its own lineage is durable (see adopt_epoch).
+void took_lineage(namespace_state& st, const std::vector<log_record>& records) {
+  if (!st.needs_reset || st.lineage_from == 0 || st.role != namespace_role::primary)
+    return;
+  for (const auto& r : records)
+    if (r.ns_seq >= st.lineage_from && r.epoch == st.epoch && r.epoch > 0) {
+      st.needs_reset = false;
+      return;
+    }
+}
+
+// A batch shipped before it was durable here did not reach this log: the
+// replicas may hold records this copy never will, under sequence numbers
+// of this epoch. So this copy stops taking writes at once, reports no
+// epoch (needs_reset: the election prefers any copy that knows its
+// lineage, and a catch-up from it rebuilds this one), and tells the
+// cluster it no longer leads; the next leader starts a new epoch, so no
+// number of this one is ever given to a second record.
+void resign_after_log_failure(ns_pointer self, std::uint64_t first) {
+  auto& st = self->state;
+  st.logged_ns_seq = std::min(st.logged_ns_seq, first - 1);
+  if (st.role != namespace_role::primary)
+    return; // resigned already (or deposed meanwhile)
+  spdlog::error("namespace {}: records from {} were shipped but not logged here; resigning epoch {}",
+                display_name(st.key), first, st.epoch);
+  st.needs_reset = true;
+  st.role = namespace_role::replica;
+  self->send(st.settings.replicator, resign_atom::value, st.key, st.epoch);
+}
+
+// A write's way to durability: its records are logged here and, in primary
+// role, shipped to the replicas in sync; `gate` opens once both hold them,
+// and `applied` runs once they are applied here. A primary that knows where
+// its stream stands numbers the records itself and ships them while its own
+// fsync runs, so a write waits for the slower of the two fsyncs rather than
+// for both in turn. Otherwise (a single node, a new namespace, the first
+// write after a failed append) the store numbers them and they are shipped
+// once durable here. `not_logged` undoes what the caller reserved.
+template <class T>
+void log_write(ns_pointer self, std::vector<log_record> records, std::shared_ptr<reply_gate<T>> gate,
+               std::function<void(apply_outcome&, std::size_t first)> applied,
+               std::function<void(const error&)> not_logged = {}) {
+  auto& st = self->state;
+  const bool early = st.role == namespace_role::primary && st.settings.replicator && st.stream_known &&
+                     st.store_numbered == 0 && st.logged_ns_seq > 0;
+  std::uint64_t first = 0;
+  if (early) {
+    for (auto& r : records) {
+      r.ns_seq = ++st.logged_ns_seq;
+      st.last_epoch = std::max(st.last_epoch, r.epoch);
+    }
+    first = records.front().ns_seq;
+    replicate(self, records, [gate](const status& s) { gate->set_replicated(s); });
+  } else {
+    ++st.store_numbered;
+  }
+  // The storage actor gets a copy; this actor keeps the records to apply.
+  self->request(st.storage, caf::infinite, append_atom::value, log_batch{records})
+      .then(
+          [=, records = std::move(records)](const std::vector<std::uint64_t>& seqs) mutable {
+            auto& st = self->state;
+            if (early) {
+              for (const auto& r : records)
+                st.durable_ns_seq = std::max(st.durable_ns_seq, r.ns_seq);
+              took_lineage(st, records);
+            } else {
+              for (std::size_t i = 0; i < seqs.size() && i < records.size(); ++i)
+                records[i].ns_seq = seqs[i];
+              note_logged(st, records);
+              took_lineage(st, records);
+              if (--st.store_numbered == 0)
+                st.stream_known = true;
+              replicate(self, records, [gate](const status& s) { gate->set_replicated(s); });
+            }
+            pending_apply p;
+            p.records = std::move(records);
+            p.done = std::move(applied);
+            enqueue_apply(self, std::move(p));
+          },
+          [=](caf::error& err) mutable {
+            auto& st = self->state;
+            st.stream_known = false;
+            if (early) {
+              resign_after_log_failure(self, first);
+            } else {
+              --st.store_numbered;
+              gate->set_replicated({}); // nothing was shipped
+            }
+            auto e = from_caf_error(err);
+            if (not_logged)
+              not_logged(e);
+            gate->fail_local(e);
+          });
+}
+
 // Logs the removal of `uuids`, then drops them from memory: durable before
 // visible, so a removal can never be undone by a crash. `done` receives the
 // uuids that were actually removed.
@@ -301,8 +415,8 @@ void remove_durably(ns_pointer self, std::vector<std::string> uuids, removal_rea
   if (planted(planted_bug::apply_removal_before_durable) && self->state.index)
     for (const auto& u : uuids)
       self->state.index->remove(u);
-  log_batch batch;
-  batch.records.reserve(uuids.size());
+  std::vector<log_record> records;
+  records.reserve(uuids.size());
   for (const auto& u : uuids) {
     log_record r;
     r.op = log_op::remove;
@@ -310,33 +424,23 @@ void remove_durably(ns_pointer self, std::vector<std::string> uuids, removal_rea
     r.uuid = u;
     r.reason = reason;
     r.epoch = self->state.epoch;
-    batch.records.push_back(std::move(r));
+    records.push_back(std::move(r));
   }
-  self->request(self->state.storage, caf::infinite, append_atom::value, batch)
-      .then(
-          [=](const std::vector<std::uint64_t>& seqs) mutable {
-            for (std::size_t i = 0; i < seqs.size() && i < batch.records.size(); ++i)
-              batch.records[i].ns_seq = seqs[i];
-            note_logged(self->state, batch.records);
-            auto gate = std::make_shared<reply_gate<std::vector<std::string>>>();
-            gate->deliver = done;
-            replicate(self, batch.records, [gate](const status& s) { gate->set_replicated(s); });
-            pending_apply p;
-            p.records = std::move(batch.records);
-            p.done = [uuids = std::move(uuids), gate](apply_outcome& out, std::size_t first) {
-              std::vector<std::string> removed;
-              for (std::size_t i = 0; i < uuids.size(); ++i)
-                if (out.removed[first + i])
-                  removed.push_back(uuids[i]);
-              gate->set_value(std::move(removed));
-            };
-            enqueue_apply(self, std::move(p));
-          },
-          [=](caf::error& err) {
-            spdlog::warn("namespace {}: removal not logged: {}", display_name(self->state.key),
-                         from_caf_error(err).message);
-            done(from_caf_error(err));
-          });
+  auto gate = std::make_shared<reply_gate<std::vector<std::string>>>();
+  gate->deliver = std::move(done);
+  auto key = self->state.key;
+  log_write(
+      self, std::move(records), gate,
+      [uuids = std::move(uuids), gate](apply_outcome& out, std::size_t first) {
+        std::vector<std::string> removed;
+        for (std::size_t i = 0; i < uuids.size(); ++i)
+          if (out.removed[first + i])
+            removed.push_back(uuids[i]);
+        gate->set_value(std::move(removed));
+      },
+      [key](const error& e) {
+        spdlog::warn("namespace {}: removal not logged: {}", display_name(key), e.message);
+      });
 }
 
 // Keeps the namespace within its LRU cap; one eviction batch at a time.
@@ -407,7 +511,9 @@ void snapshot(ns_pointer self, snapshot_done done) {
             }
             snapshot_job job{st.key, tmp, st.applied_ns_seq,
                              std::make_shared<namespace_image>(std::move(image.value())),
-                             st.feedback.total() > 0 ? st.feedback.serialize() : std::string{}};
+                             st.feedback.total() > 0 ? st.feedback.serialize() : std::string{},
+                             // What position_of would report after a restart from it.
+                             st.needs_reset ? 0 : st.applied_epoch, !st.partial, st.lineage_from};
             st.inserts_since_snapshot = 0;
             self->request(st.writer, caf::infinite, snap_write_atom::value, std::move(job))
                 .then(
@@ -497,36 +603,24 @@ caf::result<feedback_reply> record_feedback(ns_pointer self, feedback_request re
   rec.feedback = feedback_fields{req.similarity, req.correct, static_cast<std::uint8_t>(cls), req.query_text};
   rec.epoch = st.epoch;
   auto promise = self->make_response_promise<feedback_reply>();
-  // The storage actor gets a copy; this actor keeps the record to apply.
-  self->request(st.storage, caf::infinite, append_atom::value, log_batch{{rec}})
-      .then(
-          [=, rec = std::move(rec)](const std::vector<std::uint64_t>& seqs) mutable {
-            rec.ns_seq = seqs.empty() ? std::uint64_t{0} : seqs.front();
-            note_logged(self->state, {rec});
-            auto gate = std::make_shared<reply_gate<feedback_reply>>();
-            gate->deliver = [promise](result<feedback_reply> r) mutable {
-              if (r)
-                promise.deliver(r.value());
-              else
-                promise.deliver(to_caf_error(r.err()));
-            };
-            replicate(self, {rec}, [gate](const status& s) { gate->set_replicated(s); });
-            pending_apply p;
-            p.records.push_back(std::move(rec));
-            // apply_next applies it to st.feedback (apply_log) and publishes
-            // the refitted model.
-            p.done = [self, gate](apply_outcome& out, std::size_t at) mutable {
-              if (out.results[at]) {
-                gate->set_value(feedback_reply{});
-                return;
-              }
-              spdlog::error("namespace {}: logged feedback not applied: {}", display_name(self->state.key),
-                            out.results[at].err().message);
-              gate->fail_local(out.results[at].err());
-            };
-            enqueue_apply(self, std::move(p));
-          },
-          [=](caf::error& err) mutable { promise.deliver(err); });
+  auto gate = std::make_shared<reply_gate<feedback_reply>>();
+  gate->deliver = [promise](result<feedback_reply> r) mutable {
+    if (r)
+      promise.deliver(r.value());
+    else
+      promise.deliver(to_caf_error(r.err()));
+  };
+  // apply_next applies it to st.feedback (apply_log) and publishes the
+  // refitted model before this answers.
+  log_write(self, {std::move(rec)}, gate, [self, gate](apply_outcome& out, std::size_t at) {
+    if (out.results[at]) {
+      gate->set_value(feedback_reply{});
+      return;
+    }
+    spdlog::error("namespace {}: logged feedback not applied: {}", display_name(self->state.key),
+                  out.results[at].err().message);
+    gate->fail_local(out.results[at].err());
+  });
   return promise;
 }
 
@@ -563,6 +657,13 @@ caf::error adopt_epoch(ns_pointer self, std::uint64_t epoch, namespace_role role
     return to_caf_error(errc::fenced, "namespace '" + display_name(st.key) + "' holds records of epoch " +
                                           std::to_string(st.last_epoch) + "; epoch " + std::to_string(epoch) +
                                           " is over");
+  if (role == namespace_role::primary && st.needs_reset && st.lineage_from <= st.logged_ns_seq) {
+    // A copy of unknown lineage (a failed append, a recovered log with a
+    // void record) leads: from its next record on, the cluster's history
+    // is its own. A replica whose log ends before that record may differ
+    // from it anywhere before, so its catch-up goes by the image.
+    st.lineage_from = st.logged_ns_seq + 1;
+  }
   st.epoch = epoch;
   st.role = role;
   schedule_expiry(self);
@@ -639,8 +740,10 @@ caf::result<ns_position> follow(ns_pointer self, std::uint64_t epoch, log_batch&
     }
     fresh.push_back(std::move(r));
   }
-  if (empty)
+  if (empty) {
     st.logged_ns_seq = st.applied_ns_seq = st.durable_ns_seq = base;
+    st.stream_known = true; // the store starts the namespace where this record does
+  }
   st.dimension = dimension;
   auto promise = self->make_response_promise<ns_position>();
   if (fresh.empty()) {
@@ -661,11 +764,15 @@ caf::result<ns_position> follow(ns_pointer self, std::uint64_t epoch, log_batch&
   st.inserts_in_flight += inserts;
   auto first = fresh.front().ns_seq;
   auto last = fresh.back().ns_seq;
+  const bool whole_from_here =
+      std::any_of(fresh.begin(), fresh.end(), [](const log_record& r) { return r.epoch > 0; });
   self->request(st.storage, caf::infinite, append_atom::value, log_batch{fresh})
       .then(
           [=, fresh = std::move(fresh)](const std::vector<std::uint64_t>&) mutable {
             auto& st = self->state;
             st.durable_ns_seq = std::max(st.durable_ns_seq, last);
+            if (whole_from_here)
+              st.partial = false;
             release_durable_waiters(self);
             pending_apply p;
             p.records = std::move(fresh);
@@ -683,6 +790,7 @@ caf::result<ns_position> follow(ns_pointer self, std::uint64_t epoch, log_batch&
             // stream as is. Only a rebuild from the image (reset) repairs it.
             st.logged_ns_seq = std::min(st.logged_ns_seq, first - 1);
             st.needs_reset = true;
+            st.stream_known = false;
             spdlog::error(
                 "namespace {}: replicated records {}..{} not logged ({}); the copy waits for a rebuild",
                 display_name(st.key), first, last, from_caf_error(err).message);
@@ -717,6 +825,9 @@ caf::result<ns_position> reset_copy(ns_pointer self, std::uint64_t epoch, std::u
             // would (from wherever the stream is): that would leave it
             // holding only the tail while its position says it is whole.
             st.needs_reset = next_seq == 0;
+            st.stream_known = next_seq > 0; // the store starts it afresh at next_seq
+            st.partial = next_seq > 0;
+            st.lineage_from = 0; // its history is its primary's now
             st.last_epoch = st.applied_epoch = 0;
             st.inserts_since_snapshot = 0;
             st.feedback = quality::feedback_counts{};
@@ -806,10 +917,13 @@ namespace_actor::behavior_type namespace_behavior(ns_pointer self, namespace_sta
   st.dimension = st.index ? st.index->dimension() : 0;
   st.applied_ns_seq = start.applied_ns_seq;
   st.logged_ns_seq = st.durable_ns_seq = start.applied_ns_seq;
+  st.stream_known = start.applied_ns_seq > 0; // recovery resumes after every number the store has seen
   // A recovered copy whose log does not say which epoch wrote its newest
   // record (a snapshot dropped the tail, or a void placeholder ends it)
   // cannot prove it agrees with a primary: as a replica it is rebuilt.
   st.needs_reset = start.applied_ns_seq > 0 && start.last_epoch == 0;
+  st.partial = start.partial;
+  st.lineage_from = start.lineage_from;
   st.epoch = st.last_epoch = st.applied_epoch = start.last_epoch;
   st.inserts_since_snapshot = start.replayed_inserts;
   st.ids = std::make_unique<uuid_generator>(st.settings.seed ^ namespace_key_hash{}(st.key));
@@ -852,44 +966,34 @@ namespace_actor::behavior_type namespace_behavior(ns_pointer self, namespace_sta
         rec.epoch = st.epoch;
         auto promise = self->make_response_promise<insert_reply>();
         ++st.inserts_in_flight;
-        // The storage actor gets a copy; this actor keeps the record to apply.
-        self->request(st.storage, caf::infinite, append_atom::value, log_batch{{rec}})
-            .then(
-                [=, rec = std::move(rec)](const std::vector<std::uint64_t>& seqs) mutable {
-                  rec.ns_seq = seqs.empty() ? std::uint64_t{0} : seqs.front();
-                  note_logged(self->state, {rec});
-                  auto gate = std::make_shared<reply_gate<insert_reply>>();
-                  gate->deliver = [promise](result<insert_reply> r) mutable {
-                    if (r)
-                      promise.deliver(std::move(r.value()));
-                    else
-                      promise.deliver(to_caf_error(r.err()));
-                  };
-                  replicate(self, {rec}, [gate](const status& s) { gate->set_replicated(s); });
-                  pending_apply p;
-                  auto id = rec.entry.uuid;
-                  p.records.push_back(std::move(rec));
-                  p.done = [self, gate, id = std::move(id)](apply_outcome& out, std::size_t at) mutable {
-                    if (out.results[at]) {
-                      gate->set_value(insert_reply{std::move(id)});
-                      return;
-                    }
-                    // Durable but not applied: only a bug or memory exhaustion
-                    // gets here; recovery applies the record on the next start.
-                    spdlog::error("namespace {}: logged insert {} not applied: {}",
-                                  display_name(self->state.key), id, out.results[at].err().message);
-                    gate->fail_local(out.results[at].err());
-                  };
-                  enqueue_apply(self, std::move(p));
-                },
-                [=](caf::error& err) mutable {
-                  auto& st = self->state;
-                  --st.inserts_in_flight;
-                  // Nothing of this namespace is durable yet: free the dimension.
-                  if (!st.index && st.inserts_in_flight == 0)
-                    st.dimension = 0;
-                  promise.deliver(err);
-                });
+        auto gate = std::make_shared<reply_gate<insert_reply>>();
+        gate->deliver = [promise](result<insert_reply> r) mutable {
+          if (r)
+            promise.deliver(std::move(r.value()));
+          else
+            promise.deliver(to_caf_error(r.err()));
+        };
+        auto id = rec.entry.uuid;
+        log_write(
+            self, {std::move(rec)}, gate,
+            [self, gate, id](apply_outcome& out, std::size_t at) {
+              if (out.results[at]) {
+                gate->set_value(insert_reply{id});
+                return;
+              }
+              // Durable but not applied: only a bug or memory exhaustion
+              // gets here; recovery applies the record on the next start.
+              spdlog::error("namespace {}: logged insert {} not applied: {}", display_name(self->state.key),
+                            id, out.results[at].err().message);
+              gate->fail_local(out.results[at].err());
+            },
+            [self](const error&) {
+              auto& st = self->state;
+              --st.inserts_in_flight;
+              // Nothing of this namespace is durable yet: free the dimension.
+              if (!st.index && st.inserts_in_flight == 0)
+                st.dimension = 0;
+            });
         return promise;
       },
       [=](delete_atom, const std::string& uuid) -> caf::result<bool> {

@@ -58,6 +58,12 @@ struct namespace_start {
   std::uint64_t last_epoch = 0;
   /// Feedback counts as recovered (snapshot + replayed log).
   quality::feedback_counts feedback{};
+  /// A copy whose rebuild from an image had not finished (no record or
+  /// snapshot of it carries an epoch), or whose snapshot was lost.
+  bool partial = false;
+  /// Where its own lineage began, if it led with a log of unknown lineage
+  /// (as its snapshot recorded; 0: none).
+  std::uint64_t lineage_from = 0;
 };
 
 /// `writer` writes the namespace's snapshot files off the actor's thread.

@@ -114,11 +114,19 @@ result<std::vector<namespace_start>> recover_namespaces(wal_store& store, const 
     auto applied = std::max({r.snapshot_ns_seq, counts.last_seq, r.last_ns_seq});
     namespace_start start{r.ns, std::move(index), applied, counts.inserts};
     start.feedback = std::move(feedback);
-    // The epoch of the newest record is what a failover ranks copies by;
-    // a snapshot does not keep it, so a copy whose tail is empty reports
-    // 0 (unknown) and is brought up to date by a full resync.
+    // The epoch of the newest record is what a failover ranks copies by:
+    // the snapshot's (format note F4; 0 before it), then the tail's.
+    start.last_epoch = r.snapshot_epoch;
     for (const auto& rec : r.tail)
       start.last_epoch = std::max(start.last_epoch, rec.epoch);
+    // A rebuild from an image that a crash interrupted: the reset dropped
+    // the snapshot and no record of the image has an epoch yet (only its
+    // last does). Or a snapshot that was taken mid-rebuild, or lost.
+    bool epoch_in_tail =
+        std::any_of(r.tail.begin(), r.tail.end(), [](const auto& rec) { return rec.epoch > 0; });
+    start.lineage_from = r.snapshot_lineage_from;
+    start.partial =
+        r.snapshot_lost || !r.snapshot_whole || (r.snapshot_ns_seq == 0 && !r.tail.empty() && !epoch_in_tail);
     // A void placeholder (a batch whose fsync failed) may stand where the
     // primary's record belongs: the lineage of this copy is unknown.
     std::uint64_t newest_replayed = 0;

@@ -47,8 +47,12 @@ result<prepared_snapshot> write_snapshot(wal_store& store, snapshot_job& job) {
   // The copy of every entry is gone now; hand its pages back to the system
   // instead of keeping them in malloc's arenas (here, not on a hot thread).
   malloc_trim(0);
-  if (prepared)
+  if (prepared) {
     prepared->quality_state = job.quality_state;
+    prepared->epoch = job.epoch;
+    prepared->whole = job.whole;
+    prepared->lineage_from = job.lineage_from;
+  }
   if (prepared) {
     spdlog::debug("snapshot of {}: {} entries, graph image {} MB, files written in {:.3f} s",
                   display_name(job.ns), prepared->entry_count, image_bytes >> 20,

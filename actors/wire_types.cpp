@@ -102,7 +102,7 @@ status wire_self_test(caf::actor_system& sys) {
   invalidate_request inval{sample_key, {0.5f}, 0.75, true};
   for (auto st : {
            round_trip(sys, "namespace_key", sample_key),
-           round_trip(sys, "ns_position", ns_position{true, 41, 3, 4, 17}),
+           round_trip(sys, "ns_position", ns_position{true, 41, 3, 4, 17, true, 40}),
            round_trip(sys, "cache_entry", sample_entry()),
            round_trip(sys, "log_record (insert)", sample_record(log_op::insert)),
            round_trip(sys, "log_record (remove)", sample_record(log_op::remove)),

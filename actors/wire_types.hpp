@@ -21,9 +21,9 @@
 namespace ferro {
 
 /// Bumped whenever a wire type changes shape or meaning (4: versioned copy
-/// sets in confirm and prepare); peers of another version are
-/// refused at the handshake.
-constexpr std::uint32_t wire_version = 5;
+/// sets in confirm and prepare; 6: recall of a lost election state); peers
+/// of another version are refused at the handshake.
+constexpr std::uint32_t wire_version = 6;
 
 /// A batch of log records on its way to the storage actor or a replica.
 struct log_batch {
@@ -41,6 +41,14 @@ struct ns_position {
   std::uint64_t last_epoch = 0; ///< epoch of the newest logged record (0: unknown)
   std::uint64_t epoch = 0;      ///< the highest epoch this copy has accepted
   std::uint64_t entries = 0;
+  /// A copy being rebuilt (reset, its image not all here yet): it may lack
+  /// acknowledged writes whatever its position says, so no election takes
+  /// it for a holder of them.
+  bool partial = false;
+  /// A leader that took the lead with a log of unknown lineage: where its
+  /// own lineage begins. A copy whose log ends before it is rebuilt by the
+  /// image, never caught up by the log.
+  std::uint64_t lineage_from = 0;
 
   friend bool operator==(const ns_position&, const ns_position&) = default;
 
@@ -99,7 +107,8 @@ typename Inspector::result_type inspect(Inspector& f, log_batch& x) {
 
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, ns_position& x) {
-  return f(caf::meta::type_name("ferro.ns_position"), x.exists, x.last_seq, x.last_epoch, x.epoch, x.entries);
+  return f(caf::meta::type_name("ferro.ns_position"), x.exists, x.last_seq, x.last_epoch, x.epoch, x.entries,
+           x.partial, x.lineage_from);
 }
 
 template <class Inspector>

@@ -57,9 +57,12 @@ done
 [ "${PIPESTATUS[0]}" -eq 0 ] || status=1
 # Seeds that found bugs (docs/simulation.md), outside the ranges above.
 for args in "--seed 459 --nodes 5 --profile swarm" "--seed 150 --nodes 3 --profile swarm --crashes" \
-  "--seed 131 --nodes 3 --profile swarm --crashes" "--seed 153 --nodes 5 --profile swarm --crashes"; do
+  "--seed 131 --nodes 3 --profile swarm --crashes" "--seed 153 --nodes 5 --profile swarm --crashes" \
+  "--seed 139 --nodes 3 --profile swarm --crashes --seconds 20" \
+  "--seed 254 --nodes 3 --profile swarm --crashes --seconds 20" \
+  "--seed 174 --nodes 5 --profile swarm --crashes --seconds 20"; do
   # shellcheck disable=SC2086
-  line=$("$sim" $args --seconds 10 | tail -1)
+  line=$("$sim" --seconds 10 $args | tail -1)
   case "$line" in *FAILED*) echo "$line ($args)"; status=1 ;; esac
 done
 # The checkers bite: every planted bug must make some seed fail.

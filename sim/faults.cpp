@@ -20,6 +20,14 @@ status sim_disk::before_commit() {
   return {};
 }
 
+status sim_disk::before_sync() {
+  if (sync_failure > 0 && std::uniform_real_distribution<double>(0, 1)(*rng) < sync_failure) {
+    ++failures;
+    return error{errc::unavailable, "sim: fsync failed: input/output error"};
+  }
+  return {};
+}
+
 // lite: fixed, gentle faults. swarm: each seed switches fault kinds on or
 // off and picks its own rates (swarm testing: a seed that runs only a few
 // kinds, hard, reaches states that every kind at once would not).
@@ -41,16 +49,20 @@ void simulation::choose_faults() {
       mix_.max_skew_ms = std::uniform_int_distribution<std::int64_t>(200, 5000)(rng_);
       mix_.skew_jumps_per_mille = std::uniform_int_distribution<int>(1, 10)(rng_);
     }
-    spdlog::debug("sim: faults of this seed: loss {:.5f}, delays 1-{} ms, disk {:.4f}, node faults {}/1000 "
+    mix_.sync_failure = coin(0.3) ? log_uniform(1.0 / 2000, 1.0 / 200) : 0;
+    mix_.replace_share = coin(0.4) ? uniform(0.2, 0.6) : 0;
+    spdlog::debug("sim: faults of this seed: loss {:.5f}, delays 1-{} ms, disk {:.4f}, fsync {:.4f}, node "
+                  "faults {}/1000 "
                   "steps, crash share {:.2f}, pause share {:.2f}, one-way share {:.2f}, clocks off by up to "
                   "{} ms, {} jumps/1000 steps",
-                  mix_.loss, mix_.max_delay_ms, mix_.disk_failure, mix_.node_faults_per_mille,
-                  mix_.crash_share, mix_.pause_share, mix_.one_way_share, mix_.max_skew_ms,
-                  mix_.skew_jumps_per_mille);
+                  mix_.loss, mix_.max_delay_ms, mix_.disk_failure, mix_.sync_failure,
+                  mix_.node_faults_per_mille, mix_.crash_share, mix_.pause_share, mix_.one_way_share,
+                  mix_.max_skew_ms, mix_.skew_jumps_per_mille);
   }
   net_.set_faults(net_faults{mix_.loss, 1, mix_.max_delay_ms});
   for (auto& n : nodes_) {
     n.disk->commit_failure = mix_.disk_failure;
+    n.disk->sync_failure = mix_.sync_failure;
     if (mix_.max_skew_ms > 0)
       *n.skew_ms = std::uniform_int_distribution<std::int64_t>(-mix_.max_skew_ms, mix_.max_skew_ms)(rng_);
   }
@@ -84,6 +96,10 @@ void simulation::inject_faults() {
   // --crashes: a share of the faults are crashes (kill -9), back after 1-4 s.
   if (opts_.crashes && coin(mix_.crash_share)) {
     chosen.restart_at = now() + std::uniform_int_distribution<std::int64_t>(1000, 4000)(rng_);
+    // At most one disk a seed: two lost at once may lose both copies of
+    // an acknowledged write (R = 2), which the cluster does not promise.
+    chosen.new_disk = result_.replaced_disks == 0 && mix_.replace_share > 0 && coin(mix_.replace_share) &&
+                      fully_replicated();
     crash(chosen);
     return;
   }
@@ -140,6 +156,7 @@ void simulation::end_faults() {
   for (auto& n : nodes_) {
     result_.disk_failures += n.disk->failures;
     n.disk->commit_failure = 0;
+    n.disk->sync_failure = 0;
   }
 }
 
@@ -174,9 +191,31 @@ void simulation::crash(sim_node& n) {
   n.up = std::make_shared<bool>(true);
 }
 
+bool simulation::fully_replicated() const {
+  std::set<std::string> names, covered;
+  for (const auto& n : nodes_) {
+    if (n.crashed || !n.board)
+      return false;
+    for (const auto& [name, ns] : n.board->status().namespaces) {
+      names.insert(name);
+      if (ns.role == "primary" && ns.replicas.size() + 1 >= 2 && ns.in_sync.size() >= ns.replicas.size())
+        covered.insert(name);
+    }
+  }
+  return names == covered;
+}
+
 void simulation::restart(sim_node& n) {
   spdlog::debug("sim: t={} restart {}", now(), n.id);
   n.crashed = false;
+  if (n.new_disk) {
+    // The disk was replaced: the log, the snapshots and the election state
+    // (the grants it made) are gone.
+    spdlog::debug("sim: t={} {} comes back with an empty disk", now(), n.id);
+    n.new_disk = false;
+    ++result_.replaced_disks;
+    std::filesystem::remove_all(root_ / n.id);
+  }
   start_node(n);
   net_.set_down(n.id, false);
 }

@@ -107,7 +107,9 @@ int main(int argc, char** argv) {
           line, sizeof line,
           "sim: seed %llu ok trace %016llx (%llu inserts, %llu deletes acknowledged, %llu refused, %llu "
           "retried, "
-          "%llu invalidations, %llu partitions, %llu one-way cuts, %llu pauses, %llu crashes, %llu clock "
+          "%llu invalidations, %llu partitions, %llu one-way cuts, %llu pauses, %llu crashes (%llu new "
+          "disks), "
+          "%llu clock "
           "jumps, "
           "%llu failed disk writes, %llu frames)",
           static_cast<unsigned long long>(seed), static_cast<unsigned long long>(r.trace),
@@ -116,8 +118,8 @@ int main(int argc, char** argv) {
           static_cast<unsigned long long>(r.acked_invalidations),
           static_cast<unsigned long long>(r.partitions), static_cast<unsigned long long>(r.one_way_cuts),
           static_cast<unsigned long long>(r.pauses), static_cast<unsigned long long>(r.crashes),
-          static_cast<unsigned long long>(r.clock_jumps), static_cast<unsigned long long>(r.disk_failures),
-          static_cast<unsigned long long>(r.frames));
+          static_cast<unsigned long long>(r.replaced_disks), static_cast<unsigned long long>(r.clock_jumps),
+          static_cast<unsigned long long>(r.disk_failures), static_cast<unsigned long long>(r.frames));
     return ferro::sim::seed_outcome{
         r.ok, r.ok ? std::string(line) : "sim: seed " + std::to_string(seed) + " FAILED " + r.failure};
   });

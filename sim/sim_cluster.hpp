@@ -35,13 +35,17 @@ constexpr std::int64_t epoch_wall_ms = 1'700'000'000'000;
 constexpr std::size_t dim = 8;
 
 // A disk that now and then refuses a write transaction, as a full disk
-// (ENOSPC) would: nothing of the failed step happens. Driven by the
-// simulation's own generator, on the simulation's one thread.
+// (ENOSPC) would (nothing of the failed step happens), or fails an fsync
+// after the commit, as a dying disk would (the store then voids the batch
+// it had committed). Driven by the simulation's own generator, on the
+// simulation's one thread.
 struct sim_disk final : io_faults {
   std::mt19937_64* rng = nullptr;
   double commit_failure = 0; ///< probability per commit; 0 outside the fault phase
+  double sync_failure = 0;   ///< probability per fsync; 0 outside the fault phase
   std::uint64_t failures = 0;
   status before_commit() override;
+  status before_sync() override;
 };
 
 struct sim_node {
@@ -59,6 +63,7 @@ struct sim_node {
   std::set<std::uint64_t> invalidations_in_flight;
   bool crashed = false;
   std::int64_t restart_at = 0;
+  bool new_disk = false; ///< comes back from its crash with an empty data folder
   /// What this node's wall clock (ns.clock: TTLs, timestamps) reads ahead
   /// of true time; its actor clock and timers stay on virtual time.
   std::shared_ptr<std::int64_t> skew_ms = std::make_shared<std::int64_t>(0);
@@ -84,8 +89,10 @@ struct fault_mix {
   double loss = 0;               ///< per frame
   int max_delay_ms = 5;          ///< one-way delays are 1..max
   double disk_failure = 0;       ///< per write transaction
+  double sync_failure = 0;       ///< per fsync
   int node_faults_per_mille = 3; ///< per 5 ms step: a node fault starts (when none runs)
   double crash_share = 1.0 / 3;  ///< of node faults, with --crashes
+  double replace_share = 0;      ///< of crashes: the node comes back with an empty disk (once a seed)
   double pause_share = 0;        ///< of the other node faults: a node stopped 1-6 s
   double one_way_share = 0;      ///< of the rest: one-way cuts instead of a symmetric partition
   std::int64_t max_skew_ms = 0;  ///< wall clocks read up to this far off true time, either way
@@ -134,6 +141,10 @@ public:
   void heal_cuts();
   void crash(sim_node& n);
   void restart(sim_node& n);
+  /// Whether every namespace has a ready primary with its full in-sync set:
+  /// only then may a crashed node lose its disk without losing a write the
+  /// cluster acknowledged (an earlier fault may have left one copy only).
+  bool fully_replicated() const;
   void pause(sim_node& n, std::int64_t until);
   void resume(sim_node& n);
   void jump_clocks();

@@ -31,11 +31,12 @@ struct sim_result {
   std::uint64_t refused = 0;
   std::uint64_t partitions = 0;
   std::uint64_t frames = 0;
-  std::uint64_t disk_failures = 0; ///< write transactions a full disk refused
-  std::uint64_t crashes = 0;       ///< nodes killed (and restarted on their data)
-  std::uint64_t pauses = 0;        ///< nodes stopped for a while (SIGSTOP)
-  std::uint64_t one_way_cuts = 0;  ///< faults that cut some directions only
-  std::uint64_t clock_jumps = 0;   ///< wall clocks stepped
+  std::uint64_t disk_failures = 0;  ///< write transactions a full disk refused and fsyncs that failed
+  std::uint64_t crashes = 0;        ///< nodes killed (and restarted on their data)
+  std::uint64_t replaced_disks = 0; ///< of them: restarted on an empty data folder instead
+  std::uint64_t pauses = 0;         ///< nodes stopped for a while (SIGSTOP)
+  std::uint64_t one_way_cuts = 0;   ///< faults that cut some directions only
+  std::uint64_t clock_jumps = 0;    ///< wall clocks stepped
   std::uint64_t acked_invalidations = 0;
   std::uint64_t retries = 0; ///< refused inserts a client sent again
 };

@@ -259,12 +259,15 @@ result<namespace_meta> decode_namespace(std::string_view payload) {
 }
 
 // [dir, generation, covered, dimension, count, entries_bytes, entries_crc,
-//  has_graph, graph_bytes, graph_crc, (quality_state)]: the 11th element
-// only when the namespace has feedback (format note F2).
+//  has_graph, graph_bytes, graph_crc, (quality_state, (epoch, whole,
+//  lineage_from))]: the 11th element only when the namespace has feedback
+// (format note F2) or a lineage, the 12th to 14th only with a lineage other
+// than (0, whole, 0) (F4).
 std::string encode_manifest(const snapshot_manifest& m) {
   msgpack::sbuffer buf;
   mp::packer pk(&buf);
-  pk.pack_array(m.quality_state.empty() ? 10 : 11);
+  const bool lineage = m.epoch != 0 || !m.whole || m.lineage_from != 0;
+  pk.pack_array(lineage ? 14 : m.quality_state.empty() ? 10 : 11);
   mp::pack_str(pk, m.dir_name);
   pk.pack_uint64(m.generation);
   pk.pack_uint64(m.covered_ns_seq);
@@ -278,8 +281,16 @@ std::string encode_manifest(const snapshot_manifest& m) {
     pk.pack_false();
   pk.pack_uint64(m.graph_bytes);
   pk.pack_uint32(m.graph_crc);
-  if (!m.quality_state.empty())
+  if (lineage || !m.quality_state.empty())
     mp::pack_str(pk, m.quality_state);
+  if (lineage) {
+    pk.pack_uint64(m.epoch);
+    if (m.whole)
+      pk.pack_true();
+    else
+      pk.pack_false();
+    pk.pack_uint64(m.lineage_from);
+  }
   return to_string(buf);
 }
 
@@ -300,6 +311,9 @@ result<snapshot_manifest> decode_manifest(std::string_view payload) {
     return bad("malformed snapshot manifest");
   if (oh.get().via.array.size >= 11 && !mp::read_str(a[10], m.quality_state))
     return bad("malformed quality state in snapshot manifest");
+  if (oh.get().via.array.size >= 14 && (!mp::read_u64(a[11], m.epoch) || !mp::read_bool(a[12], m.whole) ||
+                                        !mp::read_u64(a[13], m.lineage_from)))
+    return bad("malformed lineage in snapshot manifest");
   m.entries_crc = static_cast<std::uint32_t>(entries_crc);
   m.graph_crc = static_cast<std::uint32_t>(graph_crc);
   return m;

@@ -71,6 +71,14 @@ struct snapshot_manifest {
   /// The namespace's feedback counts (quality::feedback_counts::serialize),
   /// empty when it has none; absent from manifests written before F2.
   std::string quality_state{};
+  /// Cluster lineage of the state the snapshot holds (format note F4;
+  /// absent before it: epoch 0, whole): the epoch of its newest record (0:
+  /// unknown), and whether the copy was whole (not a rebuild under way).
+  std::uint64_t epoch = 0;
+  bool whole = true;
+  /// Where the copy's own lineage began, if it led with a log of unknown
+  /// lineage (0: none).
+  std::uint64_t lineage_from = 0;
 };
 std::string encode_manifest(const snapshot_manifest& m);
 result<snapshot_manifest> decode_manifest(std::string_view payload);

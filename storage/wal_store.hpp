@@ -67,6 +67,9 @@ struct prepared_snapshot {
   storage::entries_file_info entries;
   std::optional<storage::file_digest> graph; ///< absent: no graph file
   std::string quality_state;                 ///< feedback counts, opaque here (manifest)
+  std::uint64_t epoch = 0;                   ///< lineage of the state (manifest, F4)
+  bool whole = true;
+  std::uint64_t lineage_from = 0;
 };
 
 /// The node's write-ahead log, per-namespace sequence numbers and snapshot
@@ -198,6 +201,11 @@ public:
     std::uint64_t snapshot_ns_seq = 0;
     /// The snapshot's feedback counts (opaque; empty: none).
     std::string quality_state{};
+    /// The snapshot's lineage (format note F4): epoch of its newest record
+    /// (0: unknown) and whether the copy was whole when it was taken.
+    std::uint64_t snapshot_epoch = 0;
+    bool snapshot_whole = true;
+    std::uint64_t snapshot_lineage_from = 0;
     /// Records with ns_seq > snapshot_ns_seq, in ns_seq order, only those
     /// that verify and are safe to apply (see the corruption policy).
     std::vector<log_record> tail;

@@ -61,6 +61,9 @@ void wal_store::load_snapshot(recovery_work& w, recovery_report& rep) {
   }
   w.rn.snapshot_entries = std::move(contents->entries);
   w.rn.quality_state = m.quality_state;
+  w.rn.snapshot_epoch = m.epoch;
+  w.rn.snapshot_whole = m.whole;
+  w.rn.snapshot_lineage_from = m.lineage_from;
   if (m.dimension != 0)
     w.rn.dimension = m.dimension;
   if (m.has_graph) {
@@ -222,6 +225,7 @@ result<wal_store::recovery_report> wal_store::recover() {
       w.rn.snapshot_entries.clear();
       w.rn.graph_file.reset();
       w.rn.quality_state.clear();
+      w.rn.snapshot_epoch = 0; // what remains is of unknown lineage
     }
     if (w.problems > messages_per_namespace)
       rep.messages.push_back(ns_label(w.rn.ns, w.id) + ": " +

@@ -186,6 +186,9 @@ status wal_store::publish_snapshot(const prepared_snapshot& snap) {
   m.entries_bytes = snap.entries.bytes;
   m.entries_crc = snap.entries.crc;
   m.quality_state = snap.quality_state;
+  m.epoch = snap.epoch;
+  m.whole = snap.whole;
+  m.lineage_from = snap.lineage_from;
   if (snap.graph) {
     m.has_graph = true;
     m.graph_bytes = snap.graph->bytes;

@@ -62,7 +62,8 @@ void begin(cluster_pointer self, node* local) {
   phi.min_stddev_ms = std::max<double>(50.0, static_cast<double>(st.settings.heartbeat_interval.count()));
   st.phi = phi_detector{phi};
   // What this node promised before a crash or restart still binds it.
-  load_election_state(self);
+  if (!load_election_state(self))
+    begin_recall(self);
   // Copies recovered from disk: their epochs are where elections start.
   for (const auto& key : local->local_namespaces()) {
     auto& sp = space(self, key);
@@ -124,6 +125,7 @@ caf::behavior cluster_behavior(cluster_pointer self, cluster_settings settings, 
         self->delayed_send(self, self->state.settings.heartbeat_interval, tick_atom::value);
         expire_calls(self);
         membership_tick(self);
+        recall_tick(self);
         election_tick(self);
         replication_tick(self);
         publish_board(self);
@@ -141,6 +143,7 @@ caf::behavior cluster_behavior(cluster_pointer self, cluster_settings settings, 
           ask_for_repair(self, ns);
       },
       [=](ship_atom, log_batch& batch) -> caf::result<bool> { return ship(self, batch); },
+      [=](resign_atom, const namespace_key& ns, std::uint64_t epoch) { resign(self, ns, epoch); },
       [=](defer_atom, deferred& d) { d.fn(); },
       [=](persist_atom) { persist_now(self); },
   };

@@ -357,10 +357,17 @@ void on_call(cluster_pointer self, call_msg msg) {
       ask_namespace(self, msg.ns, std::move(reply), reset_atom::value, msg.epoch, std::uint64_t{0});
       return;
     }
+    case call_op::recall:
+      answer_recall(self, std::move(reply));
+      return;
     case call_op::confirm: {
       auto& sp = space(self, msg.ns);
       reply_msg m;
-      if (msg.epoch < sp.epoch) {
+      if (recalling(self)) {
+        // It may have granted a newer epoch before it lost its disk.
+        m = reply_msg::failure(0,
+                               error{errc::unavailable, self_id(self) + " is recalling its election state"});
+      } else if (msg.epoch < sp.epoch) {
         m = reply_msg::failure(0, error{errc::fenced, "a newer epoch leads '" + display_name(msg.ns) + "'"});
       } else if (msg.epoch > sp.holders_epoch ||
                  (msg.epoch == sp.holders_epoch && msg.seq > sp.holders_version)) {

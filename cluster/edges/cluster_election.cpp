@@ -174,13 +174,22 @@ void conclude(cluster_pointer self, const namespace_key& ns, std::uint64_t epoch
     sp.epoch = std::max(sp.epoch, t.newest_refused);
     return;
   }
-  if (!t.holders_set.empty() && std::none_of(t.holders_set.begin(), t.holders_set.end(),
-                                             [&](const auto& h) { return t.granted.count(h) > 0; })) {
+  // The copies of the newest published set that answered whole: a member
+  // that lost its copy (a new disk) or is rebuilding it (reset, its image
+  // not all there: 3-node swarm --crashes seed 139) holds none of the
+  // acknowledged writes it was published for.
+  std::vector<std::string> whole_holders;
+  for (const auto& h : t.holders_set) {
+    auto it = t.copies.find(h);
+    if (it != t.copies.end() && it->second.exists && !it->second.partial)
+      whole_holders.push_back(h);
+  }
+  if (!t.holders_set.empty() && whole_holders.empty()) {
     // Every acknowledged write is on the copies the last leader published;
     // winning without hearing one of them could lose some. Wait.
     election_failed(self, ns, epoch,
-                    "no copy the last leader published (epoch " + std::to_string(t.holders_epoch) +
-                        ") answered");
+                    "no whole copy of the set the last leader published (epoch " +
+                        std::to_string(t.holders_epoch) + ") answered");
     sp.epoch = std::max(sp.epoch, t.newest_refused);
     return;
   }
@@ -197,10 +206,8 @@ void conclude(cluster_pointer self, const namespace_key& ns, std::uint64_t epoch
   auto best = t.best;
   auto best_node = t.best_node;
   bool from_set = false;
-  for (const auto& h : t.holders_set) {
+  for (const auto& h : whole_holders) {
     auto it = t.copies.find(h);
-    if (it == t.copies.end())
-      continue;
     if (!from_set || ahead_of(it->second, best)) {
       best = it->second;
       best_node = h;
@@ -245,6 +252,11 @@ void start_election(cluster_pointer self, const namespace_key& ns) {
   auto& sp = space(self, ns);
   if (sp.mode == ns_mode::electing || sp.mode == ns_mode::primary || now_ms(self) < sp.next_election_ms)
     return;
+  if (recalling(self)) {
+    // Its own grant counts like any other: not before the recall ends.
+    sp.next_election_ms = now_ms(self) + 100 + static_cast<std::int64_t>(self->state.jitter() % 300);
+    return;
+  }
   auto targets = alive_peers(self);
   if ((targets.size() + 1) * 2 <= cluster_size(self)) {
     // No majority in sight: an election could not win, and its epoch would
@@ -372,6 +384,13 @@ void step_down(cluster_pointer self, const namespace_key& ns, std::uint64_t epoc
   publish_board(self);
 }
 
+void resign(cluster_pointer self, const namespace_key& ns, std::uint64_t epoch) {
+  auto& sp = space(self, ns);
+  if (sp.mode != ns_mode::primary || sp.epoch != epoch)
+    return; // deposed already
+  step_down(self, ns, epoch);
+}
+
 void answer_grant(cluster_pointer self, const call_msg& msg, std::function<void(reply_msg)> reply, bool kept);
 
 void on_prepare(cluster_pointer self, const call_msg& msg, std::function<void(reply_msg)> reply) {
@@ -383,6 +402,10 @@ void on_prepare(cluster_pointer self, const call_msg& msg, std::function<void(re
     reply(std::move(r));
   };
   if (!own) {
+    if (recalling(self)) {
+      refuse(errc::unavailable, self_id(self) + " is recalling its election state (its disk was replaced)");
+      return;
+    }
     if (msg.epoch <= sp.epoch) {
       refuse(errc::fenced,
              "epoch " + std::to_string(msg.epoch) + " is not newer than " + std::to_string(sp.epoch));

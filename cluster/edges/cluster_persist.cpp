@@ -87,18 +87,18 @@ void persist_now(cluster_pointer self) {
     fn(kept);
 }
 
-void load_election_state(cluster_pointer self) {
+bool load_election_state(cluster_pointer self) {
   auto path = state_path(self);
   std::ifstream in(path, std::ios::binary);
   if (!in)
-    return; // a fresh node, or one from before this file existed
+    return false; // a new node, a replaced disk, or one from before this file existed
   std::stringstream text;
   text << in.rdbuf();
   bool damaged = false;
   auto records = decode_election_records(text.str(), damaged);
   if (!records) {
     spdlog::error("cluster: {}: {}; ignored", path.string(), records.err().message);
-    return;
+    return false;
   }
   if (damaged)
     spdlog::error("cluster: {}: a damaged line; the lines after it are ignored", path.string());
@@ -114,6 +114,7 @@ void load_election_state(cluster_pointer self) {
   }
   spdlog::info("cluster: election state of {} namespaces restored from {}", records.value().size(),
                path.string());
+  return !damaged;
 }
 
 } // namespace ferro::cluster

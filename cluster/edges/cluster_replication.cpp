@@ -189,7 +189,13 @@ void step(cluster_pointer self, job_ptr job) {
                       job->done(theirs);
                       return;
                     }
-                    if (!theirs.exists || theirs.last_epoch == 0 || theirs.last_seq > mine.last_seq) {
+                    // A copy of unknown lineage on either side (epoch 0: a failed
+                    // append, a void record in a recovered log), or a target whose
+                    // log ends before this leader's own lineage begins, cannot show
+                    // where the two logs part: only the image brings the target to
+                    // this one.
+                    if (!theirs.exists || theirs.last_epoch == 0 || mine.last_epoch == 0 ||
+                        theirs.last_seq < mine.lineage_from || theirs.last_seq > mine.last_seq) {
                       full(self, job);
                       return;
                     }

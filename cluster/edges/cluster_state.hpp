@@ -116,6 +116,16 @@ struct pending_ship {
   std::int64_t started_ms = 0;
 };
 
+/// A node without its election state on disk, recalling it from its peers
+/// (cluster_recall.cpp).
+struct recall_state {
+  bool active = false;
+  std::int64_t not_before_ms = 0; ///< an election timeout after the start
+  std::set<std::string> answered; ///< peers whose state was merged
+  std::set<std::string> asking;   ///< peers asked, no answer yet
+  std::size_t fresh_answers = 0;  ///< of them: recalling too, knowing nothing
+};
+
 struct cluster_state {
   cluster_settings settings;
   node* local = nullptr;
@@ -142,6 +152,7 @@ struct cluster_state {
   bool persist_scheduled = false;
   std::vector<std::function<void(bool)>> persist_waiting;
   std::uint64_t persist_writes = 0;
+  recall_state recall;
   /// The ring of the members last asked about (ring_order): building one
   /// hashes every virtual node, and routing asks on every request.
   std::vector<std::string> ring_nodes;
@@ -189,13 +200,23 @@ void publish_board(cluster_pointer self);
 /// Writes every namespace's granted epoch and newest published copy set to
 /// the data folder, durably; false (logged) when the disk refused.
 bool save_election_state(cluster_pointer self);
-/// Reads them back at start (nothing when the file does not exist).
-void load_election_state(cluster_pointer self);
+/// Reads them back at start; false when the file does not exist.
+bool load_election_state(cluster_pointer self);
 /// Runs `then(kept)` once the election state as it is now is on disk:
 /// changes already queued in the mailbox share the write (persist_now runs
 /// on the persist_atom this sends). Answer grants and copy sets only there.
 void persist_then(cluster_pointer self, std::function<void(bool)> then);
 void persist_now(cluster_pointer self);
+
+// ---- cluster_recall.cpp
+/// Starts recalling the election state from the peers (none on disk).
+void begin_recall(cluster_pointer self);
+/// Whether this node still recalls it: it grants and confirms nothing.
+bool recalling(cluster_pointer self);
+/// Asks the live peers not asked yet; ends the recall when it may.
+void recall_tick(cluster_pointer self);
+/// A peer asks for this node's election state (call_op::recall).
+void answer_recall(cluster_pointer self, std::function<void(reply_msg)> reply);
 
 // ---- cluster_calls.cpp
 /// Returns the call's id (see keep_call_alive).
@@ -218,6 +239,11 @@ ns_state& space(cluster_pointer self, const namespace_key& ns);
 void with_leadership(cluster_pointer self, const namespace_key& ns, std::function<void(bool)> fn);
 void evaluate_placement(cluster_pointer self);
 void step_down(cluster_pointer self, const namespace_key& ns, std::uint64_t epoch);
+/// The namespace's copy here could not log a batch it had shipped as
+/// primary at `epoch` (its replicas may hold more than it does): it steps
+/// down, and the next election, at a newer epoch, prefers a copy that
+/// knows its lineage.
+void resign(cluster_pointer self, const namespace_key& ns, std::uint64_t epoch);
 void election_tick(cluster_pointer self);
 /// A prepare from another node: grant (fence this copy at `epoch`) or refuse.
 void on_prepare(cluster_pointer self, const call_msg& msg, std::function<void(reply_msg)> reply);

@@ -32,12 +32,14 @@ struct replicator_script {
   ship_mode mode = ship_mode::accept;
   std::vector<log_batch> shipped;
   std::vector<caf::typed_response_promise<bool>> held;
+  std::vector<std::pair<namespace_key, std::uint64_t>> resigned;
 };
 
 /// A replicator_actor, plus a message the test sends to answer the held
 /// ships.
 using fake_replicator =
-    caf::typed_actor<caf::replies_to<ship_atom, log_batch>::with<bool>, caf::reacts_to<release_atom>>;
+    caf::typed_actor<caf::replies_to<ship_atom, log_batch>::with<bool>,
+                     caf::reacts_to<resign_atom, namespace_key, std::uint64_t>, caf::reacts_to<release_atom>>;
 
 fake_replicator::behavior_type fake_replicator_behavior(fake_replicator::pointer self,
                                                         std::shared_ptr<replicator_script> script) {
@@ -55,6 +57,9 @@ fake_replicator::behavior_type fake_replicator_behavior(fake_replicator::pointer
         auto promise = self->make_response_promise<bool>();
         script->held.push_back(promise);
         return promise;
+      },
+      [=](resign_atom, const namespace_key& ns, std::uint64_t epoch) {
+        script->resigned.emplace_back(ns, epoch);
       },
       [=](release_atom) {
         for (auto& p : script->held)
@@ -278,6 +283,78 @@ TEST_CASE("a replicator that answers again lets writes through again") {
   // the next number after the first (the log has both).
   REQUIRE(rep.script->shipped.size() == 2);
   CHECK(rep.script->shipped[1].records.front().ns_seq == rep.script->shipped[0].records.front().ns_seq + 1);
+}
+
+TEST_CASE("a primary ships a write while its own log writes it, once it knows its stream") {
+  actor_fixture f;
+  replicator_guard rep{f};
+  caf::scoped_actor self{*f.sys};
+  auto ns = f.directory.actor_for(key);
+  REQUIRE(set_role(f, self, ns, namespace_role::primary, 4).ok());
+  // A new namespace: the store picks its first number, so the first write
+  // is shipped only once durable. Its fsync fails: nothing is shipped, and
+  // the primary keeps its lead (no replica can hold the record).
+  f.faults->fail_sync = true;
+  REQUIRE_FALSE(insert(f, self, ns, make_insert({1, 0, 0, 0}, "lost")).ok());
+  f.faults->fail_sync = false;
+  CHECK(rep.script->shipped.empty());
+  CHECK(rep.script->resigned.empty());
+  // The next write learns the stream from the store (numbers burnt by the
+  // failed fsync included), and the one after is numbered here.
+  REQUIRE(insert(f, self, ns, make_insert({0, 1, 0, 0}, "a")).ok());
+  REQUIRE(rep.script->shipped.size() == 1);
+  auto first = rep.script->shipped[0].records.front().ns_seq;
+  CHECK(first == f.store->last_ns_seq(key));
+  rep.script->mode = ship_mode::hold;
+  self->send(ns, insert_atom::value, make_insert({0, 0, 1, 0}, "b"));
+  // Every job, but no virtual time for the group commit's timer: the
+  // record is shipped while its append still waits for the commit.
+  f.sched->run();
+  REQUIRE(rep.script->shipped.size() == 2);
+  CHECK(rep.script->shipped[1].records.front().ns_seq == first + 1);
+  CHECK(f.store->last_ns_seq(key) == first);
+  f.settle();
+  CHECK(f.store->last_ns_seq(key) == first + 1);
+  CHECK_FALSE(has_reply(self)); // durable here, the replicas have not answered
+  self->send(rep.actor, release_atom::value);
+  f.settle();
+  auto r = next_reply<insert_reply>(self);
+  REQUIRE(r.ok());
+  CHECK(r->id == "b");
+}
+
+TEST_CASE("a primary whose log fails a batch it already shipped resigns its epoch") {
+  actor_fixture f;
+  replicator_guard rep{f};
+  caf::scoped_actor self{*f.sys};
+  auto ns = f.directory.actor_for(key);
+  REQUIRE(set_role(f, self, ns, namespace_role::primary, 6).ok());
+  REQUIRE(insert(f, self, ns, make_insert({1, 0, 0, 0}, "a")).ok());
+  REQUIRE(insert(f, self, ns, make_insert({0, 1, 0, 0}, "b")).ok());
+  f.faults->fail_sync = true;
+  auto failed = insert(f, self, ns, make_insert({0, 0, 1, 0}, "c"));
+  f.faults->fail_sync = false;
+  // The replicas may hold "c" (it was shipped), this log does not: the
+  // copy must not number another record of epoch 6 in its place.
+  REQUIRE_FALSE(failed.ok());
+  REQUIRE(rep.script->shipped.size() == 3);
+  CHECK(rep.script->shipped[2].records.front().entry.uuid == "c");
+  REQUIRE(rep.script->resigned.size() == 1);
+  CHECK(rep.script->resigned[0].first == key);
+  CHECK(rep.script->resigned[0].second == 6);
+  auto refused = insert(f, self, ns, make_insert({0, 0, 0, 1}, "d"));
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.err().code == errc::not_owner);
+  CHECK(rep.script->shipped.size() == 3);
+  // It reports no epoch, so an election prefers a copy that knows its
+  // lineage and a catch-up rebuilds this one from the image.
+  auto pos = ask(f, self, ns, position_atom::value);
+  REQUIRE(pos.ok());
+  CHECK(pos->last_epoch == 0);
+  CHECK(pos->entries == 2);
+  auto stale = follow(f, self, ns, 7, records(pos->last_seq + 1, pos->last_seq + 1, 7));
+  REQUIRE_FALSE(stale.ok());
+  CHECK(stale.err().code == errc::stale_replica);
 }
 
 // ---- replica role
@@ -671,7 +748,66 @@ TEST_CASE("a replica holding its own record where the stream has a newer epoch's
   CHECK(pos->last_epoch == 0);
 }
 
+TEST_CASE("a reset copy is partial until a record with an epoch (the image's last) is durable") {
+  actor_fixture f;
+  caf::scoped_actor self{*f.sys};
+  auto ns = f.directory.actor_for(key);
+  REQUIRE(follow(f, self, ns, 3, records(1, 4, 3)).ok());
+  auto reset = ask(f, self, ns, reset_atom::value, std::uint64_t{3}, std::uint64_t{1});
+  REQUIRE(reset.ok());
+  CHECK(reset->partial);
+  // The image's records carry no epoch but the last.
+  auto image = records(1, 3, 0);
+  auto half = follow(f, self, ns, 3, image);
+  REQUIRE(half.ok());
+  CHECK(half->partial);
+  auto whole = follow(f, self, ns, 3, records(4, 4, 3));
+  REQUIRE(whole.ok());
+  CHECK_FALSE(whole->partial);
+  CHECK(whole->last_epoch == 3);
+}
+
 // ---- restart
+
+TEST_CASE("a copy restarted from a snapshot knows its epoch; one restarted mid-rebuild is partial") {
+  actor_fixture f;
+  {
+    caf::scoped_actor self{*f.sys};
+    auto ns = f.directory.actor_for(key);
+    REQUIRE(follow(f, self, ns, 6, records(1, 3, 6)).ok());
+    self->send(ns, compact_atom::value);
+    f.settle();
+    REQUIRE(next_reply<std::uint64_t>(self).ok());
+  }
+  f.stop_actors();
+  actor_fixture g{f.dir, 256};
+  {
+    auto recovered = recover_namespaces(*g.store, g.ns_settings.hnsw, g.metrics, 1);
+    REQUIRE(recovered.ok());
+    REQUIRE(recovered->size() == 1);
+    // The log tail is gone with the snapshot; its manifest keeps the epoch,
+    // so a catch-up can go by the log instead of rebuilding this copy.
+    CHECK(recovered->front().last_epoch == 6);
+    CHECK_FALSE(recovered->front().partial);
+    auto start = std::move(recovered->front());
+    start.role = namespace_role::replica;
+    auto index = start.index;
+    auto ns =
+        spawn_namespace_actor(*g.sys, std::move(start), g.ns_settings, g.storage, g.writer, &g.directory);
+    g.directory.add(namespace_directory::item{key, ns, index});
+    caf::scoped_actor self{*g.sys};
+    // Rebuilt from an image, and stopped before the image's last record.
+    REQUIRE(ask(g, self, ns, reset_atom::value, std::uint64_t{7}, std::uint64_t{1}).ok());
+    REQUIRE(follow(g, self, ns, 7, records(1, 2, 0)).ok());
+  }
+  g.stop_actors();
+  actor_fixture h{f.dir, 256};
+  auto recovered = recover_namespaces(*h.store, h.ns_settings.hnsw, h.metrics, 1);
+  REQUIRE(recovered.ok());
+  REQUIRE(recovered->size() == 1);
+  CHECK(recovered->front().partial);
+  CHECK(recovered->front().last_epoch == 0);
+}
 
 TEST_CASE("a restarted replica keeps its position from its log tail") {
   actor_fixture f;

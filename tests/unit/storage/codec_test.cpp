@@ -271,3 +271,29 @@ TEST_CASE("a manifest carries the quality state only when there is one, and old 
   CHECK(with->graph_crc == 0xfeedface);
   CHECK(codec::encode_manifest(s).size() > plain.size());
 }
+
+TEST_CASE("a manifest carries its lineage (F4) only when it has one, and older manifests load as whole") {
+  codec::snapshot_manifest s{"s-1-3", 3, 60, 384, 9, 4321, 0xdeadbeef, true, 888, 0xfeedface};
+  // No lineage: the same 10 elements as before F4 (an older reader loads it).
+  auto plain = codec::decode_manifest(codec::encode_manifest(s));
+  REQUIRE(plain.ok());
+  CHECK(plain->epoch == 0);
+  CHECK(plain->whole);
+  s.epoch = 17;
+  auto known = codec::decode_manifest(codec::encode_manifest(s));
+  REQUIRE(known.ok());
+  CHECK(known->epoch == 17);
+  CHECK(known->whole);
+  CHECK(known->quality_state.empty());
+  CHECK(known->lineage_from == 0);
+  s.whole = false;
+  s.lineage_from = 41;
+  s.quality_state = "fq2 x";
+  auto partial = codec::decode_manifest(codec::encode_manifest(s));
+  REQUIRE(partial.ok());
+  CHECK(partial->epoch == 17);
+  CHECK_FALSE(partial->whole);
+  CHECK(partial->lineage_from == 41);
+  CHECK(partial->quality_state == "fq2 x");
+  CHECK(partial->graph_crc == 0xfeedface);
+}
