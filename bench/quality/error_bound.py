@@ -216,18 +216,26 @@ def feasibility_of(a, queries, sims, ids, labels, halves) -> dict:
             "class_cuts": fz.certifiable_region(fb, test, d, conf, classes=True),
             "class_cuts_hindsight_test": fz.best_cuts(test, d),
         }
-        # The cleanest region of the test half that beats the static threshold there, and the feedback a
-        # bound would need to certify d over it (at its measured error, in half the samples), against the
-        # feedback this split put in the same region.
+        # The cleanest region of the test half that beats the static threshold there (chosen on the test half,
+        # so its measured error there is optimistic), and the same region in the feedback half: its counts
+        # there (an independent sample of it), whether they pass the node's test at d, and how many records a
+        # region with that error needs before the test passes in half the samples.
         test_sims = np.array([r["sim"] for r in test])
         test_labels = np.array([r["label"] for r in test])
         static = best_static(test_sims, test_labels, d)["correct"]
         clean = fz.cleanest_beating(test, static)
         if clean:
-            need = fz.feedback_needed(clean["error"], d, conf, 0.5) if clean["error"] < d else None
+            held = fz.apply(clean["cuts"], fb)
+            err_fb = held["wrong"] / held["served"] if held["served"] else 1.0
             out[str(d)]["cleanest_beating_static"] = {
                 "static": static, "served": clean["served"], "correct": clean["correct"], "wrong": clean["wrong"],
-                "error": clean["error"], "needed": need, "feedback_held": fz.apply(clean["cuts"], fb)["served"]}
+                "error": clean["error"], "feedback": held, "feedback_error": err_fb,
+                "feedback_passes": fz.passes(held["wrong"], held["served"], d, conf),
+                "needed": fz.feedback_needed(err_fb, d, conf, 0.5) if err_fb < d else None}
+    # Every query's nearest entry as the analysis saw it, so that it can be redone without a server:
+    # [similarity, right, class, refused by the strict check, in the feedback half].
+    out["records"] = [[round(r["sim"], 6), int(r["label"]), fz.CLASSES.index(r["cls"]), int(r["refused"]),
+                       int(r["half"] == "feedback")] for r in recs]
     return out
 
 
@@ -418,6 +426,31 @@ def render_feasibility(runs: list, conf: float) -> list:
         lines.append(f"| {d:.2f} | {med(static)} | {cell('one_cut')} | {cell('one_cut_strict')} | "
                      f"{cell('class_cuts')} | {pooled_cell(t2)} | "
                      f"{med(x['class_cuts_hindsight_test']['correct'] for x in f)} |")
+    lines.append("")
+    lines.append("What beating the static threshold would take: on each seed's test half, the union of per-class cuts "
+                 "with the lowest measured error among those with more correct hits than the best static threshold "
+                 "in hindsight there (chosen on the test half, so that error is optimistic); the same region in the "
+                 "feedback half (an independent sample of it): its feedback records and their error, whether they "
+                 f"pass the node's Clopper-Pearson {conf} test at d, and the records a region with that error needs "
+                 "before the test passes in half the samples (feasibility.py, `feedback_needed`); medians over seeds.")
+    lines.append("")
+    lines.append("| d | static: correct | cleanest region beating it on the test half: correct/served, error "
+                 "median [min-max] | the same region in the feedback half: records, error median [min-max] | "
+                 "seeds where they pass d | records needed at that error (seeds where it is below d) |")
+    lines.append("|---|---|---|---|---|---|")
+    for d in BOUNDS:
+        c = [r["feasibility"][str(d)].get("cleanest_beating_static") for r in runs]
+        c = [x for x in c if x and "feedback" in x]
+        if not c:
+            continue
+        errs = [x["error"] for x in c]
+        ferrs = [x["feedback_error"] for x in c]
+        need = [x["needed"] for x in c if x["needed"]]
+        lines.append(f"| {d:.2f} | {med(x['static'] for x in c)} | {med(x['correct'] for x in c)}/"
+                     f"{med(x['served'] for x in c)}, {statistics.median(errs):.3f} [{min(errs):.3f}-{max(errs):.3f}] | "
+                     f"{med(x['feedback']['served'] for x in c)}, {statistics.median(ferrs):.3f} "
+                     f"[{min(ferrs):.3f}-{max(ferrs):.3f}] | {sum(1 for x in c if x['feedback_passes'])}/{len(c)} | "
+                     f"{med(need) if need else '-'} ({len(need)}/{len(c)}) |")
     lines.append("")
     return lines
 
