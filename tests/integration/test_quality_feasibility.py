@@ -94,3 +94,19 @@ def test_cleanest_region_beating_a_count():
     assert (got["served"], got["correct"], got["wrong"]) == (15, 15, 0)
     assert fz.cleanest_beating(recs, 14)["correct"] == 15
     assert fz.cleanest_beating(recs, 15) is None  # there are only 15 right answers
+
+
+def test_replay_of_the_node_rule():
+    import rule_variants as rv
+
+    assert [rv.bin_of(s) for s in (0.2, 0.5, 0.95, 0.9549, 1.0)] == [0, 0, 90, 90, 100]
+    close = fz.CLASSES.index("close")
+    # [similarity, right, class, refused, in the feedback half]
+    fb = [[0.97, 1, close, 0, 1]] * 59
+    serve = rv.RULES["node"](fb, 0.05, 0.95)
+    assert serve([0.971, 1, close, 0, 0]) and not serve([0.96, 1, close, 0, 0])
+    assert not serve([0.99, 1, fz.CLASSES.index("loose"), 0, 0])  # a class without feedback
+    # 58 records cannot certify 0.05 (the threshold decides, 1.0 in the benchmark: nothing).
+    assert not rv.RULES["node"](fb[:58], 0.05, 0.95)([0.99, 1, close, 0, 0])
+    # One wrong answer among 59: the region's bound is above 0.05.
+    assert not rv.RULES["node"](fb[:58] + [[0.97, 0, close, 0, 1]], 0.05, 0.95)([0.99, 1, close, 0, 0])
