@@ -180,6 +180,7 @@ def one_seed(seed: int, a, origins, fold, queries, ovecs, qvecs, dim, model_id) 
         import shutil
         shutil.rmtree(work, ignore_errors=True)
     quality_stats = {k: v.get("quality") for k, v in stats.items()}
+    feas = feasibility_of(a, queries, sims, ids, labels, halves) if a.feasibility else None
     # How wrong the regions of high similarity are, over every query (both
     # halves), without and with the strict check: what any rule over
     # similarity has to work with.
@@ -192,10 +193,54 @@ def one_seed(seed: int, a, origins, fold, queries, ovecs, qvecs, dim, model_id) 
     return {"seed": seed, "feedback_posted": posted, "feedback_s": feedback_s, "test_queries": len(test),
             "regions": regions,
             "test_correct_available": int(tlabels.sum()), "rows": rows, "strict": strict,
-            "model": quality_stats}
+            "model": quality_stats, "feasibility": feas}
+
+
+def feasibility_of(a, queries, sims, ids, labels, halves) -> dict:
+    """The ceiling of feasibility.py on this seed's nearest entries, labels and split."""
+    import feasibility as fz
+
+    conf = float(os.environ.get("FERROCACHE_QUALITY__CONFIDENCE", "0.95"))
+    texts = [(queries[i][1], origins_text[int(ids[i][1:])]) for i in range(len(queries))]
+    cls = fz.classify(texts, a.build_dir)
+    recs = [{"sim": float(sims[i]), "label": bool(labels[i]), "cls": cls[i][0], "refused": cls[i][1],
+             "half": halves[i]} for i in range(len(queries))]
+    fb = [r for r in recs if r["half"] == "feedback"]
+    test = [r for r in recs if r["half"] == "test"]
+    out = {}
+    for d in BOUNDS:
+        out[str(d)] = {
+            "one_cut": fz.certifiable_region(fb, test, d, conf, classes=False),
+            "one_cut_strict": fz.certifiable_region([r for r in fb if not r["refused"]],
+                                                    [r for r in test if not r["refused"]], d, conf, classes=False),
+            "class_cuts": fz.certifiable_region(fb, test, d, conf, classes=True),
+            "class_cuts_hindsight_test": fz.best_cuts(test, d),
+        }
+        # The cleanest region of the test half that beats the static threshold there (chosen on the test half,
+        # so its measured error there is optimistic), and the same region in the feedback half: its counts
+        # there (an independent sample of it), whether they pass the node's test at d, and how many records a
+        # region with that error needs before the test passes in half the samples.
+        test_sims = np.array([r["sim"] for r in test])
+        test_labels = np.array([r["label"] for r in test])
+        static = best_static(test_sims, test_labels, d)["correct"]
+        clean = fz.cleanest_beating(test, static)
+        if clean:
+            held = fz.apply(clean["cuts"], fb)
+            err_fb = held["wrong"] / held["served"] if held["served"] else 1.0
+            out[str(d)]["cleanest_beating_static"] = {
+                "static": static, "served": clean["served"], "correct": clean["correct"], "wrong": clean["wrong"],
+                "error": clean["error"], "feedback": held, "feedback_error": err_fb,
+                "feedback_passes": fz.passes(held["wrong"], held["served"], d, conf),
+                "needed": fz.feedback_needed(err_fb, d, conf, 0.5) if err_fb < d else None}
+    # Every query's nearest entry as the analysis saw it, so that it can be redone without a server:
+    # [similarity, right, class, refused by the strict check, in the feedback half].
+    out["records"] = [[round(r["sim"], 6), int(r["label"]), fz.CLASSES.index(r["cls"]), int(r["refused"]),
+                       int(r["half"] == "feedback")] for r in recs]
+    return out
 
 
 hard_group: list = []
+origins_text: list = []
 
 
 def main() -> None:
@@ -213,13 +258,19 @@ def main() -> None:
     ap.add_argument("--cache-dir", type=Path,
                     default=Path(os.environ.get("FERRO_BENCH_CACHE") or
                                  Path(tempfile.gettempdir()) / "ferrocache-bench-cache"))
+    ap.add_argument("--no-feasibility", dest="feasibility", action="store_false",
+                    help="skip the ceiling of feasibility.py (needs ferrocache-quality-classify in the build dir)")
     a = ap.parse_args()
     a.build_dir = a.build_dir.resolve()
+    if a.feasibility and not (a.build_dir / "ferrocache-quality-classify").exists():
+        raise SystemExit("ferrocache-quality-classify not built (ninja -C BUILD ferrocache-quality-classify); "
+                         "or --no-feasibility")
     pairs_path = Path(os.environ.get("FERRO_PARAPHRASE_PAIRS") or q.REPO.parent / "shared" / "data" /
                       "paraphrase_pairs.json")
     pairs = q.load_pairs(pairs_path)
     origins, fold, queries = q.build_queries(pairs, a.fold_seed)
-    global hard_group
+    global hard_group, origins_text
+    origins_text = origins
     hard_group = [g for _, _, _, g in queries]
     # build_queries gives hard negatives group -1; recover it from negatives.hard_negatives' order.
     from negatives import hard_negatives
@@ -328,6 +379,8 @@ def render(out: dict) -> str:
                          f"{x.get('static_strict_at_bound', {}).get('correct', 0)}")
         lines.append(f"| {r['seed']} | " + " | ".join(cells) + " |")
     lines.append("")
+    if all(r.get("feasibility") for r in runs):
+        lines += render_feasibility(runs, out.get("confidence", 0.95))
     lines.append("Strict check alone (threshold 0, every query of every seed's run; identical across seeds): "
                  "share of the nearest answers it refuses.")
     lines.append("")
@@ -336,6 +389,70 @@ def render(out: dict) -> str:
     for cat, s in sorted(runs[0]["strict"].items()):
         lines.append(f"| {cat} | {s['n']} | {s['refused'] / s['n']:.1%} |")
     return "\n".join(lines) + "\n"
+
+
+def render_feasibility(runs: list, conf: float) -> list:
+    """The ceiling table (feasibility.py): certifiable regions chosen with hindsight on the feedback half."""
+    def med(xs):
+        return f"{statistics.median(xs):.0f}"
+
+    lines = [f"Ceiling (bench/quality/feasibility.py; the same nearest entries, labels and split as above): on "
+             f"each seed's feedback half, the region with the most correct feedback whose one-sided "
+             f"Clopper-Pearson {conf} upper bound is <= d, chosen with hindsight on that half. A sound rule would "
+             f"also have to pay for choosing among regions; this pays nothing, so these regions are optimistic "
+             f"(their measured error can exceed d): a ceiling for what a rule of the node's kind could certify "
+             f"from this feedback. Its correct/served on the test half, median over seeds (seeds where it "
+             f"serves anything; seeds where it has more correct hits than the best static threshold in hindsight "
+             f"at error <= d). Regions: one similarity cut; one cut over the hits the strict check passes; a cut "
+             f"per feature class (the five classes of quality/). Last column, for scale: cuts per class chosen on "
+             f"the test half itself with measured error <= d.",
+             "",
+             "| d | best static threshold in hindsight: correct | one cut: correct/served (serving; beats static) "
+             "| one cut + strict check | per-class cuts (5 feature classes) | per-class cuts, error over all seeds "
+             "| per-class cuts chosen on the test half, error <= d: correct |",
+             "|---|---|---|---|---|---|---|"]
+    for d in BOUNDS:
+        f = [r["feasibility"][str(d)] for r in runs]
+        static = [next(x for x in r["rows"] if x["bound"] == d and x["check"] == "off")["static_at_bound"]["correct"]
+                  for r in runs]
+
+        def cell(key):
+            t = [x[key]["test"] for x in f]
+            serving = sum(1 for x in t if x["served"])
+            beats = sum(1 for x, s in zip(t, static) if x["correct"] > s)
+            return (f"{med(x['correct'] for x in t)}/{med(x['served'] for x in t)} ({serving}/{len(t)}; "
+                    f"{beats}/{len(t)})")
+        t2 = [x["class_cuts"]["test"] for x in f]
+        lines.append(f"| {d:.2f} | {med(static)} | {cell('one_cut')} | {cell('one_cut_strict')} | "
+                     f"{cell('class_cuts')} | {pooled_cell(t2)} | "
+                     f"{med(x['class_cuts_hindsight_test']['correct'] for x in f)} |")
+    lines.append("")
+    lines.append("What beating the static threshold would take: on each seed's test half, the union of per-class cuts "
+                 "with the lowest measured error among those with more correct hits than the best static threshold "
+                 "in hindsight there (chosen on the test half, so that error is optimistic); the same region in the "
+                 "feedback half (an independent sample of it): its feedback records and their error, whether they "
+                 f"pass the node's Clopper-Pearson {conf} test at d, and the records a region with that error needs "
+                 "before the test passes in half the samples (feasibility.py, `feedback_needed`); medians over seeds.")
+    lines.append("")
+    lines.append("| d | static: correct | cleanest region beating it on the test half: correct/served, error "
+                 "median [min-max] | the same region in the feedback half: records, error median [min-max] | "
+                 "seeds where they pass d | records needed at that error (seeds where it is below d) |")
+    lines.append("|---|---|---|---|---|---|")
+    for d in BOUNDS:
+        c = [r["feasibility"][str(d)].get("cleanest_beating_static") for r in runs]
+        c = [x for x in c if x and "feedback" in x]
+        if not c:
+            continue
+        errs = [x["error"] for x in c]
+        ferrs = [x["feedback_error"] for x in c]
+        need = [x["needed"] for x in c if x["needed"]]
+        lines.append(f"| {d:.2f} | {med(x['static'] for x in c)} | {med(x['correct'] for x in c)}/"
+                     f"{med(x['served'] for x in c)}, {statistics.median(errs):.3f} [{min(errs):.3f}-{max(errs):.3f}] | "
+                     f"{med(x['feedback']['served'] for x in c)}, {statistics.median(ferrs):.3f} "
+                     f"[{min(ferrs):.3f}-{max(ferrs):.3f}] | {sum(1 for x in c if x['feedback_passes'])}/{len(c)} | "
+                     f"{med(need) if need else '-'} ({len(need)}/{len(c)}) |")
+    lines.append("")
+    return lines
 
 
 if __name__ == "__main__":
