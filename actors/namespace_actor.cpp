@@ -329,7 +329,7 @@ void took_lineage(namespace_state& st, const std::vector<log_record>& records) {
 void resign_after_log_failure(ns_pointer self, std::uint64_t first) {
   auto& st = self->state;
   st.logged_ns_seq = std::min(st.logged_ns_seq, first - 1);
-  if (st.role != namespace_role::primary)
+  if (st.role != namespace_role::primary || planted(planted_bug::keep_lead_after_failed_append))
     return; // resigned already (or deposed meanwhile)
   spdlog::error("namespace {}: records from {} were shipped but not logged here; resigning epoch {}",
                 display_name(st.key), first, st.epoch);

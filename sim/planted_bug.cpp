@@ -20,6 +20,7 @@ constexpr named_bug bugs[] = {
     {"no-epoch-fencing", planted_bug::no_epoch_fencing},
     {"apply-removal-before-durable", planted_bug::apply_removal_before_durable},
     {"ignore-scope", planted_bug::ignore_scope},
+    {"keep-lead-after-failed-append", planted_bug::keep_lead_after_failed_append},
 };
 
 } // namespace

@@ -542,8 +542,9 @@ void election_tick(cluster_pointer self) {
     if (sp.mode == ns_mode::primary && !sp.ready && sp.published &&
         (sp.in_sync.size() >= sp.replicas.size() || now >= sp.ready_deadline_ms))
       ready.push_back(key);
-    else if ((sp.mode == ns_mode::none || sp.mode == ns_mode::follower) && (sp.holds_copy || sp.hinted) &&
-             self->state.settled && now >= sp.next_election_ms && placed_here(self, key))
+    else if ((sp.mode == ns_mode::none || sp.mode == ns_mode::follower) &&
+             (sp.holds_copy || sp.hinted || !sp.waiting.empty()) && self->state.settled &&
+             now >= sp.next_election_ms && placed_here(self, key))
       retry.push_back(key);
   }
   for (const auto& key : ready)

@@ -55,6 +55,8 @@ void finish(cluster_pointer self, const char* how) {
   // On disk before anything relies on it (and so that a crash now does not
   // start the recall over from nothing).
   persist_then(self, [](bool) {});
+  // Requests that waited for an election (new namespaces) get one now.
+  election_tick(self);
 }
 
 void check_done(cluster_pointer self) {
