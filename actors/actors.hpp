@@ -49,6 +49,7 @@ using reset_atom = caf::atom_constant<caf::atom("reset")>;
 using image_atom = caf::atom_constant<caf::atom("image")>;
 using ship_atom = caf::atom_constant<caf::atom("ship")>;
 using resign_atom = caf::atom_constant<caf::atom("resign")>;
+using ship_now_atom = caf::atom_constant<caf::atom("shipnow")>;
 
 /// What a namespace actor may decide on its own.
 enum class namespace_role : std::uint8_t {
@@ -159,7 +160,9 @@ using namespace_actor = caf::typed_actor<
     // To itself: apply the next durable mutation.
     caf::reacts_to<apply_atom>,
     // To itself: link the next few recovered entries into the graph.
-    caf::reacts_to<backlog_atom>>;
+    caf::reacts_to<backlog_atom>,
+    // To itself: ship the records gathered since the last ship, as one batch.
+    caf::reacts_to<ship_now_atom>>;
 
 /// A callback from the HTTP layer, carried inside a local-only message.
 template <class T>

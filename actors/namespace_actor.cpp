@@ -60,6 +60,10 @@ struct namespace_state {
   bool stream_known = false;
   /// Appends numbered by the store still on their way (see log_write).
   std::size_t store_numbered = 0;
+  /// Records waiting to be shipped as one batch (see replicate), with what
+  /// each write does once the replicas answer.
+  std::vector<log_record> to_ship;
+  std::vector<std::function<void(status)>> ship_waiters;
   /// Retransmissions waiting for records still on their way to the log.
   std::vector<std::pair<std::uint64_t, caf::typed_response_promise<ns_position>>> durable_waiters;
   /// A replica whose log can no longer follow its primary's stream (a
@@ -186,8 +190,10 @@ void note_logged(namespace_state& st, const std::vector<log_record>& records) {
   }
 }
 
-// Ships durable records to the replicas when this copy is a cluster's
-// primary; calls `done` at once otherwise.
+// Ships records to the replicas when this copy is a cluster's primary;
+// calls `done` at once otherwise. Records of writes that arrive together
+// (the requests already in the mailbox) leave as one batch: one call per
+// replica, one append there, instead of one each (ship_batch).
 void replicate(ns_pointer self, const std::vector<log_record>& records, std::function<void(status)> done) {
   auto& st = self->state;
   if (!st.settings.replicator || st.role == namespace_role::standalone) {
@@ -207,8 +213,29 @@ void replicate(ns_pointer self, const std::vector<log_record>& records, std::fun
     done({});
     return;
   }
-  self->request(st.settings.replicator, caf::infinite, ship_atom::value, log_batch{records})
-      .then([done](bool) { done({}); }, [done](caf::error& err) { done(from_caf_error(err)); });
+  if (st.to_ship.empty())
+    self->send(self, ship_now_atom::value);
+  st.to_ship.insert(st.to_ship.end(), records.begin(), records.end());
+  st.ship_waiters.push_back(std::move(done));
+}
+
+void ship_batch(ns_pointer self) {
+  auto& st = self->state;
+  auto records = std::exchange(st.to_ship, {});
+  auto waiters = std::exchange(st.ship_waiters, {});
+  if (records.empty())
+    return;
+  auto finish = [waiters = std::move(waiters)](const status& s) {
+    for (const auto& w : waiters)
+      w(s);
+  };
+  if (st.role != namespace_role::primary) {
+    finish(error{errc::fenced,
+                 "namespace '" + display_name(st.key) + "' lost its lead during the write; retry"});
+    return;
+  }
+  self->request(st.settings.replicator, caf::infinite, ship_atom::value, log_batch{std::move(records)})
+      .then([finish](bool) { finish({}); }, [finish](caf::error& err) { finish(from_caf_error(err)); });
 }
 
 ns_position position_of(const namespace_state& st) {
@@ -1051,6 +1078,7 @@ namespace_actor::behavior_type namespace_behavior(ns_pointer self, namespace_sta
       },
       [=](apply_atom) { apply_next(self); },
       [=](backlog_atom) { link_backlog(self); },
+      [=](ship_now_atom) { ship_batch(self); },
       [=](role_atom, namespace_role role, std::uint64_t epoch) -> caf::result<ns_position> {
         if (epoch == 0)
           return position_of(self->state);
