@@ -31,6 +31,7 @@ using snap_publish_atom = caf::atom_constant<caf::atom("snappub")>;
 using snap_abandon_atom = caf::atom_constant<caf::atom("snapabandn")>;
 using snap_write_atom = caf::atom_constant<caf::atom("snapwrite")>;
 using wal_seq_atom = caf::atom_constant<caf::atom("walseq")>;
+using last_seq_atom = caf::atom_constant<caf::atom("lastseq")>;
 using insert_atom = caf::atom_constant<caf::atom("insert")>;
 using delete_atom = caf::atom_constant<caf::atom("delete")>;
 using invalidate_atom = caf::atom_constant<caf::atom("invalidat")>;
@@ -101,6 +102,9 @@ using storage_actor = caf::typed_actor<
     caf::reacts_to<snap_abandon_atom, std::string>,
     // Total records ever appended on this node.
     caf::replies_to<wal_seq_atom>::with<std::uint64_t>,
+    // The last sequence number the log accounts for in a namespace (void
+    // records of failed batches included), after the appends before it.
+    caf::replies_to<last_seq_atom, namespace_key>::with<std::uint64_t>,
     // Up to `max` logged records of the namespace after a sequence number
     // (what a replica behind by that much needs); not_found when a snapshot
     // already dropped them.

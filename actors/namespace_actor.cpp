@@ -334,6 +334,30 @@ void apply_next(ns_pointer self) {
   }
 }
 
+// After a failed append the store may have burnt sequence numbers (void
+// records of a batch whose fsync failed): ask where the namespace's log
+// ends, after every append sent before. Those numbers are durable, so the
+// copy's position counts them: a catch-up that ships them to a replica
+// would otherwise leave it ahead of this copy for good (5-node swarm seed
+// 108). When nothing else is on its way to the log or the index, every
+// record up to there is applied or void: the copy is at that point, and
+// knows its stream again.
+void learn_stream(ns_pointer self) {
+  self->request(self->state.storage, caf::infinite, last_seq_atom::value, self->state.key)
+      .then(
+          [self](std::uint64_t last) {
+            auto& st = self->state;
+            st.durable_ns_seq = std::max(st.durable_ns_seq, last);
+            if (st.store_numbered == 0 && st.apply_queue.empty() && st.inserts_in_flight == 0 &&
+                st.logged_ns_seq <= st.applied_ns_seq && last > 0) {
+              st.applied_ns_seq = std::max(st.applied_ns_seq, last);
+              st.logged_ns_seq = std::max(st.logged_ns_seq, last);
+              st.stream_known = true;
+            }
+          },
+          [](caf::error&) {});
+}
+
 // A primary that led with a log of unknown lineage knows it again once its
 // first record of its own lineage is durable (see adopt_epoch).
 void took_lineage(namespace_state& st, const std::vector<log_record>& records) {
@@ -417,6 +441,7 @@ void log_write(ns_pointer self, std::vector<log_record> records, std::shared_ptr
           [=](caf::error& err) mutable {
             auto& st = self->state;
             st.stream_known = false;
+            learn_stream(self);
             if (early) {
               resign_after_log_failure(self, first);
             } else {
@@ -818,6 +843,7 @@ caf::result<ns_position> follow(ns_pointer self, std::uint64_t epoch, log_batch&
             st.logged_ns_seq = std::min(st.logged_ns_seq, first - 1);
             st.needs_reset = true;
             st.stream_known = false;
+            learn_stream(self);
             spdlog::error(
                 "namespace {}: replicated records {}..{} not logged ({}); the copy waits for a rebuild",
                 display_name(st.key), first, last, from_caf_error(err).message);

@@ -126,6 +126,10 @@ storage_actor::behavior_type storage_behavior(storage_pointer self, std::shared_
         flush(self);
         return self->state.store->wal_sequence();
       },
+      [=](last_seq_atom, const namespace_key& ns) -> std::uint64_t {
+        flush(self);
+        return self->state.store->last_ns_seq(ns);
+      },
       [=](read_after_atom, const namespace_key& ns, std::uint64_t after,
           std::uint64_t max) -> caf::result<log_batch> {
         // Pending appends first: a reader must see everything acknowledged.
