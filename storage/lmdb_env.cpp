@@ -1,5 +1,7 @@
 #include "storage/lmdb_env.hpp"
 
+#include <sys/mman.h>
+
 #include <cerrno>
 #include <string>
 
@@ -53,6 +55,18 @@ std::uint64_t lmdb_env::required_file_bytes() const {
   mdb_env_info(env_, &info);
   mdb_env_stat(env_, &st);
   return (static_cast<std::uint64_t>(info.me_last_pgno) + 1) * st.ms_psize;
+}
+
+void lmdb_env::drop_mapped_pages() const {
+  MDB_envinfo info;
+  if (mdb_env_info(env_, &info) != 0 || info.me_mapaddr == nullptr)
+    return;
+  unsigned flags = 0;
+  // With MDB_WRITEMAP the map holds dirty pages: those must stay.
+  if (mdb_env_get_flags(env_, &flags) != 0 || (flags & MDB_WRITEMAP) != 0)
+    return;
+  // Best effort: a failure leaves the pages mapped, nothing else.
+  ::madvise(info.me_mapaddr, info.me_mapsize, MADV_DONTNEED);
 }
 
 lmdb_txn& lmdb_txn::operator=(lmdb_txn&& other) noexcept {
