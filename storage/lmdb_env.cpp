@@ -2,6 +2,10 @@
 
 #include <sys/mman.h>
 
+#include <cinttypes>
+#include <cstdio>
+#include <fstream>
+
 #include <cerrno>
 #include <string>
 
@@ -28,6 +32,10 @@ result<std::unique_ptr<lmdb_env>> lmdb_env::open(const std::filesystem::path& di
     return lmdb_error(rc, "mdb_env_set_mapsize");
   if (int rc = mdb_env_open(raw, dir.c_str(), flags, 0640); rc != 0)
     return lmdb_error(rc, "mdb_env_open " + dir.string());
+  std::error_code ec;
+  auto data_file = std::filesystem::canonical(dir / "data.mdb", ec);
+  if (!ec)
+    env->data_file_ = data_file.string();
   return env;
 }
 
@@ -58,15 +66,23 @@ std::uint64_t lmdb_env::required_file_bytes() const {
 }
 
 void lmdb_env::drop_mapped_pages() const {
-  MDB_envinfo info;
-  if (mdb_env_info(env_, &info) != 0 || info.me_mapaddr == nullptr)
-    return;
   unsigned flags = 0;
   // With MDB_WRITEMAP the map holds dirty pages: those must stay.
-  if (mdb_env_get_flags(env_, &flags) != 0 || (flags & MDB_WRITEMAP) != 0)
+  if (data_file_.empty() || mdb_env_get_flags(env_, &flags) != 0 || (flags & MDB_WRITEMAP) != 0)
     return;
-  // Best effort: a failure leaves the pages mapped, nothing else.
-  ::madvise(info.me_mapaddr, info.me_mapsize, MADV_DONTNEED);
+  // mdb_env_info's me_mapaddr is only set for MDB_FIXEDMAP: find the map
+  // by its file. Best effort: a failure leaves the pages mapped, nothing
+  // else. The map only moves when it grows, on the writer's thread (ours).
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    auto path = line.find('/');
+    if (path == std::string::npos || std::string_view(line).substr(path) != data_file_)
+      continue;
+    std::uintptr_t lo = 0, hi = 0;
+    if (std::sscanf(line.c_str(), "%" SCNxPTR "-%" SCNxPTR, &lo, &hi) == 2 && hi > lo)
+      ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
+  }
 }
 
 lmdb_txn& lmdb_txn::operator=(lmdb_txn&& other) noexcept {

@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <string>
 #include <string_view>
 
 #include <lmdb.h>
@@ -54,6 +55,7 @@ public:
 private:
   explicit lmdb_env(MDB_env* env) : env_(env) {}
   MDB_env* env_;
+  std::string data_file_; ///< data.mdb as /proc/self/maps names it (LMDB does not tell where it mapped it)
 };
 
 /// A transaction; aborted on destruction unless committed.
