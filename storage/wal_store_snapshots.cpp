@@ -249,9 +249,10 @@ status wal_store::publish_snapshot(const prepared_snapshot& snap) {
   //    transaction. LMDB keeps every page a write transaction dirtied in
   //    its own free list for the life of the env (mdb_dpage_free), so one
   //    transaction deleting a quarter of a 1M-entry namespace (~125,000
-  //    leaf pages) would pin ~500 MB of the process for good. No fsync: a
-  //    crash leaves covered records, which recovery skips and the next
-  //    snapshot deletes (delete_wal_range starts at the log's first record).
+  //    leaf pages) would pin ~500 MB of the process for good. Nothing
+  //    waits for these commits: a crash between two steps leaves covered
+  //    records, which recovery skips and the next snapshot deletes
+  //    (delete_wal_range starts at the namespace's first record).
   for (auto more = dropped == log_trim_step_records; more;) {
     std::uint64_t n = 0;
     auto trimmed = write_txn("trim log " + display_name(ns), [&](lmdb_txn& t) -> int {
