@@ -10,7 +10,7 @@ WERROR := $(if $(CI),ON,OFF)
 VENV ?= .venv
 PY := $(VENV)/bin/python
 
-.PHONY: deps build run test test-cpp test-integration test-python pyenv fuzz bench bench-cluster sim clean format-check \
+.PHONY: deps build run test test-cpp test-integration test-python pyenv fuzz bench bench-scale bench-cluster sim clean format-check \
 	base-image image image-test cluster-test monitoring-image monitoring-check
 
 deps:
@@ -46,6 +46,14 @@ fuzz: deps
 
 bench: build pyenv
 	bash bench/run-all.sh $(BUILD_DIR) $(VENV)
+
+# Issue 13's scale run (docs/benchmarks.md, "Scale"): one namespace of ENTRIES x 384 filled over
+# HTTP, then memory, write amplification, restarts and query latency against the in-process floors.
+# Takes about an hour at 1M on a 2-core machine; run-all.sh stays short.
+ENTRIES ?= 1000000
+bench-scale: build
+	SCALE_ENTRIES=$(ENTRIES) bash bench/run-scale.sh $(BUILD_DIR) $(BUILD_DIR)/scale-$(ENTRIES).jsonl
+	python3 bench/scale_report.py $(BUILD_DIR)/scale-$(ENTRIES).jsonl
 
 # Long simulation sweeps (docs/simulation.md): make sim SEEDS=10000 [PROFILE=swarm] [NODES=5] [SIM_FLAGS=--crashes]
 # [SIM_JOBS=2: worker processes]

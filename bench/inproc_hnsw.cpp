@@ -4,7 +4,7 @@
 //                           [--seed 42] [--queries 10000] [--warmup 1000]
 //                           [--repeats 1] [--search-threads CORES]
 //                           [--insert-threads CORES] [--tail-inserts 0]
-//                           [--insert-only 0]
+//                           [--insert-only 0] [--parallel 1]
 //
 // hnswlib with the server's defaults (inner product, M=16,
 // ef_construction=200, ef_search=32) on the same seeded data as
@@ -148,6 +148,9 @@ int main(int argc, char** argv) {
   const std::size_t tail_inserts = args.number("tail-inserts", 0);
   // Only the single-threaded build (and its tail): bounded runs of big sizes.
   const bool insert_only = args.number("insert-only", 0) != 0;
+  // 0: skip the parallel search and the second (parallel) build, which at
+  // 1M entries would double the run (bench/run-scale.sh).
+  const bool parallel = args.number("parallel", 1) != 0;
   args.reject_unknown();
   if (p.dim == 0 || p.entries == 0 || p.clusters == 0 || queries == 0)
     cli_args::fail("--dim, --entries, --clusters and --queries must be positive");
@@ -230,6 +233,8 @@ int main(int argc, char** argv) {
     measure_searches(index, misses, false, threshold, w, "search-miss",
                      base().add("repeat", static_cast<std::uint64_t>(rep)));
   }
+  if (!parallel)
+    return 0;
   const std::size_t cores = std::max(1u, std::thread::hardware_concurrency());
   const std::size_t threads = args_threads ? args_threads : cores;
   measure_parallel_searches(index, hits, threads, base());

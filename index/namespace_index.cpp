@@ -24,17 +24,20 @@ std::size_t capacity_for(std::size_t nodes, const hnsw_params& p) {
   return capacity;
 }
 
-std::unique_ptr<entry_slot> make_slot(cache_entry& e, std::uint64_t label) {
-  auto s = std::make_unique<entry_slot>();
+entry_slot::ptr make_slot(const cache_entry& e, std::uint64_t label) {
+  auto s = entry_slot::make(e.uuid, e.response, e.query_text);
   s->label = label;
-  s->uuid = std::move(e.uuid);
-  s->response = std::move(e.response);
-  s->query_text = std::move(e.query_text);
   s->created_at_ms = e.created_at_ms;
   s->expires_at_ms = e.expires_at_ms;
   s->access_count.store(e.access_count, std::memory_order_relaxed);
   s->last_accessed_ms.store(e.last_accessed_ms, std::memory_order_relaxed);
   return s;
+}
+
+std::unique_ptr<float[]> copy_of(const std::vector<float>& v) {
+  auto out = std::make_unique_for_overwrite<float[]>(v.size());
+  std::copy(v.begin(), v.end(), out.get());
+  return out;
 }
 
 bool all_finite(const std::vector<float>& v) {
@@ -137,7 +140,11 @@ std::optional<search_hit> namespace_index::lookup(std::span<const float> unit_qu
     return std::nullopt;
   std::shared_lock lock(mutex_);
   auto accepted = [&](const entry_slot& s, double similarity, bool exact) {
-    return !accept || accept(search_hit{s.uuid, {}, similarity, exact, s.query_text}); // no response copy
+    return !accept || accept(search_hit{std::string(s.uuid()),
+                                        {},
+                                        similarity,
+                                        exact,
+                                        std::string(s.query_text())}); // no response copy
   };
   if (auto* s = exact_.find_live(normalized_text, now_ms)) {
     if (accepted(*s, 1.0, true))
@@ -189,7 +196,7 @@ namespace_index::match namespace_index::nearest_in_backlog(std::span<const float
     if (s->expired_at(now_ms))
       continue;
     double similarity =
-        similarity_from_distance(distance(unit_query.data(), s->unindexed_vector.data(), &dim));
+        similarity_from_distance(distance(unit_query.data(), s->unindexed_vector.get(), &dim));
     if (similarity >= threshold && (!best.slot || similarity > best.similarity))
       best = {s, similarity};
   }
@@ -200,7 +207,7 @@ void namespace_index::copy_vector(const entry_slot& s, float* out) const {
   if (s.indexed())
     graph_->vector(s.node, out);
   else
-    std::copy(s.unindexed_vector.begin(), s.unindexed_vector.end(), out);
+    std::copy_n(s.unindexed_vector.get(), dimension_, out);
 }
 
 search_hit namespace_index::record_hit(entry_slot& s, double similarity, bool exact, std::int64_t now_ms) {
@@ -211,7 +218,8 @@ search_hit namespace_index::record_hit(entry_slot& s, double similarity, bool ex
     std::lock_guard lru_lock(lru_mutex_);
     lru_.update(s, at);
   }
-  return search_hit{s.uuid, s.response, similarity, exact, s.query_text};
+  return search_hit{std::string(s.uuid()), std::string(s.response()), similarity, exact,
+                    std::string(s.query_text())};
 }
 
 std::vector<std::string> namespace_index::within_radius(std::span<const float> unit_probe, double threshold,
@@ -228,7 +236,7 @@ std::vector<std::string> namespace_index::within_radius(std::span<const float> u
     if (!s || s->expired_at(now_ms))
       return;
     float d = s->indexed() ? graph_->distance(unit_probe.data(), s->node)
-                           : backlog_distance(unit_probe.data(), s->unindexed_vector.data(), &dim);
+                           : backlog_distance(unit_probe.data(), s->unindexed_vector.get(), &dim);
     double similarity = similarity_from_distance(d);
     if (similarity >= threshold)
       hits.emplace_back(similarity, s);
@@ -243,7 +251,7 @@ std::vector<std::string> namespace_index::within_radius(std::span<const float> u
   std::vector<std::string> out;
   out.reserve(hits.size());
   for (const auto& h : hits)
-    out.push_back(h.second->uuid);
+    out.emplace_back(h.second->uuid());
   return out;
 }
 
@@ -257,13 +265,13 @@ std::optional<cache_entry> namespace_index::get(std::string_view uuid) const {
   auto it = by_uuid_.find(uuid);
   if (it == by_uuid_.end())
     return std::nullopt;
-  const auto& s = *it->second;
+  const auto& s = **it;
   std::vector<float> v(dimension_);
   copy_vector(s, v.data());
-  return cache_entry{s.uuid,
+  return cache_entry{std::string(s.uuid()),
                      std::move(v),
-                     s.response,
-                     s.query_text,
+                     std::string(s.response()),
+                     std::string(s.query_text()),
                      s.created_at_ms,
                      s.expires_at_ms,
                      s.access_count.load(std::memory_order_relaxed),
@@ -292,7 +300,7 @@ std::vector<entry_usage> namespace_index::top_entries(std::size_t n) const {
   std::shared_lock lock(mutex_);
   std::vector<row> rows;
   rows.reserve(by_uuid_.size());
-  for (const auto& [uuid, s] : by_uuid_)
+  for (const auto& s : by_uuid_)
     rows.push_back({s->access_count.load(std::memory_order_relaxed),
                     s->last_accessed_ms.load(std::memory_order_relaxed), s.get()});
   n = std::min(n, rows.size());
@@ -307,7 +315,8 @@ std::vector<entry_usage> namespace_index::top_entries(std::size_t n) const {
   std::vector<entry_usage> out;
   out.reserve(n);
   for (std::size_t i = 0; i < n; ++i)
-    out.push_back({rows[i].slot->uuid, rows[i].count, rows[i].last, rows[i].slot->query_text});
+    out.push_back({std::string(rows[i].slot->uuid()), rows[i].count, rows[i].last,
+                   std::string(rows[i].slot->query_text())});
   return out;
 }
 
@@ -401,10 +410,10 @@ std::vector<status> namespace_index::upsert_unindexed(std::vector<cache_entry> e
       if (auto old = by_uuid_.find(entries[i].uuid); old != by_uuid_.end())
         detach(old);
       auto s = make_slot(entries[i], labels[i]);
-      s->unindexed_vector = std::move(entries[i].embedding);
       // Reduced now, as the graph will hold it: get() and snapshots return
       // the same values before and after the entry is linked.
-      graph_->round_trip(s->unindexed_vector);
+      graph_->round_trip(entries[i].embedding);
+      s->unindexed_vector = copy_of(entries[i].embedding);
       attach(std::move(s), entry_slot::no_node);
     }
   }
@@ -421,7 +430,7 @@ result<std::size_t> namespace_index::index_backlog(std::size_t max_entries, std:
   vectors.reserve(n);
   labels.reserve(n);
   for (std::size_t k = 0; k < n; ++k) {
-    vectors.push_back(backlog_[k]->unindexed_vector.data());
+    vectors.push_back(backlog_[k]->unindexed_vector.get());
     labels.push_back(backlog_[k]->label);
   }
   auto nodes = graph_->add_many(vectors, labels, threads);
@@ -435,7 +444,7 @@ result<std::size_t> namespace_index::index_backlog(std::size_t max_entries, std:
       continue;
     }
     place(s, *nodes[k]);
-    std::vector<float>().swap(s->unindexed_vector); // the graph holds it now
+    s->unindexed_vector.reset(); // the graph holds it now
   }
   auto first_kept = backlog_.begin() + static_cast<std::ptrdiff_t>(n);
   backlog_.erase(backlog_.begin(), first_kept);
@@ -472,12 +481,12 @@ void namespace_index::place(entry_slot* s, std::uint32_t node) {
   by_node_[node] = s;
 }
 
-void namespace_index::attach(std::unique_ptr<entry_slot> s, std::uint32_t node, bool link_lru) {
+void namespace_index::attach(entry_slot::ptr s, std::uint32_t node, bool link_lru) {
   if (node == entry_slot::no_node)
     backlog_.push_back(s.get()); // labels only grow: the backlog stays in label order
   else
     place(s.get(), node);
-  exact_.add(normalize_text(s->query_text), s.get());
+  exact_.add(normalize_text(s->query_text()), s.get());
   if (link_lru) {
     std::lock_guard lru_lock(lru_mutex_);
     lru_.insert(*s, lru_key_of(*s));
@@ -486,19 +495,18 @@ void namespace_index::attach(std::unique_ptr<entry_slot> s, std::uint32_t node, 
     expiry_.insert(s.get());
   created_.insert(s->created_at_ms);
   total_accesses_.fetch_add(s->access_count.load(std::memory_order_relaxed), std::memory_order_relaxed);
-  std::string_view key = s->uuid;
-  by_uuid_.emplace(key, std::move(s));
+  by_uuid_.insert(std::move(s));
 }
 
 void namespace_index::detach(slot_table::iterator it) {
-  auto& s = *it->second;
+  auto& s = **it;
   if (s.indexed()) {
     graph_->mark_deleted(s.node);
     by_node_[s.node] = nullptr;
   } else {
     backlog_.erase(std::find(backlog_.begin(), backlog_.end(), &s));
   }
-  exact_.erase(normalize_text(s.query_text), &s);
+  exact_.erase(normalize_text(s.query_text()), &s);
   {
     std::lock_guard lru_lock(lru_mutex_);
     lru_.erase(s);
@@ -513,7 +521,7 @@ void namespace_index::detach(slot_table::iterator it) {
 std::vector<entry_slot*> namespace_index::slots_by_label() const {
   std::vector<entry_slot*> slots;
   slots.reserve(by_uuid_.size());
-  for (const auto& [uuid, s] : by_uuid_)
+  for (const auto& s : by_uuid_)
     slots.push_back(s.get());
   std::sort(slots.begin(), slots.end(),
             [](const entry_slot* a, const entry_slot* b) { return a->label < b->label; });
@@ -575,7 +583,7 @@ std::vector<std::string> namespace_index::expired(std::int64_t now_ms) const {
   for (const auto* s : expiry_) {
     if (s->expires_at_ms > now_ms)
       break;
-    out.push_back(s->uuid);
+    out.emplace_back(s->uuid());
   }
   return out;
 }
@@ -589,7 +597,7 @@ std::vector<std::string> namespace_index::lru_victims(std::size_t max_entries) c
   out.reserve(n);
   std::lock_guard lru_lock(lru_mutex_);
   for (auto* s = lru_.oldest(); s && out.size() < n; s = s->lru_next)
-    out.push_back(s->uuid);
+    out.emplace_back(s->uuid());
   return out;
 }
 
@@ -631,8 +639,9 @@ std::vector<labelled_entry> namespace_index::export_entries_locked(bool with_emb
     if (nodes)
       nodes->push_back(s->node);
     out.push_back(
-        {s->label, cache_entry{s->uuid, std::move(embedding), s->response, s->query_text, s->created_at_ms,
-                               s->expires_at_ms, s->access_count.load(std::memory_order_relaxed),
+        {s->label, cache_entry{std::string(s->uuid()), std::move(embedding), std::string(s->response()),
+                               std::string(s->query_text()), s->created_at_ms, s->expires_at_ms,
+                               s->access_count.load(std::memory_order_relaxed),
                                s->last_accessed_ms.load(std::memory_order_relaxed)}});
   }
   return out;
@@ -683,18 +692,11 @@ namespace_index::restore(std::size_t dimension, hnsw_params params, const std::f
         node = entry_slot::no_node; // to the backlog: restoring stays a load, not a build
       }
       next_label = std::max(next_label, le.label + 1);
-      cache_entry texts; // the strings only: a node's vector is in the graph already
-      texts.uuid = le.entry.uuid;
-      texts.response = le.entry.response;
-      texts.query_text = le.entry.query_text;
-      texts.created_at_ms = le.entry.created_at_ms;
-      texts.expires_at_ms = le.entry.expires_at_ms;
-      texts.access_count = le.entry.access_count;
-      texts.last_accessed_ms = le.entry.last_accessed_ms;
-      auto slot = make_slot(texts, le.label);
+      auto slot = make_slot(le.entry, le.label); // copies the texts only
       if (node == entry_slot::no_node) {
-        slot->unindexed_vector = le.entry.embedding;
-        graph.round_trip(slot->unindexed_vector);
+        auto v = le.entry.embedding;
+        graph.round_trip(v);
+        slot->unindexed_vector = copy_of(v);
       }
       idx->attach(std::move(slot), node, false);
     }
@@ -760,17 +762,17 @@ memory_usage namespace_index::memory() const {
   memory_usage m;
   if (graph_)
     graph_->add_memory_usage(m);
-  for (const auto& [uuid, slot] : by_uuid_) {
-    m.entry_slots += est::chunk(sizeof(entry_slot));
-    m.entry_texts +=
-        est::string_heap(slot->uuid) + est::string_heap(slot->response) + est::string_heap(slot->query_text);
-    if (slot->unindexed_vector.capacity())
-      m.backlog_vectors += est::chunk(slot->unindexed_vector.capacity() * sizeof(float));
+  for (const auto& slot : by_uuid_) {
+    // One block per entry: the fixed fields, then the texts.
+    auto block = est::chunk(entry_slot::block_bytes(slot->text_bytes()));
+    m.entry_slots += sizeof(entry_slot);
+    m.entry_texts += block - sizeof(entry_slot);
+    if (slot->unindexed_vector)
+      m.backlog_vectors += est::chunk(dimension_ * sizeof(float));
   }
-  // The uuid table's key is a string_view: std::hash of it is not cached-free.
-  m.entry_index +=
-      est::hash_table(by_uuid_.size(), by_uuid_.bucket_count(),
-                      sizeof(std::pair<const std::string_view, std::unique_ptr<entry_slot>>), true);
+  // The slot hash is not cached in the nodes (libstdc++ takes a custom hash
+  // for a fast one).
+  m.entry_index += est::hash_table(by_uuid_.size(), by_uuid_.bucket_count(), sizeof(entry_slot::ptr), false);
   m.entry_index += est::chunk(by_node_.capacity() * sizeof(entry_slot*));
   if (backlog_.capacity())
     m.entry_index += est::chunk(backlog_.capacity() * sizeof(entry_slot*));

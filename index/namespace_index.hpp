@@ -14,6 +14,7 @@
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "common/entry.hpp"
@@ -169,7 +170,25 @@ private:
       return a->expires_at_ms != b->expires_at_ms ? a->expires_at_ms < b->expires_at_ms : a->label < b->label;
     }
   };
-  using slot_table = std::unordered_map<std::string_view, std::unique_ptr<entry_slot>>;
+  // The uuid table holds the slots themselves, keyed by their own uuid():
+  // one 32-byte node per entry, no key copy.
+  struct slot_uuid_hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view uuid) const noexcept {
+      return std::hash<std::string_view>{}(uuid);
+    }
+    std::size_t operator()(const entry_slot::ptr& s) const noexcept { return (*this)(s->uuid()); }
+  };
+  struct slot_uuid_eq {
+    using is_transparent = void;
+    static std::string_view key(std::string_view uuid) { return uuid; }
+    static std::string_view key(const entry_slot::ptr& s) { return s->uuid(); }
+    template <class A, class B>
+    bool operator()(const A& a, const B& b) const noexcept {
+      return key(a) == key(b);
+    }
+  };
+  using slot_table = std::unordered_set<entry_slot::ptr, slot_uuid_hash, slot_uuid_eq>;
 
   namespace_index(std::size_t dimension, const hnsw_params& params, std::unique_ptr<hnsw_graph> graph);
 
@@ -195,7 +214,7 @@ private:
   /// entry_slot::no_node, to the backlog (s->unindexed_vector holds its
   /// embedding then); bulk loads pass link_lru = false and call
   /// link_lru_sorted once at the end.
-  void attach(std::unique_ptr<entry_slot> s, std::uint32_t node, bool link_lru = true);
+  void attach(entry_slot::ptr s, std::uint32_t node, bool link_lru = true);
   void place(entry_slot* s, std::uint32_t node);
   void link_lru_sorted();
   void detach(slot_table::iterator it);
@@ -212,7 +231,7 @@ private:
   mutable rw_mutex mutex_; ///< everything below except where noted; writer-preferring
   std::mutex write_mutex_; ///< serialises writers across a graph rebuild
   std::unique_ptr<hnsw_graph> graph_;
-  slot_table by_uuid_;               ///< owns the slots; keys view slot->uuid
+  slot_table by_uuid_;               ///< owns the slots, keyed by their uuid
   std::vector<entry_slot*> by_node_; ///< graph node -> live slot, null if deleted
   std::vector<entry_slot*> backlog_; ///< live slots without a graph node, in label order
   exact_match_map exact_;

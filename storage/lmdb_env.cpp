@@ -1,5 +1,11 @@
 #include "storage/lmdb_env.hpp"
 
+#include <sys/mman.h>
+
+#include <cinttypes>
+#include <cstdio>
+#include <fstream>
+
 #include <cerrno>
 #include <string>
 
@@ -26,6 +32,10 @@ result<std::unique_ptr<lmdb_env>> lmdb_env::open(const std::filesystem::path& di
     return lmdb_error(rc, "mdb_env_set_mapsize");
   if (int rc = mdb_env_open(raw, dir.c_str(), flags, 0640); rc != 0)
     return lmdb_error(rc, "mdb_env_open " + dir.string());
+  std::error_code ec;
+  auto data_file = std::filesystem::canonical(dir / "data.mdb", ec);
+  if (!ec)
+    env->data_file_ = data_file.string();
   return env;
 }
 
@@ -53,6 +63,26 @@ std::uint64_t lmdb_env::required_file_bytes() const {
   mdb_env_info(env_, &info);
   mdb_env_stat(env_, &st);
   return (static_cast<std::uint64_t>(info.me_last_pgno) + 1) * st.ms_psize;
+}
+
+void lmdb_env::drop_mapped_pages() const {
+  unsigned flags = 0;
+  // With MDB_WRITEMAP the map holds dirty pages: those must stay.
+  if (data_file_.empty() || mdb_env_get_flags(env_, &flags) != 0 || (flags & MDB_WRITEMAP) != 0)
+    return;
+  // mdb_env_info's me_mapaddr is only set for MDB_FIXEDMAP: find the map
+  // by its file. Best effort: a failure leaves the pages mapped, nothing
+  // else. The map only moves when it grows, on the writer's thread (ours).
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    auto path = line.find('/');
+    if (path == std::string::npos || std::string_view(line).substr(path) != data_file_)
+      continue;
+    std::uintptr_t lo = 0, hi = 0;
+    if (std::sscanf(line.c_str(), "%" SCNxPTR "-%" SCNxPTR, &lo, &hi) == 2 && hi > lo)
+      ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
+  }
 }
 
 lmdb_txn& lmdb_txn::operator=(lmdb_txn&& other) noexcept {

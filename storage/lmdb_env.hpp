@@ -3,6 +3,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <string>
 #include <string_view>
 
 #include <lmdb.h>
@@ -44,10 +45,17 @@ public:
   /// Bytes the newest meta page says the data file must hold; a shorter file
   /// was truncated, and reading it would fault (SIGBUS) on the missing pages.
   std::uint64_t required_file_bytes() const;
+  /// Unmaps the data file's pages from this process (madvise DONTNEED on
+  /// the read-only shared map): they stay in the page cache, and the next
+  /// read maps them again from there. Every page LMDB ever read through the
+  /// map (each commit reads the log's last leaf, each trim the leaves it
+  /// deletes from) otherwise stays in the process's RSS.
+  void drop_mapped_pages() const;
 
 private:
   explicit lmdb_env(MDB_env* env) : env_(env) {}
   MDB_env* env_;
+  std::string data_file_; ///< data.mdb as /proc/self/maps names it (LMDB does not tell where it mapped it)
 };
 
 /// A transaction; aborted on destruction unless committed.

@@ -269,7 +269,10 @@ private:
   status sync_env(std::string_view what);
   void void_batch(const std::vector<std::pair<std::string, std::string>>& puts);
   status remove_dir(const std::filesystem::path& dir);
-  int delete_wal_range(storage::lmdb_txn& txn, std::uint64_t id, std::uint64_t upto, std::uint64_t& deleted);
+  /// Deletes namespace id's log records with seq <= upto, at most `limit`
+  /// of them (counted in `deleted`); 0 or an LMDB error.
+  int delete_wal_range(storage::lmdb_txn& txn, std::uint64_t id, std::uint64_t upto, std::uint64_t& deleted,
+                       std::uint64_t limit = UINT64_MAX);
   int delete_wal_above(storage::lmdb_txn& txn, std::uint64_t id, std::uint64_t above);
   std::uint64_t snapshot_floor(std::uint64_t id) const;
   std::string sealed_namespace(std::uint64_t id, const storage::codec::namespace_meta& m) const;
@@ -294,6 +297,7 @@ private:
   std::map<std::filesystem::path, pending_snapshot> pending_tmp_; ///< temp dirs handed out
   std::atomic<std::uint64_t> wal_sequence_{0};
   std::atomic<std::uint64_t> appended_bytes_{0};
+  std::uint64_t appended_since_map_drop_ = 0; ///< log bytes appended since env_->drop_mapped_pages()
   std::uint64_t next_ns_id_ = 1;
   std::uint64_t next_tmp_ = 1;
   std::vector<std::string> open_messages_;

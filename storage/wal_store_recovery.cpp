@@ -23,6 +23,7 @@ struct wal_store::recovery_work {
   std::uint64_t bad_seq = 0;  ///< highest unverifiable ns_seq (0: none)
   std::uint64_t max_seen = 0;
   std::size_t problems = 0;
+  std::uint64_t covered_left = 0; ///< records <= floor still in the log (a trim cut short)
 };
 
 void wal_store::load_snapshot(recovery_work& w, recovery_report& rep) {
@@ -133,7 +134,10 @@ result<wal_store::recovery_report> wal_store::recover() {
         continue;
       }
       if (seq <= w->floor) {
-        note(*w, "record " + std::to_string(seq) + " is already covered by the snapshot; ignored");
+        // Covered by the snapshot: the log is trimmed in steps after a
+        // snapshot (publish_snapshot), and a stop between two steps leaves
+        // these behind. Not a problem; the next snapshot deletes them.
+        ++w->covered_left;
         continue;
       }
       if (!w->gap_check) {
@@ -227,6 +231,10 @@ result<wal_store::recovery_report> wal_store::recover() {
       w.rn.quality_state.clear();
       w.rn.snapshot_epoch = 0; // what remains is of unknown lineage
     }
+    if (w.covered_left > 0)
+      rep.messages.push_back(ns_label(w.rn.ns, w.id) + ": " + std::to_string(w.covered_left) +
+                             " log records already covered by the snapshot were skipped (left by a log "
+                             "trim that was cut short)");
     if (w.problems > messages_per_namespace)
       rep.messages.push_back(ns_label(w.rn.ns, w.id) + ": " +
                              std::to_string(w.problems - messages_per_namespace) +
@@ -240,6 +248,7 @@ result<wal_store::recovery_report> wal_store::recover() {
     rep.replayable_records += w.rn.tail.size();
     rep.namespaces.push_back(std::move(w.rn));
   }
+  env_->drop_mapped_pages(); // the scan read the whole log through the map
   return rep;
 }
 

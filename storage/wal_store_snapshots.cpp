@@ -215,8 +215,10 @@ status wal_store::publish_snapshot(const prepared_snapshot& snap) {
   if (auto st = storage::sync_dir(snapshots_dir()); !st)
     return fail(final_dir, st.err());
 
-  // 3. Manifest and WAL truncation in one transaction: either the old
-  //    snapshot plus its tail, or the new one plus the shorter tail.
+  // 3. Manifest and the start of the WAL truncation in one transaction:
+  //    either the old snapshot plus its tail, or the new one plus a tail
+  //    whose covered records recovery skips. The rest of the covered
+  //    records go in bounded steps (5.).
   auto new_meta = meta;
   if (new_meta.dimension == 0)
     new_meta.dimension = snap.dimension;
@@ -230,7 +232,7 @@ status wal_store::publish_snapshot(const prepared_snapshot& snap) {
       return rc;
     if (int rc = t.put(db_ns_, id_key, sealed_ns); rc != 0)
       return rc;
-    return delete_wal_range(t, id, covered_ns_seq, dropped);
+    return delete_wal_range(t, id, covered_ns_seq, dropped, log_trim_step_records);
   });
   if (!st)
     return fail(final_dir, st.err());
@@ -245,6 +247,26 @@ status wal_store::publish_snapshot(const prepared_snapshot& snap) {
     // Failure is harmless: the next open() removes the unreferenced dir.
     remove_dir(snapshots_dir() / old->dir_name);
   }
+
+  // 5. The rest of the covered log, a bounded number of records per
+  //    transaction. LMDB keeps every page a write transaction dirtied in
+  //    its own free list for the life of the env (mdb_dpage_free), so one
+  //    transaction deleting a quarter of a 1M-entry namespace (~125,000
+  //    leaf pages) would pin ~500 MB of the process for good. Nothing
+  //    waits for these commits: a crash between two steps leaves covered
+  //    records, which recovery skips and the next snapshot deletes
+  //    (delete_wal_range starts at the namespace's first record).
+  for (auto more = dropped == log_trim_step_records; more;) {
+    std::uint64_t n = 0;
+    auto trimmed = write_txn("trim log " + display_name(ns), [&](lmdb_txn& t) -> int {
+      n = 0;
+      return delete_wal_range(t, id, covered_ns_seq, n, log_trim_step_records);
+    });
+    if (!trimmed)
+      break; // the snapshot is published; the next one retries the trim
+    more = n == log_trim_step_records;
+  }
+  env_->drop_mapped_pages();
   return {};
 }
 
