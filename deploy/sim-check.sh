@@ -61,7 +61,8 @@ for args in "--seed 459 --nodes 5 --profile swarm" "--seed 150 --nodes 3 --profi
   "--seed 139 --nodes 3 --profile swarm --crashes --seconds 20" \
   "--seed 254 --nodes 3 --profile swarm --crashes --seconds 20" \
   "--seed 174 --nodes 5 --profile swarm --crashes --seconds 20" \
-  "--seed 108 --nodes 5 --profile swarm --seconds 20"; do
+  "--seed 108 --nodes 5 --profile swarm --seconds 20" \
+  "--seed 176 --nodes 3 --profile swarm --crashes --seconds 20"; do
   # shellcheck disable=SC2086
   line=$("$sim" --seconds 10 $args | tail -1)
   case "$line" in *FAILED*) echo "$line ($args)"; status=1 ;; esac

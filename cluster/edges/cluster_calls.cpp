@@ -223,8 +223,26 @@ void on_call(cluster_pointer self, call_msg msg) {
     }
     case call_op::invalidate: {
       auto ns = msg.inv.ns; // read before the request moves into the lambda
-      as_leader(self, ns, reply, [local, reply, req = std::move(msg.inv)]() mutable {
-        local->invalidate(std::move(req), answer_with(reply, &reply_msg::inv_reply));
+      as_leader(self, ns, reply, [self, local, reply, ns, req = std::move(msg.inv)]() mutable {
+        auto epoch = space(self, ns).epoch;
+        local->invalidate(std::move(req), [self, reply, ns, epoch](result<invalidate_reply> r) {
+          if (!r || !r->uuids.empty()) {
+            answer_with(reply, &reply_msg::inv_reply)(std::move(r));
+            return;
+          }
+          // Nothing removed, nothing shipped: no replica vouched for this
+          // copy, as with a delete's "not found" (a deposed leader that had
+          // not noticed yet answered "none" for entries its successor held:
+          // 3-node swarm --crashes seed 176). A majority confirms the lead.
+          confirm_leadership(self, ns, epoch, [self, reply, ns](bool leading) {
+            if (!leading) {
+              reply(reply_msg::failure(0, not_leader(self, ns)));
+              return;
+            }
+            reply_msg m;
+            reply(std::move(m));
+          });
+        });
       });
       return;
     }
