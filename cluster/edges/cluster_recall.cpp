@@ -20,9 +20,9 @@
 //   grant that a peer writes after answering the recall belongs to an
 //   election that could not have counted it in time.
 // A brand-new cluster needs neither wait: when every other member answers
-// that it is recalling too and knows nothing, no node has ever granted
-// anything (a grant is on disk before it is answered), so none can be
-// granted twice.
+// that it knows nothing (no epoch, no copy set), no node remembers a grant,
+// and a grant is on disk before it is answered: none was ever given that
+// could be given twice.
 
 #include <spdlog/spdlog.h>
 
@@ -116,7 +116,7 @@ void recall_tick(cluster_pointer self) {
                   spdlog::warn("cluster: {} got damaged election state from {}", self_id(self), peer);
                   return;
                 }
-                bool fresh = r.pos.epoch == 1 && records->empty();
+                bool fresh = records->empty();
                 merge(self, std::move(records.value()));
                 rc.answered.insert(peer);
                 rc.fresh_answers += fresh ? 1 : 0;
@@ -132,7 +132,6 @@ void answer_recall(cluster_pointer self, std::function<void(reply_msg)> reply) {
       records[key] = election_record{sp.epoch, sp.holders_epoch, sp.holders_version, sp.holders};
   reply_msg m;
   m.message = encode_election_records(records);
-  m.pos.epoch = recalling(self) ? 1 : 0; // "I am recalling too"
   reply(std::move(m));
 }
 

@@ -123,7 +123,7 @@ struct recall_state {
   std::int64_t not_before_ms = 0; ///< an election timeout after the start
   std::set<std::string> answered; ///< peers whose state was merged
   std::set<std::string> asking;   ///< peers asked, no answer yet
-  std::size_t fresh_answers = 0;  ///< of them: recalling too, knowing nothing
+  std::size_t fresh_answers = 0;  ///< of them: knowing nothing (no epoch, no copy set)
 };
 
 struct cluster_state {

@@ -51,8 +51,7 @@ enum class call_op : std::uint8_t {
                    ///< one the receiver knows? (the receiver keeps the newest (epoch, version) set)
   retire = 15,     ///< ns, epoch: placement no longer names the receiver; drop its copy -> pos
   repair = 16,     ///< ns: a read found the sender's copy behind; its leader catches it up now; no reply
-  recall = 17,     ///< -> message = the receiver's election state (docs/formats.md), pos.epoch = 1 when
-                   ///< it is recalling its own (cluster_recall.cpp)
+  recall = 17,     ///< -> message = the receiver's election state (docs/formats.md; cluster_recall.cpp)
 };
 
 struct call_msg {
