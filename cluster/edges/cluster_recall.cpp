@@ -104,7 +104,10 @@ void recall_tick(cluster_pointer self) {
     rc.asking.insert(peer);
     call_msg ask;
     ask.op = call_op::recall;
-    send_call(self, peer, std::move(ask), self->state.settings.request_timeout,
+    // A short deadline: a peer whose cluster actor has not started yet
+    // drops the frame, and the question is asked again at the next tick
+    // rather than after a whole request timeout (10 s).
+    send_call(self, peer, std::move(ask), 2 * self->state.settings.heartbeat_interval,
               [self, peer](const reply_msg& r) {
                 auto& rc = self->state.recall;
                 rc.asking.erase(peer);
