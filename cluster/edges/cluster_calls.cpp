@@ -62,6 +62,21 @@ error not_leader(cluster_pointer self, const namespace_key& ns) {
                                     (placed.empty() ? "no live node" : placed.front()) + "); retry"};
 }
 
+// An answer that changed nothing ("not found", "nothing removed") had no
+// replica vouch for this copy: a deposed leader that has not noticed yet
+// would give it for entries its successor holds. A majority confirms the
+// lead first (swarm seeds 331 and 176).
+void reply_once_confirmed(cluster_pointer self, const namespace_key& ns, std::uint64_t epoch, reply_fn reply,
+                          reply_msg answer) {
+  confirm_leadership(self, ns, epoch,
+                     [self, ns, reply = std::move(reply), answer = std::move(answer)](bool leading) mutable {
+                       if (!leading)
+                         reply(reply_msg::failure(0, not_leader(self, ns)));
+                       else
+                         reply(std::move(answer));
+                     });
+}
+
 bool has_local(cluster_pointer self, const namespace_key& ns) {
   auto keys = self->state.local->local_namespaces();
   return std::find(keys.begin(), keys.end(), ns) != keys.end();
@@ -230,18 +245,7 @@ void on_call(cluster_pointer self, call_msg msg) {
             answer_with(reply, &reply_msg::inv_reply)(std::move(r));
             return;
           }
-          // Nothing removed, nothing shipped: no replica vouched for this
-          // copy, as with a delete's "not found" (a deposed leader that had
-          // not noticed yet answered "none" for entries its successor held:
-          // 3-node swarm --crashes seed 176). A majority confirms the lead.
-          confirm_leadership(self, ns, epoch, [self, reply, ns](bool leading) {
-            if (!leading) {
-              reply(reply_msg::failure(0, not_leader(self, ns)));
-              return;
-            }
-            reply_msg m;
-            reply(std::move(m));
-          });
+          reply_once_confirmed(self, ns, epoch, reply, reply_msg{}); // nothing removed
         });
       });
       return;
@@ -290,19 +294,9 @@ void on_call(cluster_pointer self, call_msg msg) {
                     reply(std::move(m));
                     return;
                   }
-                  // "Not found" changed nothing, so no replica vouched for
-                  // this copy: a deposed leader that has not noticed yet
-                  // would deny an entry its successor holds (swarm seed
-                  // 331). A majority confirms the lead first.
-                  confirm_leadership(self, ns, epoch, [self, reply, ns](bool leading) {
-                    if (!leading) {
-                      reply(reply_msg::failure(0, not_leader(self, ns)));
-                      return;
-                    }
-                    reply_msg m;
-                    m.deleted = false;
-                    reply(std::move(m));
-                  });
+                  reply_msg not_found;
+                  not_found.deleted = false;
+                  reply_once_confirmed(self, ns, epoch, reply, std::move(not_found));
                 },
                 [reply](caf::error& err) { reply(reply_msg::failure(0, from_caf_error(err))); });
       });

@@ -39,12 +39,29 @@ std::filesystem::path state_path(cluster_pointer self) {
 
 } // namespace
 
-bool save_election_state(cluster_pointer self) {
+election_records current_election_records(cluster_pointer self) {
   election_records records;
   for (const auto& [key, sp] : self->state.spaces)
     if (sp.epoch != 0 || sp.holders_epoch != 0)
       records[key] = election_record{sp.epoch, sp.holders_epoch, sp.holders_version, sp.holders};
-  auto out = encode_election_records(records);
+  return records;
+}
+
+void merge_election_records(cluster_pointer self, election_records records) {
+  for (auto& [key, rec] : records) {
+    auto& sp = space(self, key);
+    sp.epoch = std::max(sp.epoch, rec.epoch);
+    if (rec.holders_epoch > sp.holders_epoch ||
+        (rec.holders_epoch == sp.holders_epoch && rec.holders_version > sp.holders_version)) {
+      sp.holders_epoch = rec.holders_epoch;
+      sp.holders_version = rec.holders_version;
+      sp.holders = std::move(rec.holders);
+    }
+  }
+}
+
+bool save_election_state(cluster_pointer self) {
+  auto out = encode_election_records(current_election_records(self));
   auto path = state_path(self);
   auto tmp = path;
   tmp += ".tmp";
@@ -102,18 +119,9 @@ bool load_election_state(cluster_pointer self) {
   }
   if (damaged)
     spdlog::error("cluster: {}: a damaged line; the lines after it are ignored", path.string());
-  for (auto& [key, rec] : records.value()) {
-    auto& sp = space(self, key);
-    sp.epoch = std::max(sp.epoch, rec.epoch);
-    if (rec.holders_epoch > sp.holders_epoch ||
-        (rec.holders_epoch == sp.holders_epoch && rec.holders_version > sp.holders_version)) {
-      sp.holders_epoch = rec.holders_epoch;
-      sp.holders_version = rec.holders_version;
-      sp.holders = std::move(rec.holders);
-    }
-  }
-  spdlog::info("cluster: election state of {} namespaces restored from {}", records.value().size(),
-               path.string());
+  const auto count = records.value().size();
+  merge_election_records(self, std::move(records.value()));
+  spdlog::info("cluster: election state of {} namespaces restored from {}", count, path.string());
   return !damaged;
 }
 

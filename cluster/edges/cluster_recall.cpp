@@ -33,20 +33,6 @@ namespace ferro::cluster {
 
 namespace {
 
-// Takes a peer's records: the newer epoch, the newer copy set.
-void merge(cluster_pointer self, election_records records) {
-  for (auto& [key, rec] : records) {
-    auto& sp = space(self, key);
-    sp.epoch = std::max(sp.epoch, rec.epoch);
-    if (rec.holders_epoch > sp.holders_epoch ||
-        (rec.holders_epoch == sp.holders_epoch && rec.holders_version > sp.holders_version)) {
-      sp.holders_epoch = rec.holders_epoch;
-      sp.holders_version = rec.holders_version;
-      sp.holders = std::move(rec.holders);
-    }
-  }
-}
-
 void finish(cluster_pointer self, const char* how) {
   auto& rc = self->state.recall;
   rc.active = false;
@@ -120,7 +106,7 @@ void recall_tick(cluster_pointer self) {
                   return;
                 }
                 bool fresh = records->empty();
-                merge(self, std::move(records.value()));
+                merge_election_records(self, std::move(records.value()));
                 rc.answered.insert(peer);
                 rc.fresh_answers += fresh ? 1 : 0;
                 check_done(self);
@@ -129,12 +115,8 @@ void recall_tick(cluster_pointer self) {
 }
 
 void answer_recall(cluster_pointer self, std::function<void(reply_msg)> reply) {
-  election_records records;
-  for (const auto& [key, sp] : self->state.spaces)
-    if (sp.epoch != 0 || sp.holders_epoch != 0)
-      records[key] = election_record{sp.epoch, sp.holders_epoch, sp.holders_version, sp.holders};
   reply_msg m;
-  m.message = encode_election_records(records);
+  m.message = encode_election_records(current_election_records(self));
   reply(std::move(m));
 }
 

@@ -25,6 +25,7 @@
 #include "actors/actors.hpp"
 #include "actors/node.hpp"
 #include "cluster/edges/cluster_actor.hpp"
+#include "cluster/edges/election_record.hpp"
 #include "cluster/member.hpp"
 #include "cluster/phi_detector.hpp"
 #include "cluster/placement.hpp"
@@ -200,6 +201,10 @@ void publish_board(cluster_pointer self);
 /// Writes every namespace's granted epoch and newest published copy set to
 /// the data folder, durably; false (logged) when the disk refused.
 bool save_election_state(cluster_pointer self);
+/// Every namespace's granted epoch and newest published copy set, as kept.
+election_records current_election_records(cluster_pointer self);
+/// Takes the newer epoch and the newer copy set of each record.
+void merge_election_records(cluster_pointer self, election_records records);
 /// Reads them back at start; false when the file does not exist.
 bool load_election_state(cluster_pointer self);
 /// Runs `then(kept)` once the election state as it is now is on disk:
