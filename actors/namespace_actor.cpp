@@ -32,6 +32,9 @@ namespace {
 struct pending_apply {
   std::vector<log_record> records;
   std::function<void(apply_outcome&, std::size_t first)> done; ///< outcome of records[0] at `first`
+  /// Set for a primary's removals: they wait (and everything queued behind
+  /// them) until the replicas in sync hold them too (see log_write).
+  std::shared_ptr<const bool> committed;
 };
 
 struct namespace_state {
@@ -257,13 +260,17 @@ ns_position position_of(const namespace_state& st) {
 // inserts overlap instead of taking turns (a convoy that left a core idle
 // under concurrent inserts). The queue keeps log order, so the index sees
 // mutations in ns_seq order.
-void enqueue_apply(ns_pointer self, pending_apply item) {
+void schedule_apply(ns_pointer self) {
   auto& st = self->state;
-  st.apply_queue.push_back(std::move(item));
-  if (!st.apply_scheduled) {
+  if (!st.apply_scheduled && !st.apply_queue.empty()) {
     st.apply_scheduled = true;
     self->send(self, apply_atom::value);
   }
+}
+
+void enqueue_apply(ns_pointer self, pending_apply item) {
+  self->state.apply_queue.push_back(std::move(item));
+  schedule_apply(self);
 }
 
 // Applies the records of the queue's first few mutations in one apply_log
@@ -279,17 +286,20 @@ void apply_next(ns_pointer self) {
   std::vector<pending_apply> taken;
   std::vector<log_record> records;
   auto limit = std::max<std::size_t>(1, st.settings.apply_batch_inserts);
-  while (!st.apply_queue.empty() &&
+  auto ready = [](const pending_apply& p) { return !p.committed || *p.committed; };
+  while (!st.apply_queue.empty() && ready(st.apply_queue.front()) &&
          (records.empty() || records.size() + st.apply_queue.front().records.size() <= limit)) {
     auto& next = st.apply_queue.front();
     std::move(next.records.begin(), next.records.end(), std::back_inserter(records));
     taken.push_back(std::move(next));
     st.apply_queue.pop_front();
   }
-  if (!st.apply_queue.empty()) {
+  if (!st.apply_queue.empty() && ready(st.apply_queue.front())) {
     st.apply_scheduled = true;
     self->send(self, apply_atom::value);
   }
+  if (taken.empty())
+    return; // the front waits for its replicas; their answer schedules the next step
   std::size_t inserts = 0;
   for (const auto& rec : records)
     inserts += rec.op == log_op::insert ? 1 : 0;
@@ -404,6 +414,22 @@ void log_write(ns_pointer self, std::vector<log_record> records, std::shared_ptr
   auto& st = self->state;
   const bool early = st.role == namespace_role::primary && st.settings.replicator && st.stream_known &&
                      st.store_numbered == 0 && st.logged_ns_seq > 0;
+  // A removal is visible only once it is the cluster's: a read that found
+  // an entry gone must not find it again because the removal died with
+  // this copy before a replica had it (the simulator's read checker).
+  std::shared_ptr<bool> committed;
+  if (st.role == namespace_role::primary && st.settings.replicator &&
+      std::any_of(records.begin(), records.end(), [](const log_record& r) { return r.op == log_op::remove; }))
+    committed = std::make_shared<bool>(false);
+  auto shipped = [self, gate, committed](const status& s) {
+    gate->set_replicated(s);
+    if (committed) {
+      // Failed too (deposed, say): the log here holds the records, so the
+      // index takes them, but this copy serves no reads as a leader now.
+      *committed = true;
+      schedule_apply(self);
+    }
+  };
   std::uint64_t first = 0;
   if (early) {
     for (auto& r : records) {
@@ -411,7 +437,7 @@ void log_write(ns_pointer self, std::vector<log_record> records, std::shared_ptr
       st.last_epoch = std::max(st.last_epoch, r.epoch);
     }
     first = records.front().ns_seq;
-    replicate(self, records, [gate](const status& s) { gate->set_replicated(s); });
+    replicate(self, records, shipped);
   } else {
     ++st.store_numbered;
   }
@@ -431,11 +457,12 @@ void log_write(ns_pointer self, std::vector<log_record> records, std::shared_ptr
               took_lineage(st, records);
               if (--st.store_numbered == 0)
                 st.stream_known = true;
-              replicate(self, records, [gate](const status& s) { gate->set_replicated(s); });
+              replicate(self, records, shipped);
             }
             pending_apply p;
             p.records = std::move(records);
             p.done = std::move(applied);
+            p.committed = committed;
             enqueue_apply(self, std::move(p));
           },
           [=](caf::error& err) mutable {
@@ -455,9 +482,10 @@ void log_write(ns_pointer self, std::vector<log_record> records, std::shared_ptr
           });
 }
 
-// Logs the removal of `uuids`, then drops them from memory: durable before
-// visible, so a removal can never be undone by a crash. `done` receives the
-// uuids that were actually removed.
+// Logs the removal of `uuids`, then drops them from memory: durable (in a
+// cluster: on every copy in sync) before visible, so a removal that a read
+// has seen can never be undone by a crash. `done` receives the uuids that
+// were actually removed.
 void remove_durably(ns_pointer self, std::vector<std::string> uuids, removal_reason reason,
                     std::function<void(result<std::vector<std::string>>)> done) {
   if (uuids.empty()) {
@@ -716,6 +744,14 @@ caf::error adopt_epoch(ns_pointer self, std::uint64_t epoch, namespace_role role
     // from it anywhere before, so its catch-up goes by the image.
     st.lineage_from = st.logged_ns_seq + 1;
   }
+  // An election makes a copy primary only once the most advanced copy it
+  // heard has been pushed to it: whatever it was rebuilt from, it is whole
+  // now. A push from a copy of unknown lineage ends in records of epoch 0,
+  // which never cleared the flag, and the next election after this
+  // leader's crash found no whole copy of its set and waited for good
+  // (3-node swarm --crashes seed 83).
+  if (role == namespace_role::primary)
+    st.partial = false;
   st.epoch = epoch;
   st.role = role;
   schedule_expiry(self);

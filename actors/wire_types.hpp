@@ -21,9 +21,10 @@
 namespace ferro {
 
 /// Bumped whenever a wire type changes shape or meaning (4: versioned copy
-/// sets in confirm and prepare; 6: recall of a lost election state); peers
-/// of another version are refused at the handshake.
-constexpr std::uint32_t wire_version = 6;
+/// sets in confirm and prepare; 6: recall of a lost election state; 7:
+/// heartbeats carry recent grants); peers of another version are refused
+/// at the handshake.
+constexpr std::uint32_t wire_version = 7;
 
 /// A batch of log records on its way to the storage actor or a replica.
 struct log_batch {

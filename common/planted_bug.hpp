@@ -16,7 +16,8 @@ enum class planted_bug {
   none,
   ack_before_replication,        ///< a primary answers before its replicas hold the write
   no_epoch_fencing,              ///< replicas take records from deposed leaders
-  apply_removal_before_durable,  ///< a delete leaves the index before its record is logged
+  apply_removal_before_durable,  ///< a removal leaves the index before it is durable (logged, and held by the
+                                 ///< replicas in sync)
   ignore_scope,                  ///< tenants (cache_scope) of one model share one namespace
   keep_lead_after_failed_append, ///< a primary whose log failed a batch it had shipped keeps leading
 };

@@ -107,7 +107,8 @@ int main(int argc, char** argv) {
           line, sizeof line,
           "sim: seed %llu ok trace %016llx (%llu inserts, %llu deletes acknowledged, %llu refused, %llu "
           "retried, "
-          "%llu invalidations, %llu partitions, %llu one-way cuts, %llu pauses, %llu crashes (%llu new "
+          "%llu invalidations, %llu reads, %llu partitions, %llu one-way cuts, %llu pauses, %llu crashes "
+          "(%llu new "
           "disks), "
           "%llu clock "
           "jumps, "
@@ -115,7 +116,7 @@ int main(int argc, char** argv) {
           static_cast<unsigned long long>(seed), static_cast<unsigned long long>(r.trace),
           static_cast<unsigned long long>(r.acked_inserts), static_cast<unsigned long long>(r.acked_deletes),
           static_cast<unsigned long long>(r.refused), static_cast<unsigned long long>(r.retries),
-          static_cast<unsigned long long>(r.acked_invalidations),
+          static_cast<unsigned long long>(r.acked_invalidations), static_cast<unsigned long long>(r.reads),
           static_cast<unsigned long long>(r.partitions), static_cast<unsigned long long>(r.one_way_cuts),
           static_cast<unsigned long long>(r.pauses), static_cast<unsigned long long>(r.crashes),
           static_cast<unsigned long long>(r.replaced_disks), static_cast<unsigned long long>(r.clock_jumps),

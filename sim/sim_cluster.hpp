@@ -174,6 +174,12 @@ public:
   bool surely_expired(const acked_entry& e, std::int64_t at) const;
   void forget(const std::string& uuid); ///< its outcome is uncertain from now on
 
+  // ---- reads.cpp
+  void issue_query();
+  /// A read that found an acknowledged entry gone must not find it again:
+  /// checked after verify(), against what every node answers then.
+  void check_reads(const std::map<std::string, bool>& present_after_heal);
+
   // ---- checkers.cpp
   void check_one_primary_per_epoch();
   void verify();
@@ -216,6 +222,16 @@ public:
   bool inside(const invalidation& inv, const std::vector<float>& vec) const;
   std::uint64_t next_invalidation_ = 1;
   std::deque<std::pair<std::int64_t, acked_entry>> retries_; ///< (when, insert) a client sends again
+  /// Reads (reads.cpp) draw from their own generator, so that turning them
+  /// on left the writes and faults of every seed as they were.
+  std::mt19937_64 read_rng_{opts_.seed * 0xC2B2AE3D27D4EB4Full + 7};
+  struct read_miss {
+    std::string uuid;
+    std::string node;
+    std::int64_t sent_at = 0;
+    std::int64_t answered_at = 0;
+  };
+  std::vector<read_miss> read_misses_; ///< fault-phase queries that did not find their acknowledged entry
   std::int64_t in_flight_ = 0;
   std::uint64_t next_uuid_ = 1;
   std::string failure_;

@@ -188,6 +188,7 @@ sim_result simulation::run() {
   while (now() < end && failure_.empty()) {
     if (std::uniform_int_distribution<int>(0, 9)(rng_) < 3)
       issue_load();
+    issue_query();
     inject_faults();
     step();
     if (++checks % 20 == 0)

@@ -39,6 +39,7 @@ struct sim_result {
   std::uint64_t clock_jumps = 0;    ///< wall clocks stepped
   std::uint64_t acked_invalidations = 0;
   std::uint64_t retries = 0; ///< refused inserts a client sent again
+  std::uint64_t reads = 0;   ///< queries answered while the faults ran
 };
 
 sim_result run_simulation(const sim_options& opts);

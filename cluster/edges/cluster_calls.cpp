@@ -386,6 +386,8 @@ void on_call(cluster_pointer self, call_msg msg) {
         // A leader's later set replaces its earlier one, even when the
         // messages arrive out of order (a set it shrank to acknowledge
         // without a failed replica must not be masked by the older one).
+        if (msg.epoch > sp.holders_epoch)
+          note_new_term(self, msg.ns, msg.epoch); // heartbeats tell the former leader
         sp.holders_epoch = msg.epoch;
         sp.holders_version = msg.seq;
         sp.holders.clear();
@@ -508,11 +510,24 @@ void ask_next(cluster_pointer self, std::shared_ptr<routed_call> rc, std::vector
   if (at >= candidates.size()) {
     // No node serves it. When copies exist but are all behind (a failover
     // in progress), a miss could be a lie: refuse. When none exists, a
-    // miss is the truth.
+    // miss is the truth; but "none" is known only if at most R - 1 members
+    // were left out of `candidates` (the live nodes when the query came),
+    // since then one copy of any namespace written with R copies was asked
+    // (a node cut off from the others used to answer misses for entries
+    // they held, and so did one that was paused: the simulator's reads).
     if (copy_behind || has_local(self, rc->call.qry.ns)) {
       rc->done(reply_msg::failure(0, error{errc::unavailable, "no in-sync copy of '" +
                                                                   display_name(rc->call.qry.ns) +
                                                                   "' answers right now (failover); retry"}));
+      return;
+    }
+    auto reachable = candidates.size();
+    auto size = cluster_size(self);
+    if (size > reachable && size - reachable >= self->state.settings.replication_factor) {
+      rc->done(reply_msg::failure(
+          0, error{errc::unavailable, std::to_string(size - reachable) + " of " + std::to_string(size) +
+                                          " nodes are out of reach: they may hold '" +
+                                          display_name(rc->call.qry.ns) + "'; retry"}));
       return;
     }
     local->query(rc->call.qry, answer_with(rc->done, &reply_msg::qry_reply));
@@ -527,6 +542,8 @@ void ask_next(cluster_pointer self, std::shared_ptr<routed_call> rc, std::vector
   send_call(self, target, std::move(c), self->state.settings.request_timeout,
             [self, rc, candidates, at, copy_behind](const reply_msg& r) {
               if (r.ok()) {
+                spdlog::debug("cluster: query of '{}' answered by {}", display_name(rc->call.qry.ns),
+                              candidates[at]);
                 rc->done(r);
                 return;
               }

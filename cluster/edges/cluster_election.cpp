@@ -54,7 +54,7 @@ void expire_waiting(cluster_pointer self, ns_state& sp) {
 
 void make_ready(cluster_pointer self, const namespace_key& ns) {
   auto& sp = space(self, ns);
-  if (sp.mode != ns_mode::primary || sp.ready)
+  if (sp.mode != ns_mode::primary || sp.ready || now_ms(self) < sp.lease_out_ms)
     return;
   sp.ready = true;
   spdlog::info("cluster: {} leads '{}' at epoch {} with {} of {} replicas in sync", self_id(self),
@@ -118,6 +118,7 @@ void become_primary(cluster_pointer self, const namespace_key& ns, std::uint64_t
               if (h != self_id(self) && std::find(placed.begin(), placed.end(), h) == placed.end())
                 sp.retiring.insert(h);
             sp.ready_deadline_ms = now_ms(self) + self->state.settings.replication_timeout.count();
+            sp.lease_out_ms = INT64_MAX; // set once the new set is published (take_confirmation)
             self->state.board->failovers.fetch_add(1, std::memory_order_relaxed);
             sp.published = false;
             for (const auto& r : sp.replicas)
@@ -525,6 +526,17 @@ void take_confirmation(cluster_pointer self, const namespace_key& ns, std::uint6
     return;
   }
   sp.published = true;
+  if (sp.lease_out_ms == INT64_MAX) {
+    // The first publication of this term. A former leader's read lease,
+    // renewed by echoes that the majority sent before it knew of this
+    // term, ends within a lease from now; the echoes they send after carry
+    // the news, which ends its lead (take_term_notices). Until then this
+    // copy serves nothing and acknowledges nothing, so that no read there
+    // misses a write acknowledged here.
+    note_new_term(self, ns, epoch);
+    sp.lease_out_ms = now_ms(self) + read_lease_ms(self);
+    defer(self, std::chrono::milliseconds(read_lease_ms(self)), [self, ns] { ready_if_in_sync(self, ns); });
+  }
   ready_if_in_sync(self, ns);
 }
 

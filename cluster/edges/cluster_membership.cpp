@@ -65,6 +65,17 @@ void send_heartbeats(cluster_pointer self) {
   st.heartbeat_sent_ms[hb.seq] = now;
   while (st.heartbeat_sent_ms.size() > 256) // echoes older than this renew nothing anyway
     st.heartbeat_sent_ms.erase(st.heartbeat_sent_ms.begin());
+  // New terms are told long after the lease they end: a heartbeat that
+  // waited in a slow link still tells of the terms known before it left.
+  auto keep_ms = std::max<std::int64_t>(5000, 10 * read_lease_ms(self));
+  for (auto it = st.recent_terms.begin(); it != st.recent_terms.end();)
+    if (now - it->second.second > keep_ms) {
+      it = st.recent_terms.erase(it);
+    } else {
+      hb.term_ns.push_back(it->first);
+      hb.term_epochs.push_back(it->second.first);
+      ++it;
+    }
   for (auto& [id, m] : st.members) {
     if (!m.address.empty())
       hb.members.push_back(id + "@" + m.address);
@@ -205,6 +216,16 @@ std::vector<std::string> placement_of(cluster_pointer self, const namespace_key&
   return out;
 }
 
+std::int64_t read_lease_ms(cluster_pointer self) {
+  return 3 * self->state.settings.heartbeat_interval.count();
+}
+
+void note_new_term(cluster_pointer self, const namespace_key& ns, std::uint64_t epoch) {
+  auto& g = self->state.recent_terms[ns];
+  g.first = std::max(g.first, epoch);
+  g.second = now_ms(self);
+}
+
 std::int64_t read_lease_until(cluster_pointer self) {
   auto& st = self->state;
   std::vector<std::int64_t> heard;
@@ -216,7 +237,7 @@ std::int64_t read_lease_until(cluster_pointer self) {
   std::sort(heard.rbegin(), heard.rend());
   // This node counts itself; it needs majority - 1 peers.
   auto needed = cluster_size(self) / 2; // (size/2 + 1) - 1
-  std::int64_t lease = 3 * st.settings.heartbeat_interval.count();
+  std::int64_t lease = read_lease_ms(self);
   if (needed == 0)
     return INT64_MAX;
   if (heard.size() < needed)
@@ -235,6 +256,37 @@ bool serves_reads(cluster_pointer self, const namespace_key& ns) {
          (sp.mode == ns_mode::follower && sp.local_in_sync && is_alive(self, sp.primary));
 }
 
+void recheck_leadership(cluster_pointer self);
+
+namespace {
+
+// A peer knows of a newer term of a namespace this node leads or serves
+// as an in-sync replica: the peer's echoes renewed this node's read lease
+// until it learned of it, and the new leader waits out only leases renewed
+// before (lease_out_ms). So stop serving it now, before this heartbeat's
+// echoes count (3-node swarm seed 66: a leader deposed by a majority that
+// it still heard kept its lease and answered a miss for an entry its
+// successor had acknowledged).
+void take_term_notices(cluster_pointer self, const heartbeat_msg& hb) {
+  auto& st = self->state;
+  for (std::size_t i = 0; i < hb.term_ns.size() && i < hb.term_epochs.size(); ++i) {
+    auto found = st.spaces.find(hb.term_ns[i]);
+    if (found == st.spaces.end() || found->second.epoch >= hb.term_epochs[i])
+      continue;
+    auto& sp = found->second;
+    if (sp.mode == ns_mode::primary || sp.mode == ns_mode::electing) {
+      spdlog::info("cluster: {} knows of epoch {} of '{}'", hb.from, hb.term_epochs[i],
+                   display_name(hb.term_ns[i]));
+      step_down(self, hb.term_ns[i], hb.term_epochs[i]);
+    } else if (sp.local_in_sync) {
+      sp.local_in_sync = false;
+      publish_board(self);
+    }
+  }
+}
+
+} // namespace
+
 void on_heartbeat(cluster_pointer self, const heartbeat_msg& hb) {
   auto& st = self->state;
   if (hb.from.empty() || hb.from == st.settings.node_id)
@@ -252,6 +304,13 @@ void on_heartbeat(cluster_pointer self, const heartbeat_msg& hb) {
   it->second.incarnation = hb.incarnation;
   it->second.last_heard_ms = now_ms(self);
   it->second.last_seq = hb.seq;
+  take_term_notices(self, hb);
+  // A lease that ran out since the last tick is lost now, before these
+  // echoes renew it: a leader must not pass from one lease to the next
+  // without the majority confirming its epochs in between (see
+  // recheck_leadership).
+  if (st.leased && now_ms(self) >= read_lease_until(self))
+    recheck_leadership(self);
   auto prefix = st.settings.node_id + ":";
   for (const auto& echo : hb.echoes)
     if (echo.size() > prefix.size() && echo.compare(0, prefix.size(), prefix) == 0) {

@@ -64,6 +64,10 @@ struct ns_state {
   // As primary:
   bool ready = false; ///< elected and past the first catch-up wait
   std::int64_t ready_deadline_ms = 0;
+  /// Not ready before: the read lease a former leader may hold through
+  /// echoes sent before the majority knew of this term has run out by
+  /// then (INT64_MAX until the term's copy set is published).
+  std::int64_t lease_out_ms = 0;
   std::vector<std::string> replicas; ///< placement's replicas, without this node
   std::set<std::string> in_sync;     ///< replicas every write waits for
   std::set<std::string> syncing;     ///< replicas a catch-up is running for
@@ -142,6 +146,9 @@ struct cluster_state {
   std::uint64_t view_epoch = 0;
   std::uint64_t heartbeat_seq = 0;
   std::map<std::uint64_t, std::int64_t> heartbeat_sent_ms; ///< recent heartbeats by counter
+  /// New terms (a leader's first published copy set) learned lately, with
+  /// when: every heartbeat carries them (see heartbeat_msg::term_ns).
+  std::map<namespace_key, std::pair<std::uint64_t, std::int64_t>> recent_terms;
   std::set<std::string> last_alive;
   std::map<namespace_key, ns_state> spaces;
   std::map<std::uint64_t, pending_call> calls;
@@ -195,6 +202,10 @@ bool serves_reads(cluster_pointer self, const namespace_key& ns);
 /// heartbeat intervals, well under the time peers take to convict it). A
 /// node that was paused or cut off wakes up without one.
 std::int64_t read_lease_until(cluster_pointer self);
+/// How long an echo renews a read lease: a few heartbeat intervals.
+std::int64_t read_lease_ms(cluster_pointer self);
+/// Records a new term of `ns` for the heartbeats to carry.
+void note_new_term(cluster_pointer self, const namespace_key& ns, std::uint64_t epoch);
 void publish_board(cluster_pointer self);
 
 // ---- cluster_persist.cpp

@@ -46,7 +46,7 @@ status round_trip(caf::actor_system& sys, const char* name, const T& sample) {
 
 status peer_self_test(caf::actor_system& sys) {
   namespace_key key{"model::3", "tenant", "conv"};
-  heartbeat_msg hb{"n1", 77, {"n1@h1:4000", "n2@h2:4000"}, {"n3"}, 12, {"n2:11"}};
+  heartbeat_msg hb{"n1", 77, {"n1@h1:4000", "n2@h2:4000"}, {"n3"}, 12, {"n2:11"}, {key}, {5}};
   call_msg call;
   call.rid = 9;
   call.from = "n2";

@@ -28,6 +28,13 @@ struct heartbeat_msg {
   /// heard it then (by its own clock): that, not the arrival of a frame
   /// that may have waited in a buffer, is what renews its read lease.
   std::vector<std::string> echoes;
+  /// New terms the sender learned of lately: `term_ns[i]` has a leader at
+  /// `term_epochs[i]`, which published its copy set to a majority. A leader
+  /// or in-sync replica of an older epoch that hears of one stops serving
+  /// that namespace before it takes the echoes of the same heartbeat as a
+  /// renewal of its read lease (see take_term_notices).
+  std::vector<namespace_key> term_ns;
+  std::vector<std::uint64_t> term_epochs;
 
   friend bool operator==(const heartbeat_msg&, const heartbeat_msg&) = default;
 };
@@ -92,7 +99,7 @@ struct reply_msg {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, heartbeat_msg& x) {
   return f(caf::meta::type_name("ferro.heartbeat"), x.from, x.incarnation, x.members, x.convicted, x.seq,
-           x.echoes);
+           x.echoes, x.term_ns, x.term_epochs);
 }
 
 template <class Inspector>
