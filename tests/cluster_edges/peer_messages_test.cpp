@@ -33,8 +33,15 @@ struct peer_system {
 };
 
 heartbeat_msg sample_heartbeat() {
-  return heartbeat_msg{"n1",   3,  {"n1@10.0.0.1:4000", "n2@10.0.0.2:4000", "n3@10.0.0.3:4000"},
-                       {"n4"}, 41, {"n2:17", "n3:40"}};
+  // A new term of two namespaces: the heartbeat tells it (take_term_notices).
+  return heartbeat_msg{"n1",
+                       3,
+                       {"n1@10.0.0.1:4000", "n2@10.0.0.2:4000", "n3@10.0.0.3:4000"},
+                       {"n4"},
+                       41,
+                       {"n2:17", "n3:40"},
+                       {namespace_key{"m", "t", ""}, namespace_key{"m", "t2", "c"}},
+                       {7, 9}};
 }
 
 } // namespace
