@@ -37,11 +37,12 @@ void simulation::choose_faults() {
     mix_.replace_share = coin(0.4) ? uniform(0.2, 0.6) : 0;
     // Disk damage draws from its own generator: the seeds drawn above, with
     // both of these off, replay exactly as before they existed.
-    auto damage_coin = [&](double p) { return std::uniform_real_distribution<double>(0, 1)(damage_rng_) < p; };
-    mix_.corrupt_read =
-        damage_coin(0.3)
-            ? std::exp(std::uniform_real_distribution<double>(std::log(1.0 / 500), std::log(1.0 / 4))(damage_rng_))
-            : 0;
+    auto damage_coin = [&](double p) {
+      return std::uniform_real_distribution<double>(0, 1)(damage_rng_) < p;
+    };
+    mix_.corrupt_read = damage_coin(0.3) ? std::exp(std::uniform_real_distribution<double>(
+                                               std::log(1.0 / 500), std::log(1.0 / 4))(damage_rng_))
+                                         : 0;
     mix_.power_loss_share =
         damage_coin(0.4) ? std::uniform_real_distribution<double>(0.3, 1.0)(damage_rng_) : 0;
     spdlog::debug("sim: faults of this seed: loss {:.5f}, delays 1-{} ms, disk {:.4f}, fsync {:.4f}, node "

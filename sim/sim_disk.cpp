@@ -94,7 +94,8 @@ void tear(const std::filesystem::path& file, std::mt19937_64& rng) {
     return;
   }
   auto from = std::uniform_int_distribution<std::uintmax_t>(0, size - 1)(rng);
-  auto len = std::uniform_int_distribution<std::uintmax_t>(1, std::min<std::uintmax_t>(size - from, 8192))(rng);
+  auto len =
+      std::uniform_int_distribution<std::uintmax_t>(1, std::min<std::uintmax_t>(size - from, 8192))(rng);
   std::string garbage(len, '\0');
   for (auto& c : garbage)
     c = static_cast<char>(rng());
@@ -180,7 +181,7 @@ void simulation::kill_abruptly(sim_node& n) {
   n.local->compact([](result<compact_reply>) {});
   // One job at a time (a step runs a whole snapshot): the kill lands before,
   // between or after the writes, renames and commits of the snapshots.
-  auto jobs = std::uniform_int_distribution<int>(0, 200)(damage_rng_);
+  auto jobs = std::uniform_int_distribution<int>(0, 40)(damage_rng_);
   for (int i = 0; i < jobs && sched_->try_run_once(); ++i) {
   }
   n.local->halt();
