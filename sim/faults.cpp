@@ -169,6 +169,8 @@ void simulation::crash(sim_node& n) {
   // Bytes found bad on its disk when it comes back are a second failure
   // unless every namespace has all its copies now (as for a replaced disk).
   n.rot_on_restart = mix_.corrupt_read > 0 && fully_replicated();
+  if (n.rot_on_restart)
+    spdlog::debug("sim: t={} {} may find bytes bad on its disk when it restarts", now(), n.id);
   const bool power_loss = mix_.power_loss_share > 0 &&
                           std::uniform_real_distribution<double>(0, 1)(damage_rng_) < mix_.power_loss_share;
   *n.up = false;

@@ -72,6 +72,11 @@ struct sim_disk final : io_faults {
 /// cannot be read).
 std::uint64_t newest_lmdb_txnid(const std::filesystem::path& data_file);
 
+/// What a power loss does to an LMDB data file whose store is closed: its
+/// newest commit is lost unless an fsync covered it (its transaction id is
+/// not above `synced_txnid`). Returns whether one was lost.
+bool revert_unsynced_meta(const std::filesystem::path& data_file, std::uint64_t synced_txnid);
+
 struct sim_node {
   std::string id;
   std::string address;

@@ -58,30 +58,6 @@ std::optional<lmdb_metas> read_metas(int fd) {
   return out;
 }
 
-// Forgets the newest meta page when no fsync made it durable: LMDB (with
-// MDB_NOMETASYNC, the store's ordered mode) fsyncs a commit's data pages,
-// which also carries every earlier meta page to the disk, but writes the
-// commit's own meta page after that fsync; the store's fsync makes it
-// durable. A power loss before that leaves the older meta page as the
-// newest, and the older tree it points to is intact (LMDB reuses no page
-// the previous two transactions can reach). Returns whether one was lost.
-bool revert_unsynced_meta(const std::filesystem::path& data_file, std::uint64_t synced_txnid) {
-  int fd = ::open(data_file.c_str(), O_RDWR | O_CLOEXEC);
-  if (fd < 0)
-    return false;
-  bool lost = false;
-  if (auto m = read_metas(fd)) {
-    std::size_t newest = m->txnid[1] > m->txnid[0] ? 1 : 0;
-    if (m->txnid[newest] > synced_txnid && m->txnid[1 - newest] < m->txnid[newest]) {
-      // Both slots then hold the older meta; LMDB opens that state.
-      lost = ::pwrite(fd, m->meta[1 - newest].data(), meta_bytes, newest * m->page_size + meta_start) ==
-             static_cast<ssize_t>(meta_bytes);
-    }
-  }
-  ::close(fd);
-  return lost;
-}
-
 // A file written without a sync, after a power loss: cut short, or with a
 // stretch of it garbage (the pages that did not reach the disk).
 void tear(const std::filesystem::path& file, std::mt19937_64& rng) {
@@ -118,6 +94,30 @@ bool store_closed(const std::filesystem::path& data_dir) {
 }
 
 } // namespace
+
+// Forgets the newest meta page when no fsync made it durable: LMDB (with
+// MDB_NOMETASYNC, the store's ordered mode) fsyncs a commit's data pages,
+// which also carries every earlier meta page to the disk, but writes the
+// commit's own meta page after that fsync; the store's fsync makes it
+// durable. A power loss before that leaves the older meta page as the
+// newest, and the older tree it points to is intact (LMDB reuses no page
+// the previous two transactions can reach). Returns whether one was lost.
+bool revert_unsynced_meta(const std::filesystem::path& data_file, std::uint64_t synced_txnid) {
+  int fd = ::open(data_file.c_str(), O_RDWR | O_CLOEXEC);
+  if (fd < 0)
+    return false;
+  bool lost = false;
+  if (auto m = read_metas(fd)) {
+    std::size_t newest = m->txnid[1] > m->txnid[0] ? 1 : 0;
+    if (m->txnid[newest] > synced_txnid && m->txnid[1 - newest] < m->txnid[newest]) {
+      // Both slots then hold the older meta; LMDB opens that state.
+      lost = ::pwrite(fd, m->meta[1 - newest].data(), meta_bytes, newest * m->page_size + meta_start) ==
+             static_cast<ssize_t>(meta_bytes);
+    }
+  }
+  ::close(fd);
+  return lost;
+}
 
 std::uint64_t newest_lmdb_txnid(const std::filesystem::path& data_file) {
   int fd = ::open(data_file.c_str(), O_RDONLY | O_CLOEXEC);
