@@ -25,8 +25,8 @@ log_record insert(const std::string& uuid) {
 }
 
 struct data_dir {
-  std::filesystem::path path = std::filesystem::temp_directory_path() /
-                               ("ferro-sim-disk-" + std::to_string(std::random_device{}()));
+  std::filesystem::path path =
+      std::filesystem::temp_directory_path() / ("ferro-sim-disk-" + std::to_string(std::random_device{}()));
   ~data_dir() { std::filesystem::remove_all(path); }
 };
 
