@@ -3,6 +3,7 @@
 // with it (the LMDB commit no fsync covered, the files of snapshots not
 // published yet).
 
+#include <algorithm>
 #include <array>
 #include <cstring>
 
@@ -202,17 +203,23 @@ void simulation::lose_unsynced(sim_node& n) {
   }
   // Temp dirs of snapshots not published yet: their files may not be
   // synced (all are torn here, synced or not: recovery must trust none).
+  // In name order: a directory lists its entries in no promised order, and
+  // the tears draw from the seed's generator.
+  std::vector<std::filesystem::path> files;
   std::error_code ec;
   for (const auto& d : std::filesystem::directory_iterator(dir / "snapshots", ec)) {
     if (d.path().filename().string().rfind("tmp-", 0) != 0)
       continue;
     std::error_code fec;
     for (const auto& f : std::filesystem::directory_iterator(d.path(), fec))
-      if (f.is_regular_file(fec)) {
-        tear(f.path(), damage_rng_);
-        ++result_.torn_files;
-        spdlog::debug("sim: t={} {}: unpublished {} torn", now(), n.id, f.path().string());
-      }
+      if (f.is_regular_file(fec))
+        files.push_back(f.path());
+  }
+  std::sort(files.begin(), files.end());
+  for (const auto& f : files) {
+    tear(f, damage_rng_);
+    ++result_.torn_files;
+    spdlog::debug("sim: t={} {}: unpublished {} torn", now(), n.id, f.string());
   }
 }
 
