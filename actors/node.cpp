@@ -187,6 +187,11 @@ void node::stop(std::function<void()> done) {
   });
 }
 
+void node::halt() {
+  impl_->stopping.store(true);
+  impl_->stop_actors();
+}
+
 void node::shutdown() {
   if (impl_->stopped.load(std::memory_order_acquire))
     return;

@@ -77,6 +77,12 @@ public:
   /// destructor).
   void shutdown();
 
+  /// Stops every actor of the node at once, wherever its work stands (no
+  /// final snapshots; writes and snapshots in flight are abandoned), as
+  /// kill -9 would: for the simulator, which then throws the node away and
+  /// restarts it on what its disk holds. Every request is refused from here.
+  void halt();
+
   void insert(insert_request req, callback<insert_reply> done) override;
   void query(query_request req, callback<query_reply> done) override;
   void remove(delete_request req, callback<delete_reply> done) override;

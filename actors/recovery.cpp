@@ -137,6 +137,18 @@ result<std::vector<namespace_start>> recover_namespaces(wal_store& store, const 
     }
     if (r.last_ns_seq > std::max(newest_replayed, r.snapshot_ns_seq))
       start.last_epoch = 0; // sequence numbers past the last record: burnt or withheld
+    // A log or snapshot that failed its checks (bytes the disk returned
+    // bad, records missing) lost what it held: what is left is neither the
+    // whole copy nor a point of any primary's log. Partial, so that no
+    // election counts it as a holder of the writes it lost; of unknown
+    // lineage (epoch 0), so that a primary rebuilds it by the image. With
+    // its tail's epoch, a catch-up would find it equal to its primary at its
+    // last record and take it in sync without the entries it lost, and its
+    // next record would make it "whole" again.
+    if (r.damaged || r.snapshot_lost) {
+      start.partial = true;
+      start.last_epoch = 0;
+    }
     out.push_back(std::move(start));
   }
   metrics.recovery_replayed_records_total.fetch_add(replayed, std::memory_order_relaxed);

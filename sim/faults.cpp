@@ -12,22 +12,6 @@
 
 namespace ferro::sim {
 
-status sim_disk::before_commit() {
-  if (commit_failure > 0 && std::uniform_real_distribution<double>(0, 1)(*rng) < commit_failure) {
-    ++failures;
-    return error{errc::unavailable, "sim: no space left on device"};
-  }
-  return {};
-}
-
-status sim_disk::before_sync() {
-  if (sync_failure > 0 && std::uniform_real_distribution<double>(0, 1)(*rng) < sync_failure) {
-    ++failures;
-    return error{errc::unavailable, "sim: fsync failed: input/output error"};
-  }
-  return {};
-}
-
 // lite: fixed, gentle faults. swarm: each seed switches fault kinds on or
 // off and picks its own rates (swarm testing: a seed that runs only a few
 // kinds, hard, reaches states that every kind at once would not).
@@ -51,18 +35,30 @@ void simulation::choose_faults() {
     }
     mix_.sync_failure = coin(0.3) ? log_uniform(1.0 / 2000, 1.0 / 200) : 0;
     mix_.replace_share = coin(0.4) ? uniform(0.2, 0.6) : 0;
+    // Disk damage draws from its own generator: the seeds drawn above, with
+    // both of these off, replay exactly as before they existed.
+    auto damage_coin = [&](double p) {
+      return std::uniform_real_distribution<double>(0, 1)(damage_rng_) < p;
+    };
+    mix_.corrupt_read = damage_coin(0.3) ? std::exp(std::uniform_real_distribution<double>(
+                                               std::log(1.0 / 500), std::log(1.0 / 4))(damage_rng_))
+                                         : 0;
+    mix_.power_loss_share =
+        damage_coin(0.4) ? std::uniform_real_distribution<double>(0.3, 1.0)(damage_rng_) : 0;
     spdlog::debug("sim: faults of this seed: loss {:.5f}, delays 1-{} ms, disk {:.4f}, fsync {:.4f}, node "
                   "faults {}/1000 "
                   "steps, crash share {:.2f}, pause share {:.2f}, one-way share {:.2f}, clocks off by up to "
-                  "{} ms, {} jumps/1000 steps",
+                  "{} ms, {} jumps/1000 steps, corrupt reads {:.4f}, power-loss share {:.2f}",
                   mix_.loss, mix_.max_delay_ms, mix_.disk_failure, mix_.sync_failure,
                   mix_.node_faults_per_mille, mix_.crash_share, mix_.pause_share, mix_.one_way_share,
-                  mix_.max_skew_ms, mix_.skew_jumps_per_mille);
+                  mix_.max_skew_ms, mix_.skew_jumps_per_mille, mix_.corrupt_read, mix_.power_loss_share);
   }
   net_.set_faults(net_faults{mix_.loss, 1, mix_.max_delay_ms});
+  disk_faults_on_ = true;
   for (auto& n : nodes_) {
     n.disk->commit_failure = mix_.disk_failure;
     n.disk->sync_failure = mix_.sync_failure;
+    n.disk->corrupt_read = mix_.corrupt_read;
     if (mix_.max_skew_ms > 0)
       *n.skew_ms = std::uniform_int_distribution<std::int64_t>(-mix_.max_skew_ms, mix_.max_skew_ms)(rng_);
   }
@@ -153,10 +149,13 @@ void simulation::end_faults() {
       resume(n);
   }
   net_.set_faults(net_faults{0, 1, 5});
+  disk_faults_on_ = false;
   for (auto& n : nodes_) {
     result_.disk_failures += n.disk->failures;
+    result_.damaged_reads += std::exchange(n.disk->damaged_reads, 0);
     n.disk->commit_failure = 0;
     n.disk->sync_failure = 0;
+    n.disk->corrupt_read = 0; // bytes already bad on a disk stay bad
   }
 }
 
@@ -167,6 +166,13 @@ void simulation::end_faults() {
 void simulation::crash(sim_node& n) {
   spdlog::debug("sim: t={} crash {}", now(), n.id);
   ++result_.crashes;
+  // Bytes found bad on its disk when it comes back are a second failure
+  // unless every namespace has all its copies now (as for a replaced disk).
+  n.rot_on_restart = mix_.corrupt_read > 0 && fully_replicated();
+  if (n.rot_on_restart)
+    spdlog::debug("sim: t={} {} may find bytes bad on its disk when it restarts", now(), n.id);
+  const bool power_loss = mix_.power_loss_share > 0 &&
+                          std::uniform_real_distribution<double>(0, 1)(damage_rng_) < mix_.power_loss_share;
   *n.up = false;
   in_flight_ -= static_cast<std::int64_t>(n.in_flight);
   n.in_flight = 0;
@@ -182,11 +188,18 @@ void simulation::crash(sim_node& n) {
     settle_invalidation(number, nullptr);
   net_.set_down(n.id, true);
   caf::anon_send_exit(n.actor, caf::exit_reason::kill);
-  bool stopped = false;
-  n.local->stop([&] { stopped = true; });
-  for (int i = 0; i < 2000 && !stopped; ++i)
-    step();
+  if (power_loss) {
+    kill_abruptly(n);
+  } else {
+    bool stopped = false;
+    n.local->stop([&] { stopped = true; });
+    for (int i = 0; i < 2000 && !stopped; ++i)
+      step();
+  }
   n.local.reset();
+  result_.damaged_reads += std::exchange(n.disk->damaged_reads, 0);
+  if (power_loss)
+    lose_unsynced(n);
   n.crashed = true;
   n.up = std::make_shared<bool>(true);
 }
@@ -215,6 +228,7 @@ void simulation::restart(sim_node& n) {
     n.new_disk = false;
     ++result_.replaced_disks;
     std::filesystem::remove_all(root_ / n.id);
+    n.rotten->clear();
   }
   start_node(n);
   net_.set_down(n.id, false);

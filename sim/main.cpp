@@ -112,7 +112,8 @@ int main(int argc, char** argv) {
           "disks), "
           "%llu clock "
           "jumps, "
-          "%llu failed disk writes, %llu frames)",
+          "%llu failed disk writes, %llu damaged reads, %llu power losses (%llu torn files, %llu unsynced "
+          "commits lost), %llu frames)",
           static_cast<unsigned long long>(seed), static_cast<unsigned long long>(r.trace),
           static_cast<unsigned long long>(r.acked_inserts), static_cast<unsigned long long>(r.acked_deletes),
           static_cast<unsigned long long>(r.refused), static_cast<unsigned long long>(r.retries),
@@ -120,7 +121,9 @@ int main(int argc, char** argv) {
           static_cast<unsigned long long>(r.partitions), static_cast<unsigned long long>(r.one_way_cuts),
           static_cast<unsigned long long>(r.pauses), static_cast<unsigned long long>(r.crashes),
           static_cast<unsigned long long>(r.replaced_disks), static_cast<unsigned long long>(r.clock_jumps),
-          static_cast<unsigned long long>(r.disk_failures), static_cast<unsigned long long>(r.frames));
+          static_cast<unsigned long long>(r.disk_failures), static_cast<unsigned long long>(r.damaged_reads),
+          static_cast<unsigned long long>(r.power_losses), static_cast<unsigned long long>(r.torn_files),
+          static_cast<unsigned long long>(r.lost_commits), static_cast<unsigned long long>(r.frames));
     return ferro::sim::seed_outcome{
         r.ok, r.ok ? std::string(line) : "sim: seed " + std::to_string(seed) + " FAILED " + r.failure};
   });

@@ -34,19 +34,48 @@ constexpr std::int64_t step_ms = 5;
 constexpr std::int64_t epoch_wall_ms = 1'700'000'000'000;
 constexpr std::size_t dim = 8;
 
+// Items (a log record, a snapshot file) whose bytes are bad on a node's
+// disk: (what the store calls the item, hash of its good bytes). Keyed by
+// the bytes too, so that a rewrite of the item (a new record at the same
+// number, a new snapshot) is a new item. It outlives restarts, as a disk does.
+using rotten_items = std::set<std::pair<std::string, std::size_t>>;
+
 // A disk that now and then refuses a write transaction, as a full disk
 // (ENOSPC) would (nothing of the failed step happens), or fails an fsync
 // after the commit, as a dying disk would (the store then voids the batch
-// it had committed). Driven by the simulation's own generator, on the
+// it had committed), or returns bad bytes for a record or snapshot file
+// (sim_disk.cpp). Driven by the simulation's own generators, on the
 // simulation's one thread.
 struct sim_disk final : io_faults {
   std::mt19937_64* rng = nullptr;
-  double commit_failure = 0; ///< probability per commit; 0 outside the fault phase
-  double sync_failure = 0;   ///< probability per fsync; 0 outside the fault phase
+  std::mt19937_64* damage_rng = nullptr; ///< corrupt reads (kept apart: older seeds replay as they did)
+  double commit_failure = 0;             ///< probability per commit; 0 outside the fault phase
+  double sync_failure = 0;               ///< probability per fsync; 0 outside the fault phase
+  double corrupt_read = 0;               ///< probability per record or snapshot file read
+  /// The reads now are a restart's recovery, whose damage stays on the disk
+  /// (see docs/simulation.md, "Corrupt reads"); other reads' damage is gone
+  /// on the next read.
+  bool rot = false;
+  std::shared_ptr<rotten_items> rotten = std::make_shared<rotten_items>();
   std::uint64_t failures = 0;
+  std::uint64_t damaged_reads = 0;
+  /// data.mdb, and the newest LMDB transaction an fsync made durable: a
+  /// power loss forgets any newer one (lose_unsynced).
+  std::filesystem::path lmdb_file;
+  std::uint64_t synced_txnid = 0;
   status before_commit() override;
   status before_sync() override;
+  void after_read(std::string_view what, std::string& bytes) override;
 };
+
+/// The newest transaction id of an LMDB data file's two meta pages (0 if it
+/// cannot be read).
+std::uint64_t newest_lmdb_txnid(const std::filesystem::path& data_file);
+
+/// What a power loss does to an LMDB data file whose store is closed: its
+/// newest commit is lost unless an fsync covered it (its transaction id is
+/// not above `synced_txnid`). Returns whether one was lost.
+bool revert_unsynced_meta(const std::filesystem::path& data_file, std::uint64_t synced_txnid);
 
 struct sim_node {
   std::string id;
@@ -64,6 +93,10 @@ struct sim_node {
   bool crashed = false;
   std::int64_t restart_at = 0;
   bool new_disk = false; ///< comes back from its crash with an empty data folder
+  /// Its restart's recovery may find bytes bad on its disk (corrupt reads):
+  /// only after a crash while every namespace had all its copies.
+  bool rot_on_restart = false;
+  std::shared_ptr<rotten_items> rotten = std::make_shared<rotten_items>();
   /// What this node's wall clock (ns.clock: TTLs, timestamps) reads ahead
   /// of true time; its actor clock and timers stay on virtual time.
   std::shared_ptr<std::int64_t> skew_ms = std::make_shared<std::int64_t>(0);
@@ -97,6 +130,8 @@ struct fault_mix {
   double one_way_share = 0;      ///< of the rest: one-way cuts instead of a symmetric partition
   std::int64_t max_skew_ms = 0;  ///< wall clocks read up to this far off true time, either way
   int skew_jumps_per_mille = 0;  ///< per step: one node's clock jumps to a new offset
+  double corrupt_read = 0;       ///< per record or snapshot file read: bad bytes
+  double power_loss_share = 0;   ///< of crashes: what was not synced is lost, temp files torn
 };
 
 // What a seed's clients ask besides inserts and deletes (choose_workload).
@@ -149,6 +184,15 @@ public:
   void resume(sim_node& n);
   void jump_clocks();
 
+  // ---- sim_disk.cpp
+  /// A crash that loses what the node's disk had not made durable (power
+  /// loss, a kernel crash): the newest LMDB commit no fsync covered, and the
+  /// files of unpublished snapshots. Runs once the node's store is closed.
+  void lose_unsynced(sim_node& n);
+  /// The kill of a power-loss crash: the node dies a few steps into its
+  /// stop, mid-way through its final snapshots, instead of after them.
+  void kill_abruptly(sim_node& n);
+
   // ---- workload.cpp
   void choose_workload();
   void issue_load();
@@ -193,6 +237,10 @@ public:
   sim_options opts_;
   std::mt19937_64 rng_;
   std::mt19937_64 disk_rng_{rng_() ^ 0xD15C};
+  /// Corrupt reads and power losses draw here, not from rng_ or disk_rng_:
+  /// seeds with both off replay exactly as before they existed.
+  std::mt19937_64 damage_rng_{opts_.seed * 0xD6E8FEB86659FD93ull + 0xDA3A6E};
+  bool disk_faults_on_ = false; ///< the fault phase: restarted nodes' disks may return bad bytes
   sim_network net_;
   std::filesystem::path root_;
   caf::actor_system_config cfg_;

@@ -131,10 +131,20 @@ void simulation::start_node(sim_node& n) {
   s.ns.initial_role = namespace_role::replica;
   n.disk = std::make_shared<sim_disk>();
   n.disk->rng = &disk_rng_;
+  n.disk->damage_rng = &damage_rng_;
+  n.disk->rotten = n.rotten;
+  n.disk->lmdb_file = s.data_dir / "lmdb" / "data.mdb";
+  n.disk->synced_txnid = newest_lmdb_txnid(n.disk->lmdb_file); // what the last life left is on disk
+  // Its recovery finds bytes bad on the disk only when the cluster can
+  // afford it (crash, sim_node::rot_on_restart); later reads per the seed.
+  n.disk->rot = n.rot_on_restart;
+  n.disk->corrupt_read = n.rot_on_restart ? mix_.corrupt_read : 0;
   s.storage_faults = n.disk;
   n.local = std::make_unique<node>(s, *sys_);
   if (auto st = n.local->start(); !st)
     fail("node " + n.id + " did not start: " + st.err().message);
+  n.disk->rot = n.rot_on_restart = false;
+  n.disk->corrupt_read = disk_faults_on_ ? mix_.corrupt_read : 0;
   caf::anon_send(n.actor, cluster::start_atom::value, cluster::cluster_start{n.local.get()});
   net_.add_node(n.id, n.address, n.actor, cs.transport.incarnation);
 }

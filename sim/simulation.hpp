@@ -38,8 +38,12 @@ struct sim_result {
   std::uint64_t one_way_cuts = 0;   ///< faults that cut some directions only
   std::uint64_t clock_jumps = 0;    ///< wall clocks stepped
   std::uint64_t acked_invalidations = 0;
-  std::uint64_t retries = 0; ///< refused inserts a client sent again
-  std::uint64_t reads = 0;   ///< queries answered while the faults ran
+  std::uint64_t retries = 0;       ///< refused inserts a client sent again
+  std::uint64_t damaged_reads = 0; ///< records and snapshot files read back bad
+  std::uint64_t power_losses = 0;  ///< crashes that lost what was not synced
+  std::uint64_t torn_files = 0;    ///< files of unpublished snapshots torn by them
+  std::uint64_t lost_commits = 0;  ///< LMDB commits no fsync had covered, lost by them
+  std::uint64_t reads = 0;         ///< queries answered while the faults ran
 };
 
 sim_result run_simulation(const sim_options& opts);

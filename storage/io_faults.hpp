@@ -1,6 +1,8 @@
 #pragma once
 
 #include <filesystem>
+#include <string>
+#include <string_view>
 
 #include "common/status.hpp"
 
@@ -35,6 +37,15 @@ public:
 
   /// Before a snapshot or temp dir is removed (replaced, orphaned, abandoned).
   virtual status before_remove(const std::filesystem::path& /*dir*/) { return {}; }
+
+  /// After a log record or a snapshot file was read from disk and before the
+  /// store checks it: `bytes` is the store's own copy of what was read, and a
+  /// hook may damage it, as a disk that returns bad data would. `what` names
+  /// the item ("wal <namespace id>/<sequence number>", or the file's path).
+  /// The store's checksums must catch the damage; nothing read this way may
+  /// be applied or shipped unverified. Only called when a seam is set (the
+  /// copy costs a read).
+  virtual void after_read(std::string_view /*what*/, std::string& /*bytes*/) {}
 };
 
 } // namespace ferro

@@ -106,7 +106,10 @@ result<entries_file_contents> read_entries_file(const std::filesystem::path& fil
   auto bytes = read_whole_file(file);
   if (!bytes)
     return bytes.err();
-  const std::string& b = *bytes;
+  return parse_entries_file(file, *bytes);
+}
+
+result<entries_file_contents> parse_entries_file(const std::filesystem::path& file, const std::string& b) {
   if (b.size() < header_bytes)
     return corrupt(file, "shorter than its header (" + std::to_string(b.size()) + " bytes)");
   if (std::memcmp(b.data(), magic, 8) != 0)

@@ -46,4 +46,8 @@ struct entries_file_contents {
 /// length (truncation), payload checksum, every entry's shape and dimension.
 result<entries_file_contents> read_entries_file(const std::filesystem::path& file);
 
+/// The checks of read_entries_file on bytes already read from `file` (named
+/// in errors): recovery reads through the fault seam (io_faults::after_read).
+result<entries_file_contents> parse_entries_file(const std::filesystem::path& file, const std::string& bytes);
+
 } // namespace ferro::storage

@@ -211,6 +211,10 @@ public:
     std::vector<log_record> tail;
     /// The snapshot existed but failed verification (its entries are gone).
     bool snapshot_lost = false;
+    /// A record of the log did not verify or was missing: what the snapshot
+    /// and the records before it held is withheld, so this is no longer the
+    /// whole copy, and the epoch of its newest record says nothing about it.
+    bool damaged = false;
     /// The highest ns_seq the log accounts for. After replaying the tail the
     /// namespace is at this point even when the last records were void or
     /// withheld: use it as the applied sequence, so that the next snapshot
@@ -279,6 +283,8 @@ private:
   std::string sealed_meta_u64(std::string_view key, std::uint64_t v) const;
   std::filesystem::path snapshots_dir() const { return opts_.data_dir / "snapshots"; }
   void load_snapshot(recovery_work& w, recovery_report& rep);
+  result<storage::entries_file_contents> read_snapshot_entries(const std::filesystem::path& file);
+  result<storage::file_digest> digest_snapshot_graph(const std::filesystem::path& file);
 
   storage_options opts_;
   storage::unique_fd lock_fd_;

@@ -41,6 +41,17 @@ inline bool parse_snapshot_dir_name(const std::string& name, std::uint64_t& id) 
          r2.ptr == name.data() + name.size();
 }
 
+/// A log record's value as the disk returned it: `v` itself without a fault
+/// seam, else a copy in `scratch` that the seam may have damaged.
+inline std::string_view as_read(io_faults* faults, std::uint64_t id, std::uint64_t seq, std::string_view v,
+                                std::string& scratch) {
+  if (faults == nullptr)
+    return v;
+  scratch.assign(v);
+  faults->after_read("wal " + std::to_string(id) + "/" + std::to_string(seq), scratch);
+  return scratch;
+}
+
 inline error with_context(std::string_view what, const error& e) {
   return error{e.code, std::string{what} + ": " + e.message};
 }

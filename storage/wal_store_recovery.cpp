@@ -1,5 +1,6 @@
 #include <algorithm>
 
+#include "storage/crc32c.hpp"
 #include "storage/snapshot_files.hpp"
 #include "storage/wal_store_internal.hpp"
 
@@ -26,6 +27,29 @@ struct wal_store::recovery_work {
   std::uint64_t covered_left = 0; ///< records <= floor still in the log (a trim cut short)
 };
 
+// A snapshot's files as the disk returns them: through the fault seam when
+// one is set (a damaged read must fail the checks below, as bad bytes on a
+// real disk would), straight from the file otherwise.
+result<storage::entries_file_contents> wal_store::read_snapshot_entries(const std::filesystem::path& file) {
+  if (!opts_.faults)
+    return storage::read_entries_file(file);
+  auto bytes = storage::read_whole_file(file);
+  if (!bytes)
+    return bytes.err();
+  opts_.faults->after_read(file.string(), *bytes);
+  return storage::parse_entries_file(file, *bytes);
+}
+
+result<storage::file_digest> wal_store::digest_snapshot_graph(const std::filesystem::path& file) {
+  if (!opts_.faults)
+    return storage::digest_file(file, false);
+  auto bytes = storage::read_whole_file(file);
+  if (!bytes)
+    return bytes.err();
+  opts_.faults->after_read(file.string(), *bytes);
+  return storage::file_digest{bytes->size(), storage::crc32c(bytes->data(), bytes->size())};
+}
+
 void wal_store::load_snapshot(recovery_work& w, recovery_report& rep) {
   auto note = [&](std::string msg) {
     if (w.problems++ < messages_per_namespace)
@@ -45,7 +69,7 @@ void wal_store::load_snapshot(recovery_work& w, recovery_report& rep) {
   w.rn.snapshot_ns_seq = m.covered_ns_seq;
   w.floor = std::max(w.floor, m.covered_ns_seq);
   auto dir = snapshots_dir() / m.dir_name;
-  auto contents = storage::read_entries_file(dir / storage::entries_file_name);
+  auto contents = read_snapshot_entries(dir / storage::entries_file_name);
   std::string problem;
   if (!contents)
     problem = contents.err().message;
@@ -69,7 +93,7 @@ void wal_store::load_snapshot(recovery_work& w, recovery_report& rep) {
     w.rn.dimension = m.dimension;
   if (m.has_graph) {
     auto graph = dir / storage::graph_file_name;
-    auto d = storage::digest_file(graph, false);
+    auto d = digest_snapshot_graph(graph);
     if (d && d->bytes == m.graph_bytes && d->crc == m.graph_crc)
       w.rn.graph_file = graph;
     else
@@ -116,6 +140,7 @@ result<wal_store::recovery_report> wal_store::recover() {
     if (int rc = c.open(t, db_wal_); rc != 0)
       return lmdb_error(rc, "recover");
     std::string_view k, v;
+    std::string scratch; // a record's bytes as the fault seam returns them
     recovery_work* w = nullptr;
     int rc = c.get(k, v, MDB_FIRST);
     for (; rc == 0; rc = c.get(k, v, MDB_NEXT)) {
@@ -155,7 +180,7 @@ result<wal_store::recovery_report> wal_store::recover() {
       w->max_seen = std::max(w->max_seen, seq);
       log_record rec;
       bool is_void = false;
-      auto payload = codec::unseal(k, v);
+      auto payload = codec::unseal(k, as_read(opts_.faults.get(), id, seq, v, scratch));
       auto decoded = payload ? codec::decode_wal_payload(*payload, rec, is_void) : status{payload.err()};
       if (!decoded) {
         ++rep.corrupt_records;
@@ -230,6 +255,7 @@ result<wal_store::recovery_report> wal_store::recover() {
       w.rn.graph_file.reset();
       w.rn.quality_state.clear();
       w.rn.snapshot_epoch = 0; // what remains is of unknown lineage
+      w.rn.damaged = true;
     }
     if (w.covered_left > 0)
       rep.messages.push_back(ns_label(w.rn.ns, w.id) + ": " + std::to_string(w.covered_left) +

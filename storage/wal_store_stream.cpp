@@ -45,6 +45,7 @@ result<std::vector<log_record>> wal_store::read_after(const namespace_key& ns, s
   std::string_view k = start, v;
   int rc = c.get(k, v, MDB_SET_RANGE);
   auto expected = after + 1;
+  std::string scratch; // a record's bytes as the fault seam returns them
   for (; rc == 0 && out.size() < max_records; rc = c.get(k, v, MDB_NEXT)) {
     std::uint64_t kid = 0, seq = 0;
     if (!codec::parse_wal_key(k, kid, seq) || kid != id)
@@ -56,7 +57,7 @@ result<std::vector<log_record>> wal_store::read_after(const namespace_key& ns, s
                                         display_name(ns) + " is missing from the log"};
     log_record rec;
     bool is_void = false;
-    auto payload = codec::unseal(k, v);
+    auto payload = codec::unseal(k, as_read(opts_.faults.get(), id, seq, v, scratch));
     auto decoded = payload ? codec::decode_wal_payload(*payload, rec, is_void) : status{payload.err()};
     if (!decoded)
       return error{errc::not_found, "read_after: record " + std::to_string(seq) + " of " + display_name(ns) +
