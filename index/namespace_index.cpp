@@ -660,11 +660,23 @@ result<std::unique_ptr<namespace_index>>
 namespace_index::restore(std::size_t dimension, hnsw_params params, const std::filesystem::path& graph_file,
                          const std::vector<labelled_entry>& entries) {
   try {
-    params = hnsw_graph::sanitize(params);
-    auto loaded = hnsw_graph::load(graph_file, dimension, params);
+    auto loaded = hnsw_graph::load(graph_file, dimension, hnsw_graph::sanitize(params));
     if (!loaded)
       return loaded.err();
-    std::unique_ptr<namespace_index> idx(new namespace_index(dimension, params, std::move(loaded.value())));
+    return restore(dimension, params, std::move(loaded.value()), entries);
+  } catch (const std::exception& e) {
+    return error{errc::internal, std::string("cannot restore index: ") + e.what()};
+  }
+}
+
+result<std::unique_ptr<namespace_index>>
+namespace_index::restore(std::size_t dimension, hnsw_params params, std::unique_ptr<hnsw_graph> loaded,
+                         const std::vector<labelled_entry>& entries) {
+  try {
+    params = hnsw_graph::sanitize(params);
+    if (!loaded || loaded->dimension() != dimension)
+      return error{errc::internal, "graph does not have dimension " + std::to_string(dimension)};
+    std::unique_ptr<namespace_index> idx(new namespace_index(dimension, params, std::move(loaded)));
     auto& graph = *idx->graph_;
     std::uint64_t next_label = 0;
     for (std::size_t node = 0; node < graph.node_count(); ++node)
