@@ -6,6 +6,7 @@
 #include "common/write_back.hpp"
 #include "storage/crc32c.hpp"
 #include "storage/file_io.hpp"
+#include "storage/mapped_file.hpp"
 #include "storage/msgpack_util.hpp"
 
 namespace ferro::storage {
@@ -103,10 +104,10 @@ result<entries_file_info> write_entries_file(const std::filesystem::path& file, 
 }
 
 result<entries_file_contents> read_entries_file(const std::filesystem::path& file) {
-  auto bytes = read_whole_file(file);
-  if (!bytes)
-    return bytes.err();
-  const std::string& b = *bytes;
+  auto mapped = mapped_file::open(file);
+  if (!mapped)
+    return mapped.err();
+  const std::string_view b = mapped->bytes();
   if (b.size() < header_bytes)
     return corrupt(file, "shorter than its header (" + std::to_string(b.size()) + " bytes)");
   if (std::memcmp(b.data(), magic, 8) != 0)
