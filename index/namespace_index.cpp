@@ -90,6 +90,7 @@ std::vector<const labelled_entry*> sorted_unique(const std::vector<labelled_entr
   std::stable_sort(out.begin(), out.end(),
                    [](const labelled_entry* a, const labelled_entry* b) { return a->label < b->label; });
   std::unordered_set<std::string_view> seen;
+  seen.reserve(out.size());
   std::vector<bool> keep(out.size());
   for (std::size_t i = out.size(); i-- > 0;)
     keep[i] = seen.insert(out[i]->entry.uuid).second;
@@ -689,6 +690,10 @@ namespace_index::restore(std::size_t dimension, hnsw_params params, std::unique_
     for (std::size_t i = 1; i < sorted.size(); ++i)
       if (sorted[i]->label == sorted[i - 1]->label)
         return error{errc::internal, "entries share a label"};
+    // Sized once: grown entry by entry they rehashed ~20 times on the way
+    // to 1M.
+    idx->by_uuid_.reserve(sorted.size());
+    idx->exact_.reserve(sorted.size());
     for (const auto* p : sorted) {
       const auto& le = *p;
       hnsw_graph::node_id node;
