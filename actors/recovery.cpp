@@ -5,7 +5,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "common/defaults.hpp"
+#include "actors/graph_prefetch.hpp"
 #include "index/log_apply.hpp"
 #include "storage/wal_store.hpp"
 
@@ -23,11 +23,14 @@ std::size_t dimension_of(const wal_store::recovered_namespace& r) {
 }
 
 std::shared_ptr<namespace_index> load_snapshot(wal_store::recovered_namespace& r, std::size_t dim,
-                                               const hnsw_params& params) {
+                                               const hnsw_params& params, graph_prefetch& graphs) {
   if (r.graph_file) {
     // restore only reads the entries (no copy of the namespace), so they are
     // still whole for the rebuild below if the graph does not fit them.
-    auto restored = namespace_index::restore(dim, params, *r.graph_file, r.snapshot_entries);
+    auto graph = graphs.take(*r.graph_file);
+    auto restored = graph
+                        ? namespace_index::restore(dim, params, std::move(graph.value()), r.snapshot_entries)
+                        : result<std::unique_ptr<namespace_index>>{graph.err()};
     if (restored)
       return std::shared_ptr<namespace_index>(std::move(restored.value()));
     spdlog::warn("namespace {}: snapshot graph unusable ({}); rebuilding from its entries",
@@ -41,19 +44,18 @@ std::shared_ptr<namespace_index> load_snapshot(wal_store::recovered_namespace& r
 
 /// Applies r's log tail to `index` (inserts, removals) and `feedback` (the
 /// quality model) through apply_log, the same code live writes and
-/// replicas use. The newest inserts (up to the backlog budget) wait in the
-/// index's backlog, searchable but not yet in the graph: the namespace
-/// actor links them while the node serves. Older ones, in a tail too long
-/// for the budget, go into the graph now on `threads` threads.
-apply_outcome replay_tail(wal_store::recovered_namespace& r, namespace_index& index, std::size_t dim,
-                          std::size_t threads, node_metrics& metrics, quality::feedback_counts& feedback) {
-  std::size_t tail_inserts = 0;
-  for (const auto& rec : r.tail)
-    tail_inserts += rec.op == log_op::insert ? 1 : 0;
-  auto backlog_cap = defaults::recovery_backlog_bytes / (dim * sizeof(float));
+/// replicas use. Every insert waits in the index's backlog, searchable but
+/// not yet in the graph: the namespace actor links them while the node
+/// serves. Inserting them here held a 1M node back for 8.3 s after kill -9
+/// (6,860 graph inserts beyond the old 64 MiB backlog cap; a tail of a
+/// quarter of the namespace, which the snapshot policy allows, would have
+/// taken minutes). A long backlog makes lookups slower until it is linked
+/// (one dot product per backlog entry), not wrong.
+apply_outcome replay_tail(wal_store::recovered_namespace& r, namespace_index& index, std::size_t threads,
+                          node_metrics& metrics, quality::feedback_counts& feedback) {
   apply_options options;
   options.threads = threads;
-  options.graph_inserts = tail_inserts > backlog_cap ? tail_inserts - backlog_cap : 0;
+  options.graph_inserts = 0;
   auto outcome = apply_log(index, r.tail, options, &feedback);
   for (std::size_t i = 0; i < r.tail.size(); ++i) {
     if (outcome.results[i])
@@ -74,7 +76,13 @@ result<std::vector<namespace_start>> recover_namespaces(wal_store& store, const 
     return std::chrono::duration<double>(clock::now() - t).count();
   };
   auto started = clock::now();
-  auto report = store.recover();
+  // The graphs load on a second thread while this one reads the entries
+  // files and the log; restore waits for both.
+  graph_prefetch graphs(store.snapshot_graphs(), params);
+  // A store behind a fault seam (the simulator's disks) also checks each
+  // graph through it: the prefetch reads the real file, whose bytes the
+  // seam may be pretending are damaged.
+  auto report = store.recover(store.injects_faults());
   if (!report)
     return report.err();
   auto read_secs = seconds_since(started);
@@ -89,7 +97,7 @@ result<std::vector<namespace_start>> recover_namespaces(wal_store& store, const 
     if (dim == 0)
       continue; // nothing was ever inserted
     auto loading = clock::now();
-    auto index = load_snapshot(r, dim, params);
+    auto index = load_snapshot(r, dim, params, graphs);
     load_secs += seconds_since(loading);
     auto replaying = clock::now();
     quality::feedback_counts feedback;
@@ -101,7 +109,7 @@ result<std::vector<namespace_start>> recover_namespaces(wal_store& store, const 
         spdlog::error("recovery: namespace {}: {}; feedback of the snapshot lost", display_name(r.ns),
                       restored.err().message);
     }
-    auto counts = replay_tail(r, *index, dim, threads, metrics, feedback);
+    auto counts = replay_tail(r, *index, threads, metrics, feedback);
     replay_secs += seconds_since(replaying);
     // Every removal counts as replayed, whether or not its entry was still
     // there (a snapshot taken after it may already lack the entry).

@@ -14,9 +14,9 @@ class wal_store;
 /// loaded, not rebuilt, when it is intact) and the log tail after it. Corrupt
 /// records were already left out by the store; they are counted in
 /// `metrics` and logged. Runs before any actor touches the store. The
-/// newest logged inserts, up to defaults::recovery_backlog_bytes of vectors
-/// per namespace, are left in the index's backlog for the namespace actor
-/// to link; older ones are inserted on `threads` threads.
+/// graph files load on a second thread while the store reads the rest
+/// (graph_prefetch). Every logged insert of the tail is left in the
+/// index's backlog for the namespace actor to link on `threads` threads.
 result<std::vector<namespace_start>> recover_namespaces(wal_store& store, const hnsw_params& params,
                                                         node_metrics& metrics, std::size_t threads);
 

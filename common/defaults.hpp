@@ -55,16 +55,12 @@ constexpr double compact_tail_fraction = 0.25;
 /// its insert threads). Lookups wait while a run is inserted, so this bounds
 /// that wait: ~8 HNSW inserts over two threads, a few ms.
 constexpr std::size_t apply_batch_inserts = 8;
-/// Recovery leaves the newest logged inserts of a namespace out of its graph
-/// (the backlog, searched one by one) so the node serves before their HNSW
-/// inserts are done; this caps the backlog's vectors, and with it what a
-/// lookup scans meanwhile: 64 MiB is ~43k entries of 384 dimensions, ~11k of
-/// 1536, more than the log tail after a snapshot every 10,000 inserts.
-constexpr std::size_t recovery_backlog_bytes = std::size_t{64} << 20;
 /// Backlog entries a namespace links into its graph per step after a
-/// restart; lookups wait for a step (~64 HNSW inserts over two threads,
-/// tens of ms), requests are served between steps.
-constexpr std::size_t backlog_step_entries = 64;
+/// restart; lookups wait for a step (~16 HNSW inserts over two threads),
+/// requests are served between steps. 64 made near-duplicate lookups wait
+/// 152 ms (p50) while a 1M node linked a 49,510-entry backlog on a loaded
+/// machine (docs/benchmarks.md, "Restart at 1M").
+constexpr std::size_t backlog_step_entries = 16;
 constexpr std::size_t lmdb_map_size_bytes = std::size_t{1} << 30; // grows on demand
 
 // Back-pressure: mutations waiting for the log before new ones get 503.

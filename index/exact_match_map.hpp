@@ -29,6 +29,8 @@ public:
   /// expired at now_ms, or null.
   entry_slot* find_live(std::string_view normalized, std::int64_t now_ms) const;
 
+  /// Room for n distinct texts without rehashing (a restore knows n).
+  void reserve(std::size_t n) { map_.reserve(n); }
   std::size_t key_count() const { return map_.size(); }
   /// Bytes as allocated: nodes and buckets (index/memory_usage.hpp); the
   /// chain links are in the entry slots.

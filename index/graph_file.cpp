@@ -211,17 +211,21 @@ reader::~reader() {
     std::fclose(f_);
 }
 
-status reader::open(const std::filesystem::path& file) {
+status reader::open(const std::filesystem::path& file, observer watch) {
+  watch_ = std::move(watch);
   f_ = std::fopen(file.c_str(), "rb");
   if (!f_)
     return error{errc::not_found, "cannot open graph file " + file.string() + ": " + std::strerror(errno)};
+  // Large sequential reads for the link lists (many small reads; the
+  // level-0 block is one). Only allowed before the first read.
+  std::setvbuf(f_, nullptr, _IOFBF, std::size_t{1} << 20);
   struct stat st {};
   if (::fstat(::fileno(f_), &st) != 0 || !S_ISREG(st.st_mode))
     return error{errc::internal, "graph file is not a regular file: " + file.string()};
   auto size = static_cast<std::uint64_t>(st.st_size);
   if (size < header_size + trailer_size)
     return corrupt("file of " + std::to_string(size) + " bytes is too short");
-  std::uint64_t trailer[2];
+  auto& trailer = trailer_;
   if (std::fseek(f_, static_cast<long>(size - trailer_size), SEEK_SET) != 0 ||
       std::fread(trailer, 1, sizeof(trailer), f_) != sizeof(trailer) || std::fseek(f_, 0, SEEK_SET) != 0)
     return error{errc::internal, "cannot read graph file " + file.string()};
@@ -240,6 +244,11 @@ bool reader::bytes(void* out, std::size_t n) {
     return false;
   consumed_ += n;
   sum_.update(out, n);
+  if (watch_ && n > 0) {
+    watch_(out, n);
+    if (remaining() == 0)
+      watch_(trailer_, sizeof(trailer_));
+  }
   return true;
 }
 

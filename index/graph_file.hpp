@@ -131,12 +131,18 @@ private:
 /// the checksum at `verify`; never reads past the payload.
 class reader {
 public:
+  /// Sees every byte of the file once, in file order: the payload as it is
+  /// read, then the trailer once the payload is consumed. Recovery digests
+  /// the file against its snapshot manifest in the same pass as the load,
+  /// instead of reading 1.7 GB (1M x 384) twice.
+  using observer = std::function<void(const void*, std::size_t)>;
+
   reader() = default;
   ~reader();
   reader(const reader&) = delete;
   reader& operator=(const reader&) = delete;
 
-  status open(const std::filesystem::path& file);
+  status open(const std::filesystem::path& file, observer watch = {});
   /// 1 or 2, from the trailer's magic (known after a successful open).
   int version() const { return version_; }
   std::uint64_t payload_size() const { return payload_; }
@@ -151,8 +157,10 @@ private:
   std::uint64_t payload_ = 0;
   std::uint64_t consumed_ = 0;
   std::uint64_t expected_digest_ = 0;
+  std::uint64_t trailer_[2] = {};
   int version_ = 1;
   checksum sum_;
+  observer watch_;
 };
 
 } // namespace ferro::graph_file

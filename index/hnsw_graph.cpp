@@ -297,11 +297,12 @@ result<std::unique_ptr<hnsw_graph>> hnsw_graph::create(std::size_t dimension, co
 }
 
 result<std::unique_ptr<hnsw_graph>> hnsw_graph::load(const std::filesystem::path& file, std::size_t dimension,
-                                                     const hnsw_params& params) {
+                                                     const hnsw_params& params,
+                                                     std::function<void(const void*, std::size_t)> watch) {
   try {
     auto p = sanitize(params);
     graph_file::reader r;
-    if (auto s = r.open(file); !s)
+    if (auto s = r.open(file, std::move(watch)); !s)
       return s.err();
     auto type = vector_type::float32; // version 1
     if (r.version() == 2) {

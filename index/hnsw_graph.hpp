@@ -3,6 +3,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <filesystem>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <vector>
@@ -48,8 +49,10 @@ public:
   /// Reads a file written by `save`. Any truncation, checksum mismatch,
   /// layout that does not fit (dimension, M, vector type) or out-of-range
   /// link is an error; nothing of the file is trusted before it is checked.
+  /// `watch` sees every byte of the file in order (graph_file::reader).
   static result<std::unique_ptr<hnsw_graph>> load(const std::filesystem::path& file, std::size_t dimension,
-                                                  const hnsw_params& params);
+                                                  const hnsw_params& params,
+                                                  std::function<void(const void*, std::size_t)> watch = {});
 
   ~hnsw_graph();
   hnsw_graph(const hnsw_graph&) = delete;

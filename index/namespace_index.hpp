@@ -145,6 +145,12 @@ public:
   static result<std::unique_ptr<namespace_index>> restore(std::size_t dimension, hnsw_params params,
                                                           const std::filesystem::path& graph_file,
                                                           const std::vector<labelled_entry>& entries);
+  /// The same with a graph already loaded (hnsw_graph::load with `params`
+  /// and `dimension`): recovery loads the graph file while the store reads
+  /// the entries file, on another thread.
+  static result<std::unique_ptr<namespace_index>> restore(std::size_t dimension, hnsw_params params,
+                                                          std::unique_ptr<hnsw_graph> graph,
+                                                          const std::vector<labelled_entry>& entries);
 
   /// Builds from entries only, inserting them into a fresh graph in label
   /// order. Labels are kept if they are distinct, otherwise every entry is

@@ -6,6 +6,7 @@
 #include "common/write_back.hpp"
 #include "storage/crc32c.hpp"
 #include "storage/file_io.hpp"
+#include "storage/mapped_file.hpp"
 #include "storage/msgpack_util.hpp"
 
 namespace ferro::storage {
@@ -103,13 +104,13 @@ result<entries_file_info> write_entries_file(const std::filesystem::path& file, 
 }
 
 result<entries_file_contents> read_entries_file(const std::filesystem::path& file) {
-  auto bytes = read_whole_file(file);
-  if (!bytes)
-    return bytes.err();
-  return parse_entries_file(file, *bytes);
+  auto mapped = mapped_file::open(file);
+  if (!mapped)
+    return mapped.err();
+  return parse_entries_file(file, mapped->bytes());
 }
 
-result<entries_file_contents> parse_entries_file(const std::filesystem::path& file, const std::string& b) {
+result<entries_file_contents> parse_entries_file(const std::filesystem::path& file, std::string_view b) {
   if (b.size() < header_bytes)
     return corrupt(file, "shorter than its header (" + std::to_string(b.size()) + " bytes)");
   if (std::memcmp(b.data(), magic, 8) != 0)

@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <functional>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "common/entry.hpp"
@@ -48,6 +49,6 @@ result<entries_file_contents> read_entries_file(const std::filesystem::path& fil
 
 /// The checks of read_entries_file on bytes already read from `file` (named
 /// in errors): recovery reads through the fault seam (io_faults::after_read).
-result<entries_file_contents> parse_entries_file(const std::filesystem::path& file, const std::string& bytes);
+result<entries_file_contents> parse_entries_file(const std::filesystem::path& file, std::string_view bytes);
 
 } // namespace ferro::storage

@@ -195,8 +195,10 @@ public:
 
   struct recovered_namespace {
     namespace_key ns;
-    std::size_t dimension = 0;                       ///< 0 if unknown
-    std::optional<std::filesystem::path> graph_file; ///< set only if it verified
+    std::size_t dimension = 0; ///< 0 if unknown
+    /// Set only if it verified (recover(true)) or is to be checked by the
+    /// caller (recover(false)).
+    std::optional<std::filesystem::path> graph_file;
     std::vector<labelled_entry> snapshot_entries;
     std::uint64_t snapshot_ns_seq = 0;
     /// The snapshot's feedback counts (opaque; empty: none).
@@ -235,6 +237,22 @@ public:
     std::vector<std::string> messages; ///< problems found; the caller logs them
   };
 
+  /// A published snapshot's graph file as its manifest names it: not read,
+  /// not checked.
+  struct snapshot_graph {
+    namespace_key ns;
+    std::size_t dimension = 0;
+    std::filesystem::path file;
+    std::uint64_t bytes = 0; ///< the manifest's size of the file
+    std::uint32_t crc = 0;   ///< the manifest's CRC-32C of the file
+  };
+  /// The graph files of the published snapshots, so that a caller can load
+  /// them on another thread while `recover` reads the entries files and the
+  /// log (recover(false) then leaves checking them to the caller).
+  std::vector<snapshot_graph> snapshot_graphs() const;
+  /// Whether reads go through a fault seam (the simulator's disks).
+  bool injects_faults() const { return opts_.faults != nullptr; }
+
   /// Reads every namespace's snapshot and WAL tail and verifies them.
   /// Read-only on disk. Corruption policy (docs/formats.md): in a namespace
   /// whose log has a corrupt or missing record at ns_seq k, everything older
@@ -242,7 +260,10 @@ public:
   /// records after k are returned, because k might have been a remove and
   /// applying what it removed would resurrect a deleted entry. Other
   /// namespaces are unaffected. Errors only when LMDB itself fails.
-  result<recovery_report> recover();
+  /// With `check_graphs` false, `graph_file` names the snapshot's graph file
+  /// without reading it: the caller must check it against snapshot_graphs()
+  /// (size and CRC-32C) before it trusts it, as recover() does otherwise.
+  result<recovery_report> recover(bool check_graphs = true);
 
   storage_stats stats() const;
   const std::filesystem::path& data_dir() const { return opts_.data_dir; }
@@ -282,7 +303,7 @@ private:
   std::string sealed_namespace(std::uint64_t id, const storage::codec::namespace_meta& m) const;
   std::string sealed_meta_u64(std::string_view key, std::uint64_t v) const;
   std::filesystem::path snapshots_dir() const { return opts_.data_dir / "snapshots"; }
-  void load_snapshot(recovery_work& w, recovery_report& rep);
+  void load_snapshot(recovery_work& w, recovery_report& rep, bool check_graph);
   result<storage::entries_file_contents> read_snapshot_entries(const std::filesystem::path& file);
   result<storage::file_digest> digest_snapshot_graph(const std::filesystem::path& file);
 

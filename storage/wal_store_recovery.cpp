@@ -50,7 +50,7 @@ result<storage::file_digest> wal_store::digest_snapshot_graph(const std::filesys
   return storage::file_digest{bytes->size(), storage::crc32c(bytes->data(), bytes->size())};
 }
 
-void wal_store::load_snapshot(recovery_work& w, recovery_report& rep) {
+void wal_store::load_snapshot(recovery_work& w, recovery_report& rep, bool check_graph) {
   auto note = [&](std::string msg) {
     if (w.problems++ < messages_per_namespace)
       rep.messages.push_back(ns_label(w.rn.ns, w.id) + ": " + std::move(msg));
@@ -91,7 +91,9 @@ void wal_store::load_snapshot(recovery_work& w, recovery_report& rep) {
   w.rn.snapshot_lineage_from = m.lineage_from;
   if (m.dimension != 0)
     w.rn.dimension = m.dimension;
-  if (m.has_graph) {
+  if (m.has_graph && !check_graph) {
+    w.rn.graph_file = dir / storage::graph_file_name; // the caller checks it
+  } else if (m.has_graph) {
     auto graph = dir / storage::graph_file_name;
     auto d = digest_snapshot_graph(graph);
     if (d && d->bytes == m.graph_bytes && d->crc == m.graph_crc)
@@ -103,7 +105,20 @@ void wal_store::load_snapshot(recovery_work& w, recovery_report& rep) {
   }
 }
 
-result<wal_store::recovery_report> wal_store::recover() {
+std::vector<wal_store::snapshot_graph> wal_store::snapshot_graphs() const {
+  std::vector<snapshot_graph> out;
+  for (const auto& [enc, st] : by_key_) {
+    auto slot = manifests_.find(st.id);
+    if (slot == manifests_.end() || !slot->second.manifest || !slot->second.manifest->has_graph)
+      continue;
+    const auto& m = *slot->second.manifest;
+    out.push_back({st.meta.key, static_cast<std::size_t>(m.dimension),
+                   snapshots_dir() / m.dir_name / storage::graph_file_name, m.graph_bytes, m.graph_crc});
+  }
+  return out;
+}
+
+result<wal_store::recovery_report> wal_store::recover(bool check_graphs) {
   recovery_report rep;
   rep.messages = open_messages_;
   std::map<std::uint64_t, recovery_work> work;
@@ -115,7 +130,7 @@ result<wal_store::recovery_report> wal_store::recover() {
     w.last_ns_seq = st.meta.last_ns_seq;
     w.rn.last_ns_seq = st.meta.last_ns_seq;
     w.floor = st.meta.base_ns_seq;
-    load_snapshot(w, rep);
+    load_snapshot(w, rep, check_graphs);
     w.expected = w.floor + 1;
   }
   for (const auto& [id, why] : unreadable_ids_)

@@ -6,10 +6,12 @@
 #include <fstream>
 #include <iterator>
 #include <random>
+#include <string>
 #include <unistd.h>
 
 #include "index/graph_file.hpp"
 #include "index/graph_image.hpp"
+#include "index/hnsw_graph.hpp"
 #include "index/namespace_index.hpp"
 #include "index_test_support.hpp"
 
@@ -467,4 +469,36 @@ TEST_CASE("an inconsistent graph image is refused, not written") {
   temp_dir dir;
   CHECK_FALSE(write_graph_image(image->graph, dir.path / "g"));
   CHECK_FALSE(fs::exists(dir.path / "g"));
+}
+
+TEST_CASE("loading a graph shows every byte of its file to the observer, in order, trailer included") {
+  auto seed = test::test_seed(31);
+  CAPTURE(seed);
+  std::mt19937_64 rng(seed);
+  temp_dir dir;
+  namespace_index idx(16, hnsw_params{});
+  for (int i = 0; i < 300; ++i)
+    REQUIRE(idx.upsert(make_entry(test::cat("e", i), test::random_unit(rng, 16))));
+  auto file = dir.path / "graph.hnsw";
+  REQUIRE(idx.save_graph(file));
+  std::ifstream in(file, std::ios::binary);
+  std::string on_disk{std::istreambuf_iterator<char>(in), {}};
+  std::string seen;
+  auto loaded = hnsw_graph::load(file, 16, hnsw_params{}, [&](const void* p, std::size_t n) {
+    seen.append(static_cast<const char*>(p), n);
+  });
+  REQUIRE(loaded);
+  CHECK(seen.size() == on_disk.size());
+  CHECK(seen == on_disk);
+  // The loaded graph restores like the file does.
+  auto entries = idx.export_entries();
+  auto restored = namespace_index::restore(16, hnsw_params{}, std::move(loaded.value()), entries);
+  REQUIRE(restored);
+  CHECK(restored.value()->size() == 300);
+  CHECK(restored.value()->backlog_size() == 0);
+  for (const auto& le : entries) {
+    auto hit = restored.value()->lookup(le.entry.embedding, "", 0.9999, 0);
+    REQUIRE(hit);
+    CHECK(hit->uuid == le.entry.uuid);
+  }
 }
