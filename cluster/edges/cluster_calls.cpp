@@ -521,6 +521,21 @@ void ask_next(cluster_pointer self, std::shared_ptr<routed_call> rc, std::vector
                                                                   "' answers right now (failover); retry"}));
       return;
     }
+    // A namespace acknowledged by fewer than R copies (a leader whose
+    // replicas failed) may live only on nodes out of reach: the newest copy
+    // set published here names them (3-node swarm --crashes seed 111).
+    if (auto sp = self->state.spaces.find(rc->call.qry.ns); sp != self->state.spaces.end()) {
+      const auto& holders = sp->second.holders;
+      bool asked = std::any_of(holders.begin(), holders.end(), [&](const std::string& h) {
+        return std::find(candidates.begin(), candidates.end(), h) != candidates.end();
+      });
+      if (!holders.empty() && !asked) {
+        rc->done(
+            reply_msg::failure(0, error{errc::unavailable, "the copies of '" + display_name(rc->call.qry.ns) +
+                                                               "' are on nodes out of reach; retry"}));
+        return;
+      }
+    }
     auto reachable = candidates.size();
     auto size = cluster_size(self);
     if (size > reachable && size - reachable >= self->state.settings.replication_factor) {
@@ -530,6 +545,8 @@ void ask_next(cluster_pointer self, std::shared_ptr<routed_call> rc, std::vector
                                           display_name(rc->call.qry.ns) + "'; retry"}));
       return;
     }
+    spdlog::debug("cluster: query of '{}' answered by {}'s own copy (no node serves it)",
+                  display_name(rc->call.qry.ns), self_id(self));
     local->query(rc->call.qry, answer_with(rc->done, &reply_msg::qry_reply));
     return;
   }
@@ -539,23 +556,23 @@ void ask_next(cluster_pointer self, std::shared_ptr<routed_call> rc, std::vector
     return;
   }
   call_msg c = rc->call;
-  send_call(self, target, std::move(c), self->state.settings.request_timeout,
-            [self, rc, candidates, at, copy_behind](const reply_msg& r) {
-              if (r.ok()) {
-                spdlog::debug("cluster: query of '{}' answered by {}", display_name(rc->call.qry.ns),
-                              candidates[at]);
-                rc->done(r);
-                return;
-              }
-              auto code = r.err().code;
-              spdlog::debug("cluster: query of '{}' refused by {}: {}", display_name(rc->call.qry.ns),
-                            candidates[at], r.message);
-              if (code == errc::not_owner || code == errc::unavailable || code == errc::timeout)
-                ask_next(self, rc, candidates, at + 1,
-                         copy_behind || code != errc::not_owner || r.pos.exists);
-              else
-                rc->done(r);
-            });
+  send_call(
+      self, target, std::move(c), self->state.settings.request_timeout,
+      [self, rc, candidates, at, copy_behind](const reply_msg& r) {
+        if (r.ok()) {
+          spdlog::debug("cluster: query of '{}' answered by {}", display_name(rc->call.qry.ns),
+                        candidates[at]);
+          rc->done(r);
+          return;
+        }
+        auto code = r.err().code;
+        spdlog::debug("cluster: query of '{}' at {} refused by {}: {}{}", display_name(rc->call.qry.ns),
+                      self_id(self), candidates[at], r.message, r.pos.exists ? " (it holds a copy)" : "");
+        if (code == errc::not_owner || code == errc::unavailable || code == errc::timeout)
+          ask_next(self, rc, candidates, at + 1, copy_behind || code != errc::not_owner || r.pos.exists);
+        else
+          rc->done(r);
+      });
 }
 
 void route_query(cluster_pointer self, routed_call rc) {
