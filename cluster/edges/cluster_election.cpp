@@ -79,8 +79,11 @@ void election_failed(cluster_pointer self, const namespace_key& ns, std::uint64_
   fail_waiting(sp);
 }
 
+// `first_term`: no granter held a copy or knew of a published copy set, so
+// no leader ever served this namespace (a new one) and none has a lease to
+// wait out.
 void become_primary(cluster_pointer self, const namespace_key& ns, std::uint64_t epoch,
-                    std::set<std::string> holders) {
+                    std::set<std::string> holders, bool first_term) {
   auto actor = self->state.local->namespace_for(ns);
   if (!actor) {
     election_failed(self, ns, epoch, "the node is shutting down");
@@ -118,7 +121,8 @@ void become_primary(cluster_pointer self, const namespace_key& ns, std::uint64_t
               if (h != self_id(self) && std::find(placed.begin(), placed.end(), h) == placed.end())
                 sp.retiring.insert(h);
             sp.ready_deadline_ms = now_ms(self) + self->state.settings.replication_timeout.count();
-            sp.lease_out_ms = INT64_MAX; // set once the new set is published (take_confirmation)
+            // Set once the new set is published (take_confirmation).
+            sp.lease_out_ms = first_term ? 0 : INT64_MAX;
             self->state.board->failovers.fetch_add(1, std::memory_order_relaxed);
             sp.published = false;
             for (const auto& r : sp.replicas)
@@ -216,7 +220,7 @@ void conclude(cluster_pointer self, const namespace_key& ns, std::uint64_t epoch
     }
   }
   if (!t.any_copy || best_node == self_id(self)) {
-    become_primary(self, ns, epoch, t.holders);
+    become_primary(self, ns, epoch, t.holders, !t.any_copy && t.holders_epoch == 0);
     return;
   }
   // Another copy is ahead: it brings this one up to date before we lead.
@@ -245,7 +249,7 @@ void conclude(cluster_pointer self, const namespace_key& ns, std::uint64_t epoch
       election_failed(self, ns, epoch, "catch-up from " + best_node + " failed: " + r.message);
       return;
     }
-    become_primary(self, ns, epoch, t.holders);
+    become_primary(self, ns, epoch, t.holders, !t.any_copy && t.holders_epoch == 0);
   });
 }
 
