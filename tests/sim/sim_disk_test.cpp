@@ -40,6 +40,14 @@ std::unique_ptr<wal_store> open(const data_dir& d, std::shared_ptr<io_faults> fa
   return std::move(*s);
 }
 
+// The simulator's disk under the store of `d`, its faults drawn from `rng`.
+std::shared_ptr<sim::sim_disk> disk_of(const data_dir& d, std::mt19937_64& rng) {
+  auto disk = std::make_shared<sim::sim_disk>();
+  disk->rng = &rng;
+  disk->lmdb_file = d.path / "lmdb" / "data.mdb";
+  return disk;
+}
+
 std::vector<log_op> ops_after_recovery(const data_dir& d) {
   auto store = open(d);
   auto rep = store->recover();
@@ -56,9 +64,7 @@ std::vector<log_op> ops_after_recovery(const data_dir& d) {
 TEST_CASE("a power loss keeps every commit an fsync covered") {
   data_dir d;
   std::mt19937_64 rng{1};
-  auto disk = std::make_shared<sim::sim_disk>();
-  disk->rng = &rng;
-  disk->lmdb_file = d.path / "lmdb" / "data.mdb";
+  auto disk = disk_of(d, rng);
   {
     auto store = open(d, disk);
     std::vector<log_record> batch{insert("a1"), insert("a2")};
@@ -72,9 +78,7 @@ TEST_CASE("a power loss keeps every commit an fsync covered") {
 TEST_CASE("a power loss after failed fsyncs loses the newest commit: a voided batch comes back") {
   data_dir d;
   std::mt19937_64 rng{1};
-  auto disk = std::make_shared<sim::sim_disk>();
-  disk->rng = &rng;
-  disk->lmdb_file = d.path / "lmdb" / "data.mdb";
+  auto disk = disk_of(d, rng);
   {
     auto store = open(d, disk);
     std::vector<log_record> first{insert("a1")};
