@@ -88,6 +88,13 @@ double phi_detector::phi(std::string_view peer, std::int64_t now_ms) const {
   return phi_of(elapsed, s.mean_ms + static_cast<double>(settings_.acceptable_pause_ms), s.stddev_ms);
 }
 
+void phi_detector::excuse(std::int64_t from_ms, std::int64_t to_ms) {
+  if (to_ms <= from_ms)
+    return;
+  for (auto& [peer, h] : peers_)
+    h.last_ms = std::max(h.last_ms, std::min(to_ms, h.last_ms + (to_ms - from_ms)));
+}
+
 void phi_detector::forget(std::string_view peer) {
   auto it = peers_.find(peer);
   if (it != peers_.end())

@@ -52,6 +52,13 @@ public:
   /// Suspicion level of `peer` at `now_ms`; 0 for a peer never heard from.
   double phi(std::string_view peer, std::int64_t now_ms) const;
 
+  /// This node itself did not run from `from_ms` to `to_ms` (stopped,
+  /// starved of CPU): it could not have heard anyone then, so that silence
+  /// is no evidence against any peer. Each peer's last heartbeat moves
+  /// forward by the stall's length (never past `to_ms`), and no interval is
+  /// recorded for it.
+  void excuse(std::int64_t from_ms, std::int64_t to_ms);
+
   /// Drops everything known about `peer` (it left, or restarted and starts over).
   void forget(std::string_view peer);
 

@@ -544,9 +544,19 @@ void take_confirmation(cluster_pointer self, const namespace_key& ns, std::uint6
   ready_if_in_sync(self, ns);
 }
 
+// Every replica that can be caught up is in sync. A dead one cannot be
+// (placement keeps it when dead_node_removal is off): waiting for it would
+// only hold every request until ready_deadline_ms.
+namespace {
+bool live_replicas_in_sync(cluster_pointer self, const ns_state& sp) {
+  return std::all_of(sp.replicas.begin(), sp.replicas.end(),
+                     [&](const std::string& r) { return sp.in_sync.count(r) > 0 || !is_alive(self, r); });
+}
+} // namespace
+
 void ready_if_in_sync(cluster_pointer self, const namespace_key& ns) {
   auto& sp = space(self, ns);
-  if (sp.mode == ns_mode::primary && !sp.ready && sp.published && sp.in_sync.size() >= sp.replicas.size())
+  if (sp.mode == ns_mode::primary && !sp.ready && sp.published && live_replicas_in_sync(self, sp))
     make_ready(self, ns);
 }
 
@@ -556,7 +566,7 @@ void election_tick(cluster_pointer self) {
   for (auto& [key, sp] : self->state.spaces) {
     expire_waiting(self, sp);
     if (sp.mode == ns_mode::primary && !sp.ready && sp.published &&
-        (sp.in_sync.size() >= sp.replicas.size() || now >= sp.ready_deadline_ms))
+        (live_replicas_in_sync(self, sp) || now >= sp.ready_deadline_ms))
       ready.push_back(key);
     else if ((sp.mode == ns_mode::none || sp.mode == ns_mode::follower) &&
              (sp.holds_copy || sp.hinted || !sp.waiting.empty()) && self->state.settled &&

@@ -210,9 +210,19 @@ std::vector<std::string> ring_order(cluster_pointer self, const namespace_key& n
 }
 
 std::vector<std::string> placement_of(cluster_pointer self, const namespace_key& ns) {
-  auto out = ring_order(self, ns);
-  if (out.size() > self->state.settings.replication_factor)
-    out.resize(self->state.settings.replication_factor);
+  auto rf = self->state.settings.replication_factor;
+  if (self->state.settings.dead_node_removal) {
+    auto out = ring_order(self, ns);
+    if (out.size() > rf)
+      out.resize(rf);
+    return out;
+  }
+  // Without removal the replica set is the ring's first R nodes, dead or
+  // alive; the first live one leads, the dead ones wait for their return.
+  auto out = current_ring(self)->replicas_for(placement_key(ns), rf);
+  std::stable_partition(out.begin(), out.end(), [self](const std::string& id) { return is_alive(self, id); });
+  if (out.empty() || !is_alive(self, out.front()))
+    return {};
   return out;
 }
 
@@ -435,10 +445,34 @@ void recheck_leadership(cluster_pointer self) {
   publish_board(self);
 }
 
+// A tick far later than its interval means this node did not run (SIGSTOP,
+// a VM frozen, CPU starvation): it heard nobody because it listened to
+// nobody. Judged on that silence it would convict every peer and tell them
+// so, and a peer told it is convicted steps down from everything it leads
+// (on_heartbeat): one node's pause would re-elect the whole cluster. Its
+// own lease ran out meanwhile (read_lease_until), so it neither serves nor
+// leads until a majority hears it again.
+namespace {
+void excuse_own_stall(cluster_pointer self, std::int64_t now) {
+  auto& st = self->state;
+  auto interval = static_cast<std::int64_t>(st.settings.heartbeat_interval.count());
+  auto due = st.last_tick_ms + interval;
+  if (st.last_tick_ms > 0 && now - due > interval) {
+    spdlog::warn("cluster: {} did not run for {} ms: its peers' silence meanwhile is not held against them",
+                 st.settings.node_id, now - due);
+    st.phi.excuse(due, now);
+  }
+  st.last_tick_ms = now;
+}
+} // namespace
+
 void membership_tick(cluster_pointer self) {
+  excuse_own_stall(self, now_ms(self));
   dial_due(self);
-  send_heartbeats(self);
+  // Verdicts first: a heartbeat tells peers who is dead as of now, not as
+  // of the last tick (a peer heard again since is not named convicted).
   update_view(self);
+  send_heartbeats(self);
   recheck_leadership(self);
 }
 

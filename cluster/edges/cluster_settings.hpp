@@ -26,6 +26,12 @@ struct cluster_settings {
   /// the in-sync set (after the primary has confirmed with a majority that
   /// it still leads), and the write is acknowledged without it.
   std::chrono::milliseconds replication_timeout{defaults::cluster::replication_timeout_ms};
+  /// A dead node leaves the replica sets of its namespaces, so that the
+  /// cluster restores R copies on the others (true); or it keeps its place
+  /// and its namespaces run with fewer copies until it returns, which moves
+  /// no data for a short outage such as a rolling restart (false). Either
+  /// way it stays a member: it counts towards majorities.
+  bool dead_node_removal = true;
   /// Forwarded client requests (to a primary, a replica) give up after this.
   std::chrono::milliseconds request_timeout{defaults::request_timeout_ms};
   transport::transport_options transport; ///< node_id/advertise filled from above

@@ -143,6 +143,7 @@ struct cluster_state {
   std::set<std::string> seed_addresses;       ///< without our own
   std::map<std::string, std::pair<std::int64_t, std::int64_t>> seed_dials; ///< next dial, backoff
   phi_detector phi;
+  std::int64_t last_tick_ms = 0; ///< the membership tick before this one (stall detection)
   std::uint64_t view_epoch = 0;
   std::uint64_t heartbeat_seq = 0;
   std::map<std::uint64_t, std::int64_t> heartbeat_sent_ms; ///< recent heartbeats by counter

@@ -192,3 +192,41 @@ TEST_CASE("a forgotten peer starts over") {
   CHECK(d.stats("p").samples == 0);
   CHECK(d.stats("p").mean_ms == ferro::defaults::cluster::heartbeat_interval_ms);
 }
+
+TEST_CASE("silence while this node itself stalled is excused") {
+  phi_detector d;
+  auto last = feed(d, "p", 0, std::vector<std::int64_t>(100, 500));
+  feed(d, "q", 0, std::vector<std::int64_t>(100, 500));
+  auto before = d.phi("p", last + 400);
+  // This node did not run for 20 s right after p's last heartbeat.
+  d.excuse(last + 100, last + 20100);
+  SECTION("phi after the stall is phi before it, as if the stall took no time") {
+    CHECK(d.phi("p", last + 20400) == Approx(before));
+    CHECK(d.phi("q", last + 20400) == Approx(before));
+  }
+  SECTION("without the excuse the same silence convicts") {
+    phi_detector plain;
+    feed(plain, "p", 0, std::vector<std::int64_t>(100, 500));
+    CHECK(plain.phi("p", last + 20400) > 16.0);
+  }
+  SECTION("the stall adds no interval: the next heartbeat's interval excludes it") {
+    d.heartbeat("p", last + 20500);
+    auto s = d.stats("p");
+    CHECK(s.samples == 101);
+    CHECK(s.mean_ms == Approx(500.0));
+  }
+  SECTION("a silence that goes on after the stall still convicts") {
+    CHECK(d.phi("p", last + 20100 + 5000) > 8.0);
+  }
+}
+
+TEST_CASE("an excuse never moves a heartbeat past the stall's end") {
+  phi_detector d;
+  d.heartbeat("p", 1000);
+  d.heartbeat("p", 1500);
+  // A heartbeat recorded during the stall window (late delivery): moved to its end, not beyond.
+  d.excuse(1200, 2000);
+  d.heartbeat("p", 2000);
+  CHECK(d.stats("p").samples == 2);
+  CHECK(d.stats("p").mean_ms == Approx(250.0)); // intervals 500 and 0
+}
