@@ -314,10 +314,17 @@ void apply_next(ns_pointer self) {
   if (!st.index) {
     // Removals in a namespace that never had an entry: nothing to apply
     // (feedback names an entry, so it is only logged once the index exists).
+    // An image of a namespace whose entries are all gone may still carry
+    // its feedback table.
     outcome.results.resize(records.size());
     outcome.removed.resize(records.size(), false);
-    for (const auto& rec : records)
-      outcome.last_seq = std::max(outcome.last_seq, rec.ns_seq);
+    for (std::size_t i = 0; i < records.size(); ++i) {
+      outcome.last_seq = std::max(outcome.last_seq, records[i].ns_seq);
+      if (records[i].op == log_op::feedback_table) {
+        outcome.results[i] = apply_feedback_table(records[i], &st.feedback);
+        outcome.feedback_tables += outcome.results[i] ? 1 : 0;
+      }
+    }
   }
   st.applied_ns_seq = std::max(st.applied_ns_seq, outcome.last_seq);
   for (const auto& rec : records)
@@ -327,7 +334,7 @@ void apply_next(ns_pointer self) {
   for (auto reason : {removal_reason::deleted, removal_reason::invalidated, removal_reason::expired,
                       removal_reason::evicted})
     count(st.settings.metrics, counter_for(reason), outcome.removals[static_cast<std::size_t>(reason) - 1]);
-  if (outcome.feedback > 0) {
+  if (outcome.feedback > 0 || outcome.feedback_tables > 0) {
     // One refit per applied batch, before the feedback requests are answered.
     publish_model(st);
     count(st.settings.metrics, &node_metrics::feedback_total, outcome.feedback);
@@ -950,11 +957,23 @@ log_batch image_records(namespace_state& st) {
   // otherwise the two never compare equal and catch-up goes round forever
   // (3-node swarm --crashes seed 150).
   auto image_epoch = st.needs_reset ? 0 : st.applied_epoch;
+  // The quality model's counts go first, as one record: the feedback
+  // records that built them are not in the image (format note F5).
+  std::string table = st.feedback.total() > 0 ? st.feedback.serialize() : std::string{};
+  auto count = entries.size() + (table.empty() ? 0 : 1);
   auto last = st.applied_ns_seq;
-  if (entries.size() > last) // cannot happen: every entry took a record
-    last = entries.size();
-  auto seq = last - entries.size();
-  if (entries.empty() && last > 0) {
+  if (count > last) // cannot happen: every entry and every feedback took a record
+    last = count;
+  auto seq = last - count;
+  if (!table.empty()) {
+    log_record t;
+    t.op = log_op::feedback_table;
+    t.ns = st.key;
+    t.ns_seq = ++seq;
+    t.epoch = entries.empty() ? image_epoch : 0; // the image's last record, or not
+    t.feedback_table = std::move(table);
+    out.records.push_back(std::move(t));
+  } else if (entries.empty() && last > 0) {
     log_record v;
     v.op = log_op::void_;
     v.ns = st.key;

@@ -60,6 +60,7 @@ log_record sample_record(log_op op) {
   r.uuid = "removed-uuid";
   r.reason = removal_reason::evicted;
   r.feedback = feedback_fields{0.8125, true, 2, "how tall is the Eiffel tower in metres?"};
+  r.feedback_table = "fq2 40 0.025\n1,37,12,3\n";
   return r;
 }
 
@@ -107,6 +108,7 @@ status wire_self_test(caf::actor_system& sys) {
            round_trip(sys, "log_record (insert)", sample_record(log_op::insert)),
            round_trip(sys, "log_record (remove)", sample_record(log_op::remove)),
            round_trip(sys, "log_record (feedback)", sample_record(log_op::feedback)),
+           round_trip(sys, "log_record (feedback table)", sample_record(log_op::feedback_table)),
            round_trip(sys, "log_batch",
                       log_batch{{sample_record(log_op::void_), sample_record(log_op::insert)}}),
            round_trip(sys, "insert_request", ins),

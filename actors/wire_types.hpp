@@ -22,9 +22,9 @@ namespace ferro {
 
 /// Bumped whenever a wire type changes shape or meaning (4: versioned copy
 /// sets in confirm and prepare; 6: recall of a lost election state; 7:
-/// heartbeats carry recent grants); peers of another version are refused
-/// at the handshake.
-constexpr std::uint32_t wire_version = 7;
+/// heartbeats carry recent grants; 8: feedback tables in images); peers of
+/// another version are refused at the handshake.
+constexpr std::uint32_t wire_version = 8;
 
 /// A batch of log records on its way to the storage actor or a replica.
 struct log_batch {
@@ -98,7 +98,7 @@ typename Inspector::result_type inspect(Inspector& f, feedback_fields& x) {
 template <class Inspector>
 typename Inspector::result_type inspect(Inspector& f, log_record& x) {
   return f(caf::meta::type_name("ferro.log_record"), x.op, x.ns, x.ns_seq, x.epoch, x.entry, x.uuid, x.reason,
-           x.feedback);
+           x.feedback, x.feedback_table);
 }
 
 template <class Inspector>

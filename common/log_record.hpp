@@ -19,6 +19,11 @@ enum class log_op : std::uint8_t {
   /// Feedback on a served hit (format note F2 in docs/formats.md): changes
   /// the namespace's quality model, never its index.
   feedback = 3,
+  /// A namespace's whole feedback table (format note F5): what a copy
+  /// rebuilt from its primary's image takes instead of the feedback records
+  /// that image leaves out. Added to the copy's counts, which a reset left
+  /// empty.
+  feedback_table = 4,
 };
 
 /// Feedback on a served hit (op == feedback): the model input, fixed when
@@ -51,6 +56,7 @@ struct log_record {
   std::string uuid;                                ///< op == remove, feedback (the entry)
   removal_reason reason = removal_reason::deleted; ///< op == remove
   feedback_fields feedback{};                      ///< op == feedback
+  std::string feedback_table{}; ///< op == feedback_table: quality::feedback_counts::serialize()
 
   friend bool operator==(const log_record&, const log_record&) = default;
 };

@@ -8,6 +8,16 @@
 
 namespace ferro {
 
+status apply_feedback_table(const log_record& rec, quality::feedback_counts* feedback) {
+  if (feedback == nullptr)
+    return error{errc::internal, "feedback table record without a quality model to apply it to"};
+  auto table = quality::feedback_counts::deserialize(rec.feedback_table);
+  if (!table)
+    return error{errc::internal, "feedback table record: " + table.err().message};
+  feedback->merge(table.value());
+  return {};
+}
+
 apply_outcome apply_log(namespace_index& index, std::vector<log_record>& records,
                         const apply_options& options, quality::feedback_counts* feedback) {
   apply_outcome out;
@@ -76,6 +86,10 @@ apply_outcome apply_log(namespace_index& index, std::vector<log_record>& records
           ++out.feedback;
           out.feedback_wrong += rec.feedback.correct ? 0 : 1;
         }
+        break;
+      case log_op::feedback_table:
+        out.results[i] = apply_feedback_table(rec, feedback);
+        out.feedback_tables += out.results[i] ? 1 : 0;
         break;
       case log_op::void_:
         break;

@@ -41,15 +41,21 @@ struct apply_outcome {
   std::uint64_t inserts = 0; ///< inserts that took effect
   /// Removals that took effect, by removal_reason (index = reason - 1).
   std::array<std::uint64_t, 4> removals{};
-  std::uint64_t feedback = 0;       ///< feedback records that took effect
-  std::uint64_t feedback_wrong = 0; ///< of them, "wrong" verdicts
+  std::uint64_t feedback = 0;        ///< feedback records that took effect
+  std::uint64_t feedback_wrong = 0;  ///< of them, "wrong" verdicts
+  std::uint64_t feedback_tables = 0; ///< feedback tables added (images; not client feedback)
 };
+
+/// Adds a feedback_table record's counts to `feedback`; an error (changing
+/// nothing) when there is no model or the table does not parse.
+status apply_feedback_table(const log_record& rec, quality::feedback_counts* feedback);
 
 /// Applies log records to a namespace in order: the one way a record takes
 /// effect, for live writes, recovery and replicas alike, so a replica that
 /// applies a primary's records ends where the primary did. Inserts and
 /// removals change `index`; feedback records change only `feedback`, the
-/// namespace's quality model (docs/quality.md), and fail when it is null.
+/// namespace's quality model (docs/quality.md), and fail when it is null;
+/// so do feedback_table records (an image's whole table, added).
 /// Inserts carry unit-length vectors (normalised before they were logged).
 /// Runs of consecutive inserts go in together; a removal ends a run, so
 /// every record takes effect in log order (feedback does not touch the

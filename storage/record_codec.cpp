@@ -120,9 +120,9 @@ result<std::uint64_t> decode_u64(std::string_view payload) {
 
 // WAL payload, insert: [1, entry(, epoch)]; remove: [2, uuid, reason(, epoch)];
 // feedback: [3, uuid, similarity (float64), correct, class, query_text(, epoch)];
-// void: [0]. The epoch is written only when it is not 0, so a single node's
-// records are byte for byte what earlier versions wrote, and their records
-// read back with epoch 0.
+// feedback_table: [4, table (str)(, epoch)]; void: [0]. The epoch is written only when it is not 0, so a
+// single node's records are byte for byte what earlier versions wrote, and their records read back with epoch
+// 0.
 std::string encode_wal_payload(const log_record& rec) {
   if (rec.op == log_op::void_)
     return encode_void_payload();
@@ -145,6 +145,10 @@ std::string encode_wal_payload(const log_record& rec) {
       pk.pack_false();
     pk.pack_uint8(rec.feedback.feature_class);
     mp::pack_str(pk, rec.feedback.query_text);
+  } else if (rec.op == log_op::feedback_table) {
+    pk.pack_array(2 + with_epoch);
+    pk.pack_uint8(static_cast<std::uint8_t>(log_op::feedback_table));
+    mp::pack_str(pk, rec.feedback_table);
   } else {
     pk.pack_array(3 + with_epoch);
     pk.pack_uint8(static_cast<std::uint8_t>(log_op::remove));
@@ -224,6 +228,12 @@ status decode_wal_payload(std::string_view payload, log_record& out, bool& is_vo
     out.feedback.feature_class = static_cast<std::uint8_t>(cls);
     if (!(out.feedback.similarity >= -1.0 && out.feedback.similarity <= 1.0))
       return bad("feedback record with similarity out of range");
+    return {};
+  }
+  if (op == static_cast<std::uint64_t>(log_op::feedback_table)) {
+    out.op = log_op::feedback_table;
+    if (!mp::read_str(a[1], out.feedback_table) || !read_epoch(oh.get(), 2, out.epoch))
+      return bad("malformed feedback table record");
     return {};
   }
   return bad("unknown WAL op " + std::to_string(op));

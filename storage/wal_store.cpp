@@ -50,6 +50,8 @@ std::optional<std::string> invalid_record(const log_record& rec) {
       return "feedback with a similarity out of range";
     return std::nullopt;
   }
+  if (rec.op == log_op::feedback_table)
+    return std::nullopt; // its table is checked where it is applied (apply_log)
   if (rec.op == log_op::void_)
     return std::nullopt;
   return "unknown op";

@@ -125,7 +125,7 @@ void full(cluster_pointer self, job_ptr job) {
                                  bytes < defaults::cluster::catchup_batch_bytes) {
                             auto& rec = (*records)[(*pos)++];
                             bytes += rec.entry.embedding.size() * sizeof(float) + rec.entry.response.size() +
-                                     rec.entry.query_text.size() + 64;
+                                     rec.entry.query_text.size() + rec.feedback_table.size() + 64;
                             chunk.records.push_back(std::move(rec));
                           }
                           job->image_bytes += bytes;

@@ -13,6 +13,7 @@
 #include "actors/errors.hpp"
 #include "actors/read_path.hpp"
 #include "actors/recovery.hpp"
+#include "quality/calibration.hpp"
 
 using namespace ferro;
 using ferro::test::actor_fixture;
@@ -611,6 +612,81 @@ TEST_CASE("a reset replica that replays its primary's image holds the same state
   REQUIRE(rpos.ok());
   CHECK(rpos->last_seq == ppos->last_seq + 1);
   CHECK(rindex->contains("e"));
+}
+
+// Feedback records are not entries: an image of live entries alone left a
+// rebuilt copy with an empty quality model, so a leader failing over to it
+// forgot every verdict its clients had posted.
+TEST_CASE("an image carries the feedback table, and the copy rebuilt from it keeps the quality model") {
+  actor_fixture p;
+  actor_fixture r;
+  caf::scoped_actor ps{*p.sys};
+  caf::scoped_actor rs{*r.sys};
+  auto primary = p.directory.actor_for(key);
+  REQUIRE(set_role(p, ps, primary, namespace_role::primary, 3).ok());
+  REQUIRE(insert(p, ps, primary, make_insert({1, 0, 0, 0}, "a")).ok());
+  REQUIRE(insert(p, ps, primary, make_insert({0, 1, 0, 0}, "b")).ok());
+  for (bool correct : {true, true, false}) {
+    ps->send(primary, feedback_atom::value, feedback_request{key, "a", 0.93, "", correct, true});
+    p.settle();
+    REQUIRE(next_reply<feedback_reply>(ps).ok());
+  }
+  auto ppos = ask(p, ps, primary, position_atom::value);
+  REQUIRE(ppos.ok());
+  CHECK(ppos->last_seq == 5); // two inserts, three feedback records
+
+  ps->send(primary, image_atom::value);
+  p.settle();
+  auto image = next_reply<log_batch>(ps);
+  REQUIRE(image.ok());
+  REQUIRE(image->records.size() == 3);
+  auto& table = image->records.front();
+  CHECK(table.op == log_op::feedback_table);
+  CHECK(table.ns_seq == 3);
+  CHECK(table.epoch == 0); // not the image's last record
+  auto counts = quality::feedback_counts::deserialize(table.feedback_table);
+  REQUIRE(counts.ok());
+  CHECK(counts->total() == 3);
+  CHECK(image->records[1].op == log_op::insert);
+  CHECK(image->records.back().ns_seq == 5);
+  CHECK(image->records.back().epoch == 3);
+
+  auto replica = r.directory.actor_for(key);
+  REQUIRE(ask(r, rs, replica, reset_atom::value, std::uint64_t{3}, table.ns_seq).ok());
+  auto rpos = follow(r, rs, replica, 3, *image);
+  REQUIRE(rpos.ok());
+  CHECK(rpos->last_seq == 5);
+  CHECK(rpos->entries == 2);
+  auto pmodel = p.directory.quality_of(key);
+  auto rmodel = r.directory.quality_of(key);
+  REQUIRE(pmodel);
+  REQUIRE(rmodel);
+  CHECK(pmodel->current()->feedback_total() == 3);
+  CHECK(rmodel->current()->feedback_total() == 3);
+
+  SECTION("a namespace whose entries are all gone still ships its table, as the image's last record") {
+    for (const char* id : {"a", "b"}) {
+      ps->send(primary, delete_atom::value, std::string{id});
+      p.settle();
+      REQUIRE(next_reply<bool>(ps).value());
+    }
+    ps->send(primary, image_atom::value);
+    p.settle();
+    auto bare = next_reply<log_batch>(ps);
+    REQUIRE(bare.ok());
+    REQUIRE(bare->records.size() == 1);
+    CHECK(bare->records[0].op == log_op::feedback_table);
+    CHECK(bare->records[0].ns_seq == 7);
+    CHECK(bare->records[0].epoch == 3);
+    // Rebuilt from it, the copy has no index and the whole model.
+    REQUIRE(ask(r, rs, replica, reset_atom::value, std::uint64_t{3}, std::uint64_t{7}).ok());
+    CHECK(r.directory.quality_of(key)->current()->feedback_total() == 0);
+    auto bare_pos = follow(r, rs, replica, 3, *bare);
+    REQUIRE(bare_pos.ok());
+    CHECK(bare_pos->last_seq == 7);
+    CHECK(bare_pos->entries == 0);
+    CHECK(r.directory.quality_of(key)->current()->feedback_total() == 3);
+  }
 }
 
 TEST_CASE("the image of an emptied namespace is one void record at its sequence") {

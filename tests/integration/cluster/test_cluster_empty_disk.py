@@ -28,6 +28,17 @@ def test_a_node_restarted_with_an_empty_disk_is_refilled(cluster):
     checker = Checker(c)
     held_before = checker.wait_copies(entries, timeout=budget.cap(20))
     n2_before = sum(1 for h in held_before.values() if "n2" in h)
+    # Feedback on hits builds each namespace's quality model; it is not an
+    # entry, so the refill must carry it apart from the entries.
+    verdicts = {}
+    for k, e in enumerate(entries[:24]):
+        body = {"id": e.uuid, "model_id": e.model_id, "similarity": 0.9 + (k % 10) / 100, "correct": k % 3 > 0}
+        if e.cache_scope:
+            body["cache_scope"] = e.cache_scope
+        status, reply = c[IDS[k % 3]].call("POST", "/feedback", body)
+        assert status == 200, (body, status, reply)
+        name = f"{e.model_id}::{e.cache_scope}" if e.cache_scope else e.model_id
+        verdicts[name] = verdicts.get(name, 0) + 1
 
     generation_before = c["n1"].status()["peer_health"]["n2"]["generation"]
     c.kill("n2")
@@ -52,5 +63,14 @@ def test_a_node_restarted_with_an_empty_disk_is_refilled(cluster):
     shipped = sum(c[i].metrics().get("ferrocache_replication_writes_total", 0) for i in IDS)
     print(f"image catch-ups={images:.0f} records={image_records:.0f}; records shipped live={shipped:.0f}")
     assert images >= 1
+    # Every copy n2 got back has the quality model its namespace had.
+    models = {}
+    for i in IDS:
+        for name, ns in c[i].call("GET", "/stats")[1]["namespaces"].items():
+            models.setdefault(name, {})[i] = (ns.get("quality") or {}).get("feedback_total", 0)
+    print(f"feedback per namespace, by node: {models}")
+    for name, count in verdicts.items():
+        assert all(n == count for n in models[name].values()), (name, count, models[name])
+    assert any("n2" in held for held in models.values())
     assert image_records >= n2_after
     assert shipped > 0  # (writes that found no replica in sync yet reach them by catch-up instead)

@@ -181,3 +181,31 @@ TEST_CASE("feedback takes effect on the quality model in log order and never on 
     CHECK(refused.feedback == 0);
   }
 }
+
+TEST_CASE("a feedback table adds its counts to the model; a bad one changes nothing", "[log_apply]") {
+  namespace_index index(8, small_graph());
+  quality::feedback_counts source;
+  source.add(0.95, quality::agreement_class::close, true);
+  source.add(0.9, quality::agreement_class::conflict, false);
+  log_record table;
+  table.op = log_op::feedback_table;
+  table.ns_seq = 4;
+  table.feedback_table = source.serialize();
+  log_record garbage = table;
+  garbage.ns_seq = 5;
+  garbage.feedback_table = "not a table";
+  std::vector<log_record> log{table, garbage};
+  quality::feedback_counts model;
+  auto out = apply_log(index, log, {}, &model);
+  CHECK(out.results[0].ok());
+  CHECK_FALSE(out.results[1].ok());
+  CHECK(out.feedback_tables == 1);
+  CHECK(out.feedback == 0); // no client feedback was applied
+  CHECK(out.last_seq == 5);
+  CHECK(model == source);
+  CHECK(index.size() == 0);
+
+  std::vector<log_record> again{table};
+  auto without = apply_log(index, again);
+  CHECK_FALSE(without.results[0].ok());
+}
