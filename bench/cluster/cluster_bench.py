@@ -333,6 +333,8 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--dim", type=int, default=384)
     ap.add_argument("--namespaces", type=int, default=300)
+    ap.add_argument("--only-many", action="store_true",
+                    help="measure only the many-namespaces failover (e.g. --namespaces 3000)")
     ap.add_argument("--out")
     a = ap.parse_args()
     build = Path(a.build).resolve()
@@ -344,10 +346,11 @@ def main() -> int:
                     "cpus": os.cpu_count(), "date": time.strftime("%Y-%m-%d")}
     nodes: Dict[str, Node] = {}
     try:
-        single = Node(binary, root, "single", {})
-        poll("single node ready", lambda: get_json(single.port, "/health") is not None)
-        result["single"] = measure(lg, single.port, "bench-single", a.rounds, a.entries)
-        single.stop()
+        if not a.only_many:
+            single = Node(binary, root, "single", {})
+            poll("single node ready", lambda: get_json(single.port, "/health") is not None)
+            result["single"] = measure(lg, single.port, "bench-single", a.rounds, a.entries)
+            single.stop()
 
         peer_ports = {f"n{i}": free_port() for i in (1, 2, 3)}
         seeds = ",".join(f"127.0.0.1:{p}" for p in peer_ports.values())
@@ -365,6 +368,9 @@ def main() -> int:
                     return False
             return True
         poll("cluster formed", formed)
+        if a.only_many:
+            result["many_namespaces"] = measure_many(nodes, a.namespaces)
+            return finish(result, a, started)
         per_door: Dict[str, List[dict]] = {"leader": [], "replica": [], "outsider": []}
         for r in range(a.rounds):
             model = f"bench-cluster-r{r}"
@@ -413,6 +419,10 @@ def main() -> int:
         for n in nodes.values():
             n.stop()
         shutil.rmtree(root, ignore_errors=True)
+    return finish(result, a, started)
+
+
+def finish(result: dict, a: argparse.Namespace, started: float) -> int:
     result["wall_s"] = round(time.time() - started, 1)
     text = json.dumps(result, indent=2)
     if a.out:

@@ -252,11 +252,18 @@ void start_catch_up(cluster_pointer self, const namespace_key& ns, const std::st
   if (sp.mode != ns_mode::primary || sp.in_sync.count(target) || sp.syncing.count(target) ||
       !is_alive(self, target))
     return;
-  sp.syncing.insert(target);
+  // A job of an older term may still be running (a step-down clears the
+  // marks, not the jobs): when it ends it must not clear this one's mark,
+  // or a second job of this term starts beside it, resets the copy the
+  // first one is about to declare in sync, and the replica serves reads
+  // from a copy being refilled (5-node swarm seed 249).
+  auto id = self->state.next_catch_up++;
+  sp.syncing[target] = id;
   auto epoch = sp.epoch;
-  sync_replica(self, ns, target, epoch, [self, ns, target, epoch](result<ns_position> r) {
+  sync_replica(self, ns, target, epoch, [self, ns, target, epoch, id](result<ns_position> r) {
     auto& sp = space(self, ns);
-    sp.syncing.erase(target);
+    if (auto mark = sp.syncing.find(target); mark != sp.syncing.end() && mark->second == id)
+      sp.syncing.erase(mark);
     if (sp.mode != ns_mode::primary || sp.epoch != epoch)
       return;
     if (!r) {

@@ -70,7 +70,10 @@ struct ns_state {
   std::int64_t lease_out_ms = 0;
   std::vector<std::string> replicas; ///< placement's replicas, without this node
   std::set<std::string> in_sync;     ///< replicas every write waits for
-  std::set<std::string> syncing;     ///< replicas a catch-up is running for
+  /// Replicas a catch-up is running for, with that catch-up's id: a job
+  /// that ends clears only its own mark, not that of a newer job for the
+  /// same replica (see start_catch_up).
+  std::map<std::string, std::uint64_t> syncing;
   std::set<std::string> retiring;    ///< former replicas to drop their copy once the new set is in sync
   std::uint64_t shipped_seq = 0;     ///< newest sequence number shipped live
   /// Requests held until ready, each until its deadline (the caller has
@@ -156,6 +159,7 @@ struct cluster_state {
   std::uint64_t next_rid = 1;
   std::map<std::uint64_t, pending_ship> ships;
   std::uint64_t next_ship = 1;
+  std::uint64_t next_catch_up = 1; ///< ids of catch-up jobs (ns_state::syncing)
   std::minstd_rand jitter{1}; ///< election back-off; seeded from settings.seed
   // Election state waiting for its grouped write (cluster_persist.cpp).
   bool persist_scheduled = false;
