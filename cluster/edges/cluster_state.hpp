@@ -74,8 +74,8 @@ struct ns_state {
   /// that ends clears only its own mark, not that of a newer job for the
   /// same replica (see start_catch_up).
   std::map<std::string, std::uint64_t> syncing;
-  std::set<std::string> retiring;    ///< former replicas to drop their copy once the new set is in sync
-  std::uint64_t shipped_seq = 0;     ///< newest sequence number shipped live
+  std::set<std::string> retiring; ///< former replicas to drop their copy once the new set is in sync
+  std::uint64_t shipped_seq = 0;  ///< newest sequence number shipped live
   /// Requests held until ready, each until its deadline (the caller has
   /// given up by then: it must not take effect afterwards).
   std::deque<std::pair<std::int64_t, std::function<void(bool)>>> waiting;
@@ -160,7 +160,7 @@ struct cluster_state {
   std::map<std::uint64_t, pending_ship> ships;
   std::uint64_t next_ship = 1;
   std::uint64_t next_catch_up = 1; ///< ids of catch-up jobs (ns_state::syncing)
-  std::minstd_rand jitter{1}; ///< election back-off; seeded from settings.seed
+  std::minstd_rand jitter{1};      ///< election back-off; seeded from settings.seed
   // Election state waiting for its grouped write (cluster_persist.cpp).
   bool persist_scheduled = false;
   std::vector<std::function<void(bool)>> persist_waiting;
