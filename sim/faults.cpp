@@ -69,7 +69,7 @@ void simulation::choose_faults() {
 void simulation::inject_faults() {
   jump_clocks();
   for (auto& n : nodes_)
-    if (n.crashed) {
+    if (n.crashed && !n.departed) {
       if (now() >= n.restart_at)
         restart(n);
       return;
@@ -85,9 +85,13 @@ void simulation::inject_faults() {
       heal_cuts();
     return;
   }
+  if (change_membership())
+    return;
   if (std::uniform_int_distribution<int>(0, 999)(rng_) >= mix_.node_faults_per_mille)
     return;
   auto& chosen = nodes_[std::uniform_int_distribution<std::size_t>(0, nodes_.size() - 1)(rng_)];
+  if (chosen.departed)
+    return;
   auto coin = [&](double p) { return std::uniform_real_distribution<double>(0, 1)(rng_) < p; };
   // --crashes: a share of the faults are crashes (kill -9), back after 1-4 s.
   if (opts_.crashes && coin(mix_.crash_share)) {
@@ -143,7 +147,7 @@ void simulation::heal_cuts() {
 void simulation::end_faults() {
   heal_cuts();
   for (auto& n : nodes_) {
-    if (n.crashed)
+    if (n.crashed && !n.departed)
       restart(n);
     if (n.paused)
       resume(n);
@@ -173,6 +177,10 @@ void simulation::crash(sim_node& n) {
     spdlog::debug("sim: t={} {} may find bytes bad on its disk when it restarts", now(), n.id);
   const bool power_loss = mix_.power_loss_share > 0 &&
                           std::uniform_real_distribution<double>(0, 1)(damage_rng_) < mix_.power_loss_share;
+  kill_process(n, power_loss);
+}
+
+void simulation::kill_process(sim_node& n, bool power_loss) {
   *n.up = false;
   in_flight_ -= static_cast<std::int64_t>(n.in_flight);
   n.in_flight = 0;
@@ -207,6 +215,8 @@ void simulation::crash(sim_node& n) {
 bool simulation::fully_replicated() const {
   std::set<std::string> names, covered;
   for (const auto& n : nodes_) {
+    if (n.departed)
+      continue; // the others hold it dead: placement left it
     if (n.crashed || !n.board)
       return false;
     for (const auto& [name, ns] : n.board->status().namespaces) {

@@ -90,8 +90,8 @@ void full(cluster_pointer self, job_ptr job) {
             reset.seq = first;
             job->image = true;
             auto records = std::make_shared<std::vector<log_record>>(std::move(image.records));
-            spdlog::info("cluster: full resync of '{}' on {}: {} records from seq {}", display_name(job->ns),
-                         job->target, records->size(), first);
+            spdlog::info("cluster: full resync of '{}' on {} from {}: {} records from seq {}",
+                         display_name(job->ns), job->target, self_id(self), records->size(), first);
             send_call(self, job->target, std::move(reset), self->state.settings.request_timeout,
                       [self, job, records, last](const reply_msg& r) {
                         spdlog::debug("cluster: catch-up of '{}' on {}: reset answered: {}",
@@ -166,55 +166,56 @@ void step(cluster_pointer self, job_ptr job) {
   call_msg ask;
   ask.op = call_op::position;
   ask.ns = job->ns;
-  send_call(self, job->target, std::move(ask), self->state.settings.request_timeout,
-            [self, job](const reply_msg& r) {
-              if (!r.ok()) {
-                fail(job, r.err());
+  send_call(
+      self, job->target, std::move(ask), self->state.settings.request_timeout,
+      [self, job](const reply_msg& r) {
+        if (!r.ok()) {
+          fail(job, r.err());
+          return;
+        }
+        auto theirs = r.pos;
+        if (theirs.epoch > job->epoch) {
+          fail(job,
+               error{errc::fenced, job->target + " is at a newer epoch of '" + display_name(job->ns) + "'"});
+          return;
+        }
+        local_position(
+            self, job->ns,
+            [self, job, theirs](const ns_position& mine) {
+              spdlog::debug("cluster: catch-up of '{}' on {} from {} (epoch {}): theirs {}@{} mine {}@{}",
+                            display_name(job->ns), job->target, self_id(self), job->epoch, theirs.last_seq,
+                            theirs.last_epoch, mine.last_seq, mine.last_epoch);
+              if (theirs.last_seq == mine.last_seq && theirs.last_epoch == mine.last_epoch &&
+                  theirs.exists == mine.exists) {
+                job->done(theirs);
                 return;
               }
-              auto theirs = r.pos;
-              if (theirs.epoch > job->epoch) {
-                fail(job, error{errc::fenced,
-                                job->target + " is at a newer epoch of '" + display_name(job->ns) + "'"});
+              // A copy of unknown lineage on either side (epoch 0: a failed
+              // append, a void record in a recovered log), or a target whose
+              // log ends before this leader's own lineage begins, cannot show
+              // where the two logs part: only the image brings the target to
+              // this one.
+              if (!theirs.exists || theirs.last_epoch == 0 || mine.last_epoch == 0 ||
+                  theirs.last_seq < mine.lineage_from || theirs.last_seq > mine.last_seq) {
+                full(self, job);
                 return;
               }
-              local_position(
-                  self, job->ns,
-                  [self, job, theirs](const ns_position& mine) {
-                    spdlog::debug("cluster: catch-up of '{}' on {}: theirs {}@{} mine {}@{}",
-                                  display_name(job->ns), job->target, theirs.last_seq, theirs.last_epoch,
-                                  mine.last_seq, mine.last_epoch);
-                    if (theirs.last_seq == mine.last_seq && theirs.last_epoch == mine.last_epoch &&
-                        theirs.exists == mine.exists) {
-                      job->done(theirs);
-                      return;
-                    }
-                    // A copy of unknown lineage on either side (epoch 0: a failed
-                    // append, a void record in a recovered log), or a target whose
-                    // log ends before this leader's own lineage begins, cannot show
-                    // where the two logs part: only the image brings the target to
-                    // this one.
-                    if (!theirs.exists || theirs.last_epoch == 0 || mine.last_epoch == 0 ||
-                        theirs.last_seq < mine.lineage_from || theirs.last_seq > mine.last_seq) {
-                      full(self, job);
-                      return;
-                    }
-                    // Do the logs agree at the target's last record? Then only what
-                    // follows it is missing.
-                    self->request(self->state.local->storage_handle(), self->state.settings.request_timeout,
-                                  read_after_atom::value, job->ns, theirs.last_seq - 1, std::uint64_t{1})
-                        .then(
-                            [self, job, theirs](const log_batch& b) {
-                              if (!b.records.empty() && b.records.front().ns_seq == theirs.last_seq &&
-                                  b.records.front().epoch == theirs.last_epoch)
-                                tail(self, job, theirs.last_seq);
-                              else
-                                full(self, job);
-                            },
-                            [self, job](caf::error&) { full(self, job); });
-                  },
-                  [job](error e) { fail(job, e); });
-            });
+              // Do the logs agree at the target's last record? Then only what
+              // follows it is missing.
+              self->request(self->state.local->storage_handle(), self->state.settings.request_timeout,
+                            read_after_atom::value, job->ns, theirs.last_seq - 1, std::uint64_t{1})
+                  .then(
+                      [self, job, theirs](const log_batch& b) {
+                        if (!b.records.empty() && b.records.front().ns_seq == theirs.last_seq &&
+                            b.records.front().epoch == theirs.last_epoch)
+                          tail(self, job, theirs.last_seq);
+                        else
+                          full(self, job);
+                      },
+                      [self, job](caf::error&) { full(self, job); });
+            },
+            [job](error e) { fail(job, e); });
+      });
 }
 
 } // namespace
@@ -256,9 +257,17 @@ void start_catch_up(cluster_pointer self, const namespace_key& ns, const std::st
   auto epoch = sp.epoch;
   sync_replica(self, ns, target, epoch, [self, ns, target, epoch](result<ns_position> r) {
     auto& sp = space(self, ns);
-    sp.syncing.erase(target);
+    // A job of a term this node no longer leads says nothing about the
+    // catch-up of the present term, which a new election or a step-down
+    // cleared and may have started anew: erasing the target from `syncing`
+    // here let a second job run beside that one, the two resets and images
+    // crossed, and the target's copy, marked for a rebuild by the image the
+    // second shipped into a full copy, compared equal to a leader of unknown
+    // lineage and was taken in sync (3-node swarm seed 4 with a join and a
+    // departure: the departed leader's only other copy was empty).
     if (sp.mode != ns_mode::primary || sp.epoch != epoch)
       return;
+    sp.syncing.erase(target);
     if (!r) {
       spdlog::info("cluster: catch-up of '{}' on {} stopped: {}", display_name(ns), target, r.err().message);
       if (r.err().code == errc::fenced)
