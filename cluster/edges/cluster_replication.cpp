@@ -166,56 +166,55 @@ void step(cluster_pointer self, job_ptr job) {
   call_msg ask;
   ask.op = call_op::position;
   ask.ns = job->ns;
-  send_call(
-      self, job->target, std::move(ask), self->state.settings.request_timeout,
-      [self, job](const reply_msg& r) {
-        if (!r.ok()) {
-          fail(job, r.err());
-          return;
-        }
-        auto theirs = r.pos;
-        if (theirs.epoch > job->epoch) {
-          fail(job,
-               error{errc::fenced, job->target + " is at a newer epoch of '" + display_name(job->ns) + "'"});
-          return;
-        }
-        local_position(
-            self, job->ns,
-            [self, job, theirs](const ns_position& mine) {
-              spdlog::debug("cluster: catch-up of '{}' on {} from {} (epoch {}): theirs {}@{} mine {}@{}",
-                            display_name(job->ns), job->target, self_id(self), job->epoch, theirs.last_seq,
-                            theirs.last_epoch, mine.last_seq, mine.last_epoch);
-              if (theirs.last_seq == mine.last_seq && theirs.last_epoch == mine.last_epoch &&
-                  theirs.exists == mine.exists) {
-                job->done(theirs);
+  send_call(self, job->target, std::move(ask), self->state.settings.request_timeout,
+            [self, job](const reply_msg& r) {
+              if (!r.ok()) {
+                fail(job, r.err());
                 return;
               }
-              // A copy of unknown lineage on either side (epoch 0: a failed
-              // append, a void record in a recovered log), or a target whose
-              // log ends before this leader's own lineage begins, cannot show
-              // where the two logs part: only the image brings the target to
-              // this one.
-              if (!theirs.exists || theirs.last_epoch == 0 || mine.last_epoch == 0 ||
-                  theirs.last_seq < mine.lineage_from || theirs.last_seq > mine.last_seq) {
-                full(self, job);
+              auto theirs = r.pos;
+              if (theirs.epoch > job->epoch) {
+                fail(job, error{errc::fenced,
+                                job->target + " is at a newer epoch of '" + display_name(job->ns) + "'"});
                 return;
               }
-              // Do the logs agree at the target's last record? Then only what
-              // follows it is missing.
-              self->request(self->state.local->storage_handle(), self->state.settings.request_timeout,
-                            read_after_atom::value, job->ns, theirs.last_seq - 1, std::uint64_t{1})
-                  .then(
-                      [self, job, theirs](const log_batch& b) {
-                        if (!b.records.empty() && b.records.front().ns_seq == theirs.last_seq &&
-                            b.records.front().epoch == theirs.last_epoch)
-                          tail(self, job, theirs.last_seq);
-                        else
-                          full(self, job);
-                      },
-                      [self, job](caf::error&) { full(self, job); });
-            },
-            [job](error e) { fail(job, e); });
-      });
+              local_position(
+                  self, job->ns,
+                  [self, job, theirs](const ns_position& mine) {
+                    spdlog::debug("cluster: catch-up of '{}' on {}: theirs {}@{} mine {}@{}",
+                                  display_name(job->ns), job->target, theirs.last_seq, theirs.last_epoch,
+                                  mine.last_seq, mine.last_epoch);
+                    if (theirs.last_seq == mine.last_seq && theirs.last_epoch == mine.last_epoch &&
+                        theirs.exists == mine.exists) {
+                      job->done(theirs);
+                      return;
+                    }
+                    // A copy of unknown lineage on either side (epoch 0: a failed
+                    // append, a void record in a recovered log), or a target whose
+                    // log ends before this leader's own lineage begins, cannot show
+                    // where the two logs part: only the image brings the target to
+                    // this one.
+                    if (!theirs.exists || theirs.last_epoch == 0 || mine.last_epoch == 0 ||
+                        theirs.last_seq < mine.lineage_from || theirs.last_seq > mine.last_seq) {
+                      full(self, job);
+                      return;
+                    }
+                    // Do the logs agree at the target's last record? Then only what
+                    // follows it is missing.
+                    self->request(self->state.local->storage_handle(), self->state.settings.request_timeout,
+                                  read_after_atom::value, job->ns, theirs.last_seq - 1, std::uint64_t{1})
+                        .then(
+                            [self, job, theirs](const log_batch& b) {
+                              if (!b.records.empty() && b.records.front().ns_seq == theirs.last_seq &&
+                                  b.records.front().epoch == theirs.last_epoch)
+                                tail(self, job, theirs.last_seq);
+                              else
+                                full(self, job);
+                            },
+                            [self, job](caf::error&) { full(self, job); });
+                  },
+                  [job](error e) { fail(job, e); });
+            });
 }
 
 } // namespace
