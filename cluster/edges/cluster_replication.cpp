@@ -288,15 +288,24 @@ void start_catch_up(cluster_pointer self, const namespace_key& ns, const std::st
     sp.in_sync.insert(target);
     // Elections may now use this copy when the leader is gone: say so,
     // and make sure this node still leads (writes wait until a majority
-    // says it does: see join_version).
-    confirm_leadership(self, ns, epoch, [](bool) {});
+    // says it does: see join_version). The replica is told it is in sync,
+    // and so serves reads, only once a majority said so too: a deposed
+    // leader back from a partition, its lease lost, caught up a node that
+    // had just joined (it knew of no newer term to refuse) and its notice
+    // made that copy serve a stale image: a read missed an entry the real
+    // leader had acknowledged (5-node swarm seed 152, a join).
+    confirm_leadership(self, ns, epoch, [self, ns, epoch, target](bool leading) {
+      auto& now = space(self, ns);
+      if (!leading || now.mode != ns_mode::primary || now.epoch != epoch || !now.in_sync.count(target))
+        return;
+      call_msg notice;
+      notice.op = call_op::in_sync;
+      notice.ns = ns;
+      notice.epoch = epoch;
+      notice.seq = 1;
+      send_call(self, target, std::move(notice), std::chrono::seconds(1), [](const reply_msg&) {});
+    });
     sp.join_version = sp.publish_version;
-    call_msg notice;
-    notice.op = call_op::in_sync;
-    notice.ns = ns;
-    notice.epoch = epoch;
-    notice.seq = 1;
-    send_call(self, target, std::move(notice), std::chrono::seconds(1), [](const reply_msg&) {});
     retire_former_replicas(self, ns);
     ready_if_in_sync(self, ns);
     publish_board(self);
