@@ -69,7 +69,8 @@ for args in "--seed 459 --nodes 5 --profile swarm" "--seed 150 --nodes 3 --profi
   "--seed 20 --nodes 5 --profile swarm --seconds 20" \
   "--seed 83 --nodes 3 --profile swarm --crashes --seconds 20" \
   "--seed 149 --nodes 3 --profile swarm --crashes --seconds 20" \
-  "--seed 111 --nodes 3 --profile swarm --crashes --seconds 20"; do
+  "--seed 111 --nodes 3 --profile swarm --crashes --seconds 20" \
+  "--seed 654 --nodes 3 --profile swarm" "--seed 913 --nodes 3 --profile swarm"; do
   # shellcheck disable=SC2086
   line=$("$sim" --seconds 10 $args | tail -1)
   case "$line" in *FAILED*) echo "$line ($args)"; status=1 ;; esac

@@ -408,13 +408,23 @@ void finish_ship(cluster_pointer self, std::uint64_t id) {
     return;
   }
   auto promise = ship.promise;
-  confirm_leadership(self, ship.ns, ship.epoch, [promise, ns = ship.ns](bool leading) mutable {
-    if (leading)
-      promise.deliver(true);
-    else
-      promise.deliver(to_caf_error(errc::unavailable, "lost the lead of namespace '" + display_name(ns) +
-                                                          "' while replicating; retry"));
-  });
+  confirm_leadership(
+      self, ship.ns, ship.epoch, [self, promise, ns = ship.ns, epoch = ship.epoch](bool leading) mutable {
+        if (leading) {
+          promise.deliver(true);
+          return;
+        }
+        // The copy applies what it logged anyway (a removal too: its log
+        // holds it), so it must stop serving first. A leader cut off from
+        // everyone at once sees no peer to ask, fails this at once and
+        // still held its read lease: it answered a miss for an entry whose
+        // delete then died with its lead (3-node swarm seed 654).
+        auto& sp = space(self, ns);
+        if (sp.mode == ns_mode::primary && sp.epoch == epoch)
+          step_down(self, ns, epoch);
+        promise.deliver(to_caf_error(errc::unavailable, "lost the lead of namespace '" + display_name(ns) +
+                                                            "' while replicating; retry"));
+      });
 }
 
 } // namespace
