@@ -2,6 +2,7 @@
 // seed's fault mix, then node faults one at a time (a partition, a one-way
 // cut, a stopped process, a crash) and wall clocks that jump.
 
+#include <algorithm>
 #include <cmath>
 
 #include <caf/send.hpp>
@@ -213,18 +214,34 @@ void simulation::kill_process(sim_node& n, bool power_loss) {
 }
 
 bool simulation::fully_replicated() const {
-  std::set<std::string> names, covered;
+  std::map<std::string, cluster_status_reply> views;
   for (const auto& n : nodes_) {
     if (n.departed)
       continue; // the others hold it dead: placement left it
     if (n.crashed || !n.board)
       return false;
-    for (const auto& [name, ns] : n.board->status().namespaces) {
+    views.emplace(n.id, n.board->status());
+  }
+  // A replica counts once it serves the namespace: its leader tells it so
+  // only after a majority confirmed the copy set with it. Before that, the
+  // newest set the cluster knows may still be the leader alone, and an
+  // election after that leader's disk is gone waits for it forever (5-node
+  // swarm seed 76: a departure right after a replica joined).
+  auto serves = [&](const std::string& id, const std::string& name) {
+    auto view = views.find(id);
+    if (view == views.end())
+      return false;
+    auto ns = view->second.namespaces.find(name);
+    return ns != view->second.namespaces.end() && ns->second.serving;
+  };
+  std::set<std::string> names, covered;
+  for (const auto& [id, view] : views)
+    for (const auto& [name, ns] : view.namespaces) {
       names.insert(name);
-      if (ns.role == "primary" && ns.replicas.size() + 1 >= 2 && ns.in_sync.size() >= ns.replicas.size())
+      if (ns.role == "primary" && ns.replicas.size() + 1 >= 2 && ns.in_sync.size() >= ns.replicas.size() &&
+          std::all_of(ns.in_sync.begin(), ns.in_sync.end(), [&](const auto& r) { return serves(r, name); }))
         covered.insert(name);
     }
-  }
   return names == covered;
 }
 
