@@ -156,6 +156,33 @@ void simulation::check_copies_agree() {
   }
 }
 
+// After the heal, every namespace sits where placement puts it: every
+// replica its leader's placement names is in sync. A node that joined
+// takes its share this way; a departed one is in no set. (Whether the
+// replica serves reads is not asked: a replica that lost its connection to
+// its leader stops serving and is told again only by read repair, when a
+// query comes.)
+void simulation::check_placement_honoured() {
+  for (auto& n : nodes_) {
+    if (n.departed)
+      continue;
+    for (const auto& [name, ns] : n.board->status().namespaces) {
+      if (ns.role != "primary")
+        continue;
+      for (const auto& r : ns.replicas)
+        if (std::find(ns.in_sync.begin(), ns.in_sync.end(), r) == ns.in_sync.end()) {
+          fail("placement not honoured after the heal: " + n.id + " leads '" + name + "' but its replica " +
+               r + " is not in sync");
+          return;
+        }
+      for (auto& j : nodes_)
+        if (j.joined && !j.departed &&
+            (j.id == n.id || std::find(ns.replicas.begin(), ns.replicas.end(), j.id) != ns.replicas.end()))
+          ++result_.joined_copies;
+    }
+  }
+}
+
 void simulation::dump_state() {
   if (!std::getenv("FERRO_SIM_LOG"))
     return;

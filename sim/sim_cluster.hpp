@@ -255,6 +255,7 @@ public:
   void check_one_primary_per_epoch();
   void verify();
   void check_copies_agree();
+  void check_placement_honoured();
   void dump_state();
   void where_is(const acked_entry& e);
   const acked_entry& entry_of(const std::string& uuid) {

@@ -231,6 +231,8 @@ sim_result simulation::run() {
     verify();
   if (failure_.empty())
     check_copies_agree();
+  if (failure_.empty())
+    check_placement_honoured();
   if (!failure_.empty())
     dump_state();
   result_.ok = failure_.empty();
