@@ -2,6 +2,7 @@
 // seed's fault mix, then node faults one at a time (a partition, a one-way
 // cut, a stopped process, a crash) and wall clocks that jump.
 
+#include <algorithm>
 #include <cmath>
 
 #include <caf/send.hpp>
@@ -69,7 +70,7 @@ void simulation::choose_faults() {
 void simulation::inject_faults() {
   jump_clocks();
   for (auto& n : nodes_)
-    if (n.crashed) {
+    if (n.crashed && !n.departed) {
       if (now() >= n.restart_at)
         restart(n);
       return;
@@ -85,9 +86,13 @@ void simulation::inject_faults() {
       heal_cuts();
     return;
   }
+  if (change_membership())
+    return;
   if (std::uniform_int_distribution<int>(0, 999)(rng_) >= mix_.node_faults_per_mille)
     return;
   auto& chosen = nodes_[std::uniform_int_distribution<std::size_t>(0, nodes_.size() - 1)(rng_)];
+  if (chosen.departed)
+    return;
   auto coin = [&](double p) { return std::uniform_real_distribution<double>(0, 1)(rng_) < p; };
   // --crashes: a share of the faults are crashes (kill -9), back after 1-4 s.
   if (opts_.crashes && coin(mix_.crash_share)) {
@@ -143,7 +148,7 @@ void simulation::heal_cuts() {
 void simulation::end_faults() {
   heal_cuts();
   for (auto& n : nodes_) {
-    if (n.crashed)
+    if (n.crashed && !n.departed)
       restart(n);
     if (n.paused)
       resume(n);
@@ -173,6 +178,10 @@ void simulation::crash(sim_node& n) {
     spdlog::debug("sim: t={} {} may find bytes bad on its disk when it restarts", now(), n.id);
   const bool power_loss = mix_.power_loss_share > 0 &&
                           std::uniform_real_distribution<double>(0, 1)(damage_rng_) < mix_.power_loss_share;
+  kill_process(n, power_loss);
+}
+
+void simulation::kill_process(sim_node& n, bool power_loss) {
   *n.up = false;
   in_flight_ -= static_cast<std::int64_t>(n.in_flight);
   n.in_flight = 0;
@@ -205,16 +214,34 @@ void simulation::crash(sim_node& n) {
 }
 
 bool simulation::fully_replicated() const {
-  std::set<std::string> names, covered;
+  std::map<std::string, cluster_status_reply> views;
   for (const auto& n : nodes_) {
+    if (n.departed)
+      continue; // the others hold it dead: placement left it
     if (n.crashed || !n.board)
       return false;
-    for (const auto& [name, ns] : n.board->status().namespaces) {
+    views.emplace(n.id, n.board->status());
+  }
+  // A replica counts once it serves the namespace: its leader tells it so
+  // only after a majority confirmed the copy set with it. Before that, the
+  // newest set the cluster knows may still be the leader alone, and an
+  // election after that leader's disk is gone waits for it forever (5-node
+  // swarm seed 76: a departure right after a replica joined).
+  auto serves = [&](const std::string& id, const std::string& name) {
+    auto view = views.find(id);
+    if (view == views.end())
+      return false;
+    auto ns = view->second.namespaces.find(name);
+    return ns != view->second.namespaces.end() && ns->second.serving;
+  };
+  std::set<std::string> names, covered;
+  for (const auto& [id, view] : views)
+    for (const auto& [name, ns] : view.namespaces) {
       names.insert(name);
-      if (ns.role == "primary" && ns.replicas.size() + 1 >= 2 && ns.in_sync.size() >= ns.replicas.size())
+      if (ns.role == "primary" && ns.replicas.size() + 1 >= 2 && ns.in_sync.size() >= ns.replicas.size() &&
+          std::all_of(ns.in_sync.begin(), ns.in_sync.end(), [&](const auto& r) { return serves(r, name); }))
         covered.insert(name);
     }
-  }
   return names == covered;
 }
 

@@ -101,7 +101,7 @@ int main(int argc, char** argv) {
     auto o = opts;
     o.seed = seed;
     auto r = ferro::sim::run_simulation(o);
-    char line[512];
+    char line[768];
     if (r.ok)
       std::snprintf(
           line, sizeof line,
@@ -113,7 +113,8 @@ int main(int argc, char** argv) {
           "%llu clock "
           "jumps, "
           "%llu failed disk writes, %llu damaged reads, %llu power losses (%llu torn files, %llu unsynced "
-          "commits lost), %llu frames)",
+          "commits lost), %llu joins (%llu copies on them), %llu departures, %llu drifting clocks (up to "
+          "%.0f%%), %llu frames)",
           static_cast<unsigned long long>(seed), static_cast<unsigned long long>(r.trace),
           static_cast<unsigned long long>(r.acked_inserts), static_cast<unsigned long long>(r.acked_deletes),
           static_cast<unsigned long long>(r.refused), static_cast<unsigned long long>(r.retries),
@@ -123,7 +124,10 @@ int main(int argc, char** argv) {
           static_cast<unsigned long long>(r.replaced_disks), static_cast<unsigned long long>(r.clock_jumps),
           static_cast<unsigned long long>(r.disk_failures), static_cast<unsigned long long>(r.damaged_reads),
           static_cast<unsigned long long>(r.power_losses), static_cast<unsigned long long>(r.torn_files),
-          static_cast<unsigned long long>(r.lost_commits), static_cast<unsigned long long>(r.frames));
+          static_cast<unsigned long long>(r.lost_commits), static_cast<unsigned long long>(r.joins),
+          static_cast<unsigned long long>(r.joined_copies), static_cast<unsigned long long>(r.departures),
+          static_cast<unsigned long long>(r.drifting), r.max_drift * 100,
+          static_cast<unsigned long long>(r.frames));
     return ferro::sim::seed_outcome{
         r.ok, r.ok ? std::string(line) : "sim: seed " + std::to_string(seed) + " FAILED " + r.failure};
   });

@@ -100,6 +100,16 @@ struct sim_node {
   /// What this node's wall clock (ns.clock: TTLs, timestamps) reads ahead
   /// of true time; its actor clock and timers stay on virtual time.
   std::shared_ptr<std::int64_t> skew_ms = std::make_shared<std::int64_t>(0);
+  /// How fast its steady clock runs against true time (1.02: 2% fast):
+  /// its timers and the durations it measures (heartbeats, leases, phi,
+  /// timeouts, expiry scans) are its settings divided by this (clock_drift.cpp).
+  double clock_rate = 1.0;
+  /// Not in the cluster when it formed: started during the fault phase
+  /// with an empty disk (membership.cpp). Draws from member_rng_.
+  bool joined = false;
+  /// Left for good (stopped, its disk discarded, never restarted); also
+  /// `crashed`, so that no request goes to it. The others hold it dead.
+  bool departed = false;
   /// Stopped (SIGSTOP): its client's requests and the answers to them wait.
   bool paused = false;
   std::int64_t resume_at = 0;
@@ -132,6 +142,8 @@ struct fault_mix {
   int skew_jumps_per_mille = 0;  ///< per step: one node's clock jumps to a new offset
   double corrupt_read = 0;       ///< per record or snapshot file read: bad bytes
   double power_loss_share = 0;   ///< of crashes: what was not synced is lost, temp files torn
+  std::int64_t join_at = 0;      ///< virtual ms: a new node joins then, or later (0: none)
+  std::int64_t depart_at = 0;    ///< virtual ms: a node leaves for good then, or later (0: none)
 };
 
 // What a seed's clients ask besides inserts and deletes (choose_workload).
@@ -183,6 +195,21 @@ public:
   void pause(sim_node& n, std::int64_t until);
   void resume(sim_node& n);
   void jump_clocks();
+  /// The fault that kills a node, shared by crashes and departures: it
+  /// leaves the network, its client's requests die with it, its store
+  /// stops (abruptly on a power loss).
+  void kill_process(sim_node& n, bool power_loss);
+
+  // ---- membership.cpp: joins and departures
+  void choose_membership();
+  /// A join or departure that is due, when no node fault runs; true if one happened.
+  bool change_membership();
+  void join();
+  void depart(sim_node& n);
+
+  // ---- clock_drift.cpp
+  /// Before the nodes start: which nodes' steady clocks run fast or slow.
+  void choose_drift();
 
   // ---- sim_disk.cpp
   /// A crash that loses what the node's disk had not made durable (power
@@ -228,6 +255,7 @@ public:
   void check_one_primary_per_epoch();
   void verify();
   void check_copies_agree();
+  void check_placement_honoured();
   void dump_state();
   void where_is(const acked_entry& e);
   const acked_entry& entry_of(const std::string& uuid) {
@@ -240,7 +268,12 @@ public:
   /// Corrupt reads and power losses draw here, not from rng_ or disk_rng_:
   /// seeds with both off replay exactly as before they existed.
   std::mt19937_64 damage_rng_{opts_.seed * 0xD6E8FEB86659FD93ull + 0xDA3A6E};
-  bool disk_faults_on_ = false; ///< the fault phase: restarted nodes' disks may return bad bytes
+  /// Joins and departures (membership.cpp) and clock drift (clock_drift.cpp)
+  /// draw from generators of their own, for the same reason.
+  std::mt19937_64 member_rng_{opts_.seed * 0x94D049BB133111EBull + 0x301};
+  std::mt19937_64 drift_rng_{opts_.seed * 0xBF58476D1CE4E5B9ull + 0xD21F7};
+  std::map<std::size_t, double> drift_; ///< node index -> its steady clock's rate (choose_drift)
+  bool disk_faults_on_ = false;         ///< the fault phase: restarted nodes' disks may return bad bytes
   sim_network net_;
   std::filesystem::path root_;
   caf::actor_system_config cfg_;

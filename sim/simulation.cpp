@@ -1,5 +1,6 @@
 #include "sim/simulation.hpp"
 
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -84,10 +85,15 @@ void simulation::fail(const std::string& why) {
 void simulation::start_nodes() {
   for (std::size_t i = 1; i <= opts_.nodes; ++i)
     addresses_.push_back("sim-" + std::to_string(i) + ":4000");
+  // Room for a node that joins later (membership.cpp): requests in flight
+  // hold references to their node, which must not move.
+  nodes_.reserve(opts_.nodes + 1);
   nodes_.resize(opts_.nodes);
   for (std::size_t i = 0; i < opts_.nodes; ++i) {
     nodes_[i].id = std::string("s").append(std::to_string(i + 1)); // not "s" + ...: GCC 12's bogus -Wrestrict
     nodes_[i].address = addresses_[i];
+    if (auto rate = drift_.find(i); rate != drift_.end())
+      nodes_[i].clock_rate = rate->second;
     start_node(nodes_[i]);
   }
 }
@@ -108,24 +114,33 @@ void simulation::start_node(sim_node& n) {
   cs.advertise = n.address;
   cs.seeds = addresses;
   cs.replication_factor = 2;
-  cs.heartbeat_interval = 100ms;
-  cs.replication_timeout = 500ms;
-  cs.request_timeout = 2000ms;
-  cs.seed = rng_();
-  cs.transport.incarnation = rng_();
+  // Durations on the node's own steady clock, which may run fast or slow
+  // (clock_drift.cpp): the same settings on every node, as an operator
+  // would set them, last longer or shorter in true time.
+  auto own = [&n](std::chrono::milliseconds d) {
+    return std::chrono::milliseconds(std::llround(static_cast<double>(d.count()) / n.clock_rate));
+  };
+  cs.heartbeat_interval = own(100ms);
+  cs.replication_timeout = own(500ms);
+  cs.request_timeout = own(2000ms);
+  // A node that joined draws from the generator of joins, so that the
+  // seeds without one replay as before joins existed.
+  auto& gen = n.joined ? member_rng_ : rng_;
+  cs.seed = gen();
+  cs.transport.incarnation = gen();
   n.actor = cluster::spawn_cluster_actor(*sys_, cs, n.link.get(), n.board);
   node_settings s;
   s.node_id = n.id;
   s.data_dir = root_ / n.id;
   s.insert_threads = 1;
   s.detached_io = false;
-  s.ns.seed = rng_();
+  s.ns.seed = gen();
   // The wall clock (TTLs, timestamps) is the one that is set, stepped and
   // skewed between machines (faults.cpp, jump_clocks).
   s.ns.clock = [this, skew = n.skew_ms] { return epoch_wall_ms + now() + *skew; };
   // Expiry scans every second (60 s in the server) so that expired entries
   // leave the copies within a run, not only the answers.
-  s.ns.expire_interval = 1000ms;
+  s.ns.expire_interval = own(1000ms);
   s.ns.max_entries = load_.lru_cap;
   s.ns.replicator = caf::actor_cast<replicator_actor>(n.actor);
   s.ns.initial_role = namespace_role::replica;
@@ -177,6 +192,7 @@ void simulation::route(sim_node& n, cluster::call_msg call, std::function<void(c
 
 sim_result simulation::run() {
   choose_workload(); // before the nodes start: an LRU cap is a node setting
+  choose_drift();    // and a clock's rate is the machine's
   start_nodes();
   // Formation: every node sees every other alive.
   auto formed = [&] {
@@ -193,6 +209,7 @@ sim_result simulation::run() {
   if (!run_until(formed, 10'000))
     fail("the cluster did not form within 10 s");
   choose_faults();
+  choose_membership();
   auto end = now() + opts_.fault_seconds * 1000;
   std::int64_t checks = 0;
   while (now() < end && failure_.empty()) {
@@ -214,6 +231,8 @@ sim_result simulation::run() {
     verify();
   if (failure_.empty())
     check_copies_agree();
+  if (failure_.empty())
+    check_placement_honoured();
   if (!failure_.empty())
     dump_state();
   result_.ok = failure_.empty();

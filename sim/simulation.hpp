@@ -44,6 +44,11 @@ struct sim_result {
   std::uint64_t torn_files = 0;    ///< files of unpublished snapshots torn by them
   std::uint64_t lost_commits = 0;  ///< LMDB commits no fsync had covered, lost by them
   std::uint64_t reads = 0;         ///< queries answered while the faults ran
+  std::uint64_t joins = 0;         ///< nodes that joined during the faults (new id, empty disk)
+  std::uint64_t joined_copies = 0; ///< copies a joined node holds after the heal (leading or in sync)
+  std::uint64_t departures = 0;    ///< nodes that left for good
+  std::uint64_t drifting = 0;      ///< nodes whose steady clock runs fast or slow
+  double max_drift = 0;            ///< the largest of their rates' distance from 1
 };
 
 sim_result run_simulation(const sim_options& opts);

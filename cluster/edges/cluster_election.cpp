@@ -521,6 +521,20 @@ void evaluate_placement(cluster_pointer self) {
   publish_board(self);
 }
 
+namespace {
+
+// How long a new leader waits out a former leader's read lease. The lease
+// runs on the former leader's steady clock and the wait on this one's, so
+// equal lengths hold only while the two clocks run at the same rate. The
+// cluster tolerates steady clocks up to 10% fast or slow (docs/cluster.md,
+// "Reads"): a lease of L then lasts at most L / 0.9 of true time and a wait
+// of W at least W / 1.1, so W = 1.25 L covers it (1.1 / 0.9 < 1.25).
+std::int64_t lease_wait_ms(cluster_pointer self) {
+  return read_lease_ms(self) * 5 / 4;
+}
+
+} // namespace
+
 void take_confirmation(cluster_pointer self, const namespace_key& ns, std::uint64_t epoch, bool leading) {
   auto& sp = space(self, ns);
   if (sp.mode != ns_mode::primary || sp.epoch != epoch)
@@ -538,8 +552,8 @@ void take_confirmation(cluster_pointer self, const namespace_key& ns, std::uint6
     // copy serves nothing and acknowledges nothing, so that no read there
     // misses a write acknowledged here.
     note_new_term(self, ns, epoch);
-    sp.lease_out_ms = now_ms(self) + read_lease_ms(self);
-    defer(self, std::chrono::milliseconds(read_lease_ms(self)), [self, ns] { ready_if_in_sync(self, ns); });
+    sp.lease_out_ms = now_ms(self) + lease_wait_ms(self);
+    defer(self, std::chrono::milliseconds(lease_wait_ms(self)), [self, ns] { ready_if_in_sync(self, ns); });
   }
   ready_if_in_sync(self, ns);
 }

@@ -90,8 +90,8 @@ void full(cluster_pointer self, job_ptr job) {
             reset.seq = first;
             job->image = true;
             auto records = std::make_shared<std::vector<log_record>>(std::move(image.records));
-            spdlog::info("cluster: full resync of '{}' on {}: {} records from seq {}", display_name(job->ns),
-                         job->target, records->size(), first);
+            spdlog::info("cluster: full resync of '{}' on {} from {}: {} records from seq {}",
+                         display_name(job->ns), job->target, self_id(self), records->size(), first);
             send_call(self, job->target, std::move(reset), self->state.settings.request_timeout,
                       [self, job, records, last](const reply_msg& r) {
                         spdlog::debug("cluster: catch-up of '{}' on {}: reset answered: {}",
@@ -256,7 +256,9 @@ void start_catch_up(cluster_pointer self, const namespace_key& ns, const std::st
   // marks, not the jobs): when it ends it must not clear this one's mark,
   // or a second job of this term starts beside it, resets the copy the
   // first one is about to declare in sync, and the replica serves reads
-  // from a copy being refilled (5-node swarm seed 249).
+  // from a copy being refilled (5-node swarm seed 249), or is taken in
+  // sync with a copy the two crossing images left empty (3-node swarm
+  // seed 4 with a join and a departure: acknowledged inserts lost).
   auto id = self->state.next_catch_up++;
   sp.syncing[target] = id;
   auto epoch = sp.epoch;
@@ -287,15 +289,24 @@ void start_catch_up(cluster_pointer self, const namespace_key& ns, const std::st
     sp.in_sync.insert(target);
     // Elections may now use this copy when the leader is gone: say so,
     // and make sure this node still leads (writes wait until a majority
-    // says it does: see join_version).
-    confirm_leadership(self, ns, epoch, [](bool) {});
+    // says it does: see join_version). The replica is told it is in sync,
+    // and so serves reads, only once a majority said so too: a deposed
+    // leader back from a partition, its lease lost, caught up a node that
+    // had just joined (it knew of no newer term to refuse) and its notice
+    // made that copy serve a stale image: a read missed an entry the real
+    // leader had acknowledged (5-node swarm seed 152, a join).
+    confirm_leadership(self, ns, epoch, [self, ns, epoch, target](bool leading) {
+      auto& now = space(self, ns);
+      if (!leading || now.mode != ns_mode::primary || now.epoch != epoch || !now.in_sync.count(target))
+        return;
+      call_msg notice;
+      notice.op = call_op::in_sync;
+      notice.ns = ns;
+      notice.epoch = epoch;
+      notice.seq = 1;
+      send_call(self, target, std::move(notice), std::chrono::seconds(1), [](const reply_msg&) {});
+    });
     sp.join_version = sp.publish_version;
-    call_msg notice;
-    notice.op = call_op::in_sync;
-    notice.ns = ns;
-    notice.epoch = epoch;
-    notice.seq = 1;
-    send_call(self, target, std::move(notice), std::chrono::seconds(1), [](const reply_msg&) {});
     retire_former_replicas(self, ns);
     ready_if_in_sync(self, ns);
     publish_board(self);
@@ -398,13 +409,23 @@ void finish_ship(cluster_pointer self, std::uint64_t id) {
     return;
   }
   auto promise = ship.promise;
-  confirm_leadership(self, ship.ns, ship.epoch, [promise, ns = ship.ns](bool leading) mutable {
-    if (leading)
-      promise.deliver(true);
-    else
-      promise.deliver(to_caf_error(errc::unavailable, "lost the lead of namespace '" + display_name(ns) +
-                                                          "' while replicating; retry"));
-  });
+  confirm_leadership(
+      self, ship.ns, ship.epoch, [self, promise, ns = ship.ns, epoch = ship.epoch](bool leading) mutable {
+        if (leading) {
+          promise.deliver(true);
+          return;
+        }
+        // The copy applies what it logged anyway (a removal too: its log
+        // holds it), so it must stop serving first. A leader cut off from
+        // everyone at once sees no peer to ask, fails this at once and
+        // still held its read lease: it answered a miss for an entry whose
+        // delete then died with its lead (3-node swarm seed 654).
+        auto& sp = space(self, ns);
+        if (sp.mode == ns_mode::primary && sp.epoch == epoch)
+          step_down(self, ns, epoch);
+        promise.deliver(to_caf_error(errc::unavailable, "lost the lead of namespace '" + display_name(ns) +
+                                                            "' while replicating; retry"));
+      });
 }
 
 } // namespace
