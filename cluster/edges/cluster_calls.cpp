@@ -524,10 +524,14 @@ void ask_next(cluster_pointer self, std::shared_ptr<routed_call> rc, std::vector
     // A namespace acknowledged by fewer than R copies (a leader whose
     // replicas failed) may live only on nodes out of reach: the newest copy
     // set published here names them (3-node swarm --crashes seed 111).
+    // This node counts only through its own copy, and it has none (above):
+    // named in a set it never heard was replaced, it has nothing to vouch
+    // with (3-node swarm seed 161: a replica cut off before its first
+    // record answered a miss for an entry its leader acknowledged alone).
     if (auto sp = self->state.spaces.find(rc->call.qry.ns); sp != self->state.spaces.end()) {
       const auto& holders = sp->second.holders;
       bool asked = std::any_of(holders.begin(), holders.end(), [&](const std::string& h) {
-        return std::find(candidates.begin(), candidates.end(), h) != candidates.end();
+        return h != self_id(self) && std::find(candidates.begin(), candidates.end(), h) != candidates.end();
       });
       if (!holders.empty() && !asked) {
         rc->done(
