@@ -271,6 +271,9 @@ def insert_small(port: int, model: str, rng: random.Random) -> int:
         conn.close()
 
 
+RETRY_INTERVAL_S = 0.05  # measure_many's writers wait this long after a refused write
+
+
 def measure_many(nodes: Dict[str, Node], count: int) -> dict:
     """Creation of `count` namespaces at concurrency 1, then failover of those the killed node led."""
     rng = random.Random(11)
@@ -300,6 +303,9 @@ def measure_many(nodes: Dict[str, Node], count: int) -> dict:
                     return
             except (OSError, http.client.HTTPException):
                 pass
+            # A client's retry interval: without one, hundreds of writers
+            # retrying at once keep both survivors busy refusing them.
+            time.sleep(RETRY_INTERVAL_S)
 
     threads = [threading.Thread(target=retry, args=(m, nodes[doors_left[i % 2]].port))
                for i, m in enumerate(led[victim])]
