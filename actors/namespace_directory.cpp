@@ -128,6 +128,11 @@ std::vector<namespace_directory::item> namespace_directory::all() const {
   return out;
 }
 
+bool namespace_directory::has(const namespace_key& key) const {
+  std::shared_lock lock{mtx_};
+  return items_.find(key) != items_.end();
+}
+
 std::uint64_t namespace_directory::total_entries() const {
   std::shared_lock lock{mtx_};
   std::uint64_t n = 0;

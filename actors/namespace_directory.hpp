@@ -65,6 +65,9 @@ public:
   void add(item it);
 
   std::vector<item> all() const;
+  /// Whether `key` itself (not the key it is filed under) has an item: one
+  /// lookup, where all() copies every item.
+  bool has(const namespace_key& key) const;
   std::uint64_t total_entries() const;
 
   /// Forgets every actor handle and the factory (shutdown).

@@ -302,6 +302,10 @@ std::vector<namespace_key> node::local_namespaces() const {
   return out;
 }
 
+bool node::has_namespace(const namespace_key& key) const {
+  return impl_->directory.has(key);
+}
+
 std::vector<namespace_key> node::holders_of(const std::string& uuid) const {
   std::vector<namespace_key> out;
   for (auto& it : impl_->directory.all())

@@ -102,6 +102,8 @@ public:
   namespace_actor namespace_for(const namespace_key& key);
   /// Namespaces this node holds a copy of.
   std::vector<namespace_key> local_namespaces() const;
+  /// Whether local_namespaces() would list `key` (a lookup, not a copy).
+  bool has_namespace(const namespace_key& key) const;
   /// Namespaces whose copy here holds an entry with this id.
   std::vector<namespace_key> holders_of(const std::string& uuid) const;
   storage_actor storage_handle() const;

@@ -78,8 +78,7 @@ void reply_once_confirmed(cluster_pointer self, const namespace_key& ns, std::ui
 }
 
 bool has_local(cluster_pointer self, const namespace_key& ns) {
-  auto keys = self->state.local->local_namespaces();
-  return std::find(keys.begin(), keys.end(), ns) != keys.end();
+  return self->state.local->has_namespace(ns);
 }
 
 // Runs `work` at this node as the namespace's leader, or refuses.

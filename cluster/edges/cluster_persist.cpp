@@ -60,8 +60,26 @@ void merge_election_records(cluster_pointer self, election_records records) {
   }
 }
 
+// The file's text: what current_election_records would encode, with each
+// namespace's line re-encoded only when its record changed.
+std::string election_file_text(cluster_pointer self) {
+  auto out = election_file_header();
+  for (auto& [key, sp] : self->state.spaces) {
+    if (sp.epoch == 0 && sp.holders_epoch == 0)
+      continue;
+    auto& saved = sp.saved_election;
+    if (saved.line.empty() || saved.rec.epoch != sp.epoch || saved.rec.holders_epoch != sp.holders_epoch ||
+        saved.rec.holders_version != sp.holders_version || saved.rec.holders != sp.holders) {
+      saved.rec = election_record{sp.epoch, sp.holders_epoch, sp.holders_version, sp.holders};
+      saved.line = encode_election_line(key, saved.rec);
+    }
+    out += saved.line;
+  }
+  return out;
+}
+
 bool save_election_state(cluster_pointer self) {
-  auto out = encode_election_records(current_election_records(self));
+  auto out = election_file_text(self);
   auto path = state_path(self);
   auto tmp = path;
   tmp += ".tmp";

@@ -92,6 +92,8 @@ struct ns_state {
   std::vector<std::string> holders;
   std::uint64_t holders_epoch = 0;
   std::uint64_t holders_version = 0; ///< orders the sets one leader publishes within its epoch
+  encoded_election_record
+      saved_election;                ///< its line of the election file, as last encoded (cluster_persist.cpp)
   std::uint64_t publish_version = 0; ///< as primary: the version of the newest set it published
   /// As primary: the version published when a replica last joined the
   /// in-sync set, and the newest version a majority confirmed. Until the

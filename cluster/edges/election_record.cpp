@@ -43,21 +43,31 @@ bool decode_record(std::istream& in, namespace_key& key, election_record& rec) {
 
 } // namespace
 
-std::string encode_election_records(const election_records& records) {
+std::string election_file_header() {
   std::string out = header;
   out += '\n';
-  for (const auto& [key, rec] : records) {
-    put_field(out, key.model_id);
-    put_field(out, key.cache_scope);
-    put_field(out, key.conversation_id);
-    out += ' ' + std::to_string(rec.epoch) + ' ' + std::to_string(rec.holders_epoch) + ' ' +
-           std::to_string(rec.holders_version) + ' ' + std::to_string(rec.holders.size());
-    for (const auto& h : rec.holders) {
-      out += ' ';
-      put_field(out, h);
-    }
-    out += '\n';
+  return out;
+}
+
+std::string encode_election_line(const namespace_key& key, const election_record& rec) {
+  std::string out;
+  put_field(out, key.model_id);
+  put_field(out, key.cache_scope);
+  put_field(out, key.conversation_id);
+  out += ' ' + std::to_string(rec.epoch) + ' ' + std::to_string(rec.holders_epoch) + ' ' +
+         std::to_string(rec.holders_version) + ' ' + std::to_string(rec.holders.size());
+  for (const auto& h : rec.holders) {
+    out += ' ';
+    put_field(out, h);
   }
+  out += '\n';
+  return out;
+}
+
+std::string encode_election_records(const election_records& records) {
+  auto out = election_file_header();
+  for (const auto& [key, rec] : records)
+    out += encode_election_line(key, rec);
   return out;
 }
 

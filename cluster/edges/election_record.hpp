@@ -26,6 +26,19 @@ using election_records = std::map<namespace_key, election_record>;
 
 std::string encode_election_records(const election_records& records);
 
+/// The header line every file starts with, and one record's line: the file
+/// is the header and then the lines of its records in key order.
+std::string election_file_header();
+std::string encode_election_line(const namespace_key& key, const election_record& rec);
+
+/// A record as last written, with its line: a save re-encodes only the
+/// records that changed since (the file is rewritten whole on every grant,
+/// and encoding every namespace each time made grants cost O(namespaces)).
+struct encoded_election_record {
+  election_record rec;
+  std::string line;
+};
+
 /// The records of `text`; a damaged line ends the reading there, with the
 /// lines before it kept and `damaged` set. Not the file at all: an error.
 result<election_records> decode_election_records(const std::string& text, bool& damaged);

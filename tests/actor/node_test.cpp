@@ -147,6 +147,8 @@ TEST_CASE("a node lists the namespaces it holds and which of them hold an id", "
     CHECK(has_key(keys, global));
     CHECK(has_key(keys, tenant));
     CHECK_FALSE(has_key(keys, other));
+    for (const auto& k : {global, tenant, other})
+      CHECK(t.n->has_namespace(k) == has_key(keys, k));
     CHECK(t.n->holders_of(in_global) == std::vector<namespace_key>{global});
     auto holders = t.n->holders_of(shared_id);
     CHECK(holders.size() == 2);

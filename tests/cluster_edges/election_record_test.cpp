@@ -30,6 +30,15 @@ TEST_CASE("election records read back as written") {
   CHECK(back.value() == sample());
 }
 
+TEST_CASE("the file is its header and its records' lines in key order") {
+  // cluster_persist.cpp builds the file from lines it caches per namespace.
+  auto records = sample();
+  auto text = election_file_header();
+  for (const auto& [key, rec] : records)
+    text += encode_election_line(key, rec);
+  CHECK(text == encode_election_records(records));
+}
+
 TEST_CASE("an empty record set is a file with its header only") {
   bool damaged = true;
   auto text = encode_election_records({});
