@@ -38,6 +38,10 @@ threshold 8, replication timeout 2 s). All processes share this machine's
 cores, so absolute numbers are low; the ratios to the single node of the
 same run are what the report shows. Output: one JSON object (stdout or
 --out).
+
+Environment: SERVER_BIN runs another server binary (an older build) with
+this build's tools; BENCH_LOG_LEVEL [warn] is the nodes' log level;
+BENCH_KEEP=1 keeps the nodes' data and logs (the path goes to stderr).
 """
 from __future__ import annotations
 
@@ -80,7 +84,7 @@ class Node:
         self.env = dict(os.environ)
         self.env.update({"FERROCACHE_PORT": str(self.port), "FERROCACHE_DATA_DIR": str(self.data),
                          "FERROCACHE_NODE_ID": name, "FERROCACHE_BIND_ADDRESS": "127.0.0.1",
-                         "FERROCACHE_LOG_LEVEL": "warn"})
+                         "FERROCACHE_LOG_LEVEL": os.environ.get("BENCH_LOG_LEVEL", "warn")})
         self.env.update(env)
         self.start()
 
@@ -344,7 +348,8 @@ def main() -> int:
     ap.add_argument("--out")
     a = ap.parse_args()
     build = Path(a.build).resolve()
-    binary = str(build / "ferrocache")
+    # SERVER_BIN times another build (an older commit) with the same tools.
+    binary = os.environ.get("SERVER_BIN") or str(build / "ferrocache")
     lg = Loadgen(build, a.dim, a.entries)
     root = Path(tempfile.mkdtemp(prefix="ferro-cluster-bench-"))
     started = time.time()
@@ -424,7 +429,10 @@ def main() -> int:
     finally:
         for n in nodes.values():
             n.stop()
-        shutil.rmtree(root, ignore_errors=True)
+        if os.environ.get("BENCH_KEEP"):
+            print(f"cluster_bench: kept {root}", file=sys.stderr)
+        else:
+            shutil.rmtree(root, ignore_errors=True)
     return finish(result, a, started)
 
 

@@ -102,15 +102,20 @@ caf::behavior cluster_behavior(cluster_pointer self, cluster_settings settings, 
   // Until the node has started, peers' frames are dropped (they retry)
   // and primaries cannot exist yet.
   auto started = [self] { return self->state.local != nullptr; };
+  // Every message ends by showing the I/O threads the namespaces it
+  // touched (publish_changes): a copy that stopped serving must not be read
+  // once the next message runs.
   return {
       [=](start_atom, const cluster_start& s) { begin(self, s.local); },
       [=](frame_atom, const std::string& from, const std::string& frame) {
         if (started())
           on_frame(self, from, frame);
+        publish_changes(self);
       },
       [=](const peer_frame& f) {
         if (started())
           dispatch_frame(self, f.from, f.msg);
+        publish_changes(self);
       },
       [=](peer_up_atom, const std::string& id, std::uint64_t incarnation, const std::string& address) {
         if (started())
@@ -130,22 +135,40 @@ caf::behavior cluster_behavior(cluster_pointer self, cluster_settings settings, 
         replication_tick(self);
         publish_board(self);
       },
-      [=](reply_msg& reply) { on_reply(self, reply); },
+      [=](reply_msg& reply) {
+        on_reply(self, reply);
+        publish_changes(self);
+      },
       [=](route_atom, routed_call& rc) {
         if (!started()) {
           rc.done(reply_msg::failure(0, error{errc::unavailable, "the node is starting"}));
           return;
         }
         route(self, std::move(rc));
+        publish_changes(self);
       },
       [=](repair_atom, const namespace_key& ns) {
         if (started())
           ask_for_repair(self, ns);
+        publish_changes(self);
       },
-      [=](ship_atom, log_batch& batch) -> caf::result<bool> { return ship(self, batch); },
-      [=](resign_atom, const namespace_key& ns, std::uint64_t epoch) { resign(self, ns, epoch); },
-      [=](defer_atom, deferred& d) { d.fn(); },
-      [=](persist_atom) { persist_now(self); },
+      [=](ship_atom, log_batch& batch) -> caf::result<bool> {
+        auto out = ship(self, batch);
+        publish_changes(self);
+        return out;
+      },
+      [=](resign_atom, const namespace_key& ns, std::uint64_t epoch) {
+        resign(self, ns, epoch);
+        publish_changes(self);
+      },
+      [=](defer_atom, deferred& d) {
+        d.fn();
+        publish_changes(self);
+      },
+      [=](persist_atom) {
+        persist_now(self);
+        publish_changes(self);
+      },
   };
 }
 

@@ -331,12 +331,12 @@ void on_call(cluster_pointer self, call_msg msg) {
       auto& sp = space(self, msg.ns);
       if (msg.seq == 0 && msg.from == sp.primary) {
         sp.local_in_sync = false; // whatever the epoch: its leader no longer vouches for this copy
-        publish_board(self);
+        publish_changes(self);
       } else if (msg.epoch >= sp.epoch && sp.mode == ns_mode::follower) {
         sp.epoch = msg.epoch;
         sp.primary = msg.from;
         sp.local_in_sync = msg.seq == 1;
-        publish_board(self);
+        publish_changes(self);
       }
       return;
     }

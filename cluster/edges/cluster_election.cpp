@@ -59,7 +59,7 @@ void make_ready(cluster_pointer self, const namespace_key& ns) {
   sp.ready = true;
   spdlog::info("cluster: {} leads '{}' at epoch {} with {} of {} replicas in sync", self_id(self),
                display_name(ns), sp.epoch, sp.in_sync.size(), sp.replicas.size());
-  publish_board(self);
+  publish_changes(self);
   expire_waiting(self, sp);
   auto waiting = std::move(sp.waiting);
   sp.waiting.clear();
@@ -132,7 +132,7 @@ void become_primary(cluster_pointer self, const namespace_key& ns, std::uint64_t
             confirm_leadership(self, ns, epoch, [self, ns, epoch](bool leading) {
               take_confirmation(self, ns, epoch, leading);
             });
-            publish_board(self);
+            publish_changes(self);
           },
           [=](caf::error& err) { election_failed(self, ns, epoch, from_caf_error(err).message); });
 }
@@ -342,6 +342,8 @@ void notify(cluster_pointer self, const std::string& peer, call_op op, const nam
 } // namespace
 
 ns_state& space(cluster_pointer self, const namespace_key& ns) {
+  // Whoever asks may change it: its line is shown again after this message.
+  self->state.unpublished.insert(ns);
   return self->state.spaces[ns];
 }
 
@@ -375,7 +377,7 @@ void step_down(cluster_pointer self, const namespace_key& ns, std::uint64_t epoc
   // maintained any more: lite seed 15). A lost notice goes with its
   // connection, and a lost connection clears the flag too.
   for (const auto& r : sp.in_sync)
-    notify(self, r, call_op::in_sync, ns); // seq 0: no longer in sync
+    tell_in_sync(self, r, ns, sp.epoch, false);
   sp.mode = ns_mode::follower;
   sp.ready = false;
   sp.local_in_sync = false;
@@ -386,7 +388,7 @@ void step_down(cluster_pointer self, const namespace_key& ns, std::uint64_t epoc
     self->request(actor, self->state.settings.request_timeout, role_atom::value, namespace_role::replica,
                   sp.epoch)
         .then([](const ns_position&) {}, [](caf::error&) {});
-  publish_board(self);
+  publish_changes(self);
 }
 
 void resign(cluster_pointer self, const namespace_key& ns, std::uint64_t epoch) {
@@ -462,8 +464,7 @@ void answer_grant(cluster_pointer self, const call_msg& msg, std::function<void(
     for (std::size_t i = 0; i < sp.holders.size(); ++i)
       published += (i ? "," : "") + sp.holders[i];
   }
-  auto keys = self->state.local->local_namespaces();
-  if (std::find(keys.begin(), keys.end(), msg.ns) == keys.end()) {
+  if (!self->state.local->has_namespace(msg.ns)) {
     reply_msg m;
     m.pos.epoch = msg.epoch;
     m.message = published;
@@ -498,8 +499,8 @@ void evaluate_placement(cluster_pointer self) {
         for (const auto& old : sp.replicas)
           if (std::find(replicas.begin(), replicas.end(), old) == replicas.end()) {
             sp.in_sync.erase(old);
-            sp.retiring.insert(old);                  // dropped once the new set is in sync
-            notify(self, old, call_op::in_sync, key); // seq 0: no longer in sync
+            sp.retiring.insert(old); // dropped once the new set is in sync
+            tell_in_sync(self, old, key, sp.epoch, false);
           }
         for (const auto& r : replicas)
           sp.retiring.erase(r);

@@ -187,7 +187,7 @@ std::size_t cluster_size(cluster_pointer self) {
 
 // The ring of every member this node knows, itself included, rebuilt only
 // when they change; routing and the board share it.
-static const std::shared_ptr<const hash_ring>& current_ring(cluster_pointer self) {
+const std::shared_ptr<const hash_ring>& current_ring(cluster_pointer self) {
   auto& st = self->state;
   placement_table table;
   table.nodes.push_back(st.settings.node_id);
@@ -290,7 +290,7 @@ void take_term_notices(cluster_pointer self, const heartbeat_msg& hb) {
       step_down(self, hb.term_ns[i], hb.term_epochs[i]);
     } else if (sp.local_in_sync) {
       sp.local_in_sync = false;
-      publish_board(self);
+      publish_changes(self);
     }
   }
 }
@@ -347,6 +347,7 @@ void on_heartbeat(cluster_pointer self, const heartbeat_msg& hb) {
         led.emplace_back(key, sp.epoch);
     for (auto& [key, epoch] : led)
       step_down(self, key, epoch);
+    publish_board(self); // the copies it only followed stop serving too
   }
 }
 
@@ -474,62 +475,6 @@ void membership_tick(cluster_pointer self) {
   update_view(self);
   send_heartbeats(self);
   recheck_leadership(self);
-}
-
-void publish_board(cluster_pointer self) {
-  auto& st = self->state;
-  cluster_status_reply s;
-  s.mode = "clustered";
-  s.self_node_id = st.settings.node_id;
-  s.nodes.push_back(st.settings.node_id);
-  auto now = now_ms(self);
-  for (auto& [id, m] : st.members) {
-    s.nodes.push_back(id);
-    char generation[17];
-    std::snprintf(generation, sizeof generation, "%016llx", static_cast<unsigned long long>(m.incarnation));
-    s.peers[id] = peer_health{std::string(to_string(m.status)), st.phi.knows(id) ? st.phi.phi(id, now) : 0.0,
-                              m.incarnation == 0 ? std::string{} : std::string(generation), m.address};
-    if (m.status == member_status::dead)
-      s.dead_nodes.push_back(id);
-  }
-  std::sort(s.nodes.begin(), s.nodes.end());
-  s.replication_factor = st.settings.replication_factor;
-  s.placement_epoch = st.view_epoch;
-  s.read_lease = now < read_lease_until(self);
-  std::set<namespace_key> servable, behind;
-  for (auto& [key, ns] : st.spaces) {
-    bool serving = serves_reads(self, key);
-    if (serving)
-      servable.insert(key);
-    else if (ns.mode == ns_mode::follower && ns.holds_copy && !ns.primary.empty())
-      behind.insert(key);
-    auto& out = s.namespaces[display_name(key)];
-    out.role = ns.mode == ns_mode::primary    ? (ns.ready ? "primary" : "primary (catching up replicas)")
-               : ns.mode == ns_mode::follower ? "replica"
-               : ns.mode == ns_mode::electing ? "electing"
-                                              : "none";
-    out.epoch = ns.epoch;
-    out.primary = ns.mode == ns_mode::follower ? ns.primary : std::string{};
-    out.serving = serving;
-    out.replicas = ns.replicas;
-    out.in_sync.assign(ns.in_sync.begin(), ns.in_sync.end());
-    if (ns.mode == ns_mode::primary && ns.ready) {
-      ++s.primary_namespaces;
-      auto wanted = std::min<std::size_t>(ns.replicas.size(), st.settings.replication_factor - 1);
-      if (ns.in_sync.size() < wanted || placement_of(self, key).size() < st.settings.replication_factor)
-        ++s.under_replicated_namespaces;
-    }
-  }
-  double lag = 0;
-  for (auto& [id, ship] : st.ships)
-    lag = std::max(lag, static_cast<double>(now - ship.started_ms) / 1000.0);
-  s.replication_lag_seconds = lag;
-  st.board->publish(std::move(s), std::move(servable), read_lease_until(self), std::move(behind));
-  std::set<std::string> alive;
-  for (auto& [id, m] : st.members)
-    if (is_alive(self, id))
-      alive.insert(id);
-  st.board->publish_ring(current_ring(self), std::move(alive));
 }
 
 } // namespace ferro::cluster

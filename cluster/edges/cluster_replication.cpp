@@ -299,18 +299,23 @@ void start_catch_up(cluster_pointer self, const namespace_key& ns, const std::st
       auto& now = space(self, ns);
       if (!leading || now.mode != ns_mode::primary || now.epoch != epoch || !now.in_sync.count(target))
         return;
-      call_msg notice;
-      notice.op = call_op::in_sync;
-      notice.ns = ns;
-      notice.epoch = epoch;
-      notice.seq = 1;
-      send_call(self, target, std::move(notice), std::chrono::seconds(1), [](const reply_msg&) {});
+      tell_in_sync(self, target, ns, epoch, true);
     });
     sp.join_version = sp.publish_version;
     retire_former_replicas(self, ns);
     ready_if_in_sync(self, ns);
-    publish_board(self);
+    publish_changes(self);
   });
+}
+
+void tell_in_sync(cluster_pointer self, const std::string& target, const namespace_key& ns,
+                  std::uint64_t epoch, bool in_sync) {
+  call_msg notice;
+  notice.op = call_op::in_sync;
+  notice.ns = ns;
+  notice.epoch = epoch;
+  notice.seq = in_sync ? 1 : 0; // the call's one flag
+  send_call(self, target, std::move(notice), std::chrono::seconds(1), [](const reply_msg&) {});
 }
 
 void retire_former_replicas(cluster_pointer self, const namespace_key& ns) {
@@ -495,12 +500,7 @@ caf::result<bool> ship(cluster_pointer self, log_batch& batch) {
         sp.in_sync.erase(target);
         it->second.lost_replica = true;
         it->second.waiting.erase(target);
-        call_msg notice;
-        notice.op = call_op::in_sync;
-        notice.ns = ns;
-        notice.epoch = epoch;
-        notice.seq = 0;
-        send_call(self, target, std::move(notice), std::chrono::seconds(1), [](const reply_msg&) {});
+        tell_in_sync(self, target, ns, epoch, false);
       }
       finish_ship(self, id);
     });

@@ -12,6 +12,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <random>
 #include <set>
 #include <string>
@@ -25,6 +26,7 @@
 #include "actors/actors.hpp"
 #include "actors/node.hpp"
 #include "cluster/edges/cluster_actor.hpp"
+#include "cluster/edges/election_file.hpp"
 #include "cluster/edges/election_record.hpp"
 #include "cluster/member.hpp"
 #include "cluster/phi_detector.hpp"
@@ -157,6 +159,10 @@ struct cluster_state {
   std::map<namespace_key, std::pair<std::uint64_t, std::int64_t>> recent_terms;
   std::set<std::string> last_alive;
   std::map<namespace_key, ns_state> spaces;
+  /// Namespaces reached through space() since the board last showed them:
+  /// publish_changes shows those alone, so an event costs the lines it
+  /// touched, not one per namespace (cluster_publish.cpp).
+  std::set<namespace_key> unpublished;
   std::map<std::uint64_t, pending_call> calls;
   std::uint64_t next_rid = 1;
   std::map<std::uint64_t, pending_ship> ships;
@@ -167,6 +173,10 @@ struct cluster_state {
   bool persist_scheduled = false;
   std::vector<std::function<void(bool)>> persist_waiting;
   std::uint64_t persist_writes = 0;
+  /// The election file (opened at start) and the size of every
+  /// namespace's line in it as last encoded (ns_state::saved_election).
+  std::optional<election_file> elections;
+  std::size_t election_live_bytes = 0;
   recall_state recall;
   /// The ring of the members last asked about (ring_order): building one
   /// hashes every virtual node, and routing asks on every request.
@@ -213,7 +223,18 @@ std::int64_t read_lease_until(cluster_pointer self);
 std::int64_t read_lease_ms(cluster_pointer self);
 /// Records a new term of `ns` for the heartbeats to carry.
 void note_new_term(cluster_pointer self, const namespace_key& ns, std::uint64_t epoch);
+/// The ring of every member this node knows, itself included (rebuilt
+/// only when they change).
+const std::shared_ptr<const hash_ring>& current_ring(cluster_pointer self);
+
+// ---- cluster_publish.cpp
+/// Publishes everything on the board: the members, the lease and every
+/// namespace's line (on ticks and when who is alive changes).
 void publish_board(cluster_pointer self);
+/// Publishes the lease and the lines of the namespaces changed since the
+/// board last showed them (cluster_state::unpublished): after every
+/// message, and wherever a change must reach the I/O threads at once.
+void publish_changes(cluster_pointer self);
 
 // ---- cluster_persist.cpp
 /// Writes every namespace's granted epoch and newest published copy set to
@@ -278,6 +299,12 @@ caf::result<bool> ship(cluster_pointer self, log_batch& batch);
 void sync_replica(cluster_pointer self, const namespace_key& ns, const std::string& target,
                   std::uint64_t epoch, std::function<void(result<ns_position>)> done);
 void start_catch_up(cluster_pointer self, const namespace_key& ns, const std::string& target);
+/// Tells replica `target` whether its copy of `ns` is in sync at `epoch`
+/// (in sync: it serves reads; not: it stops, and asks for repair on a
+/// read). Fire and forget: a lost notice is made good by the next one, or
+/// by the replica's own checks (primary alive, term notices).
+void tell_in_sync(cluster_pointer self, const std::string& target, const namespace_key& ns,
+                  std::uint64_t epoch, bool in_sync);
 /// A new leader serves once a majority knows its copy set and every
 /// replica placement names is in sync (or, on the election tick, once
 /// cluster.replication_timeout_ms passed): called when either happens, so
