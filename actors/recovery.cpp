@@ -25,20 +25,24 @@ std::size_t dimension_of(const wal_store::recovered_namespace& r) {
 std::shared_ptr<namespace_index> load_snapshot(wal_store::recovered_namespace& r, std::size_t dim,
                                                const hnsw_params& params, graph_prefetch& graphs) {
   if (r.graph_file) {
-    // restore only reads the entries (no copy of the namespace), so they are
-    // still whole for the rebuild below if the graph does not fit them.
-    auto graph = graphs.take(*r.graph_file);
-    auto restored = graph
-                        ? namespace_index::restore(dim, params, std::move(graph.value()), r.snapshot_entries)
-                        : result<std::unique_ptr<namespace_index>>{graph.err()};
-    if (restored)
+    // restore builds the slots and most tables before it asks for the graph,
+    // so that work overlaps the graph thread's load. It only reads the
+    // entries, so they are still whole for the rebuild below if the graph
+    // does not fit them.
+    auto take = [&] { return graphs.take(*r.graph_file); };
+    auto restored = namespace_index::restore(dim, params, take, r.snapshot_entries);
+    if (restored) {
+      r.snapshot_entries.clear(); // unmaps the entries file
       return std::shared_ptr<namespace_index>(std::move(restored.value()));
+    }
     spdlog::warn("namespace {}: snapshot graph unusable ({}); rebuilding from its entries",
                  display_name(r.ns), restored.err().message);
   }
-  if (!r.snapshot_entries.empty())
-    return std::shared_ptr<namespace_index>(
-        namespace_index::rebuild(dim, params, std::move(r.snapshot_entries)));
+  if (!r.snapshot_entries.empty()) {
+    auto entries = r.snapshot_entries.copy_all();
+    r.snapshot_entries.clear();
+    return std::shared_ptr<namespace_index>(namespace_index::rebuild(dim, params, std::move(entries)));
+  }
   return std::make_shared<namespace_index>(dim, params);
 }
 
