@@ -1,6 +1,7 @@
 #include "index/namespace_index.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <exception>
@@ -689,7 +690,16 @@ namespace_index::restore(std::size_t dimension, hnsw_params params, std::unique_
 
 result<std::unique_ptr<namespace_index>> namespace_index::restore(std::size_t dimension, hnsw_params params,
                                                                   const graph_source& take_graph,
-                                                                  const snapshot_entries& entries) {
+                                                                  const snapshot_entries& entries,
+                                                                  restore_timings* timings) {
+  using clock = std::chrono::steady_clock;
+  auto phase_start = clock::now();
+  auto end_phase = [&](double restore_timings::*field) {
+    auto now = clock::now();
+    if (timings)
+      timings->*field = std::chrono::duration<double>(now - phase_start).count();
+    phase_start = now;
+  };
   try {
     params = hnsw_graph::sanitize(params);
     for (const auto& e : entries)
@@ -770,7 +780,9 @@ result<std::unique_ptr<namespace_index>> namespace_index::restore(std::size_t di
       }
     } joiner{side};
 
+    end_phase(&restore_timings::before_graph);
     auto loaded = take_graph();
+    end_phase(&restore_timings::graph_wait);
     if (!loaded)
       return loaded.err();
     if (!loaded.value() || loaded.value()->dimension() != dimension)
@@ -812,6 +824,7 @@ result<std::unique_ptr<namespace_index>> namespace_index::restore(std::size_t di
         graph.mark_deleted(static_cast<hnsw_graph::node_id>(node));
     idx->next_label_ = next_label;
     idx->maybe_rebuild_graph();
+    end_phase(&restore_timings::after_graph);
     return idx;
   } catch (const std::exception& e) {
     return error{errc::internal, std::string("cannot restore index: ") + e.what()};

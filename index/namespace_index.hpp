@@ -148,10 +148,11 @@ public:
   /// mismatch, duplicate labels, or an entry whose vector differs from its
   /// graph node: callers then fall back to `rebuild`. Only reads `entries`;
   /// copies their texts into the slots and an embedding only for an entry
-  /// without a graph node.
+  /// without a graph node. `timings`, if given, receives where the time went.
   static result<std::unique_ptr<namespace_index>> restore(std::size_t dimension, hnsw_params params,
                                                           const graph_source& graph,
-                                                          const snapshot_entries& entries);
+                                                          const snapshot_entries& entries,
+                                                          restore_timings* timings = nullptr);
   /// The same with the graph loaded from `graph_file`.
   static result<std::unique_ptr<namespace_index>> restore(std::size_t dimension, hnsw_params params,
                                                           const std::filesystem::path& graph_file,
