@@ -6,6 +6,8 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/graph_prefetch.hpp"
+#include "actors/heap_steps.hpp"
+#include "common/defaults.hpp"
 #include "index/log_apply.hpp"
 #include "storage/wal_store.hpp"
 
@@ -85,6 +87,7 @@ result<std::vector<namespace_start>> recover_namespaces(wal_store& store, const 
     return std::chrono::duration<double>(clock::now() - t).count();
   };
   auto started = clock::now();
+  heap_steps steps(defaults::recovery_heap_step_bytes);
   // The graphs load on a second thread while this one reads the entries
   // files and the log; restore waits for both.
   graph_prefetch graphs(store.snapshot_graphs(), params);
