@@ -6,6 +6,8 @@
 #include <spdlog/spdlog.h>
 
 #include "actors/graph_prefetch.hpp"
+#include "actors/heap_steps.hpp"
+#include "common/defaults.hpp"
 #include "index/log_apply.hpp"
 #include "storage/wal_store.hpp"
 
@@ -23,22 +25,31 @@ std::size_t dimension_of(const wal_store::recovered_namespace& r) {
 }
 
 std::shared_ptr<namespace_index> load_snapshot(wal_store::recovered_namespace& r, std::size_t dim,
-                                               const hnsw_params& params, graph_prefetch& graphs) {
+                                               const hnsw_params& params, graph_prefetch& graphs,
+                                               restore_timings& timings) {
   if (r.graph_file) {
-    // restore only reads the entries (no copy of the namespace), so they are
-    // still whole for the rebuild below if the graph does not fit them.
-    auto graph = graphs.take(*r.graph_file);
-    auto restored = graph
-                        ? namespace_index::restore(dim, params, std::move(graph.value()), r.snapshot_entries)
-                        : result<std::unique_ptr<namespace_index>>{graph.err()};
-    if (restored)
+    // restore builds the slots and most tables before it asks for the graph,
+    // so that work overlaps the graph thread's load. It only reads the
+    // entries, so they are still whole for the rebuild below if the graph
+    // does not fit them.
+    auto take = [&] { return graphs.take(*r.graph_file); };
+    restore_timings t;
+    auto restored = namespace_index::restore(dim, params, take, r.snapshot_entries, &t);
+    timings.before_graph += t.before_graph;
+    timings.graph_wait += t.graph_wait;
+    timings.after_graph += t.after_graph;
+    if (restored) {
+      r.snapshot_entries.clear(); // unmaps the entries file
       return std::shared_ptr<namespace_index>(std::move(restored.value()));
+    }
     spdlog::warn("namespace {}: snapshot graph unusable ({}); rebuilding from its entries",
                  display_name(r.ns), restored.err().message);
   }
-  if (!r.snapshot_entries.empty())
-    return std::shared_ptr<namespace_index>(
-        namespace_index::rebuild(dim, params, std::move(r.snapshot_entries)));
+  if (!r.snapshot_entries.empty()) {
+    auto entries = r.snapshot_entries.copy_all();
+    r.snapshot_entries.clear();
+    return std::shared_ptr<namespace_index>(namespace_index::rebuild(dim, params, std::move(entries)));
+  }
   return std::make_shared<namespace_index>(dim, params);
 }
 
@@ -76,6 +87,7 @@ result<std::vector<namespace_start>> recover_namespaces(wal_store& store, const 
     return std::chrono::duration<double>(clock::now() - t).count();
   };
   auto started = clock::now();
+  heap_steps steps(defaults::recovery_heap_step_bytes);
   // The graphs load on a second thread while this one reads the entries
   // files and the log; restore waits for both.
   graph_prefetch graphs(store.snapshot_graphs(), params);
@@ -92,12 +104,13 @@ result<std::vector<namespace_start>> recover_namespaces(wal_store& store, const 
   std::vector<namespace_start> out;
   std::uint64_t replayed = 0, backlog = 0;
   double load_secs = 0, replay_secs = 0;
+  restore_timings restores;
   for (auto& r : report->namespaces) {
     auto dim = dimension_of(r);
     if (dim == 0)
       continue; // nothing was ever inserted
     auto loading = clock::now();
-    auto index = load_snapshot(r, dim, params, graphs);
+    auto index = load_snapshot(r, dim, params, graphs, restores);
     load_secs += seconds_since(loading);
     auto replaying = clock::now();
     quality::feedback_counts feedback;
@@ -162,9 +175,10 @@ result<std::vector<namespace_start>> recover_namespaces(wal_store& store, const 
   metrics.recovery_replayed_records_total.fetch_add(replayed, std::memory_order_relaxed);
   spdlog::info("recovery: {} namespaces, {} log records replayed, {} corrupt, {:.3f} s (reading the store "
                "{:.3f} s, loading snapshots {:.3f} s, replaying the log {:.3f} s); {} entries wait in "
-               "backlogs for their graph nodes",
+               "backlogs for their graph nodes; restore: {:.3f} s before the graph, {:.3f} s waiting for "
+               "it, {:.3f} s after",
                out.size(), replayed, report->corrupt_records, seconds_since(started), read_secs, load_secs,
-               replay_secs, backlog);
+               replay_secs, backlog, restores.before_graph, restores.graph_wait, restores.after_graph);
   return out;
 }
 

@@ -4,7 +4,8 @@
 # or a clean stop), starts the server on the copy, and waits for /health
 # 200 with EXPECTED entries (ferrocache-loadgen wait-ready: polled, with a
 # deadline). Prints one JSON line per run (ready_ms) plus the node's
-# recovery log line, then kills the server and removes the copy.
+# recovery log line and the CPU time it used until ready, then kills the
+# server and removes the copy.
 #
 #   bench/run-restart.sh BUILD_DIR DATA_DIR EXPECTED_ENTRIES [RUNS=3]
 #
@@ -50,6 +51,9 @@ for ((i = 1; i <= runs; i++)); do
   "$loadgen" wait-ready --port "$port" --since-ns "$start_ns" --max-seconds 300 --expect-entries "$expect" \
     --label "restart-$i" || echo "run $i: not ready as expected" >&2
   grep -m1 -o 'recovery: .*' "$work/server-$i.log" || true
+  # CPU seconds (user + system, all threads) the server used until ready:
+  # steadier than the wall time on a machine shared with other jobs.
+  echo "cpu at ready: $(awk -v t="$(getconf CLK_TCK)" '{printf "%.2f s (user %.2f, system %.2f)", ($14 + $15) / t, $14 / t, $15 / t}' "/proc/$pid/stat")"
   if [ "${RESTART_CHECK:-0}" -gt 0 ]; then
     for mode in exact query-hit; do
       "$loadgen" "$mode" --port "$port" --dim 384 --entries "$expect" --seed 42 --model-id scale::384 \

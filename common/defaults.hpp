@@ -61,6 +61,10 @@ constexpr std::size_t apply_batch_inserts = 8;
 /// 152 ms (p50) while a 1M node linked a 49,510-entry backlog on a loaded
 /// machine (docs/benchmarks.md, "Restart at 1M").
 constexpr std::size_t backlog_step_entries = 16;
+/// The main heap's growth step while recovery runs (actors/heap_steps.hpp):
+/// a few heap growths instead of one per 128 KiB while the graph thread's
+/// page faults hold the address-space lock.
+constexpr std::size_t recovery_heap_step_bytes = std::size_t{64} << 20;
 constexpr std::size_t lmdb_map_size_bytes = std::size_t{1} << 30; // grows on demand
 
 // Back-pressure: mutations waiting for the log before new ones get 503.

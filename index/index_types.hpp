@@ -33,6 +33,16 @@ struct search_hit {
   std::string query_text{}; ///< the entry's query_text, as inserted
 };
 
+/// Where a restore's time went (seconds), for recovery's log line: the
+/// work before it asked for the graph (slots and tables, overlapping the
+/// graph's load on another thread), waiting for the graph, and matching the
+/// entries with its nodes plus the rest after it.
+struct restore_timings {
+  double before_graph = 0;
+  double graph_wait = 0;
+  double after_graph = 0;
+};
+
 /// Per-namespace figures for /stats.
 struct index_stats {
   std::uint64_t entry_count = 0;

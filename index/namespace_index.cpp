@@ -1,6 +1,7 @@
 #include "index/namespace_index.hpp"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <exception>
@@ -28,6 +29,16 @@ std::size_t capacity_for(std::size_t nodes, const hnsw_params& p) {
 entry_slot::ptr make_slot(const cache_entry& e, std::uint64_t label) {
   auto s = entry_slot::make(e.uuid, e.response, e.query_text);
   s->label = label;
+  s->created_at_ms = e.created_at_ms;
+  s->expires_at_ms = e.expires_at_ms;
+  s->access_count.store(e.access_count, std::memory_order_relaxed);
+  s->last_accessed_ms.store(e.last_accessed_ms, std::memory_order_relaxed);
+  return s;
+}
+
+entry_slot::ptr make_slot(const entry_ref& e) {
+  auto s = entry_slot::make(e.uuid, e.response, e.query_text);
+  s->label = e.label;
   s->created_at_ms = e.created_at_ms;
   s->expires_at_ms = e.expires_at_ms;
   s->access_count.store(e.access_count, std::memory_order_relaxed);
@@ -78,29 +89,27 @@ bool labels_distinct(const std::vector<labelled_entry>& sorted) {
   return true;
 }
 
-// sort_and_dedupe without touching the entries: pointers to them in label
-// order, of each uuid only the last. restore() only reads its entries, so
-// recovery can keep them for a rebuild without restore copying them all
-// (vectors included: 1.5 KB an entry at 384 dims, a second copy of the
-// namespace at the peak of a restart).
-std::vector<const labelled_entry*> sorted_unique(const std::vector<labelled_entry>& entries) {
-  std::vector<const labelled_entry*> out;
-  out.reserve(entries.size());
-  for (const auto& le : entries)
-    out.push_back(&le);
-  std::stable_sort(out.begin(), out.end(),
-                   [](const labelled_entry* a, const labelled_entry* b) { return a->label < b->label; });
-  std::unordered_set<std::string_view> seen;
-  seen.reserve(out.size());
-  std::vector<bool> keep(out.size());
-  for (std::size_t i = out.size(); i-- > 0;)
-    keep[i] = seen.insert(out[i]->entry.uuid).second;
-  std::size_t n = 0;
-  for (std::size_t i = 0; i < out.size(); ++i)
-    if (keep[i])
-      out[n++] = out[i];
-  out.resize(n);
-  return out;
+// restore() found a uuid twice: a snapshot holds each once (it is written
+// from the uuid table), so only a damaged or foreign one gets here. Keeps
+// the larger label, as rebuild does: entries come in label order, so the
+// slot `fresh` (not moved from: the insert failed) replaces the one at
+// `at`, whose place in `slots` is cleared (found by its label in `sorted`,
+// which is parallel to `slots`). The uuid table's insert finds the
+// duplicate; a separate set of 1M uuids did before (~7% of a restart).
+// False if the table moved `fresh` although it did not insert it (the
+// standard allows that; libstdc++ does not do it).
+template <class Table>
+bool replace_older(Table& table, typename Table::iterator at, entry_slot::ptr fresh,
+                   const std::vector<const entry_ref*>& sorted, std::vector<entry_slot*>& slots) {
+  if (!fresh)
+    return false;
+  auto old_label = (*at)->label;
+  auto pos = std::lower_bound(sorted.begin(), sorted.end(), old_label,
+                              [](const entry_ref* e, std::uint64_t label) { return e->label < label; });
+  slots[static_cast<std::size_t>(pos - sorted.begin())] = nullptr;
+  auto old = table.extract(at); // frees the older slot when it goes out of scope
+  table.insert(std::move(fresh));
+  return true;
 }
 
 } // namespace
@@ -116,7 +125,8 @@ namespace_index::namespace_index(std::size_t dimension, hnsw_params params)
 namespace_index::namespace_index(std::size_t dimension, const hnsw_params& params,
                                  std::unique_ptr<hnsw_graph> graph)
     : dimension_(dimension), params_(hnsw_graph::sanitize(params)), graph_(std::move(graph)) {
-  by_node_.assign(graph_->node_count(), nullptr);
+  if (graph_) // restore() sets its graph later
+    by_node_.assign(graph_->node_count(), nullptr);
 }
 
 namespace_index::~namespace_index() = default;
@@ -661,74 +671,85 @@ status namespace_index::save_graph(const std::filesystem::path& file) const {
 result<std::unique_ptr<namespace_index>>
 namespace_index::restore(std::size_t dimension, hnsw_params params, const std::filesystem::path& graph_file,
                          const std::vector<labelled_entry>& entries) {
-  try {
-    auto loaded = hnsw_graph::load(graph_file, dimension, hnsw_graph::sanitize(params));
-    if (!loaded)
-      return loaded.err();
-    return restore(dimension, params, std::move(loaded.value()), entries);
-  } catch (const std::exception& e) {
-    return error{errc::internal, std::string("cannot restore index: ") + e.what()};
-  }
+  auto load = [&]() -> result<std::unique_ptr<hnsw_graph>> {
+    try {
+      return hnsw_graph::load(graph_file, dimension, hnsw_graph::sanitize(params));
+    } catch (const std::exception& e) {
+      return error{errc::internal, std::string("cannot restore index: ") + e.what()};
+    }
+  };
+  return restore(dimension, params, load, snapshot_entries::borrow(entries));
 }
 
 result<std::unique_ptr<namespace_index>>
 namespace_index::restore(std::size_t dimension, hnsw_params params, std::unique_ptr<hnsw_graph> loaded,
                          const std::vector<labelled_entry>& entries) {
+  auto take = [&]() -> result<std::unique_ptr<hnsw_graph>> { return std::move(loaded); };
+  return restore(dimension, params, take, snapshot_entries::borrow(entries));
+}
+
+result<std::unique_ptr<namespace_index>> namespace_index::restore(std::size_t dimension, hnsw_params params,
+                                                                  const graph_source& take_graph,
+                                                                  const snapshot_entries& entries,
+                                                                  restore_timings* timings) {
+  using clock = std::chrono::steady_clock;
+  auto phase_start = clock::now();
+  auto end_phase = [&](double restore_timings::*field) {
+    auto now = clock::now();
+    if (timings)
+      timings->*field = std::chrono::duration<double>(now - phase_start).count();
+    phase_start = now;
+  };
   try {
     params = hnsw_graph::sanitize(params);
-    if (!loaded || loaded->dimension() != dimension)
-      return error{errc::internal, "graph does not have dimension " + std::to_string(dimension)};
-    std::unique_ptr<namespace_index> idx(new namespace_index(dimension, params, std::move(loaded)));
-    auto& graph = *idx->graph_;
-    std::uint64_t next_label = 0;
-    for (std::size_t node = 0; node < graph.node_count(); ++node)
-      next_label = std::max(next_label, graph.label(static_cast<hnsw_graph::node_id>(node)) + 1);
-    for (const auto& le : entries)
-      if (le.entry.embedding.size() != dimension)
-        return error{errc::bad_request,
-                     "entry " + le.entry.uuid + " does not have dimension " + std::to_string(dimension)};
-    const auto sorted = sorted_unique(entries);
+    for (const auto& e : entries)
+      if (e.embedding_values != dimension)
+        return error{errc::bad_request, "entry " + std::string(e.uuid) + " does not have dimension " +
+                                            std::to_string(dimension)};
+    // Label order; a snapshot is written in it, so the sort is only a
+    // fallback for entries from elsewhere.
+    std::vector<const entry_ref*> sorted;
+    sorted.reserve(entries.size());
+    for (const auto& e : entries)
+      sorted.push_back(&e);
+    auto by_label = [](const entry_ref* a, const entry_ref* b) { return a->label < b->label; };
+    if (!std::is_sorted(sorted.begin(), sorted.end(), by_label))
+      std::stable_sort(sorted.begin(), sorted.end(), by_label);
     for (std::size_t i = 1; i < sorted.size(); ++i)
       if (sorted[i]->label == sorted[i - 1]->label)
         return error{errc::internal, "entries share a label"};
-    // Match every entry with its node and build its slot first; the tables
-    // come after, on two threads.
-    std::vector<entry_slot::ptr> owned;
+
+    // Everything that needs no graph first, while recovery's graph thread
+    // is still loading it: the slots, the uuid table on this thread, the
+    // exact-text map, time orders and LRU list on a second one (disjoint
+    // structures; both only read the slots' fixed fields).
+    std::unique_ptr<namespace_index> idx(new namespace_index(dimension, params, nullptr));
     std::vector<entry_slot*> slots;
-    std::vector<hnsw_graph::node_id> nodes;
-    owned.reserve(sorted.size());
     slots.reserve(sorted.size());
-    nodes.reserve(sorted.size());
-    for (const auto* p : sorted) {
-      const auto& le = *p;
-      hnsw_graph::node_id node;
-      if (auto found = graph.find(le.label)) {
-        node = *found;
-        if (!graph.holds(node, le.entry.embedding.data()))
-          return error{errc::internal, "graph node of label " + std::to_string(le.label) +
-                                           " differs from entry " + le.entry.uuid};
-        graph.unmark_deleted(node); // the entries are the truth
-      } else {
-        if (!all_finite(le.entry.embedding))
-          return error{errc::bad_request, "entry " + le.entry.uuid + " has a non-finite value"};
-        node = entry_slot::no_node; // to the backlog: restoring stays a load, not a build
-      }
-      next_label = std::max(next_label, le.label + 1);
-      auto slot = make_slot(le.entry, le.label); // copies the texts only
-      if (node == entry_slot::no_node) {
-        auto v = le.entry.embedding;
-        graph.round_trip(v);
-        slot->unindexed_vector = copy_of(v);
-      }
+    idx->by_uuid_.reserve(sorted.size());
+    bool replaced = false;
+    for (const auto* e : sorted) {
+      auto slot = make_slot(*e);
       slots.push_back(slot.get());
-      nodes.push_back(node);
-      owned.push_back(std::move(slot));
+      auto [at, fresh] = idx->by_uuid_.insert(std::move(slot));
+      if (!fresh && !replace_older(idx->by_uuid_, at, std::move(slot), sorted, slots))
+        return error{errc::internal, "entries hold uuid " + std::string(e->uuid) + " twice"};
+      replaced = replaced || !fresh;
     }
-    // What attach() does entry by entry, split in two: the exact-text map,
-    // the time orders and the LRU list on a second thread, the uuid and
-    // node tables and the backlog on this one. The two halves touch
-    // disjoint structures and only read the slots; a restart spent ~2 s of
-    // a 1M restore here on one core while the other one idled.
+    if (replaced) { // drop the replaced entries' places (rare: only a damaged snapshot has them)
+      std::size_t n = 0;
+      for (std::size_t i = 0; i < slots.size(); ++i)
+        if (slots[i]) {
+          slots[n] = slots[i];
+          sorted[n++] = sorted[i];
+        }
+      slots.resize(n);
+      sorted.resize(n);
+    }
+    std::uint64_t accesses = 0;
+    for (const auto* e : sorted)
+      accesses += e->access_count;
+    idx->total_accesses_.fetch_add(accesses, std::memory_order_relaxed);
     std::exception_ptr side_failed;
     std::thread side([&] {
       try {
@@ -751,21 +772,49 @@ namespace_index::restore(std::size_t dimension, hnsw_params params, std::unique_
         side_failed = std::current_exception();
       }
     });
-    try {
-      idx->by_uuid_.reserve(owned.size());
-      std::uint64_t accesses = 0;
-      for (std::size_t i = 0; i < owned.size(); ++i) {
-        if (nodes[i] == entry_slot::no_node)
-          idx->backlog_.push_back(slots[i]); // label order, as attach() keeps it
-        else
-          idx->place(slots[i], nodes[i]);
-        accesses += slots[i]->access_count.load(std::memory_order_relaxed);
-        idx->by_uuid_.insert(std::move(owned[i]));
+    struct join_side {
+      std::thread& t;
+      ~join_side() {
+        if (t.joinable())
+          t.join();
       }
-      idx->total_accesses_.fetch_add(accesses, std::memory_order_relaxed);
-    } catch (...) {
-      side.join();
-      throw;
+    } joiner{side};
+
+    end_phase(&restore_timings::before_graph);
+    auto loaded = take_graph();
+    end_phase(&restore_timings::graph_wait);
+    if (!loaded)
+      return loaded.err();
+    if (!loaded.value() || loaded.value()->dimension() != dimension)
+      return error{errc::internal, "graph does not have dimension " + std::to_string(dimension)};
+    idx->graph_ = std::move(loaded.value());
+    auto& graph = *idx->graph_;
+    idx->by_node_.assign(graph.node_count(), nullptr);
+    std::uint64_t next_label = 0;
+    for (std::size_t node = 0; node < graph.node_count(); ++node)
+      next_label = std::max(next_label, graph.label(static_cast<hnsw_graph::node_id>(node)) + 1);
+    // Match every entry with its node. The embedding is copied out of the
+    // file only to compare it (the file's bytes are not aligned for float)
+    // or, for an entry without a node, to keep it in the backlog.
+    std::vector<float> v(dimension);
+    for (std::size_t i = 0; i < sorted.size(); ++i) {
+      const auto& e = *sorted[i];
+      auto* slot = slots[i];
+      copy_embedding(e, v.data());
+      next_label = std::max(next_label, e.label + 1);
+      if (auto found = graph.find(e.label)) {
+        if (!graph.holds(*found, v.data()))
+          return error{errc::internal, "graph node of label " + std::to_string(e.label) +
+                                           " differs from entry " + std::string(e.uuid)};
+        graph.unmark_deleted(*found); // the entries are the truth
+        idx->place(slot, *found);
+      } else {
+        if (!all_finite(v))
+          return error{errc::bad_request, "entry " + std::string(e.uuid) + " has a non-finite value"};
+        graph.round_trip(v); // to the backlog: restoring stays a load, not a build
+        slot->unindexed_vector = copy_of(v);
+        idx->backlog_.push_back(slot); // label order, as attach() keeps it
+      }
     }
     side.join();
     if (side_failed)
@@ -775,6 +824,7 @@ namespace_index::restore(std::size_t dimension, hnsw_params params, std::unique_
         graph.mark_deleted(static_cast<hnsw_graph::node_id>(node));
     idx->next_label_ = next_label;
     idx->maybe_rebuild_graph();
+    end_phase(&restore_timings::after_graph);
     return idx;
   } catch (const std::exception& e) {
     return error{errc::internal, std::string("cannot restore index: ") + e.what()};

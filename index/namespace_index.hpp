@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "common/entry.hpp"
+#include "common/snapshot_entries.hpp"
 #include "common/status.hpp"
 #include "index/entry_slot.hpp"
 #include "index/exact_match_map.hpp"
@@ -135,19 +136,29 @@ public:
   /// `file.tmp` + fsync + rename.
   status save_graph(const std::filesystem::path& file) const;
 
+  /// Where restore gets its graph: called once, after the work that needs
+  /// no graph is done (recovery waits here for the thread loading it).
+  using graph_source = std::function<result<std::unique_ptr<hnsw_graph>>()>;
+
   /// Rebuilds from a saved graph plus the exported entries (matched by
   /// label). Graph nodes without an entry are treated as deleted; entries
-  /// without a graph node go to the backlog (see upsert_unindexed); of several entries with
-  /// one uuid the largest label wins. Errors, never exceptions, on a missing,
-  /// truncated or corrupt file, a dimension or M mismatch, duplicate labels,
-  /// or an entry whose vector differs from its graph node: callers then fall
-  /// back to `rebuild`.
+  /// without a graph node go to the backlog (see upsert_unindexed); of
+  /// several entries with one uuid the largest label wins. Errors, never
+  /// exceptions, on a missing, truncated or corrupt file, a dimension or M
+  /// mismatch, duplicate labels, or an entry whose vector differs from its
+  /// graph node: callers then fall back to `rebuild`. Only reads `entries`;
+  /// copies their texts into the slots and an embedding only for an entry
+  /// without a graph node. `timings`, if given, receives where the time went.
+  static result<std::unique_ptr<namespace_index>> restore(std::size_t dimension, hnsw_params params,
+                                                          const graph_source& graph,
+                                                          const snapshot_entries& entries,
+                                                          restore_timings* timings = nullptr);
+  /// The same with the graph loaded from `graph_file`.
   static result<std::unique_ptr<namespace_index>> restore(std::size_t dimension, hnsw_params params,
                                                           const std::filesystem::path& graph_file,
                                                           const std::vector<labelled_entry>& entries);
   /// The same with a graph already loaded (hnsw_graph::load with `params`
-  /// and `dimension`): recovery loads the graph file while the store reads
-  /// the entries file, on another thread.
+  /// and `dimension`).
   static result<std::unique_ptr<namespace_index>> restore(std::size_t dimension, hnsw_params params,
                                                           std::unique_ptr<hnsw_graph> graph,
                                                           const std::vector<labelled_entry>& entries);

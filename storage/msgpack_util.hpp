@@ -13,6 +13,7 @@
 #include <msgpack.hpp>
 
 #include "common/entry.hpp"
+#include "common/snapshot_entries.hpp"
 
 namespace ferro::storage::mp {
 
@@ -125,20 +126,55 @@ inline bool read_entry(const msgpack::object& o, cache_entry& e) {
          read_i64(a[7], e.last_accessed_ms);
 }
 
+/// read_entry without copies: the ref points into the bytes `o` was parsed
+/// from (parse with reference_all). The embedding stays in the file's
+/// little-endian order: on a big-endian host the caller converts it.
+inline bool read_entry_ref(const msgpack::object& o, entry_ref& e) {
+  auto a = array_of(o, 8);
+  if (a == nullptr || a[0].type != msgpack::type::STR || a[1].type != msgpack::type::BIN ||
+      a[1].via.bin.size % sizeof(float) != 0 || a[2].type != msgpack::type::STR ||
+      a[3].type != msgpack::type::STR)
+    return false;
+  e.uuid = {a[0].via.str.ptr, a[0].via.str.size};
+  e.embedding = a[1].via.bin.ptr;
+  e.embedding_values = a[1].via.bin.size / sizeof(float);
+  e.response = {a[2].via.str.ptr, a[2].via.str.size};
+  e.query_text = {a[3].via.str.ptr, a[3].via.str.size};
+  return read_i64(a[4], e.created_at_ms) && read_i64(a[5], e.expires_at_ms) &&
+         read_u64(a[6], e.access_count) && read_i64(a[7], e.last_accessed_ms);
+}
+
 /// Strings and bins are copied out by the readers anyway: let the parsed
 /// object point into the input instead of copying them into the zone first.
 inline bool reference_all(msgpack::type::object_type, std::size_t, void*) {
   return true;
 }
 
+/// Our arrays are short and shallow; the limits stop a damaged length field
+/// from asking for gigabytes before the parse fails.
+inline const msgpack::unpack_limit& record_limit() {
+  static const msgpack::unpack_limit limit(64, 64, std::size_t{1} << 28, std::size_t{1} << 28, 0, 8);
+  return limit;
+}
+
 /// Parses exactly one object from [data+offset, data+size); advances offset.
 /// Never throws; false on malformed or truncated input.
 inline bool unpack_one(const char* data, std::size_t size, std::size_t& offset, msgpack::object_handle& out) {
-  // Our arrays are short and shallow; the limits stop a damaged length
-  // field from asking for gigabytes before the parse fails.
-  static const msgpack::unpack_limit limit(64, 64, std::size_t{1} << 28, std::size_t{1} << 28, 0, 8);
   try {
-    msgpack::unpack(out, data, size, offset, &reference_all, nullptr, limit);
+    msgpack::unpack(out, data, size, offset, &reference_all, nullptr, record_limit());
+    return true;
+  } catch (const std::exception&) {
+    return false;
+  }
+}
+
+/// unpack_one into a zone the caller reuses: parsing a snapshot's 1M
+/// entries allocated and freed a fresh zone (an 8 KiB chunk) per entry.
+/// The object lives until the zone is cleared or destroyed.
+inline bool unpack_one(const char* data, std::size_t size, std::size_t& offset, msgpack::zone& zone,
+                       msgpack::object& out) {
+  try {
+    out = msgpack::unpack(zone, data, size, offset, &reference_all, nullptr, record_limit());
     return true;
   } catch (const std::exception&) {
     return false;

@@ -1,5 +1,6 @@
 #include "storage/snapshot_files.hpp"
 
+#include <bit>
 #include <cstring>
 #include <fcntl.h>
 
@@ -42,6 +43,31 @@ std::string make_header(std::uint64_t payload_len, std::uint32_t payload_crc) {
   put_be(h.data() + 24, payload_crc, 4);
   put_be(h.data() + 28, crc32c(h.data(), 28), 4);
   return h;
+}
+
+// The file holds little-endian floats and the refs point at them; a
+// big-endian host gets byte-swapped copies, owned with the file's bytes.
+std::shared_ptr<const void> host_order_embeddings(std::vector<entry_ref>& refs,
+                                                  std::shared_ptr<const void> file) {
+  struct owned {
+    std::shared_ptr<const void> file;
+    std::vector<std::uint32_t> words;
+  };
+  auto o = std::make_shared<owned>();
+  o->file = std::move(file);
+  std::size_t total = 0;
+  for (const auto& e : refs)
+    total += e.embedding_values;
+  o->words.resize(total);
+  std::size_t at = 0;
+  for (auto& e : refs) {
+    std::memcpy(o->words.data() + at, e.embedding, std::size_t{e.embedding_values} * 4);
+    for (std::size_t j = 0; j < e.embedding_values; ++j)
+      o->words[at + j] = __builtin_bswap32(o->words[at + j]);
+    e.embedding = o->words.data() + at;
+    at += e.embedding_values;
+  }
+  return o;
 }
 
 error corrupt(const std::filesystem::path& file, const std::string& why) {
@@ -107,10 +133,12 @@ result<entries_file_contents> read_entries_file(const std::filesystem::path& fil
   auto mapped = mapped_file::open(file);
   if (!mapped)
     return mapped.err();
-  return parse_entries_file(file, mapped->bytes());
+  auto owner = std::make_shared<const mapped_file>(std::move(mapped.value()));
+  return parse_entries_file(file, owner->bytes(), owner);
 }
 
-result<entries_file_contents> parse_entries_file(const std::filesystem::path& file, std::string_view b) {
+result<entries_file_contents> parse_entries_file(const std::filesystem::path& file, std::string_view b,
+                                                 std::shared_ptr<const void> owner) {
   if (b.size() < header_bytes)
     return corrupt(file, "shorter than its header (" + std::to_string(b.size()) + " bytes)");
   if (std::memcmp(b.data(), magic, 8) != 0)
@@ -124,6 +152,8 @@ result<entries_file_contents> parse_entries_file(const std::filesystem::path& fi
   if (payload_len != b.size() - header_bytes)
     return corrupt(file, "length " + std::to_string(b.size() - header_bytes) +
                              " does not match the header's " + std::to_string(payload_len) + " (truncated?)");
+  // The whole payload is checked before any entry is trusted: the entries
+  // below point into these bytes instead of copying them.
   const char* p = b.data() + header_bytes;
   if (crc32c(p, payload_len) != payload_crc)
     return corrupt(file, "payload checksum mismatch");
@@ -146,20 +176,27 @@ result<entries_file_contents> parse_entries_file(const std::filesystem::path& fi
   // reason to reserve gigabytes.
   if (count > payload_len)
     return corrupt(file, "entry count larger than the file");
-  out.entries.reserve(count);
+  std::vector<entry_ref> refs;
+  refs.reserve(count);
+  msgpack::zone zone;
+  msgpack::object obj;
   for (std::uint64_t i = 0; i < count; ++i) {
-    labelled_entry le;
-    auto a = mp::unpack_one(p, payload_len, off, oh) ? mp::array_of(oh.get(), 2) : nullptr;
-    if (a == nullptr || !mp::read_u64(a[0], le.label) || !mp::read_entry(a[1], le.entry))
+    entry_ref e;
+    zone.clear();
+    auto a = mp::unpack_one(p, payload_len, off, zone, obj) ? mp::array_of(obj, 2) : nullptr;
+    if (a == nullptr || !mp::read_u64(a[0], e.label) || !mp::read_entry_ref(a[1], e))
       return corrupt(file, "malformed entry #" + std::to_string(i));
-    if (le.entry.embedding.size() != out.dimension)
+    if (e.embedding_values != out.dimension)
       return corrupt(file, "entry #" + std::to_string(i) + " has dimension " +
-                               std::to_string(le.entry.embedding.size()) + ", expected " +
+                               std::to_string(e.embedding_values) + ", expected " +
                                std::to_string(out.dimension));
-    out.entries.push_back(std::move(le));
+    refs.push_back(e);
   }
   if (off != payload_len)
     return corrupt(file, "trailing bytes after the last entry");
+  if constexpr (std::endian::native != std::endian::little)
+    owner = host_order_embeddings(refs, std::move(owner));
+  out.entries = snapshot_entries(std::move(owner), std::move(refs));
   return out;
 }
 

@@ -3,12 +3,14 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string_view>
 #include <vector>
 
 #include "common/entry.hpp"
 #include "common/namespace_key.hpp"
+#include "common/snapshot_entries.hpp"
 #include "common/status.hpp"
 
 /// The entries file of a snapshot (docs/formats.md, "Snapshot entries file").
@@ -39,16 +41,20 @@ struct entries_file_contents {
   namespace_key ns;
   std::uint64_t dimension = 0;
   std::uint64_t covered_ns_seq = 0;
-  std::vector<labelled_entry> entries;
+  /// Point into the file's bytes, which they keep alive (mapped).
+  snapshot_entries entries;
   entries_file_info info;
 };
 
 /// Reads and fully verifies an entries file: magic, version, header checksum,
 /// length (truncation), payload checksum, every entry's shape and dimension.
+/// The file stays mapped while the returned entries live.
 result<entries_file_contents> read_entries_file(const std::filesystem::path& file);
 
 /// The checks of read_entries_file on bytes already read from `file` (named
 /// in errors): recovery reads through the fault seam (io_faults::after_read).
-result<entries_file_contents> parse_entries_file(const std::filesystem::path& file, std::string_view bytes);
+/// `owner` keeps `bytes` alive; the entries point into them.
+result<entries_file_contents> parse_entries_file(const std::filesystem::path& file, std::string_view bytes,
+                                                 std::shared_ptr<const void> owner);
 
 } // namespace ferro::storage

@@ -199,7 +199,9 @@ public:
     /// Set only if it verified (recover(true)) or is to be checked by the
     /// caller (recover(false)).
     std::optional<std::filesystem::path> graph_file;
-    std::vector<labelled_entry> snapshot_entries;
+    /// Point into the snapshot's entries file, which stays mapped while
+    /// they live (clear them once restored).
+    ferro::snapshot_entries snapshot_entries;
     std::uint64_t snapshot_ns_seq = 0;
     /// The snapshot's feedback counts (opaque; empty: none).
     std::string quality_state{};

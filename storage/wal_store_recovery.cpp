@@ -37,7 +37,8 @@ result<storage::entries_file_contents> wal_store::read_snapshot_entries(const st
   if (!bytes)
     return bytes.err();
   opts_.faults->after_read(file.string(), *bytes);
-  return storage::parse_entries_file(file, *bytes);
+  auto owner = std::make_shared<const std::string>(std::move(bytes.value()));
+  return storage::parse_entries_file(file, *owner, owner);
 }
 
 result<storage::file_digest> wal_store::digest_snapshot_graph(const std::filesystem::path& file) {

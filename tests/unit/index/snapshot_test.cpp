@@ -232,6 +232,39 @@ TEST_CASE("restore refuses a graph of another dimension or another M") {
   CHECK_FALSE(namespace_index::restore(f.dim, f.params, file, twice));
 }
 
+TEST_CASE("restore keeps the larger label of a uuid held twice and takes entries in any order") {
+  auto seed = test::test_seed(23);
+  CAPTURE(seed);
+  fixture f(seed, 300);
+  temp_dir dir;
+  auto file = dir.path / "graph.hnsw";
+  REQUIRE(f.idx->save_graph(file));
+  auto entries = f.idx->export_entries();
+  // The uuid of the first entry again, at a label without a graph node:
+  // the newer one wins, the older one's node counts as deleted.
+  auto twice = entries;
+  twice.push_back(twice.front());
+  twice.back().label = entries.back().label + 100;
+  twice.back().entry.response = "newer";
+  auto r = namespace_index::restore(f.dim, f.params, file, twice);
+  REQUIRE(r);
+  CHECK(r.value()->size() == entries.size());
+  CHECK(r.value()->get(entries.front().entry.uuid)->response == "newer");
+  CHECK(r.value()->backlog_size() == 1);
+  CHECK(r.value()->export_entries().front().entry.uuid != entries.front().entry.uuid);
+  // Out of label order: restore sorts them itself.
+  auto reversed = entries;
+  std::reverse(reversed.begin(), reversed.end());
+  auto back = namespace_index::restore(f.dim, f.params, file, reversed);
+  REQUIRE(back);
+  auto out = back.value()->export_entries();
+  REQUIRE(out.size() == entries.size());
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    CHECK(out[i].label == entries[i].label);
+    CHECK(out[i].entry == entries[i].entry);
+  }
+}
+
 TEST_CASE("restore refuses every truncation of a graph file") {
   auto seed = test::test_seed(24);
   CAPTURE(seed);

@@ -192,7 +192,7 @@ TEST_CASE("an entries file round-trips and detects truncation and flipped bytes"
   CHECK(back->covered_ns_seq == 77);
   REQUIRE(back->entries.size() == 50);
   CHECK(back->entries[49].label == 49);
-  CHECK(back->entries[49].entry.embedding == entries[49].entry.embedding);
+  CHECK(to_labelled_entry(back->entries[49]).entry == entries[49].entry);
   CHECK(back->info.crc == info->crc);
   CHECK(back->info.bytes == fs::file_size(file));
 

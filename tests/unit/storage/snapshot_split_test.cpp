@@ -232,8 +232,8 @@ TEST_CASE("snapshot entries may take their embeddings from a separate source") {
     auto a = find_ns(rep, ns_a);
     REQUIRE(a != nullptr);
     REQUIRE(a->snapshot_entries.size() == 2);
-    CHECK(a->snapshot_entries[0].entry.embedding == vectors[0]);
-    CHECK(a->snapshot_entries[1].entry.embedding == vectors[1]);
+    CHECK(to_labelled_entry(a->snapshot_entries[0]).entry.embedding == vectors[0]);
+    CHECK(to_labelled_entry(a->snapshot_entries[1]).entry.embedding == vectors[1]);
   }
   SECTION("a source of another dimension is refused") {
     vectors[1].pop_back();

@@ -130,7 +130,7 @@ TEST_CASE("re-snapshotting at the same sequence number replaces the old snapshot
   auto a = find_ns(rep, ns_a);
   REQUIRE(a != nullptr);
   REQUIRE(a->snapshot_entries.size() == 2);
-  CHECK(a->snapshot_entries[0].entry.access_count == 7);
+  CHECK(a->snapshot_entries[0].access_count == 7);
   CHECK(read_text(*a->graph_file) == "g2");
 }
 

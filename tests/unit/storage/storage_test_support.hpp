@@ -123,7 +123,7 @@ inline const wal_store::recovered_namespace* find_ns(const wal_store::recovery_r
 inline std::map<std::string, std::string> replay(const wal_store::recovered_namespace& n) {
   std::map<std::string, std::string> live;
   for (const auto& le : n.snapshot_entries)
-    live[le.entry.uuid] = le.entry.response;
+    live[std::string(le.uuid)] = std::string(le.response);
   for (const auto& r : n.tail) {
     if (r.op == log_op::insert)
       live[r.entry.uuid] = r.entry.response;
