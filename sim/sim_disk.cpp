@@ -1,11 +1,15 @@
 // The simulated disk (docs/simulation.md, "Fault model"): full disks and
 // failed fsyncs, reads that return bad bytes, and what a power loss takes
 // with it (the LMDB commit no fsync covered, the files of snapshots not
-// published yet).
+// published yet, the election file's append in flight).
 
 #include <algorithm>
 #include <array>
 #include <cstring>
+#include <fstream>
+#include <random>
+#include <sstream>
+#include <string>
 
 #include <fcntl.h>
 #include <sys/file.h>
@@ -81,6 +85,34 @@ void tear(const std::filesystem::path& file, std::mt19937_64& rng) {
     return;
   (void)!::pwrite(fd, garbage.data(), garbage.size(), static_cast<off_t>(from));
   ::close(fd);
+}
+
+// The election file's append in flight at a power loss (its sync not done,
+// so the grant it held was never answered): a part of a line after the
+// synced ones. Modelled as a proper prefix of the file's last line, the
+// shape such a line has. True when one was added.
+bool tear_election_append(const std::filesystem::path& file, std::mt19937_64& rng) {
+  std::string text;
+  {
+    std::ifstream in(file, std::ios::binary);
+    if (!in)
+      return false;
+    std::stringstream all;
+    all << in.rdbuf();
+    text = all.str();
+  }
+  if (text.size() < 2 || text.back() != '\n')
+    return false;
+  auto start = text.rfind('\n', text.size() - 2);
+  if (start == std::string::npos)
+    return false;
+  auto line = text.substr(start + 1); // with its newline
+  if (line.size() < 2)
+    return false;
+  auto keep = std::uniform_int_distribution<std::size_t>(1, line.size() - 1)(rng);
+  std::ofstream out(file, std::ios::binary | std::ios::app);
+  out << line.substr(0, keep);
+  return static_cast<bool>(out);
 }
 
 // Whether the store of `data_dir` is closed (it holds an exclusive flock on
@@ -220,6 +252,11 @@ void simulation::lose_unsynced(sim_node& n) {
     tear(f, damage_rng_);
     ++result_.torn_files;
     spdlog::debug("sim: t={} {}: unpublished {} torn", now(), n.id, f.string());
+  }
+  if (std::uniform_int_distribution<int>(0, 1)(damage_rng_) == 0 &&
+      tear_election_append(dir / "cluster-elections", damage_rng_)) {
+    ++result_.torn_files;
+    spdlog::debug("sim: t={} {}: the election file ends in a torn append", now(), n.id);
   }
 }
 

@@ -49,8 +49,8 @@ board_entry entry_of(cluster_pointer self, const namespace_key& key, const ns_st
   e.leads = ns.mode == ns_mode::primary && ns.ready;
   if (e.leads) {
     auto wanted = std::min<std::size_t>(ns.replicas.size(), st.settings.replication_factor - 1);
-    e.under_replicated = ns.in_sync.size() < wanted ||
-                         placement_of(self, key).size() < st.settings.replication_factor;
+    e.under_replicated =
+        ns.in_sync.size() < wanted || placement_of(self, key).size() < st.settings.replication_factor;
   }
   return e;
 }

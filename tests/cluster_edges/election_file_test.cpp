@@ -75,7 +75,10 @@ TEST_CASE("election file: saves append, the last line of a namespace wins", "[el
   REQUIRE(f.save(joined(line_of(1, 3), line_of(2, 3)), all.size(), [&] { return all; })); // first: whole
   auto size_after_first = f.size();
   CHECK(std::filesystem::file_size(path) == size_after_first);
-  REQUIRE(f.save(line_of(2, 4), all.size(), [&]() -> std::string { FAIL("rewrote"); return {}; }));
+  REQUIRE(f.save(line_of(2, 4), all.size(), [&]() -> std::string {
+    FAIL("rewrote");
+    return {};
+  }));
   CHECK(std::filesystem::file_size(path) == size_after_first + line_of(2, 4).size()); // appended
 
   auto records = reread(path, damaged);
