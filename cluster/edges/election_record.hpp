@@ -31,9 +31,9 @@ std::string encode_election_records(const election_records& records);
 std::string election_file_header();
 std::string encode_election_line(const namespace_key& key, const election_record& rec);
 
-/// A record as last written, with its line: a save re-encodes only the
-/// records that changed since (the file is rewritten whole on every grant,
-/// and encoding every namespace each time made grants cost O(namespaces)).
+/// A record as last written, with its line: a save encodes and appends
+/// only the records that changed since (election_file.hpp), and a whole
+/// rewrite reuses the lines of the rest.
 struct encoded_election_record {
   election_record rec;
   std::string line;
