@@ -261,7 +261,10 @@ bool serves_reads(cluster_pointer self, const namespace_key& ns) {
   auto it = self->state.spaces.find(ns);
   if (it == self->state.spaces.end())
     return false;
-  auto& sp = it->second;
+  return serves_by_role(self, it->second);
+}
+
+bool serves_by_role(cluster_pointer self, const ns_state& sp) {
   return (sp.mode == ns_mode::primary && sp.ready) ||
          (sp.mode == ns_mode::follower && sp.local_in_sync && is_alive(self, sp.primary));
 }

@@ -28,13 +28,6 @@ const char* role_name(const ns_state& ns) {
   return "none";
 }
 
-// Whether this copy may answer reads, the lease aside (the board checks
-// that when asked: see serves_reads).
-bool serves_by_role(cluster_pointer self, const ns_state& ns) {
-  return (ns.mode == ns_mode::primary && ns.ready) ||
-         (ns.mode == ns_mode::follower && ns.local_in_sync && is_alive(self, ns.primary));
-}
-
 board_entry entry_of(cluster_pointer self, const namespace_key& key, const ns_state& ns) {
   auto& st = self->state;
   board_entry e;

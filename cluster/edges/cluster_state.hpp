@@ -214,6 +214,9 @@ std::vector<std::string> placement_of(cluster_pointer self, const namespace_key&
 std::vector<std::string> ring_order(cluster_pointer self, const namespace_key& ns);
 /// Whether this node answers queries of `ns` from its own copy.
 bool serves_reads(cluster_pointer self, const namespace_key& ns);
+/// Whether its role lets this copy answer reads, the read lease aside (the
+/// board judges the lease when it is read).
+bool serves_by_role(cluster_pointer self, const ns_state& sp);
 /// Until when (steady ms) this node may trust its own copies for reads: a
 /// majority of the cluster was heard from within the lease (a few
 /// heartbeat intervals, well under the time peers take to convict it). A
