@@ -75,6 +75,19 @@ struct fixture {
   }
 };
 
+// A fixture's index with its graph saved to a file: what a restore reads
+// (the graph file, and the entries a snapshot keeps beside it).
+struct saved_graph {
+  fixture f;
+  temp_dir dir;
+  fs::path file;
+  std::vector<labelled_entry> entries;
+  saved_graph(std::uint64_t seed, int n) : f(seed, n), file(dir.path / "graph.hnsw") {
+    REQUIRE(f.idx->save_graph(file));
+    entries = f.idx->export_entries();
+  }
+};
+
 void check_same_answers(namespace_index& a, namespace_index& b,
                         const std::vector<std::vector<float>>& queries) {
   for (std::size_t q = 0; q < queries.size(); ++q) {
@@ -161,11 +174,10 @@ TEST_CASE("an empty index survives a save and restore") {
 TEST_CASE("restore adds entries missing from the graph and drops graph nodes without an entry") {
   auto seed = test::test_seed(22);
   CAPTURE(seed);
-  fixture f(seed, 600);
-  temp_dir dir;
-  auto file = dir.path / "graph.hnsw";
-  REQUIRE(f.idx->save_graph(file));
-  auto entries = f.idx->export_entries();
+  saved_graph saved(seed, 600);
+  auto& f = saved.f;
+  const auto& file = saved.file;
+  auto entries = saved.entries;
   REQUIRE(entries.size() > 100);
 
   // "e2" lost its entry; a newer entry exists only in the entry list.
@@ -213,11 +225,10 @@ TEST_CASE("restore of a missing graph file is an error") {
 TEST_CASE("restore refuses a graph of another dimension or another M") {
   auto seed = test::test_seed(23);
   CAPTURE(seed);
-  fixture f(seed, 300);
-  temp_dir dir;
-  auto file = dir.path / "graph.hnsw";
-  REQUIRE(f.idx->save_graph(file));
-  auto entries = f.idx->export_entries();
+  saved_graph saved(seed, 300);
+  auto& f = saved.f;
+  const auto& file = saved.file;
+  auto entries = saved.entries;
   CHECK_FALSE(namespace_index::restore(f.dim + 1, f.params, file, entries));
   CHECK_FALSE(namespace_index::restore(f.dim - 8, f.params, file, {}));
   auto other_m = f.params;
@@ -235,11 +246,10 @@ TEST_CASE("restore refuses a graph of another dimension or another M") {
 TEST_CASE("restore keeps the larger label of a uuid held twice and takes entries in any order") {
   auto seed = test::test_seed(23);
   CAPTURE(seed);
-  fixture f(seed, 300);
-  temp_dir dir;
-  auto file = dir.path / "graph.hnsw";
-  REQUIRE(f.idx->save_graph(file));
-  auto entries = f.idx->export_entries();
+  saved_graph saved(seed, 300);
+  auto& f = saved.f;
+  const auto& file = saved.file;
+  auto entries = saved.entries;
   // The uuid of the first entry again, at a label without a graph node:
   // the newer one wins, the older one's node counts as deleted.
   auto twice = entries;
@@ -268,12 +278,11 @@ TEST_CASE("restore keeps the larger label of a uuid held twice and takes entries
 TEST_CASE("restore refuses every truncation of a graph file") {
   auto seed = test::test_seed(24);
   CAPTURE(seed);
-  fixture f(seed, 300);
-  temp_dir dir;
-  auto file = dir.path / "graph.hnsw";
-  REQUIRE(f.idx->save_graph(file));
+  saved_graph saved(seed, 300);
+  auto& f = saved.f;
+  const auto& file = saved.file;
   auto bytes = read_all(file);
-  auto entries = f.idx->export_entries();
+  auto entries = saved.entries;
   REQUIRE(bytes.size() > 1000);
   std::vector<std::size_t> cuts{0,
                                 1,
@@ -308,12 +317,11 @@ TEST_CASE("restore refuses every truncation of a graph file") {
 TEST_CASE("restore refuses a graph file with any flipped byte") {
   auto seed = test::test_seed(25);
   CAPTURE(seed);
-  fixture f(seed, 200);
-  temp_dir dir;
-  auto file = dir.path / "graph.hnsw";
-  REQUIRE(f.idx->save_graph(file));
+  saved_graph saved(seed, 200);
+  auto& f = saved.f;
+  const auto& file = saved.file;
   auto bytes = read_all(file);
-  auto entries = f.idx->export_entries();
+  auto entries = saved.entries;
   std::mt19937_64 rng(seed);
   std::vector<std::size_t> positions;
   for (std::size_t i = 0; i < graph_file::header_size; ++i)
@@ -335,12 +343,11 @@ TEST_CASE("restore refuses a graph file with any flipped byte") {
 TEST_CASE("restore refuses a graph with out-of-range links even when its checksum is valid") {
   auto seed = test::test_seed(26);
   CAPTURE(seed);
-  fixture f(seed, 200);
-  temp_dir dir;
-  auto file = dir.path / "graph.hnsw";
-  REQUIRE(f.idx->save_graph(file));
+  saved_graph saved(seed, 200);
+  auto& f = saved.f;
+  const auto& file = saved.file;
   auto bytes = read_all(file);
-  auto entries = f.idx->export_entries();
+  auto entries = saved.entries;
   graph_file::header h;
   {
     unsigned char raw[graph_file::header_size];
