@@ -89,28 +89,6 @@ constexpr const char* quality_pool_feedback = "namespace";
 /// Default of `check` in /query: "off" or "strict".
 constexpr const char* quality_default_check = "off";
 
-/// The replication channel between a namespace's primary and one replica
-/// (cluster/replication_channel.hpp, cluster/README.md).
-namespace replication {
-/// Unacknowledged events a primary buffers per replica; produce() is refused
-/// beyond it, so it is also the most a replica can have in flight.
-constexpr std::size_t max_buffered_events = 4096;
-/// Bytes of unacknowledged payload a primary buffers per replica.
-constexpr std::size_t max_buffered_bytes = std::size_t{32} << 20;
-/// Out-of-order events a replica holds while it waits for a gap to fill.
-constexpr std::size_t max_out_of_order = 1024;
-/// How often a primary tells an idle replica its last sequence number.
-constexpr std::int64_t heartbeat_interval_ms = 100;
-/// A primary resends its oldest unacknowledged event after this long
-/// without acknowledgement progress.
-constexpr std::int64_t retransmit_after_ms = 500;
-/// A replica asks again for a gap that is still open after this long.
-constexpr std::int64_t nack_after_ms = 200;
-/// A replica without acknowledgement progress for this long is stalled; the
-/// primary drops it from the in-sync set.
-constexpr std::int64_t stall_after_ms = 5000;
-} // namespace replication
-
 // Cluster (single mode reports these in /cluster/status).
 constexpr std::size_t cluster_replication_factor = 2;
 constexpr bool cluster_read_repair_enabled = true;

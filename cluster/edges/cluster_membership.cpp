@@ -101,12 +101,7 @@ void send_heartbeats(cluster_pointer self) {
 member_status judge(cluster_pointer self, const peer_member& m, std::int64_t now) {
   if (!m.connected)
     return member_status::dead;
-  auto phi = self->state.phi.phi(m.id, now);
-  if (phi >= 2 * self->state.settings.phi_threshold)
-    return member_status::dead;
-  if (phi >= self->state.settings.phi_threshold)
-    return member_status::suspected;
-  return member_status::alive;
+  return status_for_phi(self->state.phi.phi(m.id, now), self->state.settings.phi_threshold);
 }
 
 // Re-judges every peer; a change in who is alive changes placement.

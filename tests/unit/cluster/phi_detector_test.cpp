@@ -7,6 +7,7 @@
 #include <random>
 #include <vector>
 
+#include "cluster/member.hpp"
 #include "cluster/phi_detector.hpp"
 
 using namespace ferro::cluster;
@@ -229,4 +230,17 @@ TEST_CASE("an excuse never moves a heartbeat past the stall's end") {
   d.heartbeat("p", 2000);
   CHECK(d.stats("p").samples == 2);
   CHECK(d.stats("p").mean_ms == Approx(250.0)); // intervals 500 and 0
+}
+
+TEST_CASE("a verdict from phi: suspected at the threshold, dead at twice it") {
+  CHECK(status_for_phi(0.0, 8.0) == member_status::alive);
+  CHECK(status_for_phi(7.99, 8.0) == member_status::alive);
+  CHECK(status_for_phi(8.0, 8.0) == member_status::suspected);
+  CHECK(status_for_phi(15.99, 8.0) == member_status::suspected);
+  CHECK(status_for_phi(16.0, 8.0) == member_status::dead);
+  CHECK(status_for_phi(1e9, 8.0) == member_status::dead);
+  // The default threshold is the configured default.
+  CHECK(status_for_phi(ferro::defaults::cluster::phi_threshold) == member_status::suspected);
+  CHECK(is_live(member_status::suspected));
+  CHECK_FALSE(is_live(member_status::dead));
 }
