@@ -256,6 +256,7 @@ const std::map<std::string, applier>& settings() {
       {"cluster.advertise_host", text(FIELD(cluster.advertise_host), true)},
       {"cluster.heartbeat_interval_ms", uint_in(FIELD(cluster.heartbeat_interval_ms), 10, 60000)},
       {"cluster.replication_timeout_ms", uint_in(FIELD(cluster.replication_timeout_ms), 20, 600000)},
+      {"cluster.max_concurrent_catch_ups", uint_in(FIELD(cluster.max_concurrent_catch_ups), 1, 4096)},
       {"cluster.tls.enabled", boolean(FIELD(cluster.tls.enabled))},
       {"cluster.tls.ca_cert_path", text(FIELD(cluster.tls.ca_cert_path), true)},
       {"cluster.tls.node_cert_path", text(FIELD(cluster.tls.node_cert_path), true)},

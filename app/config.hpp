@@ -69,6 +69,7 @@ struct node_config {
     std::string advertise_host;
     std::uint64_t heartbeat_interval_ms = defaults::cluster::heartbeat_interval_ms;
     std::uint64_t replication_timeout_ms = defaults::cluster::replication_timeout_ms;
+    std::uint64_t max_concurrent_catch_ups = defaults::cluster::max_concurrent_catch_ups;
     struct tls_config {
       bool enabled = false;
       std::string ca_cert_path;

@@ -80,6 +80,7 @@ cluster::cluster_settings to_cluster_settings(const node_config& c) {
   s.replication_factor = c.cluster.replication_factor;
   s.heartbeat_interval = std::chrono::milliseconds(c.cluster.heartbeat_interval_ms);
   s.replication_timeout = std::chrono::milliseconds(c.cluster.replication_timeout_ms);
+  s.max_catch_ups = c.cluster.max_concurrent_catch_ups;
   s.phi_threshold = c.cluster.phi_threshold;
   s.dead_node_removal = c.cluster.dead_node_removal_enabled;
   s.transport.bind_address = c.bind_address.empty() ? "0.0.0.0" : c.bind_address;

@@ -100,6 +100,12 @@ namespace cluster {
 constexpr std::int64_t heartbeat_interval_ms = 500;
 // A replica slower than this leaves the in-sync set (cluster.replication_timeout_ms).
 constexpr std::int64_t replication_timeout_ms = 2000;
+// Catch-ups a node runs at once (cluster.max_concurrent_catch_ups); more
+// wait their turn, a new term's replicas first. Unbounded, the death of a
+// node holding thousands of namespaces started a catch-up for each of them
+// at once, and the flood of their calls delayed heartbeats until the
+// survivors lost their read leases (docs/benchmarks.md, "Cluster").
+constexpr std::size_t max_concurrent_catch_ups = 16;
 // Records per catch-up batch, and the most bytes of image entries per batch.
 constexpr std::size_t catchup_batch_records = 256;
 constexpr std::size_t catchup_batch_bytes = std::size_t{4} << 20;

@@ -80,6 +80,10 @@ struct node_metrics {
   counter catchup_image_bytes_total{0};
   counter catchup_log_ms_total{0};
   counter catchup_image_ms_total{0};
+  /// Gauges: catch-ups running, and waiting for one of the
+  /// cluster.max_concurrent_catch_ups slots (the re-replication backlog).
+  counter catchups_running{0};
+  counter catchups_waiting{0};
   // Answer quality (docs/quality.md).
   counter feedback_total{0};
   counter feedback_wrong_total{0};

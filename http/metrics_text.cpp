@@ -170,6 +170,11 @@ std::string render_metrics(const node_metrics& m, const health_reply& health, co
           n(m.catchup_log_ms_total) / 1000.0, n(m.catchup_image_ms_total) / 1000.0);
   e.counter("ferrocache_catchup_image_bytes_total", "Bytes of entry images shipped by finished catch-ups.",
             m.catchup_image_bytes_total);
+  e.gauge("ferrocache_catchups_running",
+          "Catch-ups of replicas running now (at most cluster.max_concurrent_catch_ups).",
+          m.catchups_running.load(std::memory_order_relaxed));
+  e.gauge("ferrocache_catchups_waiting", "Catch-ups of replicas waiting for a free slot.",
+          m.catchups_waiting.load(std::memory_order_relaxed));
   e.counter("ferrocache_wal_batches_total", "Write-ahead log group commits.", m.wal_batches_total);
   e.counter("ferrocache_wal_records_total", "Records appended to the write-ahead log.", m.wal_records_total);
   e.counter(

@@ -268,6 +268,8 @@ public:
   /// Corrupt reads and power losses draw here, not from rng_ or disk_rng_:
   /// seeds with both off replay exactly as before they existed.
   std::mt19937_64 damage_rng_{opts_.seed * 0xD6E8FEB86659FD93ull + 0xDA3A6E};
+  /// Catch-ups each node runs at once (cluster_settings::max_catch_ups).
+  std::size_t catch_up_slots_ = defaults::cluster::max_concurrent_catch_ups;
   /// Joins and departures (membership.cpp) and clock drift (clock_drift.cpp)
   /// draw from generators of their own, for the same reason.
   std::mt19937_64 member_rng_{opts_.seed * 0x94D049BB133111EBull + 0x301};

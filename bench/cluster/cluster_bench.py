@@ -278,6 +278,25 @@ def insert_small(port: int, model: str, rng: random.Random) -> int:
 RETRY_INTERVAL_S = 0.05  # measure_many's writers wait this long after a refused write
 
 
+IDLE_WINDOW_S = 10.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (/proc/<pid>/stat fields 14 and 15)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def idle_cpu_percent(nodes: Dict[str, "Node"], window_s: float) -> Dict[str, float]:
+    """Each node's CPU use while no client sends anything: what holding the
+    namespaces costs (heartbeats, ticks, the status board)."""
+    before = {n: cpu_seconds(node.proc.pid) for n, node in nodes.items()}
+    t = time.monotonic()
+    time.sleep(window_s)  # the measurement window itself, not a wait for a condition
+    elapsed = time.monotonic() - t
+    return {n: round(100 * (cpu_seconds(node.proc.pid) - before[n]) / elapsed, 1) for n, node in nodes.items()}
+
+
 def measure_many(nodes: Dict[str, Node], count: int) -> dict:
     """Creation of `count` namespaces at concurrency 1, then failover of those the killed node led."""
     rng = random.Random(11)
@@ -288,6 +307,7 @@ def measure_many(nodes: Dict[str, Node], count: int) -> dict:
         if status != 200:
             raise RuntimeError(f"creating {m}: HTTP {status}")
     created_s = time.monotonic() - t
+    idle = idle_cpu_percent(nodes, IDLE_WINDOW_S)
     led = {n: [k for k, v in get_json(node.port, "/cluster/status")["namespaces"].items()
                if k.startswith("bench-many-") and v["role"] == "primary"] for n, node in nodes.items()}
     victim = max(led, key=lambda n: len(led[n]))
@@ -320,7 +340,8 @@ def measure_many(nodes: Dict[str, Node], count: int) -> dict:
     nodes[victim].start()
     v = sorted(writable.values())
     return {"namespaces": count, "created_c1_s": round(created_s, 2),
-            "create_ms_each": round(created_s * 1000 / count, 1), "led_by_killed_node": len(led[victim]),
+            "create_ms_each": round(created_s * 1000 / count, 1),
+            "idle_cpu_percent": idle, "led_by_killed_node": len(led[victim]),
             "writable_again": len(v), "first_s": round(v[0], 3) if v else None,
             "median_s": round(statistics.median(v), 3) if v else None, "last_s": round(v[-1], 3) if v else None}
 

@@ -133,7 +133,11 @@ caf::behavior cluster_behavior(cluster_pointer self, cluster_settings settings, 
         recall_tick(self);
         election_tick(self);
         replication_tick(self);
-        publish_board(self);
+        publish_tick(self);
+      },
+      [=](flush_atom) {
+        self->state.flush_queued = false;
+        publish_changes(self);
       },
       [=](reply_msg& reply) {
         on_reply(self, reply);

@@ -26,6 +26,9 @@ using peer_down_atom = caf::atom_constant<caf::atom("peerdown")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using route_atom = caf::atom_constant<caf::atom("route")>;
 using start_atom = caf::atom_constant<caf::atom("start")>;
+/// Shows the I/O threads the namespaces changed since the last message
+/// (queued by space(); cluster_publish.cpp).
+using flush_atom = caf::atom_constant<caf::atom("flush")>;
 /// A read found this node's copy of a namespace behind (read repair).
 using repair_atom = caf::atom_constant<caf::atom("repair")>;
 

@@ -126,7 +126,7 @@ void become_primary(cluster_pointer self, const namespace_key& ns, std::uint64_t
             self->state.board->failovers.fetch_add(1, std::memory_order_relaxed);
             sp.published = false;
             for (const auto& r : sp.replicas)
-              start_catch_up(self, ns, r);
+              start_catch_up(self, ns, r, catch_up_priority::new_term);
             // No write is acknowledged before a majority knows this copy holds
             // them (the next election must hear it).
             confirm_leadership(self, ns, epoch, [self, ns, epoch](bool leading) {
@@ -343,8 +343,17 @@ void notify(cluster_pointer self, const std::string& peer, call_op op, const nam
 
 ns_state& space(cluster_pointer self, const namespace_key& ns) {
   // Whoever asks may change it: its line is shown again after this message.
-  self->state.unpublished.insert(ns);
-  return self->state.spaces[ns];
+  // Behaviour handlers end with publish_changes; a response handler
+  // (request().then) or a deferred step need not, so a flush is queued
+  // ahead of the normal mailbox: the change reaches the I/O threads before
+  // the next ordinary message runs, not at the next tick.
+  auto& st = self->state;
+  st.unpublished.insert(ns);
+  if (!st.flush_queued) {
+    st.flush_queued = true;
+    self->send<caf::message_priority::high>(self, flush_atom::value);
+  }
+  return st.spaces[ns];
 }
 
 void with_leadership(cluster_pointer self, const namespace_key& ns, std::function<void(bool)> fn) {

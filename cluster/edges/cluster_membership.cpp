@@ -140,8 +140,11 @@ void update_view(cluster_pointer self) {
   if (alive != st.last_alive) {
     st.last_alive = alive;
     ++st.view_epoch;
+    // A replica's line says whether its primary is alive (serves_by_role).
     if (st.settled)
       evaluate_placement(self);
+    else
+      publish_board(self);
   }
 }
 
@@ -287,7 +290,9 @@ void take_term_notices(cluster_pointer self, const heartbeat_msg& hb) {
                    display_name(hb.term_ns[i]));
       step_down(self, hb.term_ns[i], hb.term_epochs[i]);
     } else if (sp.local_in_sync) {
-      sp.local_in_sync = false;
+      // Through space(): the line must change on the board now, or the I/O
+      // threads keep serving this copy until the next tick.
+      space(self, hb.term_ns[i]).local_in_sync = false;
       publish_changes(self);
     }
   }

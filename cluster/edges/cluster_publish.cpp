@@ -1,7 +1,8 @@
 // What the cluster actor shows the I/O threads (cluster_board): the
 // members and the read lease, and one line per namespace. Events that
 // concern a few namespaces replace their lines alone (publish_changes);
-// ticks and changes in who is alive publish every line (publish_board).
+// ticks replace the node-wide part (publish_tick); changes in who is
+// alive or in placement publish every line (publish_board).
 
 #include <algorithm>
 #include <cstdio>
@@ -89,6 +90,12 @@ void publish_board(cluster_pointer self) {
     if (is_alive(self, id))
       alive.insert(id);
   st.board->publish_ring(current_ring(self), std::move(alive));
+}
+
+void publish_tick(cluster_pointer self) {
+  auto& st = self->state;
+  st.board->publish_all(header_of(self), read_lease_until(self), {});
+  publish_changes(self);
 }
 
 void publish_changes(cluster_pointer self) {

@@ -247,11 +247,68 @@ void sync_replica(cluster_pointer self, const namespace_key& ns, const std::stri
   step(self, job);
 }
 
-void start_catch_up(cluster_pointer self, const namespace_key& ns, const std::string& target) {
+namespace {
+
+// A job that never reported back must not hold its slot for good: after
+// this long it stops counting (a catch-up of a big image may legitimately
+// run longer; it then merely runs beside one more).
+constexpr std::int64_t stuck_catch_up_ms = 10 * 60 * 1000;
+
+std::size_t catch_up_slots(cluster_pointer self) {
+  return std::max<std::size_t>(1, self->state.settings.max_catch_ups);
+}
+
+// The gauges operators watch for the re-replication backlog.
+void show_catch_ups(cluster_pointer self) {
+  auto& st = self->state;
+  auto& m = st.local->metrics();
+  m.catchups_running.store(st.catch_ups_running.size(), std::memory_order_relaxed);
+  m.catchups_waiting.store(st.catch_ups_queued.size(), std::memory_order_relaxed);
+}
+
+void start_queued_catch_ups(cluster_pointer self) {
+  auto& st = self->state;
+  // A catch-up that fails at once ends inside this loop and would call
+  // back into it, as deep as the queue is long: the outer call goes on.
+  if (st.starting_queued_catch_ups)
+    return;
+  st.starting_queued_catch_ups = true;
+  for (auto& queue : st.catch_up_queue)
+    while (!queue.empty() && st.catch_ups_running.size() < catch_up_slots(self)) {
+      auto [ns, target] = std::move(queue.front());
+      queue.pop_front();
+      st.catch_ups_queued.erase({ns, target});
+      // Checked again there: the namespace may have moved meanwhile.
+      start_catch_up(self, ns, target);
+    }
+  st.starting_queued_catch_ups = false;
+  show_catch_ups(self);
+}
+
+void end_catch_up(cluster_pointer self, std::uint64_t id) {
+  self->state.catch_ups_running.erase(id);
+  start_queued_catch_ups(self);
+}
+
+} // namespace
+
+void start_catch_up(cluster_pointer self, const namespace_key& ns, const std::string& target,
+                    catch_up_priority priority) {
+  auto& st = self->state;
   auto& sp = space(self, ns);
   if (sp.mode != ns_mode::primary || sp.in_sync.count(target) || sp.syncing.count(target) ||
       !is_alive(self, target))
     return;
+  if (st.catch_ups_running.size() >= catch_up_slots(self)) {
+    auto queued = st.catch_ups_queued.emplace(ns, target);
+    if (queued.second) {
+      st.catch_up_queue[static_cast<std::size_t>(priority)].emplace_back(ns, target);
+      spdlog::debug("cluster: catch-up of '{}' on {} waits: {} running, {} waiting", display_name(ns), target,
+                    st.catch_ups_running.size(), st.catch_ups_queued.size());
+      show_catch_ups(self);
+    }
+    return;
+  }
   // A job of an older term may still be running (a step-down clears the
   // marks, not the jobs): when it ends it must not clear this one's mark,
   // or a second job of this term starts beside it, resets the copy the
@@ -259,10 +316,19 @@ void start_catch_up(cluster_pointer self, const namespace_key& ns, const std::st
   // from a copy being refilled (5-node swarm seed 249), or is taken in
   // sync with a copy the two crossing images left empty (3-node swarm
   // seed 4 with a join and a departure: acknowledged inserts lost).
-  auto id = self->state.next_catch_up++;
+  auto id = st.next_catch_up++;
   sp.syncing[target] = id;
+  st.catch_ups_running[id] = now_ms(self);
+  show_catch_ups(self);
   auto epoch = sp.epoch;
   sync_replica(self, ns, target, epoch, [self, ns, target, epoch, id](result<ns_position> r) {
+    // The slot is freed (and a queued catch-up started) when this one
+    // returns, whichever way it ends.
+    struct free_slot {
+      cluster_pointer self;
+      std::uint64_t id;
+      ~free_slot() { end_catch_up(self, id); }
+    } slot{self, id};
     auto& sp = space(self, ns);
     if (auto mark = sp.syncing.find(target); mark != sp.syncing.end() && mark->second == id)
       sp.syncing.erase(mark);
@@ -541,6 +607,17 @@ void repair_replica(cluster_pointer self, const namespace_key& ns, const std::st
 }
 
 void replication_tick(cluster_pointer self) {
+  auto& st = self->state;
+  auto now = now_ms(self);
+  for (auto it = st.catch_ups_running.begin(); it != st.catch_ups_running.end();)
+    if (now - it->second > stuck_catch_up_ms) {
+      spdlog::warn("cluster: catch-up {} has run for {} s; it no longer holds a slot", it->first,
+                   (now - it->second) / 1000);
+      it = st.catch_ups_running.erase(it);
+    } else {
+      ++it;
+    }
+  start_queued_catch_ups(self);
   std::vector<namespace_key> led;
   for (auto& [key, sp] : self->state.spaces)
     if (sp.mode == ns_mode::primary)

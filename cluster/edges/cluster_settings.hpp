@@ -32,6 +32,9 @@ struct cluster_settings {
   /// no data for a short outage such as a rolling restart (false). Either
   /// way it stays a member: it counts towards majorities.
   bool dead_node_removal = true;
+  /// Catch-ups this node runs at once; the rest wait, a new term's replicas
+  /// ahead of re-replication (cluster_replication.cpp).
+  std::size_t max_catch_ups = defaults::cluster::max_concurrent_catch_ups;
   /// Forwarded client requests (to a primary, a replica) give up after this.
   std::chrono::milliseconds request_timeout{defaults::request_timeout_ms};
   transport::transport_options transport; ///< node_id/advertise filled from above

@@ -163,12 +163,24 @@ struct cluster_state {
   /// publish_changes shows those alone, so an event costs the lines it
   /// touched, not one per namespace (cluster_publish.cpp).
   std::set<namespace_key> unpublished;
+  /// A flush_atom is queued (see space()): at most one at a time.
+  bool flush_queued = false;
   std::map<std::uint64_t, pending_call> calls;
   std::uint64_t next_rid = 1;
   std::map<std::uint64_t, pending_ship> ships;
   std::uint64_t next_ship = 1;
   std::uint64_t next_catch_up = 1; ///< ids of catch-up jobs (ns_state::syncing)
-  std::minstd_rand jitter{1};      ///< election back-off; seeded from settings.seed
+  /// Catch-up jobs running, by id, with when each began: at most
+  /// settings.max_catch_ups at once (cluster_replication.cpp).
+  std::map<std::uint64_t, std::int64_t> catch_ups_running;
+  /// Catch-ups waiting for a free slot, oldest first: [0] the replicas of a
+  /// new term (writes wait for them up to replication_timeout), [1] the
+  /// rest (re-replication after a node died, joins, repairs). A pair is
+  /// queued once (catch_ups_queued).
+  std::deque<std::pair<namespace_key, std::string>> catch_up_queue[2];
+  std::set<std::pair<namespace_key, std::string>> catch_ups_queued;
+  bool starting_queued_catch_ups = false;
+  std::minstd_rand jitter{1}; ///< election back-off; seeded from settings.seed
   // Election state waiting for its grouped write (cluster_persist.cpp).
   bool persist_scheduled = false;
   std::vector<std::function<void(bool)>> persist_waiting;
@@ -232,8 +244,12 @@ const std::shared_ptr<const hash_ring>& current_ring(cluster_pointer self);
 
 // ---- cluster_publish.cpp
 /// Publishes everything on the board: the members, the lease and every
-/// namespace's line (on ticks and when who is alive changes).
+/// namespace's line (at start, and when who is alive or placement changes).
 void publish_board(cluster_pointer self);
+/// Publishes the node-wide part (members, phi, lag), the lease and the
+/// changed lines: on ticks. A line depends only on its namespace's state,
+/// who is alive and placement, so a tick need not rebuild the others.
+void publish_tick(cluster_pointer self);
 /// Publishes the lease and the lines of the namespaces changed since the
 /// board last showed them (cluster_state::unpublished): after every
 /// message, and wherever a change must reach the I/O threads at once.
@@ -301,7 +317,13 @@ caf::result<bool> ship(cluster_pointer self, log_batch& batch);
 /// gets the target's final position or the error that stopped it.
 void sync_replica(cluster_pointer self, const namespace_key& ns, const std::string& target,
                   std::uint64_t epoch, std::function<void(result<ns_position>)> done);
-void start_catch_up(cluster_pointer self, const namespace_key& ns, const std::string& target);
+/// Which queue a catch-up waits in when every slot is taken.
+enum class catch_up_priority : std::uint8_t { new_term = 0, background = 1 };
+/// Starts bringing `target` (a replica placement names) in sync with this
+/// node's copy of `ns`, which it leads; or queues it when
+/// settings.max_catch_ups are running. Nothing when one runs already.
+void start_catch_up(cluster_pointer self, const namespace_key& ns, const std::string& target,
+                    catch_up_priority priority = catch_up_priority::background);
 /// Tells replica `target` whether its copy of `ns` is in sync at `epoch`
 /// (in sync: it serves reads; not: it stops, and asks for repair on a
 /// read). Fire and forget: a lost notice is made good by the next one, or
