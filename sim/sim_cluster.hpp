@@ -77,6 +77,11 @@ std::uint64_t newest_lmdb_txnid(const std::filesystem::path& data_file);
 /// not above `synced_txnid`). Returns whether one was lost.
 bool revert_unsynced_meta(const std::filesystem::path& data_file, std::uint64_t synced_txnid);
 
+/// Why an election file's text breaks its format's promise (every line
+/// before the last newline reads back; only a torn tail may follow), or
+/// empty when it keeps it (election_file_check.cpp).
+std::string election_file_damage(std::string text);
+
 struct sim_node {
   std::string id;
   std::string address;
@@ -257,6 +262,11 @@ public:
   void check_copies_agree();
   void check_placement_honoured();
   void dump_state();
+
+  // ---- election_file_check.cpp
+  /// Every line of `n`'s election file before its last newline reads back
+  /// (only a torn tail may follow); `when` says when it was read.
+  void check_election_file(const sim_node& n, const char* when);
   void where_is(const acked_entry& e);
   const acked_entry& entry_of(const std::string& uuid) {
     return live_.count(uuid) ? live_[uuid] : gone_[uuid];

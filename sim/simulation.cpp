@@ -233,6 +233,9 @@ sim_result simulation::run() {
     check_copies_agree();
   if (failure_.empty())
     check_placement_honoured();
+  for (const auto& n : nodes_)
+    if (failure_.empty() && !n.departed)
+      check_election_file(n, "at the end");
   if (!failure_.empty())
     dump_state();
   result_.ok = failure_.empty();
