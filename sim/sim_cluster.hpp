@@ -33,6 +33,9 @@ namespace ferro::sim {
 constexpr std::int64_t step_ms = 5;
 constexpr std::int64_t epoch_wall_ms = 1'700'000'000'000;
 constexpr std::size_t dim = 8;
+/// Nodes that may join a seed's cluster (membership.cpp): the simulation
+/// keeps a slot for each from the start.
+constexpr std::size_t max_joins = 2;
 
 // Items (a log record, a snapshot file) whose bytes are bad on a node's
 // disk: (what the store calls the item, hash of its good bytes). Keyed by
@@ -147,8 +150,12 @@ struct fault_mix {
   int skew_jumps_per_mille = 0;  ///< per step: one node's clock jumps to a new offset
   double corrupt_read = 0;       ///< per record or snapshot file read: bad bytes
   double power_loss_share = 0;   ///< of crashes: what was not synced is lost, temp files torn
-  std::int64_t join_at = 0;      ///< virtual ms: a new node joins then, or later (0: none)
-  std::int64_t depart_at = 0;    ///< virtual ms: a node leaves for good then, or later (0: none)
+  /// Virtual ms, in order: a new node joins at each (or later), at most
+  /// max_joins of them (membership.cpp).
+  std::vector<std::int64_t> joins_at;
+  /// Virtual ms, in order: a node leaves for good at each, or later (once
+  /// the rules for a departure allow it; membership.cpp).
+  std::vector<std::int64_t> departs_at;
 };
 
 // What a seed's clients ask besides inserts and deletes (choose_workload).
@@ -209,6 +216,8 @@ public:
   void choose_membership();
   /// A join or departure that is due, when no node fault runs; true if one happened.
   bool change_membership();
+  /// Whether a node may leave for good now (enough live members stay).
+  bool may_depart() const;
   void join();
   void depart(sim_node& n);
 
@@ -281,6 +290,10 @@ public:
   /// Joins and departures (membership.cpp) and clock drift (clock_drift.cpp)
   /// draw from generators of their own, for the same reason.
   std::mt19937_64 member_rng_{opts_.seed * 0x94D049BB133111EBull + 0x301};
+  /// A seed's second join and second departure draw their coins and times
+  /// here, so that a seed without them replays as it did with one of each
+  /// at most.
+  std::mt19937_64 more_members_rng_{opts_.seed * 0x9E3779B97F4A7C15ull + 0x2D0C};
   std::mt19937_64 drift_rng_{opts_.seed * 0xBF58476D1CE4E5B9ull + 0xD21F7};
   std::map<std::size_t, double> drift_; ///< node index -> its steady clock's rate (choose_drift)
   bool disk_faults_on_ = false;         ///< the fault phase: restarted nodes' disks may return bad bytes
