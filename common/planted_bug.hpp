@@ -20,6 +20,7 @@ enum class planted_bug {
                                  ///< replicas in sync)
   ignore_scope,                  ///< tenants (cache_scope) of one model share one namespace
   keep_lead_after_failed_append, ///< a primary whose log failed a batch it had shipped keeps leading
+  append_after_torn_line,        ///< the election file's first save after a start appends (after a torn line)
 };
 
 #ifdef FERRO_PLANTED_BUGS

@@ -10,7 +10,8 @@
 #      100 seeds each of a 3-node and a 5-node swarm with crashes and
 #      restarts, and 10 seeds of the issue's shape (5 nodes, 60 s);
 #   3. the seeds that found bugs (docs/simulation.md, "What it found") pass;
-#   4. each planted bug (--break NAME) is caught within seeds 1..40.
+#   4. each planted bug (--break NAME) is caught within seeds 1..40
+#      (append-after-torn-line with --crashes).
 # Longer sweeps: `make sim SEEDS=10000`.
 set -uo pipefail
 build=${1:-build}
@@ -76,10 +77,14 @@ for args in "--seed 459 --nodes 5 --profile swarm" "--seed 150 --nodes 3 --profi
   line=$("$sim" --seconds 10 $args | tail -1)
   case "$line" in *FAILED*) echo "$line ($args)"; status=1 ;; esac
 done
-# The checkers bite: every planted bug must make some seed fail.
-for bug in ack-before-replication no-epoch-fencing ignore-scope keep-lead-after-failed-append \
-  apply-removal-before-durable; do
-  first=$("$sim" --seeds 1..40 --seconds 10 --profile swarm --break "$bug" --jobs "$jobs" | grep -m1 FAILED)
+# The checkers bite: every planted bug must make some seed fail. A bug
+# name may carry the flags that reach it (a torn election-file append needs
+# a power loss, so --crashes).
+for entry in ack-before-replication no-epoch-fencing ignore-scope keep-lead-after-failed-append \
+  apply-removal-before-durable "append-after-torn-line --crashes"; do
+  read -r bug flags <<<"$entry"
+  # shellcheck disable=SC2086
+  first=$("$sim" --seeds 1..40 --seconds 10 --profile swarm --break "$bug" $flags --jobs "$jobs" | grep -m1 FAILED)
   if [ -n "$first" ]; then
     echo "sim-check: --break $bug caught: $first"
   else

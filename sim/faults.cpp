@@ -207,6 +207,8 @@ void simulation::kill_process(sim_node& n, bool power_loss) {
   }
   n.local.reset();
   result_.damaged_reads += std::exchange(n.disk->damaged_reads, 0);
+  // Before the power loss adds its own torn tail.
+  check_election_file(n, "at its crash");
   if (power_loss)
     lose_unsynced(n);
   n.crashed = true;

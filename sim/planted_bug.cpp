@@ -21,6 +21,7 @@ constexpr named_bug bugs[] = {
     {"apply-removal-before-durable", planted_bug::apply_removal_before_durable},
     {"ignore-scope", planted_bug::ignore_scope},
     {"keep-lead-after-failed-append", planted_bug::keep_lead_after_failed_append},
+    {"append-after-torn-line", planted_bug::append_after_torn_line},
 };
 
 } // namespace
@@ -32,6 +33,10 @@ bool plant_bug(std::string_view name) {
       return true;
     }
   return false;
+}
+
+void unplant_bugs() {
+  active_planted_bug = planted_bug::none;
 }
 
 std::string planted_bug_names() {

@@ -10,6 +10,8 @@ namespace ferro::sim {
 
 /// False for an unknown name.
 bool plant_bug(std::string_view name);
+/// Switches every planted bug off again (tests that plant one).
+void unplant_bugs();
 /// "ack-before-replication, no-epoch-fencing, ..." for usage messages.
 std::string planted_bug_names();
 

@@ -33,6 +33,9 @@ namespace ferro::sim {
 constexpr std::int64_t step_ms = 5;
 constexpr std::int64_t epoch_wall_ms = 1'700'000'000'000;
 constexpr std::size_t dim = 8;
+/// Nodes that may join a seed's cluster (membership.cpp): the simulation
+/// keeps a slot for each from the start.
+constexpr std::size_t max_joins = 2;
 
 // Items (a log record, a snapshot file) whose bytes are bad on a node's
 // disk: (what the store calls the item, hash of its good bytes). Keyed by
@@ -76,6 +79,11 @@ std::uint64_t newest_lmdb_txnid(const std::filesystem::path& data_file);
 /// newest commit is lost unless an fsync covered it (its transaction id is
 /// not above `synced_txnid`). Returns whether one was lost.
 bool revert_unsynced_meta(const std::filesystem::path& data_file, std::uint64_t synced_txnid);
+
+/// Why an election file's text breaks its format's promise (every line
+/// before the last newline reads back; only a torn tail may follow), or
+/// empty when it keeps it (election_file_check.cpp).
+std::string election_file_damage(std::string text);
 
 struct sim_node {
   std::string id;
@@ -142,8 +150,12 @@ struct fault_mix {
   int skew_jumps_per_mille = 0;  ///< per step: one node's clock jumps to a new offset
   double corrupt_read = 0;       ///< per record or snapshot file read: bad bytes
   double power_loss_share = 0;   ///< of crashes: what was not synced is lost, temp files torn
-  std::int64_t join_at = 0;      ///< virtual ms: a new node joins then, or later (0: none)
-  std::int64_t depart_at = 0;    ///< virtual ms: a node leaves for good then, or later (0: none)
+  /// Virtual ms, in order: a new node joins at each (or later), at most
+  /// max_joins of them (membership.cpp).
+  std::vector<std::int64_t> joins_at;
+  /// Virtual ms, in order: a node leaves for good at each, or later (once
+  /// the rules for a departure allow it; membership.cpp).
+  std::vector<std::int64_t> departs_at;
 };
 
 // What a seed's clients ask besides inserts and deletes (choose_workload).
@@ -204,6 +216,8 @@ public:
   void choose_membership();
   /// A join or departure that is due, when no node fault runs; true if one happened.
   bool change_membership();
+  /// Whether a node may leave for good now (enough live members stay).
+  bool may_depart() const;
   void join();
   void depart(sim_node& n);
 
@@ -257,6 +271,11 @@ public:
   void check_copies_agree();
   void check_placement_honoured();
   void dump_state();
+
+  // ---- election_file_check.cpp
+  /// Every line of `n`'s election file before its last newline reads back
+  /// (only a torn tail may follow); `when` says when it was read.
+  void check_election_file(const sim_node& n, const char* when);
   void where_is(const acked_entry& e);
   const acked_entry& entry_of(const std::string& uuid) {
     return live_.count(uuid) ? live_[uuid] : gone_[uuid];
@@ -273,6 +292,10 @@ public:
   /// Joins and departures (membership.cpp) and clock drift (clock_drift.cpp)
   /// draw from generators of their own, for the same reason.
   std::mt19937_64 member_rng_{opts_.seed * 0x94D049BB133111EBull + 0x301};
+  /// A seed's second join and second departure draw their coins and times
+  /// here, so that a seed without them replays as it did with one of each
+  /// at most.
+  std::mt19937_64 more_members_rng_{opts_.seed * 0x9E3779B97F4A7C15ull + 0x2D0C};
   std::mt19937_64 drift_rng_{opts_.seed * 0xBF58476D1CE4E5B9ull + 0xD21F7};
   std::map<std::size_t, double> drift_; ///< node index -> its steady clock's rate (choose_drift)
   bool disk_faults_on_ = false;         ///< the fault phase: restarted nodes' disks may return bad bytes

@@ -94,9 +94,9 @@ void simulation::fail(const std::string& why) {
 void simulation::start_nodes() {
   for (std::size_t i = 1; i <= opts_.nodes; ++i)
     addresses_.push_back("sim-" + std::to_string(i) + ":4000");
-  // Room for a node that joins later (membership.cpp): requests in flight
-  // hold references to their node, which must not move.
-  nodes_.reserve(opts_.nodes + 1);
+  // Room for the nodes that join later (membership.cpp): requests in
+  // flight hold references to their node, which must not move.
+  nodes_.reserve(opts_.nodes + max_joins);
   nodes_.resize(opts_.nodes);
   for (std::size_t i = 0; i < opts_.nodes; ++i) {
     nodes_[i].id = std::string("s").append(std::to_string(i + 1)); // not "s" + ...: GCC 12's bogus -Wrestrict
@@ -243,6 +243,9 @@ sim_result simulation::run() {
     check_copies_agree();
   if (failure_.empty())
     check_placement_honoured();
+  for (const auto& n : nodes_)
+    if (failure_.empty() && !n.departed)
+      check_election_file(n, "at the end");
   if (!failure_.empty())
     dump_state();
   result_.ok = failure_.empty();

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include "common/planted_bug.hpp"
 #include "common/write_fully.hpp"
 
 namespace ferro::cluster {
@@ -26,6 +27,18 @@ bool fsync_folder(const std::filesystem::path& path) {
 
 bool election_file::save(const std::string& changed, std::size_t live_bytes,
                          const std::function<std::string()>& whole) {
+  // The planted bug (simulator only): the first save after a start appends
+  // to the file as it was found, a torn append of before a power loss
+  // included, so the new lines fuse with that partial one.
+  if (planted(planted_bug::append_after_torn_line) && !saved_once_) {
+    std::error_code ec;
+    auto found = std::filesystem::file_size(path_, ec);
+    if (!ec) {
+      rewrite_next_ = false;
+      file_bytes_ = found;
+    }
+  }
+  saved_once_ = true;
   bool compact = file_bytes_ + changed.size() > 2 * live_bytes + slack_bytes_;
   bool ok = true;
   if (rewrite_next_ || compact)

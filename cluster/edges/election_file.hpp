@@ -51,6 +51,7 @@ private:
   std::filesystem::path path_;
   std::size_t slack_bytes_;
   bool rewrite_next_ = true;
+  bool saved_once_ = false; // read only by a planted bug (common/planted_bug.hpp)
   std::size_t file_bytes_ = 0;
 };
 
