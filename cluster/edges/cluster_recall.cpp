@@ -68,8 +68,10 @@ void begin_recall(cluster_pointer self) {
   auto& rc = self->state.recall;
   rc.active = true;
   rc.not_before_ms = now_ms(self) + self->state.settings.replication_timeout.count();
-  spdlog::info("cluster: {} has no election state on disk; it grants nothing until it recalls it from its "
-               "peers",
+  // Not only a missing file: a damaged or unreadable one is logged as such
+  // by load_election_state before this.
+  spdlog::info("cluster: {} has no whole election state on disk; it grants nothing until it recalls it "
+               "from its peers",
                self_id(self));
 }
 
