@@ -796,18 +796,25 @@ result<std::unique_ptr<namespace_index>> namespace_index::restore(std::size_t di
     // Match every entry with its node. The embedding is copied out of the
     // file only to compare it (the file's bytes are not aligned for float)
     // or, for an entry without a node, to keep it in the backlog.
+    // Both sides in label order (labels are distinct on each): one merge
+    // walk, as the graph keeps no label map.
+    const auto nodes = graph.nodes_by_label();
+    auto next_node = nodes.begin();
     std::vector<float> v(dimension);
     for (std::size_t i = 0; i < sorted.size(); ++i) {
       const auto& e = *sorted[i];
       auto* slot = slots[i];
       copy_embedding(e, v.data());
       next_label = std::max(next_label, e.label + 1);
-      if (auto found = graph.find(e.label)) {
-        if (!graph.holds(*found, v.data()))
+      while (next_node != nodes.end() && next_node->first < e.label)
+        ++next_node;
+      if (next_node != nodes.end() && next_node->first == e.label) {
+        auto found = next_node->second;
+        if (!graph.holds(found, v.data()))
           return error{errc::internal, "graph node of label " + std::to_string(e.label) +
                                            " differs from entry " + std::string(e.uuid)};
-        graph.unmark_deleted(*found); // the entries are the truth
-        idx->place(slot, *found);
+        graph.unmark_deleted(found); // the entries are the truth
+        idx->place(slot, found);
       } else {
         if (!all_finite(v))
           return error{errc::bad_request, "entry " + std::string(e.uuid) + " has a non-finite value"};
