@@ -500,14 +500,15 @@ status wal_store::append(std::vector<log_record>& batch) {
     void_batch(puts);
     return s;
   }
-  // Each commit reads the log's last leaf through the map, so every page of
-  // the log tail ends up mapped into the process (~0.5 KB per entry of a
-  // namespace whose tail is a quarter of it); unmap them now and then.
-  appended_since_map_drop_ += bytes;
-  if (appended_since_map_drop_ >= storage::detail::map_drop_bytes) {
-    env_->drop_mapped_pages();
-    appended_since_map_drop_ = 0;
-  }
+  // Each commit reads a dozen pages through the map (the log's last leaf,
+  // branch pages, free-list pages anywhere in the file once trims have
+  // freed pages), and each read fault maps up to 16 neighbouring pages
+  // that are in the page cache (the kernel's fault-around): ~1 MB per
+  // commit. Dropping them every 8 MiB of appended log still left 8-393 B
+  // per entry mapped at 1M (docs/benchmarks.md, "Scale"), so they go after
+  // every commit; the next commit maps its dozen pages again from the page
+  // cache (minor faults, against the commit's fsync).
+  env_->drop_mapped_pages();
   for (std::size_t i = 0; i < batch.size(); ++i)
     batch[i].ns_seq = seqs[i];
   return {};
