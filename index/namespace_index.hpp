@@ -17,6 +17,8 @@
 #include <unordered_set>
 #include <vector>
 
+#include <boost/intrusive/set.hpp>
+
 #include "common/entry.hpp"
 #include "common/snapshot_entries.hpp"
 #include "common/status.hpp"
@@ -187,6 +189,18 @@ private:
       return a->expires_at_ms != b->expires_at_ms ? a->expires_at_ms < b->expires_at_ms : a->label < b->label;
     }
   };
+  struct by_created {
+    bool operator()(const entry_slot& a, const entry_slot& b) const {
+      return a.created_at_ms < b.created_at_ms;
+    }
+  };
+  // Intrusive: the tree's links are in the slots (entry_slot::created_hook).
+  // Slots must leave it before they are freed (detach); its destructor does
+  // not touch them.
+  using created_order = boost::intrusive::multiset<
+      entry_slot,
+      boost::intrusive::member_hook<entry_slot, entry_slot::created_hook_type, &entry_slot::created_hook>,
+      boost::intrusive::compare<by_created>, boost::intrusive::constant_time_size<false>>;
   // The uuid table holds the slots themselves, keyed by their own uuid():
   // one 32-byte node per entry, no key copy.
   struct slot_uuid_hash {
@@ -253,7 +267,7 @@ private:
   std::vector<entry_slot*> backlog_; ///< live slots without a graph node, in label order
   exact_match_map exact_;
   std::set<const entry_slot*, by_expiry> expiry_; ///< slots with a TTL
-  std::multiset<std::int64_t> created_;
+  created_order created_;                         ///< every slot, by created_at (stats' oldest and newest)
   std::uint64_t next_label_ = 0;
   std::uint64_t graph_rebuilds_ = 0;
 
