@@ -896,9 +896,7 @@ memory_usage namespace_index::memory() const {
     if (slot->unindexed_vector)
       m.backlog_vectors += est::chunk(dimension_ * sizeof(float));
   }
-  // The slot hash is not cached in the nodes (libstdc++ takes a custom hash
-  // for a fast one).
-  m.entry_index += est::hash_table(by_uuid_.size(), by_uuid_.bucket_count(), sizeof(entry_slot::ptr), false);
+  m.entry_index += est::chunk(by_uuid_.bucket_count() * sizeof(entry_slot::ptr)); // one bucket array
   m.entry_index += est::chunk(by_node_.capacity() * sizeof(entry_slot*));
   if (backlog_.capacity())
     m.entry_index += est::chunk(backlog_.capacity() * sizeof(entry_slot*));

@@ -29,6 +29,7 @@
 #include "index/memory_usage.hpp"
 #include "index/namespace_image.hpp"
 #include "index/rw_mutex.hpp"
+#include "index/slot_table.hpp"
 #include "index/vector_math.hpp"
 
 namespace ferro {
@@ -201,25 +202,6 @@ private:
       entry_slot,
       boost::intrusive::member_hook<entry_slot, entry_slot::created_hook_type, &entry_slot::created_hook>,
       boost::intrusive::compare<by_created>, boost::intrusive::constant_time_size<false>>;
-  // The uuid table holds the slots themselves, keyed by their own uuid():
-  // one 32-byte node per entry, no key copy.
-  struct slot_uuid_hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view uuid) const noexcept {
-      return std::hash<std::string_view>{}(uuid);
-    }
-    std::size_t operator()(const entry_slot::ptr& s) const noexcept { return (*this)(s->uuid()); }
-  };
-  struct slot_uuid_eq {
-    using is_transparent = void;
-    static std::string_view key(std::string_view uuid) { return uuid; }
-    static std::string_view key(const entry_slot::ptr& s) { return s->uuid(); }
-    template <class A, class B>
-    bool operator()(const A& a, const B& b) const noexcept {
-      return key(a) == key(b);
-    }
-  };
-  using slot_table = std::unordered_set<entry_slot::ptr, slot_uuid_hash, slot_uuid_eq>;
 
   namespace_index(std::size_t dimension, const hnsw_params& params, std::unique_ptr<hnsw_graph> graph);
 
