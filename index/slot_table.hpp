@@ -124,7 +124,9 @@ public:
   void erase(iterator it) { extract(it); }
 
 private:
-  std::size_t home(std::string_view uuid) const { return std::hash<std::string_view>{}(uuid) & (capacity_ - 1); }
+  std::size_t home(std::string_view uuid) const {
+    return std::hash<std::string_view>{}(uuid) & (capacity_ - 1);
+  }
 
   /// The bucket holding uuid, or capacity_ if none does.
   std::size_t locate(std::string_view uuid) const {
