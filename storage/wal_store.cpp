@@ -500,14 +500,15 @@ status wal_store::append(std::vector<log_record>& batch) {
     void_batch(puts);
     return s;
   }
-  // Each commit reads a dozen pages through the map (the log's last leaf,
-  // branch pages, free-list pages anywhere in the file once trims have
-  // freed pages), and each read fault maps up to 16 neighbouring pages
-  // that are in the page cache (the kernel's fault-around): ~1 MB per
-  // commit. Dropping them every 8 MiB of appended log still left 8-393 B
-  // per entry mapped at 1M (docs/benchmarks.md, "Scale"), so they go after
-  // every commit; the next commit maps its dozen pages again from the page
-  // cache (minor faults, against the commit's fsync).
+  // Each commit reads pages through the map (the log's last leaf, branch
+  // pages, free-list pages anywhere in the file once trims have freed
+  // some), and a read fault also maps neighbouring pages that are in the
+  // page cache (the kernel's fault-around, 16 pages by default), so much
+  // more than the appended bytes ends up mapped: dropping them every 8 MiB
+  // of appended log still left 8-393 B per entry mapped at 1M and ~270 at
+  // 200k (docs/benchmarks.md, "Scale"). They go after every commit now
+  // (4 B per entry at 200k); the next commit maps its pages again from the
+  // page cache (minor faults, small against the commit's fsync).
   env_->drop_mapped_pages();
   for (std::size_t i = 0; i < batch.size(); ++i)
     batch[i].ns_seq = seqs[i];
