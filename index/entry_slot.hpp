@@ -9,6 +9,8 @@
 #include <new>
 #include <string_view>
 
+#include <boost/intrusive/set.hpp>
+
 namespace ferro {
 
 /// One entry as the index holds it. Its vector lives only in the graph (at
@@ -24,10 +26,14 @@ namespace ferro {
 /// Immutable while in the tables, except: `node` (changed under the
 /// exclusive lock when the graph is rebuilt), `unindexed_vector` (freed when
 /// the entry is linked, under the exclusive lock), the access counters
-/// (atomics, bumped by readers), the LRU links (guarded by the LRU mutex)
-/// and `exact_next` (the exact-text map's chain, changed by writers).
+/// (atomics, bumped by readers), the LRU links (guarded by the LRU mutex),
+/// `exact_next` (the exact-text map's chain, changed by writers) and
+/// `created_hook` (the created-at order, changed by writers).
 struct entry_slot {
   static constexpr std::uint32_t no_node = std::numeric_limits<std::uint32_t>::max();
+  using created_hook_type =
+      boost::intrusive::set_member_hook<boost::intrusive::optimize_size<true>,
+                                        boost::intrusive::link_mode<boost::intrusive::normal_link>>;
 
   struct deleter {
     void operator()(entry_slot* s) const noexcept;
@@ -53,7 +59,11 @@ struct entry_slot {
   std::int64_t lru_key = 0; ///< max(created_at_ms, last_accessed_ms)
 
   entry_slot* exact_next = nullptr; ///< next older entry in the exact-text map's chain
-  std::uint32_t node = no_node;     ///< graph node id; no_node while in the backlog (packs with the sizes)
+  /// The namespace's created-at order (namespace_index::created_order): an
+  /// intrusive tree node, three pointers with the colour packed into one,
+  /// instead of a 48-byte std::multiset node per entry.
+  created_hook_type created_hook;
+  std::uint32_t node = no_node; ///< graph node id; no_node while in the backlog (packs with the sizes)
 
   std::string_view uuid() const { return {texts(), uuid_size_}; }
   std::string_view response() const { return {texts() + uuid_size_, response_size_}; }

@@ -100,11 +100,23 @@ void advise_huge_pages(const hnsw& g) {
 #endif
 }
 
+// hnswlib keeps a label -> node hash map (label_lookup_) for its own
+// by-label calls (markDelete, updates through addPoint), none of which we
+// use: labels are in each node's level-0 slot, and the index never reuses
+// one. One hash node and bucket per node is ~40 B per entry (2% of a 384-dim
+// entry), so the map is emptied as soon as addPoint has filled it, under
+// the lock addPoint fills it under (inserts run in parallel).
+void forget_label(hnsw& g, std::uint64_t label) {
+  std::lock_guard guard(g.cur_element_count_guard_);
+  g.label_lookup_.erase(label);
+}
+
 /// hnswlib's insertion at `level` plus the link padding above; errors
 /// instead of exceptions.
 result<hnswlib::tableint> insert_node(hnsw& g, const void* v, std::uint64_t label, int level) {
   try {
     auto id = g.addPoint(v, label, level);
+    forget_label(g, label);
     pad_upper_links(g, id);
     return id;
   } catch (const std::exception& e) {
@@ -364,13 +376,15 @@ result<std::unique_ptr<hnsw_graph>> hnsw_graph::load(const std::filesystem::path
       return corrupt("checksum mismatch");
     if (auto s = check_links(g, h); !s)
       return s.err();
-    for (std::size_t i = 0; i < count; ++i) {
-      auto id = static_cast<hnswlib::tableint>(i);
-      if (!g.label_lookup_.emplace(g.getExternalLabel(id), id).second)
-        return corrupt("duplicate label");
-      if (g.isMarkedDeleted(id))
+    for (std::size_t i = 0; i < count; ++i)
+      if (g.isMarkedDeleted(static_cast<hnswlib::tableint>(i)))
         ++g.num_deleted_;
-    }
+    // Labels are not put in hnswlib's label map (forget_label); a sorted
+    // copy finds duplicates for less than the map would cost to build.
+    auto by_label = made.value()->nodes_by_label();
+    for (std::size_t i = 1; i < by_label.size(); ++i)
+      if (by_label[i].first == by_label[i - 1].first)
+        return corrupt("duplicate label");
     g.enterpoint_node_ = h.enterpoint;
     g.maxlevel_ = h.max_level;
     g.setEf(p.ef_search);
@@ -484,8 +498,10 @@ std::vector<result<hnsw_graph::node_id>> hnsw_graph::add_stored(const std::vecto
     out.assign(n, error{errc::internal, std::string("cannot grow HNSW graph: ") + e.what()});
     return out;
   }
-  // Labels are checked before any insert: addPoint would turn a known one
-  // into an update, and label_lookup_ may not be read while threads insert.
+  // Labels are checked against the batch before any insert. Against the
+  // graph they are the caller's promise (add_many's contract): hnswlib's
+  // label map is kept empty (forget_label), so a reused label would make a
+  // second node rather than an update.
   struct job {
     std::size_t input;
     int level;
@@ -494,8 +510,8 @@ std::vector<result<hnsw_graph::node_id>> hnsw_graph::add_stored(const std::vecto
   jobs.reserve(n);
   std::unordered_set<std::uint64_t> batch_labels;
   for (std::size_t i = 0; i < n; ++i) {
-    if (g.label_lookup_.count(labels[i]) != 0 || !batch_labels.insert(labels[i]).second) {
-      out[i] = error{errc::internal, "label " + std::to_string(labels[i]) + " already in the graph"};
+    if (!batch_labels.insert(labels[i]).second) {
+      out[i] = error{errc::internal, "label " + std::to_string(labels[i]) + " twice in one batch"};
       continue;
     }
     jobs.push_back(job{i, g.getRandomLevel(g.mult_)});
@@ -575,11 +591,17 @@ std::uint64_t hnsw_graph::label(node_id n) const {
   return impl_->g->getExternalLabel(n);
 }
 
-std::optional<hnsw_graph::node_id> hnsw_graph::find(std::uint64_t label) const {
-  auto& lookup = impl_->g->label_lookup_;
-  if (auto it = lookup.find(label); it != lookup.end())
-    return it->second;
-  return std::nullopt;
+std::vector<std::pair<std::uint64_t, hnsw_graph::node_id>> hnsw_graph::nodes_by_label() const {
+  const auto& g = *impl_->g;
+  std::vector<std::pair<std::uint64_t, node_id>> out(g.cur_element_count);
+  for (std::size_t i = 0; i < out.size(); ++i) {
+    auto n = static_cast<node_id>(i);
+    out[i] = {g.getExternalLabel(n), n};
+  }
+  // Nodes are mostly in label order already (labels grow with inserts).
+  if (!std::is_sorted(out.begin(), out.end()))
+    std::sort(out.begin(), out.end());
+  return out;
 }
 
 void hnsw_graph::search(const float* q, std::size_t ef, std::vector<candidate>& out) const {

@@ -5,7 +5,7 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
-#include <optional>
+#include <utility>
 #include <vector>
 
 #include "common/status.hpp"
@@ -66,11 +66,14 @@ public:
   /// Adds the graph's parts to `m` (index/memory_usage.hpp).
   void add_memory_usage(memory_usage& m) const;
 
-  /// Adds a node (doubling the capacity first when full). `label` must be new.
+  /// Adds a node (doubling the capacity first when full). `label` must be
+  /// new to the graph: that is not checked (there is no label map), a
+  /// reused label makes a second node with it.
   result<node_id> add(const float* v, std::uint64_t label);
 
   /// Adds `labels.size()` nodes (vectors[i] gets labels[i], all new) using
-  /// up to `threads` threads; result i is node i's id or why it failed.
+  /// up to `threads` threads; result i is node i's id or why it failed (a
+  /// label twice in `labels` fails its later copies).
   /// Same as add() on each in turn, except that the graph's shape depends on
   /// the order the threads happen to insert in.
   std::vector<result<node_id>> add_many(const std::vector<const float*>& vectors,
@@ -92,7 +95,10 @@ public:
   /// v as this graph would hand it back after storing it (no-op for float32).
   void round_trip(std::vector<float>& v) const;
   std::uint64_t label(node_id n) const;
-  std::optional<node_id> find(std::uint64_t label) const;
+  /// Every node as (label, node), ascending by label. The graph keeps no
+  /// label -> node map (it would cost ~40 B a node); callers that match
+  /// labels with nodes (restore) walk this once.
+  std::vector<std::pair<std::uint64_t, node_id>> nodes_by_label() const;
 
   /// The (up to) `ef` nearest unmarked nodes to the unit vector q, closest
   /// first, into `out` (cleared first; left empty on an internal error).

@@ -24,7 +24,7 @@ struct memory_usage {
   std::size_t entry_texts = 0;     ///< uuid, response and query text bytes on the heap
   std::size_t entry_index = 0;     ///< uuid hash table, node -> slot vector, backlog list
   std::size_t exact_map = 0;       ///< normalised text -> entries map (keys, lists, buckets)
-  std::size_t time_orders = 0;     ///< created-at multiset and expiry set
+  std::size_t time_orders = 0;     ///< expiry set (the created-at order lives in the slots)
   std::size_t backlog_vectors = 0; ///< vectors of entries not yet in the graph
 
   std::size_t total() const {

@@ -296,8 +296,8 @@ index_stats namespace_index::stats() const {
   st.entry_count = by_uuid_.size();
   st.dimension = dimension_;
   if (!created_.empty()) {
-    st.oldest_entry_ms = *created_.begin();
-    st.newest_entry_ms = *created_.rbegin();
+    st.oldest_entry_ms = created_.begin()->created_at_ms;
+    st.newest_entry_ms = created_.rbegin()->created_at_ms;
   }
   st.total_accesses = total_accesses_.load(std::memory_order_relaxed);
   return st;
@@ -505,7 +505,7 @@ void namespace_index::attach(entry_slot::ptr s, std::uint32_t node, bool link_lr
   }
   if (s->expires_at_ms != 0)
     expiry_.insert(s.get());
-  created_.insert(s->created_at_ms);
+  created_.insert(created_.end(), *s); // new entries are mostly the newest: the hint makes that O(1)
   total_accesses_.fetch_add(s->access_count.load(std::memory_order_relaxed), std::memory_order_relaxed);
   by_uuid_.insert(std::move(s));
 }
@@ -525,7 +525,7 @@ void namespace_index::detach(slot_table::iterator it) {
   }
   if (s.expires_at_ms != 0)
     expiry_.erase(&s);
-  created_.erase(created_.find(s.created_at_ms));
+  created_.erase(created_.iterator_to(s));
   total_accesses_.fetch_sub(s.access_count.load(std::memory_order_relaxed), std::memory_order_relaxed);
   by_uuid_.erase(it);
 }
@@ -758,7 +758,7 @@ result<std::unique_ptr<namespace_index>> namespace_index::restore(std::size_t di
           idx->exact_.add(normalize_text(s->query_text()), s);
           if (s->expires_at_ms != 0)
             idx->expiry_.insert(s);
-          idx->created_.insert(s->created_at_ms);
+          idx->created_.insert(idx->created_.end(), *s);
         }
         // link_lru_sorted() without sorting by label first: slots are.
         auto by_recency = slots;
@@ -796,18 +796,25 @@ result<std::unique_ptr<namespace_index>> namespace_index::restore(std::size_t di
     // Match every entry with its node. The embedding is copied out of the
     // file only to compare it (the file's bytes are not aligned for float)
     // or, for an entry without a node, to keep it in the backlog.
+    // Both sides in label order (labels are distinct on each): one merge
+    // walk, as the graph keeps no label map.
+    const auto nodes = graph.nodes_by_label();
+    auto next_node = nodes.begin();
     std::vector<float> v(dimension);
     for (std::size_t i = 0; i < sorted.size(); ++i) {
       const auto& e = *sorted[i];
       auto* slot = slots[i];
       copy_embedding(e, v.data());
       next_label = std::max(next_label, e.label + 1);
-      if (auto found = graph.find(e.label)) {
-        if (!graph.holds(*found, v.data()))
+      while (next_node != nodes.end() && next_node->first < e.label)
+        ++next_node;
+      if (next_node != nodes.end() && next_node->first == e.label) {
+        auto found = next_node->second;
+        if (!graph.holds(found, v.data()))
           return error{errc::internal, "graph node of label " + std::to_string(e.label) +
                                            " differs from entry " + std::string(e.uuid)};
-        graph.unmark_deleted(*found); // the entries are the truth
-        idx->place(slot, *found);
+        graph.unmark_deleted(found); // the entries are the truth
+        idx->place(slot, found);
       } else {
         if (!all_finite(v))
           return error{errc::bad_request, "entry " + std::string(e.uuid) + " has a non-finite value"};
@@ -889,16 +896,14 @@ memory_usage namespace_index::memory() const {
     if (slot->unindexed_vector)
       m.backlog_vectors += est::chunk(dimension_ * sizeof(float));
   }
-  // The slot hash is not cached in the nodes (libstdc++ takes a custom hash
-  // for a fast one).
-  m.entry_index += est::hash_table(by_uuid_.size(), by_uuid_.bucket_count(), sizeof(entry_slot::ptr), false);
+  m.entry_index += est::chunk(by_uuid_.bucket_count() * sizeof(entry_slot::ptr)); // one bucket array
   m.entry_index += est::chunk(by_node_.capacity() * sizeof(entry_slot*));
   if (backlog_.capacity())
     m.entry_index += est::chunk(backlog_.capacity() * sizeof(entry_slot*));
   m.exact_map += exact_.memory_bytes();
   // Red-black tree nodes: three pointers and a colour, then the value.
-  m.time_orders += created_.size() * est::chunk(32 + sizeof(std::int64_t)) +
-                   expiry_.size() * est::chunk(32 + sizeof(const entry_slot*));
+  // The created-at order's links are in the slots (entry_slots above).
+  m.time_orders += expiry_.size() * est::chunk(32 + sizeof(const entry_slot*));
   return m;
 }
 

@@ -17,6 +17,8 @@
 #include <unordered_set>
 #include <vector>
 
+#include <boost/intrusive/set.hpp>
+
 #include "common/entry.hpp"
 #include "common/snapshot_entries.hpp"
 #include "common/status.hpp"
@@ -27,6 +29,7 @@
 #include "index/memory_usage.hpp"
 #include "index/namespace_image.hpp"
 #include "index/rw_mutex.hpp"
+#include "index/slot_table.hpp"
 #include "index/vector_math.hpp"
 
 namespace ferro {
@@ -187,25 +190,18 @@ private:
       return a->expires_at_ms != b->expires_at_ms ? a->expires_at_ms < b->expires_at_ms : a->label < b->label;
     }
   };
-  // The uuid table holds the slots themselves, keyed by their own uuid():
-  // one 32-byte node per entry, no key copy.
-  struct slot_uuid_hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view uuid) const noexcept {
-      return std::hash<std::string_view>{}(uuid);
-    }
-    std::size_t operator()(const entry_slot::ptr& s) const noexcept { return (*this)(s->uuid()); }
-  };
-  struct slot_uuid_eq {
-    using is_transparent = void;
-    static std::string_view key(std::string_view uuid) { return uuid; }
-    static std::string_view key(const entry_slot::ptr& s) { return s->uuid(); }
-    template <class A, class B>
-    bool operator()(const A& a, const B& b) const noexcept {
-      return key(a) == key(b);
+  struct by_created {
+    bool operator()(const entry_slot& a, const entry_slot& b) const {
+      return a.created_at_ms < b.created_at_ms;
     }
   };
-  using slot_table = std::unordered_set<entry_slot::ptr, slot_uuid_hash, slot_uuid_eq>;
+  // Intrusive: the tree's links are in the slots (entry_slot::created_hook).
+  // Slots must leave it before they are freed (detach); its destructor does
+  // not touch them.
+  using created_order = boost::intrusive::multiset<
+      entry_slot,
+      boost::intrusive::member_hook<entry_slot, entry_slot::created_hook_type, &entry_slot::created_hook>,
+      boost::intrusive::compare<by_created>, boost::intrusive::constant_time_size<false>>;
 
   namespace_index(std::size_t dimension, const hnsw_params& params, std::unique_ptr<hnsw_graph> graph);
 
@@ -253,7 +249,7 @@ private:
   std::vector<entry_slot*> backlog_; ///< live slots without a graph node, in label order
   exact_match_map exact_;
   std::set<const entry_slot*, by_expiry> expiry_; ///< slots with a TTL
-  std::multiset<std::int64_t> created_;
+  created_order created_;                         ///< every slot, by created_at (stats' oldest and newest)
   std::uint64_t next_label_ = 0;
   std::uint64_t graph_rebuilds_ = 0;
 

@@ -8,6 +8,7 @@
 
 #include <cerrno>
 #include <string>
+#include <utility>
 
 namespace ferro::storage {
 
@@ -49,10 +50,6 @@ std::size_t lmdb_env::map_size() const {
   return info.me_mapsize;
 }
 
-int lmdb_env::set_map_size(std::size_t bytes) {
-  return mdb_env_set_mapsize(env_, bytes);
-}
-
 int lmdb_env::sync() {
   return mdb_env_sync(env_, 1);
 }
@@ -65,14 +62,37 @@ std::uint64_t lmdb_env::required_file_bytes() const {
   return (static_cast<std::uint64_t>(info.me_last_pgno) + 1) * st.ms_psize;
 }
 
+int lmdb_env::set_map_size(std::size_t bytes) {
+  std::lock_guard guard(map_mutex_);
+  map_ranges_.clear(); // LMDB maps the file anew, maybe elsewhere
+  return mdb_env_set_mapsize(env_, bytes);
+}
+
 void lmdb_env::drop_mapped_pages() const {
   unsigned flags = 0;
   // With MDB_WRITEMAP the map holds dirty pages: those must stay.
   if (data_file_.empty() || mdb_env_get_flags(env_, &flags) != 0 || (flags & MDB_WRITEMAP) != 0)
     return;
+  std::lock_guard guard(map_mutex_);
+  // The range is cached: the store drops after every commit, and reading
+  // /proc/self/maps costs more than the madvise. The map moves only in
+  // set_map_size (which forgets the range) or when another process grows
+  // it (never: one process per env); a wrong range would zero someone
+  // else's memory, so the size is checked too.
+  const auto size = map_size();
+  if (map_ranges_.empty() || map_ranges_size_ != size) {
+    map_ranges_ = find_map_ranges();
+    map_ranges_size_ = size;
+  }
+  for (const auto& [lo, hi] : map_ranges_)
+    ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
+}
+
+std::vector<std::pair<std::uintptr_t, std::uintptr_t>> lmdb_env::find_map_ranges() const {
   // mdb_env_info's me_mapaddr is only set for MDB_FIXEDMAP: find the map
-  // by its file. Best effort: a failure leaves the pages mapped, nothing
-  // else. The map only moves when it grows, on the writer's thread (ours).
+  // by its file. Best effort: no range found leaves the pages mapped,
+  // nothing else.
+  std::vector<std::pair<std::uintptr_t, std::uintptr_t>> out;
   std::ifstream maps("/proc/self/maps");
   std::string line;
   while (std::getline(maps, line)) {
@@ -81,8 +101,9 @@ void lmdb_env::drop_mapped_pages() const {
       continue;
     std::uintptr_t lo = 0, hi = 0;
     if (std::sscanf(line.c_str(), "%" SCNxPTR "-%" SCNxPTR, &lo, &hi) == 2 && hi > lo)
-      ::madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
+      out.emplace_back(lo, hi);
   }
+  return out;
 }
 
 lmdb_txn& lmdb_txn::operator=(lmdb_txn&& other) noexcept {

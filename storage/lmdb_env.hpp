@@ -3,8 +3,11 @@
 #include <cstdint>
 #include <filesystem>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 #include <lmdb.h>
 
@@ -50,12 +53,19 @@ public:
   /// read maps them again from there. Every page LMDB ever read through the
   /// map (each commit reads the log's last leaf, each trim the leaves it
   /// deletes from) otherwise stays in the process's RSS.
+  /// Cheap enough to call after every commit (the map's address is
+  /// cached after the first call).
   void drop_mapped_pages() const;
 
 private:
   explicit lmdb_env(MDB_env* env) : env_(env) {}
+  std::vector<std::pair<std::uintptr_t, std::uintptr_t>> find_map_ranges() const;
+
   MDB_env* env_;
   std::string data_file_; ///< data.mdb as /proc/self/maps names it (LMDB does not tell where it mapped it)
+  mutable std::mutex map_mutex_;                                              ///< guards the two below
+  mutable std::vector<std::pair<std::uintptr_t, std::uintptr_t>> map_ranges_; ///< the map in /proc/self/maps
+  mutable std::size_t map_ranges_size_ = 0; ///< map_size() when map_ranges_ was read
 };
 
 /// A transaction; aborted on destruction unless committed.

@@ -500,14 +500,16 @@ status wal_store::append(std::vector<log_record>& batch) {
     void_batch(puts);
     return s;
   }
-  // Each commit reads the log's last leaf through the map, so every page of
-  // the log tail ends up mapped into the process (~0.5 KB per entry of a
-  // namespace whose tail is a quarter of it); unmap them now and then.
-  appended_since_map_drop_ += bytes;
-  if (appended_since_map_drop_ >= storage::detail::map_drop_bytes) {
-    env_->drop_mapped_pages();
-    appended_since_map_drop_ = 0;
-  }
+  // Each commit reads pages through the map (the log's last leaf, branch
+  // pages, free-list pages anywhere in the file once trims have freed
+  // some), and a read fault also maps neighbouring pages that are in the
+  // page cache (the kernel's fault-around, 16 pages by default), so much
+  // more than the appended bytes ends up mapped: dropping them every 8 MiB
+  // of appended log still left 8-393 B per entry mapped at 1M and ~270 at
+  // 200k (docs/benchmarks.md, "Scale"). They go after every commit now
+  // (4 B per entry at 200k); the next commit maps its pages again from the
+  // page cache (minor faults, small against the commit's fsync).
+  env_->drop_mapped_pages();
   for (std::size_t i = 0; i < batch.size(); ++i)
     batch[i].ns_seq = seqs[i];
   return {};

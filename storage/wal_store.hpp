@@ -326,7 +326,6 @@ private:
   std::map<std::filesystem::path, pending_snapshot> pending_tmp_; ///< temp dirs handed out
   std::atomic<std::uint64_t> wal_sequence_{0};
   std::atomic<std::uint64_t> appended_bytes_{0};
-  std::uint64_t appended_since_map_drop_ = 0; ///< log bytes appended since env_->drop_mapped_pages()
   std::uint64_t next_ns_id_ = 1;
   std::uint64_t next_tmp_ = 1;
   std::vector<std::string> open_messages_;

@@ -16,8 +16,6 @@ constexpr std::size_t messages_per_namespace = 10;
 /// ~2,000 leaf pages of ~1.9 KB records, which LMDB keeps for reuse after
 /// the commit (8 MiB), against one fsync per step.
 constexpr std::uint64_t log_trim_step_records = 4096;
-/// Log bytes appended between two lmdb_env::drop_mapped_pages() calls.
-constexpr std::uint64_t map_drop_bytes = std::uint64_t{8} << 20;
 
 inline std::string ns_label(const namespace_key& key, std::uint64_t id) {
   return "namespace '" + display_name(key) + "' (id " + std::to_string(id) + ")";
