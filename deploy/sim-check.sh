@@ -72,7 +72,8 @@ for args in "--seed 459 --nodes 5 --profile swarm" "--seed 150 --nodes 3 --profi
   "--seed 149 --nodes 3 --profile swarm --crashes --seconds 20" \
   "--seed 111 --nodes 3 --profile swarm --crashes --seconds 20" \
   "--seed 249 --nodes 5 --profile swarm" \
-  "--seed 654 --nodes 3 --profile swarm" "--seed 913 --nodes 3 --profile swarm"; do
+  "--seed 654 --nodes 3 --profile swarm" "--seed 913 --nodes 3 --profile swarm" \
+  "--seed 198 --nodes 5 --profile swarm --seconds 60"; do
   # shellcheck disable=SC2086
   line=$("$sim" --seconds 10 $args | tail -1)
   case "$line" in *FAILED*) echo "$line ($args)"; status=1 ;; esac

@@ -184,7 +184,17 @@ void step(cluster_pointer self, job_ptr job) {
                     spdlog::debug("cluster: catch-up of '{}' on {}: theirs {}@{} mine {}@{}",
                                   display_name(job->ns), job->target, theirs.last_seq, theirs.last_epoch,
                                   mine.last_seq, mine.last_epoch);
-                    if (theirs.last_seq == mine.last_seq && theirs.last_epoch == mine.last_epoch &&
+                    // Equal positions prove equal copies only when they name
+                    // a known epoch. Two copies of unknown lineage at one
+                    // sequence number may differ: a resigned leader holding
+                    // records it acknowledged alone, and a replica whose
+                    // fsync of those very numbers failed (void placeholders)
+                    // both report N@0 (5-node swarm seed 198 at 60 s: taken
+                    // for equal, the replica joined the set and a later
+                    // election took its copy). Then only an image shipped by
+                    // this job makes them equal.
+                    const bool known = mine.last_epoch != 0 || mine.last_seq == 0 || job->image;
+                    if (known && theirs.last_seq == mine.last_seq && theirs.last_epoch == mine.last_epoch &&
                         theirs.exists == mine.exists) {
                       job->done(theirs);
                       return;
