@@ -11,20 +11,13 @@
 #include <string>
 
 #include "cluster/edges/election_file.hpp"
+#include "support/temp_dir.hpp"
 
 using namespace ferro;
 using namespace ferro::cluster;
+using ferro::test::temp_dir;
 
 namespace {
-
-struct temp_dir {
-  std::filesystem::path path;
-  temp_dir() {
-    char tmpl[] = "/tmp/ferro-election-file-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~temp_dir() { std::filesystem::remove_all(path); }
-};
 
 namespace_key key_of(int i) {
   namespace_key key{"m", "t", ""};
@@ -64,7 +57,7 @@ election_records reread(const std::filesystem::path& path, bool& damaged) {
 } // namespace
 
 TEST_CASE("election file: saves append, the last line of a namespace wins", "[election_file]") {
-  temp_dir dir;
+  temp_dir dir{"ferro-election-file"};
   auto path = dir.path / "cluster-elections";
   election_file f{path};
   bool exists = true, damaged = true;
@@ -89,7 +82,7 @@ TEST_CASE("election file: saves append, the last line of a namespace wins", "[el
 }
 
 TEST_CASE("election file: after a torn append the next save rewrites the file", "[election_file]") {
-  temp_dir dir;
+  temp_dir dir{"ferro-election-file"};
   auto path = dir.path / "cluster-elections";
   {
     election_file f{path};
@@ -121,7 +114,7 @@ TEST_CASE("election file: after a torn append the next save rewrites the file", 
 }
 
 TEST_CASE("election file: appends that outgrow the live lines are compacted", "[election_file]") {
-  temp_dir dir;
+  temp_dir dir{"ferro-election-file"};
   auto path = dir.path / "cluster-elections";
   constexpr std::size_t slack = 256;
   election_file f{path, slack};

@@ -13,22 +13,15 @@
 #include <string>
 
 #include "cluster/edges/election_file.hpp"
+#include "support/temp_dir.hpp"
 #include "sim/planted_bug.hpp"
 #include "sim/sim_cluster.hpp"
 
 using namespace ferro;
 using namespace ferro::cluster;
+using ferro::test::temp_dir;
 
 namespace {
-
-struct temp_dir {
-  std::filesystem::path path;
-  temp_dir() {
-    char tmpl[] = "/tmp/ferro-election-check-XXXXXX";
-    path = ::mkdtemp(tmpl);
-  }
-  ~temp_dir() { std::filesystem::remove_all(path); }
-};
 
 struct planted_here {
   explicit planted_here(const char* name) { REQUIRE(sim::plant_bug(name)); }
@@ -91,7 +84,7 @@ TEST_CASE("election file check: a torn tail passes, a line after a torn one fail
 
 TEST_CASE("election file check: append-after-torn-line planted, the first save lands after the torn tail",
           "[sim][election_file]") {
-  temp_dir plain_dir, broken_dir;
+  temp_dir plain_dir{"ferro-election-check"}, broken_dir{"ferro-election-check"};
   CHECK(sim::election_file_damage(file_after_restart(plain_dir.path / "cluster-elections")).empty());
   planted_here bug{"append-after-torn-line"};
   CHECK_FALSE(sim::election_file_damage(file_after_restart(broken_dir.path / "cluster-elections")).empty());
