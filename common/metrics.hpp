@@ -84,6 +84,16 @@ struct node_metrics {
   /// cluster.max_concurrent_catch_ups slots (the re-replication backlog).
   counter catchups_running{0};
   counter catchups_waiting{0};
+  /// Gauges of the cluster actor's work in flight, set on every tick: calls
+  /// to peers waiting for their answer, replicated batches waiting for the
+  /// in-sync replicas, and requests held until their namespace's primary
+  /// is ready. Every entry leaves by a deadline, so each is bounded by the
+  /// request rate times that deadline, and an idle node's are all zero: a
+  /// gauge that climbs while the load does not is a leak
+  /// (docs/cluster.md, "Metrics"; the simulator checks both).
+  counter peer_calls_pending{0};
+  counter replication_batches_pending{0};
+  counter requests_held{0};
   // Answer quality (docs/quality.md).
   counter feedback_total{0};
   counter feedback_wrong_total{0};

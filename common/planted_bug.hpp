@@ -21,6 +21,7 @@ enum class planted_bug {
   ignore_scope,                  ///< tenants (cache_scope) of one model share one namespace
   keep_lead_after_failed_append, ///< a primary whose log failed a batch it had shipped keeps leading
   append_after_torn_line,        ///< the election file's first save after a start appends (after a torn line)
+  leak_answered_calls,           ///< a call to a peer stays in the pending table after its answer
 };
 
 #ifdef FERRO_PLANTED_BUGS

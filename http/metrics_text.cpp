@@ -175,6 +175,12 @@ std::string render_metrics(const node_metrics& m, const health_reply& health, co
           m.catchups_running.load(std::memory_order_relaxed));
   e.gauge("ferrocache_catchups_waiting", "Catch-ups of replicas waiting for a free slot.",
           m.catchups_waiting.load(std::memory_order_relaxed));
+  e.header("ferrocache_cluster_backlog", "gauge",
+           "The cluster actor's work in flight: calls to peers waiting for an answer, replicated batches "
+           "waiting for the in-sync replicas, requests held until their namespace's primary is ready.");
+  e.sample("ferrocache_cluster_backlog", "queue=\"peer_calls\"", n(m.peer_calls_pending));
+  e.sample("ferrocache_cluster_backlog", "queue=\"replication_batches\"", n(m.replication_batches_pending));
+  e.sample("ferrocache_cluster_backlog", "queue=\"held_requests\"", n(m.requests_held));
   e.counter("ferrocache_wal_batches_total", "Write-ahead log group commits.", m.wal_batches_total);
   e.counter("ferrocache_wal_records_total", "Records appended to the write-ahead log.", m.wal_records_total);
   e.counter(

@@ -101,7 +101,7 @@ int main(int argc, char** argv) {
     auto o = opts;
     o.seed = seed;
     auto r = ferro::sim::run_simulation(o);
-    char line[768];
+    char line[1024];
     if (r.ok)
       std::snprintf(
           line, sizeof line,
@@ -114,7 +114,7 @@ int main(int argc, char** argv) {
           "jumps, "
           "%llu failed disk writes, %llu damaged reads, %llu power losses (%llu torn files, %llu unsynced "
           "commits lost), %llu joins (%llu copies on them), %llu departures, %llu drifting clocks (up to "
-          "%.0f%%), %llu frames)",
+          "%.0f%%), %llu frames, backlog peaks: %llu calls, %llu batches, %llu held)",
           static_cast<unsigned long long>(seed), static_cast<unsigned long long>(r.trace),
           static_cast<unsigned long long>(r.acked_inserts), static_cast<unsigned long long>(r.acked_deletes),
           static_cast<unsigned long long>(r.refused), static_cast<unsigned long long>(r.retries),
@@ -127,7 +127,8 @@ int main(int argc, char** argv) {
           static_cast<unsigned long long>(r.lost_commits), static_cast<unsigned long long>(r.joins),
           static_cast<unsigned long long>(r.joined_copies), static_cast<unsigned long long>(r.departures),
           static_cast<unsigned long long>(r.drifting), r.max_drift * 100,
-          static_cast<unsigned long long>(r.frames));
+          static_cast<unsigned long long>(r.frames), static_cast<unsigned long long>(r.peak_calls),
+          static_cast<unsigned long long>(r.peak_batches), static_cast<unsigned long long>(r.peak_held));
     return ferro::sim::seed_outcome{
         r.ok, r.ok ? std::string(line) : "sim: seed " + std::to_string(seed) + " FAILED " + r.failure};
   });

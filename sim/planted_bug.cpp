@@ -22,6 +22,7 @@ constexpr named_bug bugs[] = {
     {"ignore-scope", planted_bug::ignore_scope},
     {"keep-lead-after-failed-append", planted_bug::keep_lead_after_failed_append},
     {"append-after-torn-line", planted_bug::append_after_torn_line},
+    {"leak-answered-calls", planted_bug::leak_answered_calls},
 };
 
 } // namespace

@@ -272,6 +272,15 @@ public:
   void check_placement_honoured();
   void dump_state();
 
+  // ---- queue_check.cpp
+  /// A client request was sent (the bounds below scale with how many).
+  void note_routed();
+  /// While the faults run: every node's work in flight stays under what
+  /// recent requests and background work can put there.
+  void check_queues_bounded();
+  /// After the heal, with no load: every node's work in flight is done.
+  void check_queues_drained();
+
   // ---- election_file_check.cpp
   /// Every line of `n`'s election file before its last newline reads back
   /// (only a torn tail may follow); `when` says when it was read.
@@ -339,6 +348,7 @@ public:
   };
   std::vector<read_miss> read_misses_; ///< fault-phase queries that did not find their acknowledged entry
   std::int64_t in_flight_ = 0;
+  std::deque<std::int64_t> routed_at_; ///< when recent client requests were sent (queue_check.cpp)
   std::uint64_t next_uuid_ = 1;
   std::string failure_;
   sim_result result_;

@@ -177,6 +177,7 @@ void simulation::start_node(sim_node& n) {
 void simulation::route(sim_node& n, cluster::call_msg call, std::function<void(cluster::reply_msg)> done) {
   ++in_flight_;
   ++n.in_flight;
+  note_routed();
   auto finish = [this, &n, up = n.up, done = std::move(done)](cluster::reply_msg r) {
     if (!*up)
       return; // its node crashed: the client never hears back
@@ -228,8 +229,10 @@ sim_result simulation::run() {
     issue_query();
     inject_faults();
     step();
-    if (++checks % 20 == 0)
+    if (++checks % 20 == 0) {
       check_one_primary_per_epoch();
+      check_queues_bounded();
+    }
   }
   end_faults();
   run_until([&] { return in_flight_ == 0; }, opts_.heal_seconds * 1000);
@@ -237,6 +240,8 @@ sim_result simulation::run() {
   if (in_flight_ != 0) {
     fail(std::to_string(in_flight_) + " requests never answered");
   }
+  if (failure_.empty())
+    check_queues_drained(); // before verify(): its queries are new work
   if (failure_.empty())
     verify();
   if (failure_.empty())

@@ -49,6 +49,10 @@ struct sim_result {
   std::uint64_t departures = 0;    ///< nodes that left for good
   std::uint64_t drifting = 0;      ///< nodes whose steady clock runs fast or slow
   double max_drift = 0;            ///< the largest of their rates' distance from 1
+  /// The most work in flight one node held at a sample (queue_check.cpp).
+  std::uint64_t peak_calls = 0;
+  std::uint64_t peak_batches = 0;
+  std::uint64_t peak_held = 0;
 };
 
 sim_result run_simulation(const sim_options& opts);

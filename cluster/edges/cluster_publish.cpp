@@ -95,6 +95,11 @@ void publish_board(cluster_pointer self) {
 void publish_tick(cluster_pointer self) {
   auto& st = self->state;
   st.board->publish_all(header_of(self), read_lease_until(self), {});
+  // The backlog gauges (held requests: election_tick, which visits every
+  // namespace anyway).
+  auto& m = st.local->metrics();
+  m.peer_calls_pending.store(st.calls.size(), std::memory_order_relaxed);
+  m.replication_batches_pending.store(st.ships.size(), std::memory_order_relaxed);
   publish_changes(self);
 }
 

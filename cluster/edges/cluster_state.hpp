@@ -246,8 +246,8 @@ const std::shared_ptr<const hash_ring>& current_ring(cluster_pointer self);
 /// Publishes everything on the board: the members, the lease and every
 /// namespace's line (at start, and when who is alive or placement changes).
 void publish_board(cluster_pointer self);
-/// Publishes the node-wide part (members, phi, lag), the lease and the
-/// changed lines: on ticks. A line depends only on its namespace's state,
+/// Publishes the node-wide part (members, phi, lag, the backlog gauges),
+/// the lease and the changed lines: on ticks. A line depends only on its namespace's state,
 /// who is alive and placement, so a tick need not rebuild the others.
 void publish_tick(cluster_pointer self);
 /// Publishes the lease and the lines of the namespaces changed since the

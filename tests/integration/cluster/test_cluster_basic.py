@@ -191,3 +191,30 @@ def test_bad_input_on_a_clustered_node_is_a_400_and_changes_nothing(trio, via):
     for i in IDS:
         assert e.answered_by(query(trio, i, e.query_body())), i
         assert trio[i].call("GET", "/health")[0] == 200
+
+
+BACKLOG_QUEUES = ("peer_calls", "replication_batches", "held_requests")
+
+
+def test_backlog_gauges_are_exported_and_drain_once_the_work_is_done(trio, checker):
+    """Every node exports its cluster actor's work in flight by queue; once the requests are answered
+    and the replicas caught up, every queue of every node is empty again (an entry nothing removes
+    would keep its gauge up for good)."""
+    rng = random.Random(7)
+    model = f"backlog::{DIM}"
+    entries = [Entry(f"backlog-{i}", tuple(rand_vec(rng)), model, f"tenant-{i % 3}") for i in range(30)]
+    for i, e in enumerate(entries):
+        insert(trio, IDS[i % 3], e)  # most are forwarded to their primary, then shipped to a replica
+        for node in IDS:  # and read through every node, forwarded where the node holds no copy
+            assert e.answered_by(query(trio, node, e.query_body())), (node, e.uuid)
+    checker.wait_copies(entries, timeout=20)
+
+    def drained():
+        gauges = {i: {q: trio[i].metrics().get(f'ferrocache_cluster_backlog{{queue="{q}"}}') for q in BACKLOG_QUEUES}
+                  for i in IDS}
+        missing = [(i, q) for i in IDS for q in BACKLOG_QUEUES if gauges[i][q] is None]
+        assert not missing, f"not exported: {missing}"
+        busy = {i: g for i, g in gauges.items() if any(v != 0 for v in g.values())}
+        return not busy, f"still in flight: {busy}"
+
+    poll_until(drained, 10, "every node's cluster backlog to drain")
