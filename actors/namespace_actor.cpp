@@ -19,6 +19,7 @@
 #include "actors/namespace_directory.hpp"
 #include "index/log_apply.hpp"
 #include "common/planted_bug.hpp"
+#include "storage/replica_stream.hpp"
 #include "storage/snapshot_policy.hpp"
 #include "common/uuid.hpp"
 #include "quality/text_features.hpp"
@@ -790,51 +791,33 @@ caf::result<ns_position> follow(ns_pointer self, std::uint64_t epoch, log_batch&
   if (st.needs_reset)
     return to_caf_error(errc::stale_replica, "namespace '" + display_name(st.key) +
                                                  "' must be rebuilt from its primary's image first");
-  // Checked whole before anything changes: a refused batch leaves no trace.
-  // An empty copy starts wherever its primary's stream does (a new
-  // namespace's first sequence number is not 1: see wal_store::append).
-  auto base = st.logged_ns_seq;
+  // Judged whole before anything changes: a refused batch leaves no trace
+  // (storage/replica_stream.hpp). An empty copy starts wherever its
+  // primary's stream does (a new namespace's first sequence number is not
+  // 1: see wal_store::append).
   bool empty = !position_of(st).exists;
-  if (empty && !batch.records.empty() && batch.records.front().ns_seq > 0)
-    base = batch.records.front().ns_seq - 1;
-  auto dimension = st.dimension;
-  std::uint64_t newest = 0;
-  std::vector<log_record> fresh;
-  for (auto& r : batch.records) {
-    newest = std::max(newest, r.ns_seq);
-    if (r.ns_seq <= base) {
-      // Already held (or on its way to the log): acknowledged once durable.
-      // Unless the record held here at that sequence number is not this
-      // one: every record here is of epoch last_epoch or older, so one of a
-      // newer epoch is news. A deposed leader that logged a write of its own
-      // after its successor's catch-up had compared positions took the
-      // successor's record at that number for a retransmission and lost it
-      // (3-node swarm seed 454: an acknowledged insert on one copy only).
-      if (!empty && r.epoch > st.last_epoch) {
-        // Refuses the rest of the stream too (a later batch would follow
-        // the wrong record) and reports no epoch: a catch-up rebuilds it.
-        st.needs_reset = true;
-        return to_caf_error(errc::stale_replica, "namespace '" + display_name(st.key) +
-                                                     "' holds its own record " + std::to_string(r.ns_seq) +
-                                                     " (epoch " + std::to_string(st.last_epoch) +
-                                                     " or older), not that of epoch " +
-                                                     std::to_string(r.epoch) + ": it must be rebuilt");
-      }
-      continue;
-    }
-    if (r.ns_seq != base + fresh.size() + 1 || !(r.ns == st.key))
-      return to_caf_error(errc::stale_replica, "namespace '" + display_name(st.key) + "' holds up to " +
-                                                   std::to_string(base) + ", got record " +
-                                                   std::to_string(r.ns_seq));
-    if (r.op == log_op::insert) {
-      auto dim = r.entry.embedding.size();
-      if (dimension != 0 && dim != dimension)
-        return to_caf_error(errc::internal, "replicated insert of dimension " + std::to_string(dim) +
-                                                " into namespace of dimension " + std::to_string(dimension));
-      dimension = dim;
-    }
-    fresh.push_back(std::move(r));
+  auto admission = admit_batch(replica_cursor{st.key, empty, st.logged_ns_seq, st.last_epoch, st.dimension},
+                               std::move(batch.records));
+  auto refusal = [&](errc code) {
+    return to_caf_error(code, "namespace '" + display_name(st.key) + "' " + admission.why);
+  };
+  switch (admission.verdict) {
+    case batch_verdict::take:
+      break;
+    case batch_verdict::diverged:
+      // Refuses the rest of the stream too (a later batch would follow the
+      // wrong record) and reports no epoch: a catch-up rebuilds it.
+      st.needs_reset = true;
+      return refusal(errc::stale_replica);
+    case batch_verdict::gap:
+      return refusal(errc::stale_replica);
+    case batch_verdict::dimension:
+      return refusal(errc::internal);
   }
+  auto base = admission.base;
+  auto newest = admission.newest;
+  auto dimension = admission.dimension;
+  auto& fresh = admission.fresh;
   if (empty) {
     st.logged_ns_seq = st.applied_ns_seq = st.durable_ns_seq = base;
     st.stream_known = true; // the store starts the namespace where this record does
