@@ -913,7 +913,20 @@ caf::result<ns_position> reset_copy(ns_pointer self, std::uint64_t epoch, std::u
             publish_model(st);
             promise.deliver(position_of(st));
           },
-          [=](caf::error& err) mutable { promise.deliver(err); });
+          [=](caf::error& err) mutable {
+            // The store may have dropped the namespace (the drop committed,
+            // then its fsync failed: wal_store::drop_namespace) or not:
+            // either way the log no longer vouches for this copy. It waits
+            // for a rebuild, and no election counts it whole. (3-node swarm
+            // seed 623: a copy whose reset failed so went on reporting a
+            // whole 30@0 with no log behind it; elected as the newest set's
+            // copy, every push from it shipped the image and then found no
+            // log to follow it with, for good.)
+            auto& st = self->state;
+            st.needs_reset = true;
+            st.partial = true;
+            promise.deliver(err);
+          });
   return promise;
 }
 

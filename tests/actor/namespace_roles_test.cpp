@@ -980,6 +980,33 @@ TEST_CASE("a replica whose append failed its fsync refuses the stream until it i
   CHECK(rebuilt->last_epoch == 1);
 }
 
+TEST_CASE("a replica whose reset failed its fsync is partial and refuses the stream until a reset succeeds") {
+  // The store's drop of the namespace commits, then its fsync fails: the
+  // reset is answered with an error, and the store may no longer hold the
+  // copy's log. The copy must not go on passing for a whole one (3-node
+  // swarm seed 623): partial, of unknown lineage, refusing records.
+  actor_fixture f;
+  caf::scoped_actor self{*f.sys};
+  auto ns = f.directory.actor_for(key);
+  REQUIRE(follow(f, self, ns, 2, records(1, 3, 2)).ok());
+  f.faults->fail_sync = true;
+  auto failed = ask(f, self, ns, reset_atom::value, std::uint64_t{2}, std::uint64_t{1});
+  f.faults->fail_sync = false;
+  REQUIRE_FALSE(failed.ok());
+  auto pos = ask(f, self, ns, position_atom::value);
+  REQUIRE(pos.ok());
+  CHECK(pos->partial);
+  CHECK(pos->last_epoch == 0);
+  auto refused = follow(f, self, ns, 2, records(4, 4, 2));
+  REQUIRE_FALSE(refused.ok());
+  CHECK(refused.err().code == errc::stale_replica);
+  REQUIRE(ask(f, self, ns, reset_atom::value, std::uint64_t{2}, std::uint64_t{1}).ok());
+  auto rebuilt = follow(f, self, ns, 2, records(1, 4, 2));
+  REQUIRE(rebuilt.ok());
+  CHECK(rebuilt->last_seq == 4);
+  CHECK(rebuilt->last_epoch == 2);
+}
+
 TEST_CASE("after a restart a replica with a burnt sequence number does not claim it") {
   // The same failed fsync, then a restart: the log accounts for sequence
   // number 3 (a void placeholder) but holds no record of the primary there.
