@@ -27,15 +27,15 @@ batch_admission admit_batch(const replica_cursor& at, std::vector<log_record> re
       // record at that number for a retransmission and lost it (3-node
       // swarm seed 454: an acknowledged insert on one copy only).
       if (!at.empty && r.epoch > at.last_epoch)
-        return refuse(batch_verdict::diverged,
-                      "holds its own record " + std::to_string(r.ns_seq) + " (epoch " +
-                          std::to_string(at.last_epoch) + " or older), not that of epoch " +
-                          std::to_string(r.epoch) + ": it must be rebuilt");
+        return refuse(batch_verdict::diverged, "holds its own record " + std::to_string(r.ns_seq) +
+                                                   " (epoch " + std::to_string(at.last_epoch) +
+                                                   " or older), not that of epoch " +
+                                                   std::to_string(r.epoch) + ": it must be rebuilt");
       continue;
     }
     if (r.ns_seq != out.base + out.fresh.size() + 1 || !(r.ns == at.ns))
-      return refuse(batch_verdict::gap, "holds up to " + std::to_string(out.base) + ", got record " +
-                                            std::to_string(r.ns_seq));
+      return refuse(batch_verdict::gap,
+                    "holds up to " + std::to_string(out.base) + ", got record " + std::to_string(r.ns_seq));
     if (r.op == log_op::insert) {
       auto dim = r.entry.embedding.size();
       if (out.dimension != 0 && dim != out.dimension)
