@@ -75,7 +75,8 @@ for args in "--seed 459 --nodes 5 --profile swarm" "--seed 150 --nodes 3 --profi
   "--seed 249 --nodes 5 --profile swarm" \
   "--seed 654 --nodes 3 --profile swarm" "--seed 913 --nodes 3 --profile swarm" \
   "--seed 198 --nodes 5 --profile swarm --seconds 60" \
-  "--seed 112 --nodes 3 --profile swarm --crashes" "--seed 623 --nodes 3 --profile swarm"; do
+  "--seed 112 --nodes 3 --profile swarm --crashes" "--seed 623 --nodes 3 --profile swarm" \
+  "--seed 269 --nodes 7 --profile swarm --crashes"; do
   # shellcheck disable=SC2086
   line=$("$sim" --seconds 10 $args | tail -1)
   case "$line" in *FAILED*) echo "$line ($args)"; status=1 ;; esac

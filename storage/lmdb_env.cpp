@@ -4,6 +4,7 @@
 
 #include <cinttypes>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 
 #include <cerrno>
@@ -52,6 +53,63 @@ std::size_t lmdb_env::map_size() const {
 
 int lmdb_env::sync() {
   return mdb_env_sync(env_, 1);
+}
+
+namespace {
+
+// How many pages numbered `first` or above the free list holds; -1 if it
+// cannot be read.
+long long free_pages_from(MDB_env* env, std::uint64_t first) {
+  MDB_txn* txn = nullptr;
+  if (mdb_txn_begin(env, nullptr, MDB_RDONLY, &txn) != 0)
+    return -1;
+  MDB_cursor* cursor = nullptr;
+  long long found = 0;
+  int rc = mdb_cursor_open(txn, 0, &cursor); // dbi 0: the free list
+  if (rc == 0) {
+    MDB_val key, data;
+    // Each record: a transaction id, and the pages it freed as an ID list
+    // (its count first, then the page numbers).
+    for (rc = mdb_cursor_get(cursor, &key, &data, MDB_FIRST); rc == 0;
+         rc = mdb_cursor_get(cursor, &key, &data, MDB_NEXT)) {
+      if (data.mv_size < sizeof(std::size_t) || data.mv_size % sizeof(std::size_t) != 0) {
+        rc = MDB_CORRUPTED;
+        break;
+      }
+      const auto* ids = static_cast<const std::size_t*>(data.mv_data);
+      const auto count = data.mv_size / sizeof(std::size_t) - 1;
+      if (ids[0] != count) {
+        rc = MDB_CORRUPTED;
+        break;
+      }
+      for (std::size_t i = 1; i <= count; ++i)
+        found += ids[i] >= first ? 1 : 0;
+    }
+    mdb_cursor_close(cursor);
+  }
+  mdb_txn_abort(txn);
+  return rc == MDB_NOTFOUND ? found : -1;
+}
+
+} // namespace
+
+bool lmdb_env::only_free_pages_missing(std::uint64_t file_bytes) {
+  MDB_stat st;
+  if (data_file_.empty() || mdb_env_stat(env_, &st) != 0 || st.ms_psize == 0)
+    return false;
+  const auto need = required_file_bytes();
+  if (file_bytes >= need)
+    return true;
+  std::error_code ec;
+  std::filesystem::resize_file(data_file_, need, ec);
+  if (ec)
+    return false;
+  const auto first = file_bytes / st.ms_psize; // a page cut short counts as missing
+  const auto missing = static_cast<long long>(need / st.ms_psize - first);
+  if (free_pages_from(env_, first) == missing)
+    return true;
+  std::filesystem::resize_file(data_file_, file_bytes, ec);
+  return false;
 }
 
 std::uint64_t lmdb_env::required_file_bytes() const {

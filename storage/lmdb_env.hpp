@@ -45,9 +45,20 @@ public:
   int set_map_size(std::size_t bytes);
   /// Forced flush of data and meta pages to disk (fdatasync).
   int sync();
-  /// Bytes the newest meta page says the data file must hold; a shorter file
-  /// was truncated, and reading it would fault (SIGBUS) on the missing pages.
+  /// Bytes the newest meta page says the data file must hold: pages up to
+  /// its last page number. A shorter file was truncated, and reading it
+  /// would fault (SIGBUS) on the missing pages, unless every missing page
+  /// is free (see only_free_pages_missing).
   std::uint64_t required_file_bytes() const;
+  /// Whether a data file of `file_bytes`, shorter than required_file_bytes(),
+  /// lacks only free pages. LMDB counts a page it allocated and freed within
+  /// one transaction in the last page number without always writing it, so
+  /// a sound file may end before it (7-node swarm --crashes seed 269 of the
+  /// simulator). The file is grown to its full length first, so that reading
+  /// the free list cannot fault on a missing page (a grown page reads as
+  /// zeros, which LMDB reports as corruption if the free list points there);
+  /// when a missing page is not free, the file is cut back as it was.
+  bool only_free_pages_missing(std::uint64_t file_bytes);
   /// Unmaps the data file's pages from this process (madvise DONTNEED on
   /// the read-only shared map): they stay in the page cache, and the next
   /// read maps them again from there. Every page LMDB ever read through the

@@ -155,7 +155,10 @@ status wal_store::init() {
   env_ = std::move(*env);
   auto need = env_->required_file_bytes();
   auto have = fs::file_size(data_file, ec);
-  if (ec || have < need)
+  if (ec)
+    return error{errc::internal,
+                 "storage: cannot read the size of " + data_file.string() + ": " + ec.message()};
+  if (have < need && !env_->only_free_pages_missing(have))
     return error{errc::internal, "storage: " + data_file.string() + " is truncated: " + std::to_string(have) +
                                      " bytes, its newest meta page needs " + std::to_string(need)};
   return load_state();
